@@ -1,0 +1,447 @@
+// Package storage owns Gatehouse's record types, the storage contract every
+// backend implements, and the sentinel errors callers compare with errors.Is.
+//
+// The contract is grouped by entity (Users, Clients, AuthRequests, ...); the
+// Storage interface composes them, and consumers declare the narrow interface
+// they need. Updates take a function that runs inside one transaction, so a
+// read-modify-write never half-applies. Backends live in sub-packages
+// (storage/bbolt); storage/storagetest is the conformance suite they pass.
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/text/secure/precis"
+)
+
+// Sentinel errors. Backends wrap them; callers use errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrCodeRedeemed is returned by RedeemAuthCode for a code that was
+	// already exchanged; the returned AuthCode names the auth request so the
+	// caller can revoke the tokens it produced (RFC 6749 section 4.1.2).
+	ErrCodeRedeemed = errors.New("authorization code already redeemed")
+	// ErrTokenRotated is returned for a refresh token that was already
+	// exchanged for a newer one: a sign of theft (RFC 9700 section 4.14).
+	ErrTokenRotated = errors.New("refresh token already rotated")
+	// ErrNotEmpty refuses to delete an org unit that still has children or users.
+	ErrNotEmpty = errors.New("not empty")
+	// ErrLocked means the database file is held by another process,
+	// usually a running server.
+	ErrLocked = errors.New("database is locked by another process")
+	// ErrInvalidUsername refuses a username that PRECIS rejects.
+	ErrInvalidUsername = errors.New("invalid username")
+)
+
+// Storage is the whole contract a backend implements.
+type Storage interface {
+	OrgUnits
+	Users
+	Clients
+	AuthRequests
+	Tokens
+	Sessions
+	SigningKeys
+	Secrets
+	Throttle
+	Audit
+
+	// DeleteExpired removes auth requests, codes, tokens, sessions and
+	// throttle records that expired before now. Its cost is proportional to
+	// what it deletes, not to what is stored.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+	// Backup writes a consistent copy of the whole store to w while the
+	// store stays online.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	// Health reports whether the store can serve reads.
+	Health(ctx context.Context) error
+	Close() error
+}
+
+// NewID returns a random, URL-safe identifier with 128 bits of entropy.
+func NewID() string { return RandomString(16) }
+
+// RandomString returns n random bytes from crypto/rand, base64url-encoded.
+func RandomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never returns an error (crypto/rand docs, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// MFASetting is an org unit's multi-factor policy.
+type MFASetting string
+
+const (
+	MFAInherit  MFASetting = "inherit"
+	MFAOptional MFASetting = "optional"
+	MFAPrompted MFASetting = "prompted"
+	MFARequired MFASetting = "required"
+)
+
+// OrgUnit is a node of the org-unit tree. The root has an empty ParentID.
+type OrgUnit struct {
+	ID        string
+	Name      string
+	ParentID  string
+	MFA       MFASetting
+	CreatedAt time.Time
+}
+
+// OrgUnits stores the org-unit tree.
+type OrgUnits interface {
+	CreateOrgUnit(ctx context.Context, ou OrgUnit) error
+	GetOrgUnit(ctx context.Context, id string) (OrgUnit, error)
+	UpdateOrgUnit(ctx context.Context, id string, update func(OrgUnit) (OrgUnit, error)) (OrgUnit, error)
+	// DeleteOrgUnit refuses with ErrNotEmpty while the unit has children or users.
+	DeleteOrgUnit(ctx context.Context, id string) error
+	ListOrgUnits(ctx context.Context) ([]OrgUnit, error)
+}
+
+// Role names.
+const (
+	RoleGlobalAdmin = "global_admin"
+	RoleOrgAdmin    = "org_admin"
+	RoleHelpdesk    = "helpdesk"
+)
+
+// RoleBinding grants a role over an org-unit subtree (ignored for global_admin).
+type RoleBinding struct {
+	Role      string
+	OrgUnitID string
+}
+
+// User is a person who signs in. Username and Email are stored normalised
+// (see NormalizeUsername); both are unique, Email only when set.
+type User struct {
+	ID           string
+	Username     string
+	Email        string
+	DisplayName  string
+	PasswordHash string `json:",omitempty"` // PHC string, see factors/password
+	// MustChangePassword is set for one-time passwords: the journey asks for
+	// a new password before the sign-in completes.
+	MustChangePassword bool
+	OrgUnitID          string
+	Roles              []RoleBinding
+	Disabled           bool
+	Phone              string // E.164
+	AltPhone           string // E.164
+	MFAEnabled         bool
+	PreferredMethod    string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	PasswordChangedAt  time.Time
+}
+
+// UserPage is one page of ListUsers.
+type UserPage struct {
+	Users []User
+	// Next is the cursor for the following page, empty on the last one.
+	Next string
+}
+
+// Users stores user accounts. Lookups by id, username and email are O(log n).
+type Users interface {
+	// CreateUser fails with ErrAlreadyExists when the id, username or email is taken.
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// UpdateUser keeps the username and email indexes in step and fails with
+	// ErrAlreadyExists when the new username or email is taken.
+	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns up to limit users in username order, starting after
+	// the cursor (a previous page's Next; empty for the first page).
+	ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error)
+}
+
+// Client is a relying party.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is SHA-256 of the client secret; empty for a public client,
+	// which must use PKCE. Secrets are random and high-entropy, so a fast
+	// hash is enough and keeps the token endpoint fast.
+	SecretHash             []byte `json:",omitempty"`
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// GrantTypes are OAuth grant type names: authorization_code,
+	// refresh_token, client_credentials.
+	GrantTypes []string
+	// AccessTokenFormat is "opaque" (default) or "jwt".
+	AccessTokenFormat    string
+	MinimumACR           string
+	ExceptionsAllowed    bool
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration
+	CreatedAt            time.Time
+}
+
+// Public reports whether the client has no secret.
+func (c Client) Public() bool { return len(c.SecretHash) == 0 }
+
+// Clients stores relying parties.
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
+	DeleteClient(ctx context.Context, id string) error
+	ListClients(ctx context.Context) ([]Client, error)
+}
+
+// Journey steps, stored on the auth request. The login dispatcher moves a
+// request forward one step at a time; only StepDone lets a code be issued.
+const (
+	StepPassword       = "password"
+	StepChangePassword = "change_password"
+	StepDecide         = "decide"
+	StepDone           = "done"
+)
+
+// AuthRequest is an authorization request and the state of the login
+// journey answering it.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	// MaxAge is the max_age parameter in seconds; nil when absent.
+	MaxAge    *uint
+	ACRValues []string
+	LoginHint string
+	// HintUserID is the subject of a verified id_token_hint.
+	HintUserID string
+	UILocales  []string
+	// BrowserHash is SHA-256 of the browser-binding cookie of the browser
+	// that started the request; every step checks it.
+	BrowserHash []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+
+	// The journey.
+	Step      string
+	UserID    string
+	SessionID string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+}
+
+// AuthCode is an issued authorization code, kept after redemption until
+// ExpiresAt so that a replay can be detected.
+type AuthCode struct {
+	Hash          string // SHA-256 of the code, base64url
+	AuthRequestID string
+	ExpiresAt     time.Time
+	RedeemedAt    time.Time
+}
+
+// AuthRequests stores auth requests and their codes.
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, a AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	UpdateAuthRequest(ctx context.Context, id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+	SaveAuthCode(ctx context.Context, c AuthCode) error
+	// RedeemAuthCode marks the code redeemed at now and returns it. A code
+	// redeemed before gets ErrCodeRedeemed (with the code); an unknown or
+	// expired one ErrNotFound.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+}
+
+// AccessToken is an issued access token. Its ID is what an opaque token
+// encrypts or a JWT carries as jti.
+type AccessToken struct {
+	ID        string
+	ClientID  string
+	Subject   string // user id, or client id for client_credentials
+	Audience  []string
+	Scopes    []string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	FamilyID  string // the refresh-token family, empty without one
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// RefreshToken is an issued refresh token, stored under the SHA-256 of its
+// value. Every exchange rotates it; all tokens descending from one sign-in
+// share a FamilyID, so presenting a rotated token revokes the family.
+type RefreshToken struct {
+	Hash      string // SHA-256 of the token value, base64url
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	Audience  []string
+	Scopes    []string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	// RotatedAt is set once the token has been exchanged.
+	RotatedAt time.Time
+}
+
+// Tokens stores access and refresh tokens.
+type Tokens interface {
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	GetAccessToken(ctx context.Context, id string) (AccessToken, error)
+	DeleteAccessToken(ctx context.Context, id string) error
+	// CreateRefreshToken stores a new family head together with its access token.
+	CreateRefreshToken(ctx context.Context, rt RefreshToken, at AccessToken) error
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken, in one transaction, marks the token under oldHash
+	// rotated at now and stores next and at. If it was rotated already, the
+	// whole family is revoked and ErrTokenRotated returned.
+	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next RefreshToken, at AccessToken) error
+	// RevokeFamily deletes every refresh and access token of a family.
+	RevokeFamily(ctx context.Context, familyID string) error
+	// RevokeUserTokens deletes every refresh and access token of a user.
+	RevokeUserTokens(ctx context.Context, userID string) error
+}
+
+// Session is a browser session: who signed in, when, and with what.
+type Session struct {
+	ID         string
+	UserID     string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	IP         string
+	UserAgent  string
+}
+
+// Sessions stores browser sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	UpdateSession(ctx context.Context, id string, update func(Session) (Session, error)) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
+	DeleteUserSessions(ctx context.Context, userID string) error
+}
+
+// SigningKey is a token-signing key. The newest unretired key signs; older
+// keys stay published until tokens signed with them have expired.
+type SigningKey struct {
+	ID         string
+	Algorithm  string // JOSE name, e.g. RS256
+	PrivateDER []byte // PKCS #8
+	CreatedAt  time.Time
+	// RetiredAt is when the key stopped signing; zero while it signs.
+	RetiredAt time.Time
+	// DeleteAfter is when the key may leave the JWKS.
+	DeleteAfter time.Time
+}
+
+// SigningKeys stores the signing key set, replaced as a whole so rotation is atomic.
+type SigningKeys interface {
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	UpdateSigningKeys(ctx context.Context, update func([]SigningKey) ([]SigningKey, error)) ([]SigningKey, error)
+}
+
+// Secret is generated key material for one purpose (cookie keys, token
+// encryption), newest first.
+type Secret struct {
+	Value     []byte
+	CreatedAt time.Time
+}
+
+// Secrets stores generated key material by purpose.
+type Secrets interface {
+	UpdateSecrets(ctx context.Context, purpose string, update func([]Secret) ([]Secret, error)) ([]Secret, error)
+}
+
+// Attempts counts consecutive failures for one throttle key (an account,
+// an IP address, a user and method).
+type Attempts struct {
+	Key         string
+	Failures    int
+	LastFailure time.Time
+	LockedUntil time.Time
+	// ExpiresAt is when the record may be forgotten.
+	ExpiresAt time.Time
+}
+
+// Throttle stores failure counters.
+type Throttle interface {
+	GetAttempts(ctx context.Context, key string) (Attempts, error)
+	// UpdateAttempts runs update on the record for key (a zero record with
+	// Key set when there is none). Returning a record with zero Failures
+	// deletes it.
+	UpdateAttempts(ctx context.Context, key string, update func(Attempts) (Attempts, error)) (Attempts, error)
+}
+
+// Audit outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeDenied  = "denied"
+)
+
+// AuditEvent is one append-only audit record.
+type AuditEvent struct {
+	ID        string // assigned by AppendAudit; orders events by time
+	Time      time.Time
+	Actor     string
+	Subject   string
+	OrgUnitID string
+	Action    string
+	Outcome   string
+	IP        string
+	UserAgent string
+	Details   map[string]string `json:",omitempty"`
+}
+
+// AuditQuery filters ListAudit. Zero fields match everything.
+type AuditQuery struct {
+	Subject string
+	Action  string
+	Since   time.Time
+	Until   time.Time
+	Limit   int
+}
+
+// Audit stores the audit log.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns matching events, newest first.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
+// NormalizeUsername returns the stored form of a username: PRECIS
+// UsernameCaseMapped (RFC 8265), so "Alice" and "alice" are one account and
+// look-alike width variants cannot be registered twice.
+func NormalizeUsername(s string) (string, error) {
+	n, err := precis.UsernameCaseMapped.String(strings.TrimSpace(s))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidUsername, err)
+	}
+	return n, nil
+}
+
+// NormalizeEmail returns the stored form of an email address: trimmed and
+// lower-cased. Empty stays empty.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
