@@ -242,6 +242,9 @@ type AuthRequest struct {
 	AuthTime  time.Time
 	AMR       []string
 	ACR       string
+	// CodeIssued is set, once, when the finished request is answered with a
+	// code, so reloading the callback cannot mint a second one.
+	CodeIssued bool
 }
 
 // AuthCode is an issued authorization code, kept after redemption until

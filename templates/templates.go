@@ -1,0 +1,153 @@
+// Package templates embeds every HTML page and the shared stylesheet, parses
+// them all at start-up (a missing or broken page fails start-up, not a
+// request) and renders each page through one typed function.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+)
+
+//go:embed *.html static
+var files embed.FS
+
+// Templates holds the parsed pages.
+type Templates struct {
+	pages map[string]*template.Template
+}
+
+// pageNames lists every page; Parse fails if one is missing.
+var pageNames = []string{"login", "change_password", "error", "logout", "logged_out", "demo"}
+
+// Parse parses the layout with each page.
+func Parse() (*Templates, error) {
+	t := &Templates{pages: make(map[string]*template.Template, len(pageNames))}
+	for _, name := range pageNames {
+		p, err := template.New(name).ParseFS(files, "layout.html", name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		t.pages[name] = p
+	}
+	return t, nil
+}
+
+// Static serves the embedded stylesheet and images under /static/.
+func Static() http.Handler {
+	sub, _ := fs.Sub(files, "static")
+	fsrv := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fsrv.ServeHTTP(w, r)
+	})
+}
+
+// Page is what every page shares.
+type Page struct {
+	Title string
+	// CSRF is the form token, where the page has a form.
+	CSRF string
+}
+
+// LoginPage is the username and password form.
+type LoginPage struct {
+	Page
+	ClientName    string
+	AuthRequestID string
+	Username      string
+	Error         string
+}
+
+// ChangePasswordPage asks for a new password after a one-time one.
+type ChangePasswordPage struct {
+	Page
+	AuthRequestID string
+	Username      string
+	Error         string
+	MinLength     int
+}
+
+// ErrorPage explains why a request cannot go on, without internals.
+type ErrorPage struct {
+	Page
+	Heading string
+	Message string
+	// Code is an OAuth error code or reference a helpdesk can search the log for.
+	Code string
+}
+
+// LogoutPage asks the user to confirm signing out.
+type LogoutPage struct {
+	Page
+	Username string
+	// Params are the end_session parameters, carried through the confirmation.
+	Params map[string]string
+}
+
+// LoggedOutPage confirms the user is signed out.
+type LoggedOutPage struct {
+	Page
+}
+
+// DemoPage is the demo relying party: a sign-in button, or the claims of
+// the signed-in user.
+type DemoPage struct {
+	Page
+	Issuer      string
+	SignedIn    bool
+	Claims      []Claim
+	IDTokenJSON string
+	Error       string
+}
+
+// Claim is one ID token claim for display.
+type Claim struct{ Name, Value string }
+
+func (t *Templates) Login(w http.ResponseWriter, status int, p LoginPage) {
+	t.render(w, status, "login", p)
+}
+
+func (t *Templates) ChangePassword(w http.ResponseWriter, status int, p ChangePasswordPage) {
+	t.render(w, status, "change_password", p)
+}
+
+func (t *Templates) Error(w http.ResponseWriter, status int, p ErrorPage) {
+	t.render(w, status, "error", p)
+}
+
+func (t *Templates) Logout(w http.ResponseWriter, status int, p LogoutPage) {
+	t.render(w, status, "logout", p)
+}
+
+func (t *Templates) LoggedOut(w http.ResponseWriter, status int, p LoggedOutPage) {
+	t.render(w, status, "logged_out", p)
+}
+
+func (t *Templates) Demo(w http.ResponseWriter, status int, p DemoPage) {
+	t.render(w, status, "demo", p)
+}
+
+// render executes into a buffer first, so a template error never sends a
+// half-written page.
+func (t *Templates) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := t.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
