@@ -92,12 +92,13 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 		opts = append(opts, op.WithAllowInsecure())
 	}
 	o, err := op.NewProvider(&op.Config{
-		CryptoKey:             cryptoKey,
-		CodeMethodS256:        true,
-		AuthMethodPost:        true,
-		GrantTypeRefreshToken: true,
-		SupportedClaims:       supportedClaims,
-		SupportedScopes:       []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess},
+		CryptoKey:                cryptoKey,
+		DefaultLogoutRedirectURI: cfg.Issuer + "/logged-out",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedClaims:          supportedClaims,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess},
 	}, s, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create OpenID provider: %w", err)

@@ -1,0 +1,427 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// errAdvanced means the stored step changed under the request: another tab
+// moved the journey on. The dispatcher shows whatever comes next.
+var errAdvanced = errors.New("journey already advanced")
+
+func journeyURL(id string) string { return "/login?id=" + url.QueryEscape(id) }
+
+// dispatch is the one place that decides what the browser sees next.
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.authRequestFor(w, r, r.URL.Query().Get("id"))
+	if !ok {
+		return
+	}
+	switch a.Step {
+	case storage.StepPassword:
+		sess, err := h.currentSession(r)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		d := policy.Decide(h.policyInput(a, sess, false))
+		switch d.Outcome {
+		case policy.LoginRequired:
+			h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The user must sign in."))
+		case policy.Reauthenticate:
+			h.showPassword(w, r, a, http.StatusOK, "")
+		case policy.Done:
+			// Single sign-on: the session answers the request.
+			h.complete(w, r, a, sess, d)
+		default:
+			h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
+		}
+	case storage.StepChangePassword:
+		u, err := h.store.GetUser(r.Context(), a.UserID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		h.showChangePassword(w, r, a, u, http.StatusOK, "")
+	case storage.StepDecide:
+		sess, err := h.currentSession(r)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if sess == nil || sess.ID != a.SessionID {
+			// The session that entered the password is gone (signed out
+			// in another tab): start over.
+			h.restart(w, r, a)
+			return
+		}
+		h.complete(w, r, a, sess, policy.Decide(h.policyInput(a, sess, true)))
+	case storage.StepDone:
+		http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
+	default:
+		h.serverError(w, r, fmt.Errorf("auth request %s has unknown step %q", a.ID, a.Step))
+	}
+}
+
+func (h *Handler) policyInput(a storage.AuthRequest, sess *storage.Session, fresh bool) policy.Input {
+	in := policy.Input{
+		Request:       policy.Request{Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID},
+		FreshPassword: fresh,
+		Now:           h.cfg.Now(),
+	}
+	if sess != nil {
+		in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR}
+	}
+	return in
+}
+
+// complete marks the request done with what the session proved, and sends
+// the browser to the callback, which issues the code.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, d policy.Decision) {
+	if d.Outcome != policy.Done {
+		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
+		return
+	}
+	from := a.Step
+	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.Step != from {
+			return a, errAdvanced
+		}
+		a.Step = storage.StepDone
+		a.UserID, a.SessionID = sess.UserID, sess.ID
+		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
+		return a, nil
+	})
+	if err != nil && !errors.Is(err, errAdvanced) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+	http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
+}
+
+// restart sends the journey back to the password step.
+func (h *Handler) restart(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) {
+	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.Step == storage.StepDone {
+			return a, errAdvanced
+		}
+		a.Step, a.UserID, a.SessionID = storage.StepPassword, "", ""
+		return a, nil
+	})
+	if err != nil && !errors.Is(err, errAdvanced) {
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+func (h *Handler) clientName(ctx context.Context, id string) string {
+	c, err := h.store.GetClient(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
+
+func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, status int, msg string) {
+	username := r.PostFormValue("username")
+	if username == "" {
+		username = a.LoginHint
+	}
+	h.pages.Login(w, status, templates.LoginPage{
+		Page:          templates.Page{Title: "Sign in", CSRF: h.csrfToken(r)},
+		ClientName:    h.clientName(r.Context(), a.ClientID),
+		AuthRequestID: a.ID,
+		Username:      username,
+		Error:         msg,
+	})
+}
+
+func (h *Handler) showChangePassword(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, status int, msg string) {
+	h.pages.ChangePassword(w, status, templates.ChangePasswordPage{
+		Page:          templates.Page{Title: "Choose a new password", CSRF: h.csrfToken(r)},
+		AuthRequestID: a.ID,
+		Username:      u.Username,
+		Error:         msg,
+		MinLength:     password.MinLength,
+	})
+}
+
+// formRequest checks the common parts of a journey form post (size, CSRF,
+// browser, expected step) and returns its auth request.
+func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step string) (storage.AuthRequest, bool) {
+	if !h.parseForm(w, r) {
+		return storage.AuthRequest{}, false
+	}
+	a, ok := h.authRequestFor(w, r, r.PostFormValue("id"))
+	if !ok {
+		return a, false
+	}
+	if !h.validCSRF(r) {
+		h.errorPage(w, r, http.StatusForbidden, "This form has expired", "Go back to the app you were using and sign in again.", "csrf")
+		return a, false
+	}
+	if a.Step != step {
+		// A stale or forged form for another step: show the real one.
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return a, false
+	}
+	return a, true
+}
+
+const msgBadCredentials = "The username or password is incorrect."
+
+func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.formRequest(w, r, storage.StepPassword)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	login, pw := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
+	if login == "" || pw == "" {
+		h.showPassword(w, r, a, http.StatusUnprocessableEntity, "Enter your username and password.")
+		return
+	}
+	if len(pw) > 4*password.MaxLength {
+		h.showPassword(w, r, a, http.StatusUnprocessableEntity, msgBadCredentials)
+		return
+	}
+	accountKey, ipKey := "account:"+strings.ToLower(login), "ip:"+clientIP(r)
+	for _, key := range []string{accountKey, ipKey} {
+		var locked errThrottled
+		if err := h.throttle.check(ctx, key); errors.As(err, &locked) {
+			h.audit(r, storage.AuditEvent{Action: "login.password", Outcome: storage.OutcomeDenied,
+				Details: map[string]string{"login": login, "reason": "throttled", "key": strings.SplitN(key, ":", 2)[0]}})
+			wait := locked.until.Sub(h.cfg.Now())
+			h.showPassword(w, r, a, http.StatusTooManyRequests,
+				fmt.Sprintf("Too many failed attempts. Wait %s and try again, or contact your helpdesk.", humanDuration(wait)))
+			return
+		} else if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+
+	u, err := h.findUser(ctx, login)
+	var valid bool
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Spend the same time as a real check, so timing does not tell
+		// which usernames exist.
+		err = h.hasher.VerifyDummy(ctx, pw)
+	case err == nil:
+		var rehash bool
+		valid, rehash, err = h.hasher.Verify(ctx, u.PasswordHash, pw)
+		if err == nil && valid && rehash {
+			h.rehash(ctx, u.ID, pw)
+		}
+	}
+	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
+		h.serverError(w, r, err)
+		return
+	}
+	if !valid {
+		h.recordFailure(r, login, u.ID, accountKey, ipKey)
+		h.showPassword(w, r, a, http.StatusUnauthorized, msgBadCredentials)
+		return
+	}
+	if u.Disabled {
+		// Said only after a correct password, so it reveals nothing to a guesser.
+		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeDenied,
+			Details: map[string]string{"reason": "disabled"}})
+		h.showPassword(w, r, a, http.StatusForbidden, "This account is disabled. Contact your helpdesk.")
+		return
+	}
+	for _, key := range []string{accountKey, ipKey} {
+		if err := h.throttle.reset(ctx, key); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	next := storage.StepDecide
+	if u.MustChangePassword {
+		next = storage.StepChangePassword
+	}
+	_, err = h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.Step != storage.StepPassword {
+			return a, errAdvanced
+		}
+		a.Step, a.UserID, a.SessionID = next, u.ID, sess.ID
+		return a, nil
+	})
+	if err != nil && !errors.Is(err, errAdvanced) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"client_id": a.ClientID, "session": sess.ID}})
+	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// findUser looks a sign-in name up as a username, then as an email.
+func (h *Handler) findUser(ctx context.Context, login string) (storage.User, error) {
+	if name, err := storage.NormalizeUsername(login); err == nil {
+		u, err := h.store.GetUserByUsername(ctx, name)
+		if !errors.Is(err, storage.ErrNotFound) {
+			return u, err
+		}
+	}
+	if strings.Contains(login, "@") {
+		return h.store.GetUserByEmail(ctx, storage.NormalizeEmail(login))
+	}
+	return storage.User{}, storage.ErrNotFound
+}
+
+func (h *Handler) rehash(ctx context.Context, userID, pw string) {
+	hash, err := h.hasher.Hash(ctx, pw)
+	if err == nil {
+		_, err = h.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+			u.PasswordHash = hash
+			return u, nil
+		})
+	}
+	if err != nil {
+		h.cfg.Logger.WarnContext(ctx, "rehash password", "user", userID, "err", err)
+	}
+}
+
+func (h *Handler) recordFailure(r *http.Request, login, userID, accountKey, ipKey string) {
+	ctx := r.Context()
+	details := map[string]string{"login": login}
+	acct, err := h.throttle.fail(ctx, accountKey, h.cfg.AccountThrottle)
+	if err == nil {
+		_, err = h.throttle.fail(ctx, ipKey, h.cfg.IPThrottle)
+	}
+	if err != nil {
+		h.cfg.Logger.ErrorContext(ctx, "record sign-in failure", "err", err)
+	}
+	details["failures"] = fmt.Sprint(acct.Failures)
+	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.password", Outcome: storage.OutcomeFailure, Details: details})
+	if acct.LockedUntil.After(h.cfg.Now()) {
+		h.audit(r, storage.AuditEvent{Subject: userID, Action: "login.locked", Outcome: storage.OutcomeDenied,
+			Details: map[string]string{"login": login, "until": acct.LockedUntil.UTC().Format("2006-01-02T15:04:05Z"), "failures": details["failures"]}})
+	}
+}
+
+func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.formRequest(w, r, storage.StepChangePassword)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	sess, err := h.currentSession(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if sess == nil || sess.ID != a.SessionID {
+		h.restart(w, r, a)
+		return
+	}
+	u, err := h.store.GetUser(ctx, a.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	pw, confirm := r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
+	if err := password.CheckPolicy(pw); err != nil {
+		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Your new password "+strings.TrimPrefix(err.Error(), "password ")+".")
+		return
+	}
+	if pw != confirm {
+		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "The two passwords do not match.")
+		return
+	}
+	if same, _, _ := h.hasher.Verify(ctx, u.PasswordHash, pw); same {
+		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Choose a password different from the one-time password.")
+		return
+	}
+	hash, err := h.hasher.Hash(ctx, pw)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	now := h.cfg.Now()
+	if _, err := h.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		return u, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	_, err = h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.Step != storage.StepChangePassword {
+			return a, errAdvanced
+		}
+		a.Step = storage.StepDecide
+		return a, nil
+	})
+	if err != nil && !errors.Is(err, errAdvanced) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"reason": "one-time password replaced at sign-in"}})
+	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// callback replaces op's: it answers with a code only for a done request,
+// in the browser that started it, once.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.authRequestFor(w, r, r.URL.Query().Get("id"))
+	if !ok {
+		return
+	}
+	if a.Step != storage.StepDone {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	a, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.CodeIssued {
+			return a, errAdvanced
+		}
+		a.CodeIssued = true
+		return a, nil
+	})
+	if errors.Is(err, errAdvanced) {
+		h.errorPage(w, r, http.StatusBadRequest, "You are already signed in",
+			"This sign-in has been completed. Go back to the app you were using.", "code_already_issued")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.provider.Finish(w, r, a)
+}
+
+func humanDuration(d time.Duration) string {
+	s := int(d.Seconds())
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d seconds", max(s, 1))
+	case s < 3600:
+		return fmt.Sprintf("%d minutes", (s+59)/60)
+	default:
+		return fmt.Sprintf("%d hours", (s+3599)/3600)
+	}
+}

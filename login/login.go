@@ -1,0 +1,192 @@
+// Package login is the hosted sign-in journey: an explicit state machine
+// over one auth request. The dispatcher (GET /login) looks at the request's
+// stored step and the browser session and decides what happens next; every
+// form posts back and redirects to the dispatcher, so no step can be skipped
+// by going straight to a later URL. A code is issued only when the stored
+// step is done, and only to the browser that started the request.
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// Config configures the journey.
+type Config struct {
+	Issuer            string
+	SessionLifetime   time.Duration
+	CookieKeyRotation time.Duration
+	AccountThrottle   ThrottleRule
+	IPThrottle        ThrottleRule
+	Now               func() time.Time
+	Logger            *slog.Logger
+}
+
+// Handler serves the login, callback and logout pages.
+type Handler struct {
+	cfg      Config
+	store    storage.Storage
+	provider *provider.Provider
+	hasher   *password.Hasher
+	pages    *templates.Templates
+	cookies  *sessions.CookieStore
+	throttle throttle
+	csrfKey  []byte
+	secure   bool
+}
+
+// New builds the handler, loading (or creating) its cookie keys.
+func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Provider, hasher *password.Hasher, pages *templates.Templates) (*Handler, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	issuer, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("parse issuer: %w", err)
+	}
+	h := &Handler{
+		cfg: cfg, store: store, provider: p, hasher: hasher, pages: pages,
+		throttle: throttle{store: store, now: cfg.Now},
+		secure:   issuer.Scheme == "https",
+	}
+	pairs, err := cookieKeys(ctx, store, cfg.Now(), cfg.CookieKeyRotation, cfg.SessionLifetime)
+	if err != nil {
+		return nil, err
+	}
+	h.cookies = newCookieStore(pairs, int(cfg.SessionLifetime.Seconds()), &sessions.Options{
+		Path: "/", HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
+	})
+	csrf, err := store.UpdateSecrets(ctx, "csrf", func(s []storage.Secret) ([]storage.Secret, error) {
+		if len(s) > 0 {
+			return s, nil
+		}
+		v := make([]byte, 32)
+		rand.Read(v)
+		return []storage.Secret{{Value: v, CreatedAt: cfg.Now()}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load csrf key: %w", err)
+	}
+	h.csrfKey = csrf[0].Value
+	return h, nil
+}
+
+// LoginURL is the page op sends the browser to for a new auth request.
+func LoginURL(issuer string) func(string) string {
+	return func(id string) string { return issuer + "/login?id=" + url.QueryEscape(id) }
+}
+
+// Register adds the journey's routes to mux. They override op's own
+// callback and end_session endpoints, which know nothing of browsers.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", h.dispatch)
+	mux.HandleFunc("POST /login/password", h.postPassword)
+	mux.HandleFunc("POST /login/change-password", h.postChangePassword)
+	mux.HandleFunc("GET /authorize/callback", h.callback)
+	mux.HandleFunc("/end_session", h.endSessionEndpoint)
+	mux.HandleFunc("GET /logged-out", h.loggedOut)
+}
+
+// maxFormBytes bounds every form body: the largest legitimate one is a
+// password form.
+const maxFormBytes = 16 << 10
+
+// parseForm reads a bounded form body; a failure gets a 400 page.
+func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.errorPage(w, r, http.StatusBadRequest, "We could not read that form", "The form was too large or malformed. Go back and try again.", "invalid_request")
+		return false
+	}
+	return true
+}
+
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, code string) {
+	h.pages.Error(w, status, templates.ErrorPage{Page: templates.Page{Title: heading}, Heading: heading, Message: msg, Code: code})
+}
+
+// serverError logs err once, here at the edge, and shows a generic page
+// with a reference the helpdesk can search for.
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	ref := storage.RandomString(6)
+	h.cfg.Logger.ErrorContext(r.Context(), "login request failed", "ref", ref, "path", r.URL.Path, "err", err)
+	status := http.StatusInternalServerError
+	msg := "Something went wrong on our side. Try again in a moment."
+	if errors.Is(err, password.ErrBusy) {
+		status = http.StatusServiceUnavailable
+		msg = "Gatehouse is busy right now. Try again in a moment."
+	}
+	h.errorPage(w, r, status, "Sorry, something went wrong", msg, ref)
+}
+
+// authRequestFor loads the auth request a page names and checks it belongs
+// to this browser. It has answered the request when ok is false.
+func (h *Handler) authRequestFor(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, bool) {
+	a, err := h.store.GetAuthRequest(r.Context(), id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return a, false
+	}
+	if err != nil || id == "" || h.cfg.Now().After(a.ExpiresAt) {
+		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
+			"Go back to the app you were using and sign in again.", "expired_request")
+		return a, false
+	}
+	if !h.sameBrowser(r, a) {
+		h.audit(r, storage.AuditEvent{Action: "login.browser_mismatch", Outcome: storage.OutcomeDenied,
+			Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID}})
+		h.errorPage(w, r, http.StatusForbidden, "This sign-in started in another browser",
+			"For your security, finish signing in in the browser where you started. Go back to the app and sign in again.", "browser_mismatch")
+		return a, false
+	}
+	return a, true
+}
+
+// fail sends an OAuth error back to the client. It deletes the auth
+// request: it cannot be answered twice.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, e *oidc.Error) {
+	if err := h.store.DeleteAuthRequest(r.Context(), a.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.provider.Fail(w, r, a, e)
+}
+
+func (h *Handler) audit(r *http.Request, e storage.AuditEvent) {
+	e.Time = h.cfg.Now()
+	e.IP = clientIP(r)
+	e.UserAgent = r.UserAgent()
+	if err := h.store.AppendAudit(r.Context(), e); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "append audit event", "action", e.Action, "err", err)
+	}
+}
+
+// clientIP is the connection's address. Behind a proxy, configure the
+// proxy to connect from the client's address or extend this with a
+// trusted-proxy list; X-Forwarded-For is not trusted blindly, since anyone
+// can send it.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,144 @@
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// The session cookie carries only a session id, sealed and signed by
+// gorilla/securecookie; the session itself lives in storage, so signing out
+// or disabling a user ends it everywhere at once.
+
+const sessionCookie = "session"
+
+// cookieKeys returns the cookie key pairs, newest first, generating a new
+// pair when the newest is older than rotate and dropping pairs no live
+// cookie can still carry.
+func cookieKeys(ctx context.Context, store storage.Secrets, now time.Time, rotate, keep time.Duration) ([][]byte, error) {
+	secrets, err := store.UpdateSecrets(ctx, "cookie-keys", func(s []storage.Secret) ([]storage.Secret, error) {
+		if len(s) == 0 || now.Sub(s[0].CreatedAt) >= rotate {
+			v := make([]byte, 64)
+			rand.Read(v)
+			s = append([]storage.Secret{{Value: v, CreatedAt: now}}, s...)
+		}
+		kept := s[:1]
+		for _, old := range s[1:] {
+			// A key signed cookies until its successor was made; those
+			// cookies live at most keep longer.
+			if now.Sub(old.CreatedAt) < rotate+keep {
+				kept = append(kept, old)
+			}
+		}
+		return kept, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load cookie keys: %w", err)
+	}
+	var pairs [][]byte
+	for _, s := range secrets {
+		pairs = append(pairs, s.Value[:32], s.Value[32:])
+	}
+	return pairs, nil
+}
+
+func newCookieStore(pairs [][]byte, maxAge int, opts *sessions.Options) *sessions.CookieStore {
+	cs := sessions.NewCookieStore(pairs...)
+	cs.Options = opts
+	cs.MaxAge(maxAge)
+	return cs
+}
+
+// cookieName adds the __Host- prefix over https, which pins the cookie to
+// this host and path / and requires Secure.
+func (h *Handler) cookieName(name string) string {
+	if h.secure {
+		return "__Host-gatehouse-" + name
+	}
+	return "gatehouse-" + name
+}
+
+func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: h.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		Secure: h.secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// currentSession returns the browser's live session, or nil.
+func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
+	cs, err := h.cookies.New(r, h.cookieName(sessionCookie))
+	if err != nil || cs.IsNew {
+		return nil, nil // no cookie, or one sealed with a retired key
+	}
+	id, _ := cs.Values["sid"].(string)
+	if id == "" {
+		return nil, nil
+	}
+	s, err := h.store.GetSession(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	if h.cfg.Now().After(s.ExpiresAt) {
+		return nil, nil
+	}
+	u, err := h.store.GetUser(r.Context(), s.UserID)
+	if err != nil || u.Disabled {
+		return nil, nil
+	}
+	return &s, nil
+}
+
+// startSession replaces any session this browser had with a new one, under
+// a new id, so a session id planted before sign-in is worthless after it.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string) (storage.Session, error) {
+	if old, _ := h.currentSession(r); old != nil {
+		if err := h.store.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Session{}, fmt.Errorf("delete old session: %w", err)
+		}
+	}
+	now := h.cfg.Now()
+	s := storage.Session{
+		ID:         storage.NewID(),
+		UserID:     userID,
+		AuthTime:   now,
+		AMR:        amr,
+		ACR:        "pwd",
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(h.cfg.SessionLifetime),
+		IP:         clientIP(r),
+		UserAgent:  r.UserAgent(),
+	}
+	if err := h.store.CreateSession(r.Context(), s); err != nil {
+		return s, fmt.Errorf("create session: %w", err)
+	}
+	cs, _ := h.cookies.New(r, h.cookieName(sessionCookie))
+	cs.Values = map[any]any{"sid": s.ID}
+	if err := cs.Save(r, w); err != nil {
+		return s, fmt.Errorf("save session cookie: %w", err)
+	}
+	return s, nil
+}
+
+// endSession deletes the browser's session and its cookie.
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *storage.Session) error {
+	http.SetCookie(w, h.cookie(sessionCookie, "", -1))
+	if s == nil {
+		return nil
+	}
+	if err := h.store.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
