@@ -1,0 +1,219 @@
+// Package bbolt is Gatehouse's embedded storage backend: one bbolt file, one
+// bucket per kind of record holding JSON values, and index buckets so every
+// lookup the storage contract promises is a B-tree search and DeleteExpired
+// walks only what has expired.
+package bbolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// schemaVersion is the layout of buckets and values this code reads and
+// writes. Change it with any incompatible change, and migrate in Open.
+const schemaVersion = 1
+
+var (
+	metaBucket = []byte("meta")
+	versionKey = []byte("schema_version")
+)
+
+var _ storage.Storage = (*DB)(nil)
+
+// Options configures Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock; zero means one second. A
+	// running server holds the lock, so a second process (a backup, a CLI
+	// command) fails fast with storage.ErrLocked instead of hanging.
+	Timeout time.Duration
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is a Gatehouse store in one bbolt file.
+//
+// Hot writes go through bolt's Batch, which shares one transaction (and one
+// fsync) among concurrent callers. Batch may run a function more than once,
+// so those functions only read and write the transaction and assign their
+// results, and an update func passed to UpdateSession or UpdateAttempts may
+// be called more than once.
+type DB struct {
+	bolt *bolt.DB
+	log  *slog.Logger
+}
+
+// Open opens or creates the store at path, creating its directory if needed.
+// It refuses a file written with another schema version.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w (waited %s)", path, storage.ErrLocked, opts.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{bolt: b, log: log}
+	if err := b.Update(db.setup); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// setup stamps a new file with the schema version, refuses a file with a
+// different one, and creates any missing bucket.
+func (db *DB) setup(tx *bolt.Tx) error {
+	meta := tx.Bucket(metaBucket)
+	if meta == nil {
+		// Buckets without meta mean some other program's file: refuse it
+		// rather than mix Gatehouse data into it.
+		if err := tx.ForEach(func([]byte, *bolt.Bucket) error {
+			return errors.New("not a Gatehouse database (no meta bucket)")
+		}); err != nil {
+			return err
+		}
+		var err error
+		if meta, err = tx.CreateBucket(metaBucket); err != nil {
+			return err
+		}
+		if err := meta.Put(versionKey, []byte(strconv.Itoa(schemaVersion))); err != nil {
+			return err
+		}
+		db.log.Info("created storage", "path", db.bolt.Path(), "schema_version", schemaVersion)
+	}
+	if got := string(meta.Get(versionKey)); got != strconv.Itoa(schemaVersion) {
+		return fmt.Errorf("database has schema version %q, this Gatehouse needs version %d", got, schemaVersion)
+	}
+	for _, name := range allBuckets() {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func allBuckets() [][]byte {
+	names := [][]byte{auditBucket, signingKeysBucket, secretsBucket}
+	for _, t := range []interface{ buckets() [][]byte }{
+		orgUnits, users, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
+	} {
+		names = append(names, t.buckets()...)
+	}
+	return names
+}
+
+// view, update and batch run fn in a read, write or batched write
+// transaction and wrap any error with op, so callers see "get user: not found".
+func (db *DB) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
+	return db.run(ctx, op, db.bolt.View, fn)
+}
+
+func (db *DB) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
+	return db.run(ctx, op, db.bolt.Update, fn)
+}
+
+// batch is for hot writes; see DB for what fn must not do.
+func (db *DB) batch(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
+	return db.run(ctx, op, db.bolt.Batch, fn)
+}
+
+func (db *DB) run(ctx context.Context, op string, txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := txn(fn); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// DeleteExpired implements storage.Storage.
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	var total int
+	err := db.update(ctx, "delete expired", func(tx *bolt.Tx) error {
+		total = 0
+		for _, del := range []func(*bolt.Tx, time.Time) (int, error){
+			authRequests.deleteExpired, authCodes.deleteExpired, accessTokens.deleteExpired,
+			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired,
+		} {
+			n, err := del(tx, now)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if total > 0 {
+		db.log.Debug("deleted expired records", "count", total)
+	}
+	return total, nil
+}
+
+// Backup implements storage.Storage. A read transaction sees a consistent
+// snapshot while writers carry on.
+func (db *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := db.view(ctx, "backup", func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(ctxWriter{ctx, w})
+		return err
+	})
+	return n, err
+}
+
+// ctxWriter stops a long backup when its context is cancelled.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// Health implements storage.Storage.
+func (db *DB) Health(ctx context.Context) error {
+	return db.view(ctx, "health", func(tx *bolt.Tx) error {
+		if tx.Bucket(metaBucket) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+}
+
+// Close releases the file and its lock.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close storage: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package bbolt
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+var (
+	ouByParent = multi("org_units_by_parent", func(o storage.OrgUnit) string { return o.ParentID })
+	orgUnits   = newTable("org_units", func(o storage.OrgUnit) string { return o.ID }, ouByParent)
+
+	userByUsername = unique("users_by_username", func(u storage.User) string { return u.Username })
+	userByEmail    = unique("users_by_email", func(u storage.User) string { return u.Email })
+	// userByOrgUnit lets DeleteOrgUnit find a member without a scan.
+	userByOrgUnit = multi("users_by_org_unit", func(u storage.User) string { return u.OrgUnitID })
+	users         = newTable("users", func(u storage.User) string { return u.ID }, userByUsername, userByEmail, userByOrgUnit)
+)
+
+// CreateOrgUnit implements storage.OrgUnits.
+func (db *DB) CreateOrgUnit(ctx context.Context, ou storage.OrgUnit) error {
+	return db.update(ctx, "create org unit", func(tx *bolt.Tx) error { return orgUnits.insert(tx, ou) })
+}
+
+// GetOrgUnit implements storage.OrgUnits.
+func (db *DB) GetOrgUnit(ctx context.Context, id string) (ou storage.OrgUnit, err error) {
+	err = db.view(ctx, "get org unit", func(tx *bolt.Tx) error {
+		ou, err = orgUnits.get(tx, id)
+		return err
+	})
+	return ou, err
+}
+
+// UpdateOrgUnit implements storage.OrgUnits.
+func (db *DB) UpdateOrgUnit(ctx context.Context, id string, update func(storage.OrgUnit) (storage.OrgUnit, error)) (ou storage.OrgUnit, err error) {
+	err = db.update(ctx, "update org unit", func(tx *bolt.Tx) error {
+		ou, err = orgUnits.update(tx, id, update)
+		return err
+	})
+	return ou, err
+}
+
+// DeleteOrgUnit implements storage.OrgUnits.
+func (db *DB) DeleteOrgUnit(ctx context.Context, id string) error {
+	return db.update(ctx, "delete org unit", func(tx *bolt.Tx) error {
+		if len(ouByParent.ids(tx, id, 1)) > 0 {
+			return fmt.Errorf("org unit has child units: %w", storage.ErrNotEmpty)
+		}
+		if len(userByOrgUnit.ids(tx, id, 1)) > 0 {
+			return fmt.Errorf("org unit has users: %w", storage.ErrNotEmpty)
+		}
+		return orgUnits.delete(tx, id)
+	})
+}
+
+// ListOrgUnits implements storage.OrgUnits.
+func (db *DB) ListOrgUnits(ctx context.Context) (list []storage.OrgUnit, err error) {
+	err = db.view(ctx, "list org units", func(tx *bolt.Tx) error {
+		list, err = orgUnits.all(tx)
+		return err
+	})
+	return list, err
+}
+
+// normalizeUser stores usernames and emails in their normalised form, so the
+// unique indexes see "Alice" and "alice" as the one account they are.
+func normalizeUser(u storage.User) (storage.User, error) {
+	name, err := storage.NormalizeUsername(u.Username)
+	if err != nil {
+		return u, err
+	}
+	if name == "" {
+		// NormalizeUsername lets an empty or blank name through.
+		return u, fmt.Errorf("%w: empty", storage.ErrInvalidUsername)
+	}
+	u.Username = name
+	u.Email = storage.NormalizeEmail(u.Email)
+	return u, nil
+}
+
+// CreateUser implements storage.Users.
+func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
+	u, err := normalizeUser(u)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return db.update(ctx, "create user", func(tx *bolt.Tx) error { return users.insert(tx, u) })
+}
+
+// GetUser implements storage.Users.
+func (db *DB) GetUser(ctx context.Context, id string) (u storage.User, err error) {
+	err = db.view(ctx, "get user", func(tx *bolt.Tx) error {
+		u, err = users.get(tx, id)
+		return err
+	})
+	return u, err
+}
+
+// GetUserByUsername implements storage.Users.
+func (db *DB) GetUserByUsername(ctx context.Context, username string) (u storage.User, err error) {
+	name, err := storage.NormalizeUsername(username)
+	if err != nil {
+		// No stored username fails normalisation, so none can match.
+		return u, fmt.Errorf("get user by username: %w", storage.ErrNotFound)
+	}
+	err = db.view(ctx, "get user by username", func(tx *bolt.Tx) error {
+		u, err = users.lookup(tx, userByUsername, name)
+		return err
+	})
+	return u, err
+}
+
+// GetUserByEmail implements storage.Users.
+func (db *DB) GetUserByEmail(ctx context.Context, email string) (u storage.User, err error) {
+	email = storage.NormalizeEmail(email)
+	err = db.view(ctx, "get user by email", func(tx *bolt.Tx) error {
+		if email == "" {
+			return storage.ErrNotFound
+		}
+		u, err = users.lookup(tx, userByEmail, email)
+		return err
+	})
+	return u, err
+}
+
+// UpdateUser implements storage.Users.
+func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (u storage.User, err error) {
+	err = db.update(ctx, "update user", func(tx *bolt.Tx) error {
+		u, err = users.update(tx, id, func(old storage.User) (storage.User, error) {
+			next, err := update(old)
+			if err != nil {
+				return next, err
+			}
+			return normalizeUser(next)
+		})
+		return err
+	})
+	return u, err
+}
+
+// DeleteUser implements storage.Users.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	return db.update(ctx, "delete user", func(tx *bolt.Tx) error { return users.delete(tx, id) })
+}
+
+// ListUsers implements storage.Users. The cursor is the last username of the
+// previous page, so a page stays correct when users are added or deleted
+// between requests.
+func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) (page storage.UserPage, err error) {
+	err = db.view(ctx, "list users", func(tx *bolt.Tx) error {
+		page = storage.UserPage{}
+		c := tx.Bucket(userByUsername.bucket).Cursor()
+		k, id := c.Seek([]byte(cursor))
+		if cursor != "" && string(k) == cursor {
+			k, id = c.Next()
+		}
+		for ; k != nil; k, id = c.Next() {
+			if limit > 0 && len(page.Users) == limit {
+				page.Next = page.Users[len(page.Users)-1].Username
+				break
+			}
+			u, err := users.get(tx, string(id))
+			if err != nil {
+				return err
+			}
+			page.Users = append(page.Users, u)
+		}
+		return nil
+	})
+	return page, err
+}

@@ -1,0 +1,284 @@
+package bbolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+var (
+	clients = newTable("clients", func(c storage.Client) string { return c.ID })
+
+	authRequests = newTable("auth_requests", func(a storage.AuthRequest) string { return a.ID },
+		expiry("auth_requests_by_expiry", func(a storage.AuthRequest) time.Time { return a.ExpiresAt }))
+	authCodes = newTable("auth_codes", func(c storage.AuthCode) string { return c.Hash },
+		expiry("auth_codes_by_expiry", func(c storage.AuthCode) time.Time { return c.ExpiresAt }))
+
+	accessByFamily  = multi("access_tokens_by_family", func(t storage.AccessToken) string { return t.FamilyID })
+	accessBySubject = multi("access_tokens_by_subject", func(t storage.AccessToken) string { return t.Subject })
+	accessTokens    = newTable("access_tokens", func(t storage.AccessToken) string { return t.ID },
+		accessByFamily, accessBySubject,
+		expiry("access_tokens_by_expiry", func(t storage.AccessToken) time.Time { return t.ExpiresAt }))
+
+	refreshByFamily = multi("refresh_tokens_by_family", func(t storage.RefreshToken) string { return t.FamilyID })
+	refreshByUser   = multi("refresh_tokens_by_user", func(t storage.RefreshToken) string { return t.UserID })
+	refreshTokens   = newTable("refresh_tokens", func(t storage.RefreshToken) string { return t.Hash },
+		refreshByFamily, refreshByUser,
+		expiry("refresh_tokens_by_expiry", func(t storage.RefreshToken) time.Time { return t.ExpiresAt }))
+
+	sessionsByUser = multi("sessions_by_user", func(s storage.Session) string { return s.UserID })
+	sessions       = newTable("sessions", func(s storage.Session) string { return s.ID },
+		sessionsByUser,
+		expiry("sessions_by_expiry", func(s storage.Session) time.Time { return s.ExpiresAt }))
+)
+
+// expired reports whether something valid until at is no longer valid at now.
+func expired(at, now time.Time) bool { return !now.Before(at) }
+
+// CreateClient implements storage.Clients.
+func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
+	return db.update(ctx, "create client", func(tx *bolt.Tx) error { return clients.insert(tx, c) })
+}
+
+// GetClient implements storage.Clients.
+func (db *DB) GetClient(ctx context.Context, id string) (c storage.Client, err error) {
+	err = db.view(ctx, "get client", func(tx *bolt.Tx) error {
+		c, err = clients.get(tx, id)
+		return err
+	})
+	return c, err
+}
+
+// UpdateClient implements storage.Clients.
+func (db *DB) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (c storage.Client, err error) {
+	err = db.update(ctx, "update client", func(tx *bolt.Tx) error {
+		c, err = clients.update(tx, id, update)
+		return err
+	})
+	return c, err
+}
+
+// DeleteClient implements storage.Clients.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	return db.update(ctx, "delete client", func(tx *bolt.Tx) error { return clients.delete(tx, id) })
+}
+
+// ListClients implements storage.Clients.
+func (db *DB) ListClients(ctx context.Context) (list []storage.Client, err error) {
+	err = db.view(ctx, "list clients", func(tx *bolt.Tx) error {
+		list, err = clients.all(tx)
+		return err
+	})
+	return list, err
+}
+
+// CreateAuthRequest implements storage.AuthRequests.
+func (db *DB) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
+	return db.update(ctx, "create auth request", func(tx *bolt.Tx) error { return authRequests.insert(tx, a) })
+}
+
+// GetAuthRequest implements storage.AuthRequests.
+func (db *DB) GetAuthRequest(ctx context.Context, id string) (a storage.AuthRequest, err error) {
+	err = db.view(ctx, "get auth request", func(tx *bolt.Tx) error {
+		a, err = authRequests.get(tx, id)
+		return err
+	})
+	return a, err
+}
+
+// UpdateAuthRequest implements storage.AuthRequests.
+func (db *DB) UpdateAuthRequest(ctx context.Context, id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (a storage.AuthRequest, err error) {
+	err = db.update(ctx, "update auth request", func(tx *bolt.Tx) error {
+		a, err = authRequests.update(tx, id, update)
+		return err
+	})
+	return a, err
+}
+
+// DeleteAuthRequest implements storage.AuthRequests.
+func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
+	return db.update(ctx, "delete auth request", func(tx *bolt.Tx) error { return authRequests.delete(tx, id) })
+}
+
+// SaveAuthCode implements storage.AuthRequests.
+func (db *DB) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
+	return db.batch(ctx, "save auth code", func(tx *bolt.Tx) error { return authCodes.insert(tx, c) })
+}
+
+// RedeemAuthCode implements storage.AuthRequests. A replayed code is
+// reported even after it expired, as long as it is still stored, because
+// the replay is what the caller must act on.
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (storage.AuthCode, error) {
+	var code storage.AuthCode
+	err := db.batch(ctx, "redeem auth code", func(tx *bolt.Tx) error {
+		c, err := authCodes.get(tx, hash)
+		code = c
+		switch {
+		case err != nil:
+			return err
+		case !c.RedeemedAt.IsZero():
+			return storage.ErrCodeRedeemed
+		case expired(c.ExpiresAt, now):
+			return storage.ErrNotFound
+		}
+		prev := c
+		code.RedeemedAt = now
+		return authCodes.write(tx, &prev, code)
+	})
+	if err != nil && !errors.Is(err, storage.ErrCodeRedeemed) {
+		return storage.AuthCode{}, err
+	}
+	return code, err
+}
+
+// CreateAccessToken implements storage.Tokens.
+func (db *DB) CreateAccessToken(ctx context.Context, t storage.AccessToken) error {
+	return db.batch(ctx, "create access token", func(tx *bolt.Tx) error { return accessTokens.insert(tx, t) })
+}
+
+// GetAccessToken implements storage.Tokens.
+func (db *DB) GetAccessToken(ctx context.Context, id string) (t storage.AccessToken, err error) {
+	err = db.view(ctx, "get access token", func(tx *bolt.Tx) error {
+		t, err = accessTokens.get(tx, id)
+		return err
+	})
+	return t, err
+}
+
+// DeleteAccessToken implements storage.Tokens.
+func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
+	return db.update(ctx, "delete access token", func(tx *bolt.Tx) error { return accessTokens.delete(tx, id) })
+}
+
+// CreateRefreshToken implements storage.Tokens.
+func (db *DB) CreateRefreshToken(ctx context.Context, rt storage.RefreshToken, at storage.AccessToken) error {
+	return db.batch(ctx, "create refresh token", func(tx *bolt.Tx) error {
+		if err := refreshTokens.insert(tx, rt); err != nil {
+			return err
+		}
+		return accessTokens.insert(tx, at)
+	})
+}
+
+// GetRefreshToken implements storage.Tokens.
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (t storage.RefreshToken, err error) {
+	err = db.view(ctx, "get refresh token", func(tx *bolt.Tx) error {
+		t, err = refreshTokens.get(tx, hash)
+		return err
+	})
+	return t, err
+}
+
+// RotateRefreshToken implements storage.Tokens. An expired token is
+// ErrNotFound, as RedeemAuthCode treats an expired code, unless it was
+// rotated already: a replay revokes the family whenever it comes.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next storage.RefreshToken, at storage.AccessToken) error {
+	// The revocation must commit, so the transaction succeeds and reports
+	// the replay here rather than by returning an error, which would roll
+	// the revocation back.
+	var replayed bool
+	err := db.batch(ctx, "rotate refresh token", func(tx *bolt.Tx) error {
+		replayed = false
+		old, err := refreshTokens.get(tx, oldHash)
+		switch {
+		case err != nil:
+			return err
+		case !old.RotatedAt.IsZero():
+			replayed = true
+			return revokeFamily(tx, old.FamilyID)
+		case expired(old.ExpiresAt, now):
+			return storage.ErrNotFound
+		}
+		prev := old
+		old.RotatedAt = now
+		if err := refreshTokens.write(tx, &prev, old); err != nil {
+			return err
+		}
+		if err := refreshTokens.insert(tx, next); err != nil {
+			return err
+		}
+		return accessTokens.insert(tx, at)
+	})
+	if err == nil && replayed {
+		err = fmt.Errorf("rotate refresh token: %w", storage.ErrTokenRotated)
+	}
+	return err
+}
+
+// RevokeFamily implements storage.Tokens.
+func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
+	return db.update(ctx, "revoke token family", func(tx *bolt.Tx) error { return revokeFamily(tx, familyID) })
+}
+
+func revokeFamily(tx *bolt.Tx, familyID string) error {
+	if err := refreshTokens.deleteAll(tx, refreshByFamily, familyID); err != nil {
+		return err
+	}
+	return accessTokens.deleteAll(tx, accessByFamily, familyID)
+}
+
+// RevokeUserTokens implements storage.Tokens.
+func (db *DB) RevokeUserTokens(ctx context.Context, userID string) error {
+	return db.update(ctx, "revoke user tokens", func(tx *bolt.Tx) error {
+		if err := refreshTokens.deleteAll(tx, refreshByUser, userID); err != nil {
+			return err
+		}
+		return accessTokens.deleteAll(tx, accessBySubject, userID)
+	})
+}
+
+// CreateSession implements storage.Sessions.
+func (db *DB) CreateSession(ctx context.Context, s storage.Session) error {
+	return db.batch(ctx, "create session", func(tx *bolt.Tx) error { return sessions.insert(tx, s) })
+}
+
+// GetSession implements storage.Sessions.
+func (db *DB) GetSession(ctx context.Context, id string) (s storage.Session, err error) {
+	err = db.view(ctx, "get session", func(tx *bolt.Tx) error {
+		s, err = sessions.get(tx, id)
+		return err
+	})
+	return s, err
+}
+
+// UpdateSession implements storage.Sessions.
+func (db *DB) UpdateSession(ctx context.Context, id string, update func(storage.Session) (storage.Session, error)) (s storage.Session, err error) {
+	err = db.batch(ctx, "update session", func(tx *bolt.Tx) error {
+		s, err = sessions.update(tx, id, update)
+		return err
+	})
+	return s, err
+}
+
+// DeleteSession implements storage.Sessions.
+func (db *DB) DeleteSession(ctx context.Context, id string) error {
+	return db.update(ctx, "delete session", func(tx *bolt.Tx) error { return sessions.delete(tx, id) })
+}
+
+// ListUserSessions implements storage.Sessions.
+func (db *DB) ListUserSessions(ctx context.Context, userID string) (list []storage.Session, err error) {
+	err = db.view(ctx, "list user sessions", func(tx *bolt.Tx) error {
+		list = nil
+		for _, id := range sessionsByUser.ids(tx, userID, 0) {
+			s, err := sessions.get(tx, id)
+			if err != nil {
+				return err
+			}
+			list = append(list, s)
+		}
+		return nil
+	})
+	return list, err
+}
+
+// DeleteUserSessions implements storage.Sessions.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID string) error {
+	return db.update(ctx, "delete user sessions", func(tx *bolt.Tx) error {
+		return sessions.deleteAll(tx, sessionsByUser, userID)
+	})
+}

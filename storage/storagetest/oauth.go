@@ -1,0 +1,380 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func testClients(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	web := storage.Client{
+		ID:                     "web",
+		Name:                   "Rota",
+		SecretHash:             []byte{1, 2, 3},
+		RedirectURIs:           []string{"https://rota.example.org/callback"},
+		PostLogoutRedirectURIs: []string{"https://rota.example.org/"},
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		AccessTokenFormat:      "jwt",
+		MinimumACR:             "mfa",
+		ExceptionsAllowed:      true,
+		AccessTokenLifetime:    5 * time.Minute,
+		IDTokenLifetime:        time.Hour,
+		RefreshTokenLifetime:   24 * time.Hour,
+		CreatedAt:              now,
+	}
+	spa := storage.Client{ID: "spa", Name: "Portal", RedirectURIs: []string{"https://portal.example.org/cb"}, CreatedAt: now}
+	must(t, "create web", s.CreateClient(ctx, web))
+	must(t, "create spa", s.CreateClient(ctx, spa))
+
+	got, err := s.GetClient(ctx, "web")
+	must(t, "GetClient", err)
+	check(t, "GetClient", got, web)
+
+	runErrCases(t, []errCase{
+		{"create with a taken id", func(ctx context.Context) error { return s.CreateClient(ctx, spa) }, storage.ErrAlreadyExists},
+		{"get missing", func(ctx context.Context) error { _, err := s.GetClient(ctx, "nope"); return err }, storage.ErrNotFound},
+		{"update missing", func(ctx context.Context) error {
+			_, err := s.UpdateClient(ctx, "nope", func(c storage.Client) (storage.Client, error) { return c, nil })
+			return err
+		}, storage.ErrNotFound},
+		{"delete missing", func(ctx context.Context) error { return s.DeleteClient(ctx, "nope") }, storage.ErrNotFound},
+		{"refused update", func(ctx context.Context) error { _, err := s.UpdateClient(ctx, "web", refuse); return err }, errRefused},
+	})
+	got, err = s.GetClient(ctx, "web")
+	must(t, "GetClient", err)
+	check(t, "client after refused update", got, web)
+
+	web.RedirectURIs = append(web.RedirectURIs, "https://rota.example.org/callback2")
+	got, err = s.UpdateClient(ctx, "web", func(c storage.Client) (storage.Client, error) {
+		c.RedirectURIs = append(c.RedirectURIs, "https://rota.example.org/callback2")
+		return c, nil
+	})
+	must(t, "UpdateClient", err)
+	check(t, "UpdateClient result", got, web)
+
+	list, err := s.ListClients(ctx)
+	must(t, "ListClients", err)
+	check(t, "ListClients", list, []storage.Client{web, spa}, sortClients)
+
+	must(t, "DeleteClient", s.DeleteClient(ctx, "spa"))
+	_, err = s.GetClient(ctx, "spa")
+	checkErr(t, "get deleted client", err, storage.ErrNotFound)
+}
+
+func newAuthRequest(id string, now time.Time) storage.AuthRequest {
+	maxAge := uint(600)
+	return storage.AuthRequest{
+		ID:                  id,
+		ClientID:            "web",
+		RedirectURI:         "https://rota.example.org/callback",
+		State:               "state",
+		Nonce:               "nonce",
+		Scopes:              []string{"openid", "email"},
+		ResponseType:        "code",
+		ResponseMode:        "query",
+		CodeChallenge:       "challenge",
+		CodeChallengeMethod: "S256",
+		Prompt:              []string{"login"},
+		MaxAge:              &maxAge,
+		ACRValues:           []string{"mfa"},
+		LoginHint:           "alice",
+		HintUserID:          "u1",
+		UILocales:           []string{"en-GB"},
+		BrowserHash:         []byte{9, 8, 7},
+		CreatedAt:           now,
+		ExpiresAt:           now.Add(30 * time.Minute),
+		Step:                storage.StepPassword,
+	}
+}
+
+func testAuthRequests(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	req := newAuthRequest("ar1", now)
+	must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, req))
+
+	got, err := s.GetAuthRequest(ctx, "ar1")
+	must(t, "GetAuthRequest", err)
+	check(t, "GetAuthRequest", got, req)
+
+	runErrCases(t, []errCase{
+		{"create with a taken id", func(ctx context.Context) error { return s.CreateAuthRequest(ctx, req) }, storage.ErrAlreadyExists},
+		{"get missing", func(ctx context.Context) error { _, err := s.GetAuthRequest(ctx, "nope"); return err }, storage.ErrNotFound},
+		{"update missing", func(ctx context.Context) error {
+			_, err := s.UpdateAuthRequest(ctx, "nope", func(a storage.AuthRequest) (storage.AuthRequest, error) { return a, nil })
+			return err
+		}, storage.ErrNotFound},
+		{"delete missing", func(ctx context.Context) error { return s.DeleteAuthRequest(ctx, "nope") }, storage.ErrNotFound},
+		{"refused update", func(ctx context.Context) error { _, err := s.UpdateAuthRequest(ctx, "ar1", refuse); return err }, errRefused},
+	})
+	got, err = s.GetAuthRequest(ctx, "ar1")
+	must(t, "GetAuthRequest", err)
+	check(t, "auth request after refused update", got, req)
+
+	done := func(a storage.AuthRequest) storage.AuthRequest {
+		a.Step, a.UserID, a.SessionID = storage.StepDone, "u1", "s1"
+		a.AuthTime, a.AMR, a.ACR = now, []string{"pwd", "otp", "mfa"}, "mfa"
+		return a
+	}
+	got, err = s.UpdateAuthRequest(ctx, "ar1", func(a storage.AuthRequest) (storage.AuthRequest, error) { return done(a), nil })
+	must(t, "UpdateAuthRequest", err)
+	check(t, "UpdateAuthRequest result", got, done(req))
+	got, err = s.GetAuthRequest(ctx, "ar1")
+	must(t, "GetAuthRequest", err)
+	check(t, "auth request after update", got, done(req))
+
+	must(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, "ar1"))
+	_, err = s.GetAuthRequest(ctx, "ar1")
+	checkErr(t, "get deleted auth request", err, storage.ErrNotFound)
+}
+
+func testAuthCodes(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	code := storage.AuthCode{Hash: "code1", AuthRequestID: "ar1", ExpiresAt: now.Add(time.Minute)}
+	must(t, "SaveAuthCode", s.SaveAuthCode(ctx, code))
+	must(t, "SaveAuthCode expired", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "old", AuthRequestID: "ar0", ExpiresAt: now.Add(-time.Second)}))
+	checkErr(t, "save a taken hash", s.SaveAuthCode(ctx, code), storage.ErrAlreadyExists)
+
+	redeemed := code
+	redeemed.RedeemedAt = now
+	tests := []struct {
+		name    string
+		hash    string
+		now     time.Time
+		want    storage.AuthCode
+		wantErr error
+	}{
+		{"first redemption", "code1", now, redeemed, nil},
+		// The replay reports the first redemption, so the caller can
+		// revoke what that produced.
+		{"second redemption", "code1", now.Add(time.Second), redeemed, storage.ErrCodeRedeemed},
+		{"expired", "old", now, storage.AuthCode{}, storage.ErrNotFound},
+		{"unknown", "nope", now, storage.AuthCode{}, storage.ErrNotFound},
+	}
+	for _, tt := range tests {
+		got, err := s.RedeemAuthCode(ctx, tt.hash, tt.now)
+		checkErr(t, tt.name, err, tt.wantErr)
+		check(t, tt.name, got, tt.want)
+	}
+}
+
+func newAccessToken(id, subject, family string, now time.Time) storage.AccessToken {
+	return storage.AccessToken{
+		ID:        id,
+		ClientID:  "web",
+		Subject:   subject,
+		Audience:  []string{"web"},
+		Scopes:    []string{"openid"},
+		AuthTime:  now,
+		AMR:       []string{"pwd", "hwk"},
+		ACR:       "phr",
+		FamilyID:  family,
+		ExpiresAt: now.Add(5 * time.Minute),
+		CreatedAt: now,
+	}
+}
+
+func newRefreshToken(hash, user, family string, now time.Time) storage.RefreshToken {
+	return storage.RefreshToken{
+		Hash:      hash,
+		FamilyID:  family,
+		ClientID:  "web",
+		UserID:    user,
+		Audience:  []string{"web"},
+		Scopes:    []string{"openid", "offline_access"},
+		AuthTime:  now,
+		AMR:       []string{"pwd", "otp", "mfa"},
+		ACR:       "mfa",
+		ExpiresAt: now.Add(24 * time.Hour),
+		CreatedAt: now,
+	}
+}
+
+func testAccessTokens(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	at := newAccessToken("at1", "u1", "", testNow())
+	must(t, "CreateAccessToken", s.CreateAccessToken(ctx, at))
+	got, err := s.GetAccessToken(ctx, "at1")
+	must(t, "GetAccessToken", err)
+	check(t, "GetAccessToken", got, at)
+
+	checkErr(t, "create with a taken id", s.CreateAccessToken(ctx, at), storage.ErrAlreadyExists)
+
+	must(t, "DeleteAccessToken", s.DeleteAccessToken(ctx, "at1"))
+	runErrCases(t, []errCase{
+		{"get deleted", func(ctx context.Context) error { _, err := s.GetAccessToken(ctx, "at1"); return err }, storage.ErrNotFound},
+		{"delete deleted", func(ctx context.Context) error { return s.DeleteAccessToken(ctx, "at1") }, storage.ErrNotFound},
+	})
+}
+
+// tokenState maps each token id or hash to whether it should be stored.
+type tokenState map[string]bool
+
+func checkTokens(t *testing.T, s storage.Storage, when string, access, refresh tokenState) {
+	t.Helper()
+	for id, want := range access {
+		_, err := s.GetAccessToken(t.Context(), id)
+		if got := err == nil; got != want {
+			t.Errorf("%s: access token %s stored = %v (err %v), want %v", when, id, got, err, want)
+		}
+	}
+	for hash, want := range refresh {
+		_, err := s.GetRefreshToken(t.Context(), hash)
+		if got := err == nil; got != want {
+			t.Errorf("%s: refresh token %s stored = %v (err %v), want %v", when, hash, got, err, want)
+		}
+	}
+}
+
+func testRefreshTokens(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	// Family f1 and f2 belong to u1, f3 to u2.
+	for _, f := range []struct{ rt, at, user, family string }{
+		{"rt1", "at1", "u1", "f1"},
+		{"rt-b", "at-b", "u1", "f2"},
+		{"rt-c", "at-c", "u2", "f3"},
+	} {
+		must(t, "CreateRefreshToken "+f.rt, s.CreateRefreshToken(ctx, newRefreshToken(f.rt, f.user, f.family, now), newAccessToken(f.at, f.user, f.family, now)))
+	}
+	must(t, "create u2's access token without a family", s.CreateAccessToken(ctx, newAccessToken("at-u2", "u2", "", now)))
+	must(t, "create u3's access token", s.CreateAccessToken(ctx, newAccessToken("at-u3", "u3", "", now)))
+	expired := newRefreshToken("rt-expired", "u1", "f4", now.Add(-48*time.Hour))
+	must(t, "create expired refresh token", s.CreateRefreshToken(ctx, expired, newAccessToken("at-expired", "u1", "f4", now.Add(-48*time.Hour))))
+
+	got, err := s.GetRefreshToken(ctx, "rt1")
+	must(t, "GetRefreshToken", err)
+	check(t, "GetRefreshToken", got, newRefreshToken("rt1", "u1", "f1", now))
+	gotAT, err := s.GetAccessToken(ctx, "at1")
+	must(t, "GetAccessToken", err)
+	check(t, "access token from CreateRefreshToken", gotAT, newAccessToken("at1", "u1", "f1", now))
+
+	// Both halves of CreateRefreshToken are stored, or neither.
+	err = s.CreateRefreshToken(ctx, newRefreshToken("rt1", "u1", "f9", now), newAccessToken("at9", "u1", "f9", now))
+	checkErr(t, "CreateRefreshToken with a taken hash", err, storage.ErrAlreadyExists)
+	checkTokens(t, s, "after refused CreateRefreshToken", tokenState{"at9": false}, nil)
+
+	later := now.Add(time.Minute)
+	rt2, at2 := newRefreshToken("rt2", "u1", "f1", later), newAccessToken("at2", "u1", "f1", later)
+	must(t, "rotate rt1", s.RotateRefreshToken(ctx, "rt1", later, rt2, at2))
+	got, err = s.GetRefreshToken(ctx, "rt1")
+	must(t, "GetRefreshToken rt1", err)
+	want := newRefreshToken("rt1", "u1", "f1", now)
+	want.RotatedAt = later
+	check(t, "rotated token", got, want)
+	got, err = s.GetRefreshToken(ctx, "rt2")
+	must(t, "GetRefreshToken rt2", err)
+	check(t, "next token", got, rt2)
+	checkTokens(t, s, "after rotation", tokenState{"at1": true, "at2": true}, nil)
+
+	// A refused rotation changes nothing.
+	rotations := []struct {
+		name    string
+		old     string
+		next    storage.RefreshToken
+		at      storage.AccessToken
+		wantErr error
+	}{
+		{"unknown token", "nope", newRefreshToken("rt9", "u1", "f1", later), newAccessToken("at9", "u1", "f1", later), storage.ErrNotFound},
+		{"expired token", "rt-expired", newRefreshToken("rt9", "u1", "f4", later), newAccessToken("at9", "u1", "f4", later), storage.ErrNotFound},
+		{"taken next hash", "rt2", newRefreshToken("rt-b", "u1", "f1", later), newAccessToken("at9", "u1", "f1", later), storage.ErrAlreadyExists},
+		{"taken access token id", "rt2", newRefreshToken("rt9", "u1", "f1", later), newAccessToken("at-b", "u1", "f1", later), storage.ErrAlreadyExists},
+	}
+	for _, tt := range rotations {
+		checkErr(t, "rotate "+tt.name, s.RotateRefreshToken(ctx, tt.old, later, tt.next, tt.at), tt.wantErr)
+		checkTokens(t, s, "after rotating "+tt.name, tokenState{"at9": false}, tokenState{"rt9": false})
+		got, err := s.GetRefreshToken(ctx, "rt2")
+		must(t, "GetRefreshToken rt2", err)
+		check(t, "rt2 after rotating "+tt.name, got, rt2)
+	}
+
+	// Replaying rt1 is theft: the whole family goes, the others stay.
+	err = s.RotateRefreshToken(ctx, "rt1", later.Add(time.Minute), newRefreshToken("rt3", "u1", "f1", later), newAccessToken("at3", "u1", "f1", later))
+	checkErr(t, "rotate a rotated token", err, storage.ErrTokenRotated)
+	checkTokens(t, s, "after replay",
+		tokenState{"at1": false, "at2": false, "at3": false, "at-b": true, "at-c": true},
+		tokenState{"rt1": false, "rt2": false, "rt3": false, "rt-b": true, "rt-c": true})
+
+	must(t, "RevokeFamily f2", s.RevokeFamily(ctx, "f2"))
+	checkTokens(t, s, "after RevokeFamily",
+		tokenState{"at-b": false, "at-c": true, "at-u2": true},
+		tokenState{"rt-b": false, "rt-c": true})
+	checkErr(t, "RevokeFamily of an unknown family", s.RevokeFamily(ctx, "nope"), nil)
+
+	must(t, "RevokeUserTokens u2", s.RevokeUserTokens(ctx, "u2"))
+	checkTokens(t, s, "after RevokeUserTokens",
+		tokenState{"at-c": false, "at-u2": false, "at-u3": true, "at-expired": true},
+		tokenState{"rt-c": false, "rt-expired": true})
+	checkErr(t, "RevokeUserTokens of a user without tokens", s.RevokeUserTokens(ctx, "nope"), nil)
+}
+
+func newSession(id, user string, now time.Time) storage.Session {
+	return storage.Session{
+		ID:         id,
+		UserID:     user,
+		AuthTime:   now,
+		AMR:        []string{"pwd", "otp", "mfa"},
+		ACR:        "mfa",
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  now.Add(12 * time.Hour),
+		IP:         "192.0.2.1",
+		UserAgent:  "Firefox",
+	}
+}
+
+func testSessions(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	s1, s2, s3 := newSession("s1", "u1", now), newSession("s2", "u1", now), newSession("s3", "u2", now)
+	for _, sess := range []storage.Session{s1, s2, s3} {
+		must(t, "CreateSession "+sess.ID, s.CreateSession(ctx, sess))
+	}
+	got, err := s.GetSession(ctx, "s1")
+	must(t, "GetSession", err)
+	check(t, "GetSession", got, s1)
+
+	runErrCases(t, []errCase{
+		{"create with a taken id", func(ctx context.Context) error { return s.CreateSession(ctx, s1) }, storage.ErrAlreadyExists},
+		{"get missing", func(ctx context.Context) error { _, err := s.GetSession(ctx, "nope"); return err }, storage.ErrNotFound},
+		{"update missing", func(ctx context.Context) error {
+			_, err := s.UpdateSession(ctx, "nope", func(s storage.Session) (storage.Session, error) { return s, nil })
+			return err
+		}, storage.ErrNotFound},
+		{"delete missing", func(ctx context.Context) error { return s.DeleteSession(ctx, "nope") }, storage.ErrNotFound},
+		{"refused update", func(ctx context.Context) error { _, err := s.UpdateSession(ctx, "s1", refuse); return err }, errRefused},
+	})
+	got, err = s.GetSession(ctx, "s1")
+	must(t, "GetSession", err)
+	check(t, "session after refused update", got, s1)
+
+	s1.LastSeenAt = now.Add(time.Minute)
+	got, err = s.UpdateSession(ctx, "s1", func(s storage.Session) (storage.Session, error) {
+		s.LastSeenAt = now.Add(time.Minute)
+		return s, nil
+	})
+	must(t, "UpdateSession", err)
+	check(t, "UpdateSession result", got, s1)
+
+	listOf := func(user string) []storage.Session {
+		list, err := s.ListUserSessions(ctx, user)
+		must(t, "ListUserSessions "+user, err)
+		return list
+	}
+	check(t, "u1's sessions", listOf("u1"), []storage.Session{s1, s2}, sortSessions)
+	check(t, "u2's sessions", listOf("u2"), []storage.Session{s3})
+	check(t, "sessions of a user without any", listOf("nope"), nil)
+
+	must(t, "DeleteSession", s.DeleteSession(ctx, "s1"))
+	check(t, "u1's sessions after DeleteSession", listOf("u1"), []storage.Session{s2})
+	must(t, "DeleteUserSessions", s.DeleteUserSessions(ctx, "u1"))
+	check(t, "u1's sessions after DeleteUserSessions", listOf("u1"), nil)
+	check(t, "u2's sessions after DeleteUserSessions u1", listOf("u2"), []storage.Session{s3})
+	_, err = s.GetSession(ctx, "s2")
+	checkErr(t, "get a deleted user's session", err, storage.ErrNotFound)
+}

@@ -1,0 +1,125 @@
+// Package storagetest is the conformance suite every storage backend passes.
+// It pins down the behaviour the storage contract promises in words
+// (sentinel errors, atomic updates, index maintenance, code and refresh-token
+// replay handling, expiry), so a new backend is correct when RunTests passes.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// RunTests runs the suite. newStorage returns a new, empty store and
+// arranges to close it when t ends; each subtest gets its own.
+func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Storage)
+	}{
+		{"OrgUnits", testOrgUnits},
+		{"Users", testUsers},
+		{"ListUsers", testListUsers},
+		{"Clients", testClients},
+		{"AuthRequests", testAuthRequests},
+		{"AuthCodes", testAuthCodes},
+		{"AccessTokens", testAccessTokens},
+		{"RefreshTokens", testRefreshTokens},
+		{"Sessions", testSessions},
+		{"SigningKeys", testSigningKeys},
+		{"Secrets", testSecrets},
+		{"Throttle", testThrottle},
+		{"Audit", testAudit},
+		{"DeleteExpired", testDeleteExpired},
+		{"BackupAndHealth", testBackupAndHealth},
+		{"Concurrency", testConcurrency},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, newStorage(t))
+		})
+	}
+}
+
+// errRefused is what the update funcs in this suite return to check that a
+// refused update changes nothing.
+var errRefused = errors.New("update refused by test")
+
+func refuse[T any](T) (T, error) {
+	var zero T
+	return zero, errRefused
+}
+
+// testNow is the suite's clock: whole milliseconds, so every backend stores
+// it exactly, and UTC, so a diff prints it plainly. Tests move it by adding
+// durations rather than sleeping.
+func testNow() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// check fails t when got differs from want. Nil and empty slices and maps
+// count as equal, since backends need not tell them apart.
+func check[T any](t *testing.T, what string, got, want T, opts ...cmp.Option) {
+	t.Helper()
+	opts = append(opts, cmpopts.EquateEmpty())
+	if diff := cmp.Diff(want, got, opts...); diff != "" {
+		t.Errorf("%s: mismatch (-want +got):\n%s", what, diff)
+	}
+}
+
+// checkErr fails t unless errors.Is(err, want); a nil want expects no error.
+func checkErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// Lists whose order the contract leaves open are compared sorted; audit IDs
+// are the backend's to choose.
+var (
+	sortOrgUnits  = cmpopts.SortSlices(func(a, b storage.OrgUnit) bool { return a.ID < b.ID })
+	sortClients   = cmpopts.SortSlices(func(a, b storage.Client) bool { return a.ID < b.ID })
+	sortSessions  = cmpopts.SortSlices(func(a, b storage.Session) bool { return a.ID < b.ID })
+	ignoreAuditID = cmpopts.IgnoreFields(storage.AuditEvent{}, "ID")
+)
+
+// must stops the test on an error in setup.
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// errCase is one call that must fail with a sentinel error.
+type errCase struct {
+	name string
+	do   func(ctx context.Context) error
+	want error
+}
+
+func runErrCases(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, c := range cases {
+		checkErr(t, c.name, c.do(t.Context()), c.want)
+	}
+}
+
+func testBackupAndHealth(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	checkErr(t, "Health", s.Health(ctx), nil)
+	must(t, "create user", s.CreateUser(ctx, newUser("u1", "alice", "alice@example.org", testNow())))
+	var buf bytes.Buffer
+	n, err := s.Backup(ctx, &buf)
+	must(t, "Backup", err)
+	if n <= 0 || n != int64(buf.Len()) {
+		t.Errorf("Backup: got n = %d with %d bytes written, want n > 0 and equal", n, buf.Len())
+	}
+}
