@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// demoClientID is the demo relying party's client, managed by Gatehouse.
+const demoClientID = "gatehouse-demo"
+
+// bootstrap prepares a new store: a root org unit and a global admin whose
+// one-time password is written to out, once. It does nothing to a store
+// that already has an org unit.
+func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *password.Hasher, now time.Time, out io.Writer) error {
+	ous, err := store.ListOrgUnits(ctx)
+	if err != nil {
+		return fmt.Errorf("list org units: %w", err)
+	}
+	if len(ous) > 0 {
+		return nil
+	}
+	root := storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
+	if err := store.CreateOrgUnit(ctx, root); err != nil {
+		return fmt.Errorf("create root org unit: %w", err)
+	}
+	username, err := storage.NormalizeUsername(cfg.Bootstrap.AdminUsername)
+	if err != nil {
+		return fmt.Errorf("bootstrap.admin_username: %w", err)
+	}
+	otp := password.Generate()
+	hash, err := hasher.Hash(ctx, otp)
+	if err != nil {
+		return fmt.Errorf("hash admin password: %w", err)
+	}
+	admin := storage.User{
+		ID: storage.NewID(), Username: username, DisplayName: "Administrator",
+		PasswordHash: hash, MustChangePassword: true,
+		OrgUnitID: root.ID, Roles: []storage.RoleBinding{{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID}},
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
+	}
+	if err := store.CreateUser(ctx, admin); err != nil {
+		return fmt.Errorf("create admin: %w", err)
+	}
+	if err := store.AppendAudit(ctx, storage.AuditEvent{Time: now, Actor: "gatehouse", Subject: admin.ID, OrgUnitID: root.ID,
+		Action: "bootstrap", Outcome: storage.OutcomeSuccess}); err != nil {
+		return fmt.Errorf("audit bootstrap: %w", err)
+	}
+	fmt.Fprintf(out, `
+  Gatehouse is set up. Sign in as the global admin:
+
+      username: %s
+      one-time password: %s
+
+  This password is shown once and must be changed at first sign-in.
+
+`, username, otp)
+	return nil
+}
+
+// ensureDemoClient registers (or updates) the demo relying party: a public
+// client, so there is no secret to hand over, redirecting to the demo's
+// address exactly.
+func ensureDemoClient(ctx context.Context, store storage.Clients, demoURL string, now time.Time) error {
+	want := storage.Client{
+		ID:                     demoClientID,
+		Name:                   "Gatehouse demo app",
+		RedirectURIs:           []string{demoURL + "/callback"},
+		PostLogoutRedirectURIs: []string{demoURL + "/"},
+		GrantTypes:             []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken},
+		CreatedAt:              now,
+	}
+	_, err := store.UpdateClient(ctx, demoClientID, func(c storage.Client) (storage.Client, error) {
+		c.RedirectURIs, c.PostLogoutRedirectURIs = want.RedirectURIs, want.PostLogoutRedirectURIs
+		return c, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		err = store.CreateClient(ctx, want)
+	}
+	if err != nil {
+		return fmt.Errorf("register demo client: %w", err)
+	}
+	return nil
+}

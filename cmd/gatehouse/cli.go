@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// withStore loads the configuration (with extra flags registered by
+// define), opens the store and runs fn.
+func withStore(args []string, stderr io.Writer, getenv func(string) string, name string,
+	define func(fs *flag.FlagSet), fn func(cfg Config, fs *flag.FlagSet, store storage.Storage) error) error {
+	fs := flagSet(name, stderr)
+	define(fs)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return invalidConfig(err)
+	}
+	store, err := openStore(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(cfg, fs, store)
+}
+
+func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return errors.New("usage: gatehouse user add|list|set-password [flags]")
+	}
+	var username, email, name, ou, role string
+	userFlags := func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "username (required)")
+		fs.StringVar(&email, "email", "", "email address")
+		fs.StringVar(&name, "name", "", "display name")
+		fs.StringVar(&ou, "org-unit", "", "org unit id or name (default: the root)")
+		fs.StringVar(&role, "role", "", "global_admin, or org_admin / helpdesk over the user's org unit")
+	}
+	switch args[0] {
+	case "add":
+		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+			return addUser(ctx, cfg, store, stdout, username, email, name, ou, role)
+		})
+	case "list":
+		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, _ *flag.FlagSet, store storage.Storage) error {
+			return listUsers(ctx, store, stdout)
+		})
+	case "set-password":
+		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+			return setPassword(ctx, cfg, store, stdout, username)
+		})
+	}
+	return fmt.Errorf("unknown user command %q (want add, list or set-password)", args[0])
+}
+
+func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (storage.OrgUnit, error) {
+	ous, err := store.ListOrgUnits(ctx)
+	if err != nil {
+		return storage.OrgUnit{}, fmt.Errorf("list org units: %w", err)
+	}
+	for _, o := range ous {
+		if (ref == "" && o.ParentID == "") || (ref != "" && (o.ID == ref || strings.EqualFold(o.Name, ref))) {
+			return o, nil
+		}
+	}
+	if ref == "" {
+		return storage.OrgUnit{}, errors.New("no root org unit: run `gatehouse serve` once first")
+	}
+	return storage.OrgUnit{}, fmt.Errorf("no org unit %q", ref)
+}
+
+func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username, email, name, ouRef, role string) error {
+	if username == "" {
+		return errors.New("--username is required")
+	}
+	norm, err := storage.NormalizeUsername(username)
+	if err != nil {
+		return fmt.Errorf("--username: %w", err)
+	}
+	ou, err := findOrgUnit(ctx, store, ouRef)
+	if err != nil {
+		return err
+	}
+	u := storage.User{ID: storage.NewID(), Username: norm, Email: storage.NormalizeEmail(email), DisplayName: name, OrgUnitID: ou.ID}
+	switch role {
+	case "":
+	case storage.RoleGlobalAdmin, storage.RoleOrgAdmin, storage.RoleHelpdesk:
+		u.Roles = []storage.RoleBinding{{Role: role, OrgUnitID: ou.ID}}
+	default:
+		return fmt.Errorf("--role: %q is not global_admin, org_admin or helpdesk", role)
+	}
+	otp := password.Generate()
+	if u.PasswordHash, err = newHasher(cfg).Hash(ctx, otp); err != nil {
+		return err
+	}
+	now := time.Now()
+	u.MustChangePassword = true
+	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = now, now, now
+	if err := store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("a user with username %q or email %q already exists", norm, u.Email)
+	} else if err != nil {
+		return err
+	}
+	audit(ctx, store, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: ou.ID, Action: "user.created", Outcome: storage.OutcomeSuccess})
+	fmt.Fprintf(stdout, "created user %s (id %s) in %s\none-time password: %s\n(shown once; it must be changed at first sign-in)\n", norm, u.ID, ou.Name, otp)
+	return nil
+}
+
+func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username string) error {
+	norm, err := storage.NormalizeUsername(username)
+	if err != nil || username == "" {
+		return errors.New("--username is required")
+	}
+	u, err := store.GetUserByUsername(ctx, norm)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no user %q", norm)
+	} else if err != nil {
+		return err
+	}
+	otp := password.Generate()
+	hash, err := newHasher(cfg).Hash(ctx, otp)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if _, err := store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, true, now, now
+		return u, nil
+	}); err != nil {
+		return err
+	}
+	// A reset password ends every session and refresh token.
+	if err := store.DeleteUserSessions(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := store.RevokeUserTokens(ctx, u.ID); err != nil {
+		return err
+	}
+	audit(ctx, store, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_reset", Outcome: storage.OutcomeSuccess})
+	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in; existing sessions ended)\n", norm, otp)
+	return nil
+}
+
+func listUsers(ctx context.Context, store storage.Users, stdout io.Writer) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tID\tSTATUS")
+	cursor := ""
+	for {
+		page, err := store.ListUsers(ctx, cursor, 500)
+		if err != nil {
+			return err
+		}
+		for _, u := range page.Users {
+			status := "active"
+			if u.Disabled {
+				status = "disabled"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.DisplayName, u.ID, status)
+		}
+		if page.Next == "" {
+			return tw.Flush()
+		}
+		cursor = page.Next
+	}
+}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
+
+func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return errors.New("usage: gatehouse client add|list [flags]")
+	}
+	var id, name, minACR, format string
+	var public, exceptions bool
+	var redirects, logouts, grants stringList
+	var accessTTL, idTTL, refreshTTL time.Duration
+	define := func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "client id (default: generated)")
+		fs.StringVar(&name, "name", "", "display name shown on the sign-in page (required)")
+		fs.Var(&redirects, "redirect-uri", "exact redirect URI (repeat for several; required)")
+		fs.Var(&logouts, "post-logout-uri", "exact post-logout redirect URI (repeatable)")
+		fs.Var(&grants, "grant", "authorization_code, refresh_token or client_credentials (repeatable; default: the first two)")
+		fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
+		fs.StringVar(&minACR, "min-acr", "pwd", "minimum acr: pwd, mfa or phr")
+		fs.BoolVar(&exceptions, "exceptions-allowed", true, "honour helpdesk MFA exceptions")
+		fs.StringVar(&format, "access-token-format", "opaque", "opaque or jwt")
+		fs.DurationVar(&accessTTL, "access-token-lifetime", 0, "access token lifetime (default: server setting)")
+		fs.DurationVar(&idTTL, "id-token-lifetime", 0, "ID token lifetime (default: server setting)")
+		fs.DurationVar(&refreshTTL, "refresh-token-lifetime", 0, "refresh token lifetime (default: server setting)")
+	}
+	switch args[0] {
+	case "add":
+		return withStore(args[1:], stderr, getenv, "client add", define, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+			if id == "" {
+				id = storage.RandomString(12)
+			}
+			if len(grants) == 0 {
+				grants = stringList{provider.GrantAuthorizationCode, provider.GrantRefreshToken}
+			}
+			c := storage.Client{
+				ID: id, Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts, GrantTypes: grants,
+				AccessTokenFormat: format, MinimumACR: minACR, ExceptionsAllowed: exceptions,
+				AccessTokenLifetime: accessTTL, IDTokenLifetime: idTTL, RefreshTokenLifetime: refreshTTL,
+				CreatedAt: time.Now(),
+			}
+			if err := validateClient(c, public); err != nil {
+				return err
+			}
+			var secret string
+			if !public {
+				secret, c.SecretHash = provider.NewSecret()
+			}
+			if err := store.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
+				return fmt.Errorf("client %q already exists", c.ID)
+			} else if err != nil {
+				return err
+			}
+			audit(ctx, store, storage.AuditEvent{Time: c.CreatedAt, Actor: "cli", Subject: c.ID, Action: "client.created", Outcome: storage.OutcomeSuccess})
+			fmt.Fprintf(stdout, "client_id: %s\n", c.ID)
+			if secret != "" {
+				fmt.Fprintf(stdout, "client_secret: %s\n(shown once; store it in the relying party's secret store)\n", secret)
+			}
+			fmt.Fprintf(stdout, "discovery: %s/.well-known/openid-configuration\n", cfg.Issuer)
+			return nil
+		})
+	case "list":
+		return withStore(args[1:], stderr, getenv, "client list", func(*flag.FlagSet) {}, func(_ Config, _ *flag.FlagSet, store storage.Storage) error {
+			clients, err := store.ListClients(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tREDIRECT_URIS")
+			for _, c := range clients {
+				kind := "confidential"
+				if c.Public() {
+					kind = "public"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.RedirectURIs, " "))
+			}
+			return tw.Flush()
+		})
+	}
+	return fmt.Errorf("unknown client command %q (want add or list)", args[0])
+}
+
+// validateClient reports every problem with a new client at once.
+func validateClient(c storage.Client, public bool) error {
+	var errs []error
+	if !clientIDPattern.MatchString(c.ID) {
+		errs = append(errs, errors.New("--id: 3 to 64 letters, digits, dots, dashes or underscores"))
+	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("--name is required"))
+	}
+	needsRedirect := false
+	for _, g := range c.GrantTypes {
+		switch g {
+		case provider.GrantAuthorizationCode:
+			needsRedirect = true
+		case provider.GrantRefreshToken:
+		case provider.GrantClientCredentials:
+			if public {
+				errs = append(errs, errors.New("--grant client_credentials needs a confidential client"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("--grant: %q is not authorization_code, refresh_token or client_credentials", g))
+		}
+	}
+	if needsRedirect && len(c.RedirectURIs) == 0 {
+		errs = append(errs, errors.New("--redirect-uri is required for authorization_code"))
+	}
+	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
+		for _, raw := range list {
+			if err := checkRedirectURI(raw); err != nil {
+				errs = append(errs, fmt.Errorf("redirect URI %q: %w", raw, err))
+			}
+		}
+	}
+	switch c.MinimumACR {
+	case "pwd", "mfa", "phr":
+	default:
+		errs = append(errs, fmt.Errorf("--min-acr: %q is not pwd, mfa or phr", c.MinimumACR))
+	}
+	if c.AccessTokenFormat != "opaque" && c.AccessTokenFormat != "jwt" {
+		errs = append(errs, fmt.Errorf("--access-token-format: %q is not opaque or jwt", c.AccessTokenFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// checkRedirectURI enforces what exact matching needs: an absolute URI with
+// no fragment, https except on loopback (or a private-use scheme for
+// native apps).
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs():
+		return errors.New("not an absolute URI")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("must not have a fragment")
+	case strings.Contains(raw, "*"):
+		return errors.New("wildcards are not allowed")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return errors.New("http is allowed only for localhost and loopback addresses")
+	}
+	return nil
+}
+
+func audit(ctx context.Context, store storage.Audit, e storage.AuditEvent) {
+	if err := store.AppendAudit(ctx, e); err != nil {
+		fmt.Fprintln(os.Stderr, "warning: audit event not recorded:", err)
+	}
+}
+
+// backupCommand writes a consistent copy of the database to FILE: directly
+// when no server is running, else through the running server's control
+// socket, so the copy is taken online.
+func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flagSet("backup", stderr)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return invalidConfig(err)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: gatehouse backup [flags] FILE")
+	}
+	dest := fs.Arg(0)
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".gatehouse-backup-*")
+	if err != nil {
+		return fmt.Errorf("create backup file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	var n int64
+	store, err := openStore(cfg, slog.New(slog.DiscardHandler))
+	switch {
+	case err == nil:
+		n, err = store.Backup(ctx, tmp)
+		store.Close()
+	case errors.Is(err, storage.ErrLocked):
+		n, err = backupOnline(ctx, controlSocket(cfg), tmp)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %d bytes to %s\n", n, dest)
+	return nil
+}
+
+func backupOnline(ctx context.Context, socket string, w io.Writer) (int64, error) {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		},
+	}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://gatehouse/backup", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("the database is locked and the server's control socket %s did not answer: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("server refused the backup: %s", resp.Status)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, err
+	}
+	// The trailer arrives only after the whole copy was written: without
+	// it the copy is truncated.
+	if resp.Trailer.Get(backupTrailer) != strconv.FormatInt(n, 10) {
+		return n, errors.New("the server's copy was incomplete")
+	}
+	return n, nil
+}
+
+const backupTrailer = "Gatehouse-Backup-Bytes"
+
+// listenControl listens on a unix socket only this user can use.
+func listenControl(path string) (net.Listener, error) {
+	os.Remove(path) // a stale socket from a crash; the db lock proves no server owns it
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func controlHandler(store storage.Storage, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Trailer", backupTrailer)
+		n, err := store.Backup(r.Context(), w)
+		if err != nil {
+			logger.ErrorContext(r.Context(), "online backup failed", "err", err)
+			return
+		}
+		w.Header().Set(backupTrailer, strconv.FormatInt(n, 10))
+		logger.InfoContext(r.Context(), "online backup", "bytes", n)
+	})
+	return mux
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+)
+
+// Config is every setting. Each leaf has one YAML key; the same setting is
+// GATEHOUSE_<PATH> in the environment (GATEHOUSE_<PATH>_FILE reads the
+// value from a file, for secrets) and --<path> on the command line, with
+// dots between sections and dashes for underscores. Precedence: flags >
+// environment > YAML file > defaults.
+type Config struct {
+	Issuer  string `yaml:"issuer" help:"public URL of this provider; https unless the host is loopback"`
+	Listen  string `yaml:"listen" help:"address to listen on (host:port)"`
+	DataDir string `yaml:"data_dir" help:"directory for the database file"`
+	TLS     struct {
+		CertFile string `yaml:"cert_file" help:"PEM certificate to serve https directly (else run behind a TLS proxy)"`
+		KeyFile  string `yaml:"key_file" help:"PEM private key for cert_file"`
+	} `yaml:"tls"`
+	Log struct {
+		Level  string `yaml:"level" help:"debug, info, warn or error"`
+		Format string `yaml:"format" help:"json, text, or auto (json unless stderr is a terminal)"`
+	} `yaml:"log"`
+	Password struct {
+		MemoryKiB     uint32 `yaml:"memory_kib" help:"argon2id memory in KiB"`
+		Iterations    uint32 `yaml:"iterations" help:"argon2id passes"`
+		Parallelism   uint8  `yaml:"parallelism" help:"argon2id lanes"`
+		MaxConcurrent int    `yaml:"max_concurrent" help:"password hashes computed at once"`
+	} `yaml:"password"`
+	Tokens struct {
+		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime" help:"default access token lifetime"`
+		IDTokenLifetime      time.Duration `yaml:"id_token_lifetime" help:"default ID token lifetime"`
+		RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime" help:"default refresh token lifetime (renewed on each use)"`
+		CodeLifetime         time.Duration `yaml:"code_lifetime" help:"authorization code lifetime"`
+		AuthRequestLifetime  time.Duration `yaml:"auth_request_lifetime" help:"time allowed to finish signing in"`
+	} `yaml:"tokens"`
+	Keys struct {
+		SigningKeyRotation  time.Duration `yaml:"signing_key_rotation" help:"how long one signing key signs"`
+		SigningKeyRetention time.Duration `yaml:"signing_key_retention" help:"how long a retired key stays in the JWKS; at least the longest token lifetime"`
+		CookieKeyRotation   time.Duration `yaml:"cookie_key_rotation" help:"how long one cookie key seals new cookies"`
+	} `yaml:"keys"`
+	Session struct {
+		Lifetime time.Duration `yaml:"lifetime" help:"how long a browser session lasts"`
+	} `yaml:"session"`
+	Demo struct {
+		Enabled bool   `yaml:"enabled" help:"serve the demo relying party alongside the provider"`
+		Listen  string `yaml:"listen" help:"address the demo relying party listens on"`
+		URL     string `yaml:"url" help:"public URL of the demo relying party (its redirect URI is this + /callback)"`
+	} `yaml:"demo"`
+	Bootstrap struct {
+		AdminUsername string `yaml:"admin_username" help:"username of the global admin created on first start"`
+	} `yaml:"bootstrap"`
+}
+
+// defaultConfig is the embedded default: a provider on localhost:8080 with
+// the demo relying party on localhost:9090.
+func defaultConfig() Config {
+	var c Config
+	c.Issuer = "http://localhost:8080"
+	c.DataDir = "./gatehouse-data"
+	c.Log.Level = "info"
+	c.Log.Format = "auto"
+	p := password.OWASP()
+	c.Password.MemoryKiB, c.Password.Iterations, c.Password.Parallelism = p.MemoryKiB, p.Iterations, p.Parallelism
+	c.Password.MaxConcurrent = runtime.GOMAXPROCS(0)
+	c.Tokens.AccessTokenLifetime = time.Hour
+	c.Tokens.IDTokenLifetime = time.Hour
+	c.Tokens.RefreshTokenLifetime = 30 * 24 * time.Hour
+	c.Tokens.CodeLifetime = time.Minute
+	c.Tokens.AuthRequestLifetime = 30 * time.Minute
+	c.Keys.SigningKeyRotation = 30 * 24 * time.Hour
+	c.Keys.SigningKeyRetention = 48 * time.Hour
+	c.Keys.CookieKeyRotation = 30 * 24 * time.Hour
+	c.Session.Lifetime = 12 * time.Hour
+	c.Demo.Enabled = true
+	c.Demo.Listen = "localhost:9090"
+	c.Demo.URL = "http://localhost:9090"
+	c.Bootstrap.AdminUsername = "admin"
+	return c
+}
+
+// listenAddr is the listen address. By default it is the issuer's port, on
+// loopback only when the issuer is a loopback URL (a developer's machine),
+// else on all interfaces.
+func (c Config) listenAddr() string {
+	if c.Listen != "" {
+		return c.Listen
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	if isLoopback(u.Hostname()) {
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	return ":" + port
+}
+
+// Validate reports every problem at once, each naming its setting.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+	if u, err := url.Parse(c.Issuer); err != nil || !u.IsAbs() || u.Host == "" {
+		bad("issuer", "%q is not an absolute URL", c.Issuer)
+	} else {
+		switch {
+		case u.Scheme != "https" && u.Scheme != "http":
+			bad("issuer", "scheme must be https")
+		case u.Scheme == "http" && !isLoopback(u.Hostname()):
+			bad("issuer", "must use https unless the host is localhost or a loopback address")
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("issuer", "must not have a query or fragment")
+		case strings.HasSuffix(u.Path, "/"):
+			bad("issuer", "must not end with /")
+		case u.Path != "":
+			bad("issuer", "must not have a path: Gatehouse serves at the root of its host")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.listenAddr()); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must be set")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file must be set together")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		bad("log.format", "%q is not auto, json or text", c.Log.Format)
+	}
+	if c.Password.MemoryKiB < 8*1024 {
+		bad("password.memory_kib", "must be at least 8192 (OWASP asks for 19456)")
+	}
+	if c.Password.Iterations < 1 {
+		bad("password.iterations", "must be at least 1")
+	}
+	if c.Password.Parallelism < 1 {
+		bad("password.parallelism", "must be at least 1")
+	}
+	if c.Password.MaxConcurrent < 1 {
+		bad("password.max_concurrent", "must be at least 1")
+	}
+	for name, d := range map[string]time.Duration{
+		"tokens.access_token_lifetime":  c.Tokens.AccessTokenLifetime,
+		"tokens.id_token_lifetime":      c.Tokens.IDTokenLifetime,
+		"tokens.refresh_token_lifetime": c.Tokens.RefreshTokenLifetime,
+		"tokens.code_lifetime":          c.Tokens.CodeLifetime,
+		"tokens.auth_request_lifetime":  c.Tokens.AuthRequestLifetime,
+		"keys.signing_key_rotation":     c.Keys.SigningKeyRotation,
+		"keys.signing_key_retention":    c.Keys.SigningKeyRetention,
+		"keys.cookie_key_rotation":      c.Keys.CookieKeyRotation,
+		"session.lifetime":              c.Session.Lifetime,
+	} {
+		if d <= 0 {
+			bad(name, "must be positive")
+		}
+	}
+	if c.Tokens.CodeLifetime > 10*time.Minute {
+		bad("tokens.code_lifetime", "must be at most 10m (RFC 6749 section 4.1.2)")
+	}
+	if longest := max(c.Tokens.AccessTokenLifetime, c.Tokens.IDTokenLifetime); c.Keys.SigningKeyRetention < longest {
+		bad("keys.signing_key_retention", "%s is shorter than the longest token lifetime (%s): tokens would outlive their key", c.Keys.SigningKeyRetention, longest)
+	}
+	if c.Demo.Enabled {
+		if _, _, err := net.SplitHostPort(c.Demo.Listen); err != nil {
+			bad("demo.listen", "%q is not host:port", c.Demo.Listen)
+		}
+		if u, err := url.Parse(c.Demo.URL); err != nil || !u.IsAbs() || u.Host == "" || u.Path != "" {
+			bad("demo.url", "%q is not an absolute URL without a path", c.Demo.URL)
+		}
+	}
+	if c.Bootstrap.AdminUsername == "" {
+		bad("bootstrap.admin_username", "must be set")
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// setting is one leaf of Config.
+type setting struct {
+	yamlPath string // tokens.code_lifetime
+	help     string
+	value    reflect.Value
+}
+
+func (s setting) envName() string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(s.yamlPath))
+}
+
+func (s setting) flagName() string { return strings.ReplaceAll(s.yamlPath, "_", "-") }
+
+func settings(c *Config) []setting {
+	var out []setting
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := prefix + strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if f.Type.Kind() == reflect.Struct {
+				walk(v.Field(i), name+".")
+				continue
+			}
+			out = append(out, setting{yamlPath: name, help: f.Tag.Get("help"), value: v.Field(i)})
+		}
+	}
+	walk(reflect.ValueOf(c).Elem(), "")
+	return out
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func (s setting) set(raw string) error {
+	v := s.value
+	switch {
+	case v.Type() == durationType:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 90s, 15m or 12h", raw)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(raw)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", raw)
+		}
+		v.SetBool(b)
+	case v.CanInt():
+		n, err := strconv.ParseInt(raw, 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", raw)
+		}
+		v.SetInt(n)
+	case v.CanUint():
+		n, err := strconv.ParseUint(raw, 10, v.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number in range", raw)
+		}
+		v.SetUint(n)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// loadConfig builds the configuration from defaults, the YAML file (from
+// --config or GATEHOUSE_CONFIG), the environment and the flags in fs, which
+// it registers and parses from args. It reports every problem at once.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	c := defaultConfig()
+	all := settings(&c)
+	flagVals := map[string]string{}
+	for _, s := range all {
+		name := s.flagName()
+		fs.Func(name, s.help, func(v string) error {
+			flagVals[name] = v
+			return nil
+		})
+	}
+	configPath := fs.String("config", getenv("GATEHOUSE_CONFIG"), "YAML configuration file (also GATEHOUSE_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+
+	var errs []error
+	if *configPath != "" {
+		data, err := os.ReadFile(*configPath)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// An empty file is io.EOF to yaml.v3: nothing to set.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			errs = append(errs, fmt.Errorf("config file %s: %w", *configPath, err))
+		}
+	}
+	for _, s := range all {
+		raw, ok := lookupEnv(getenv, s.envName())
+		if file := getenv(s.envName() + "_FILE"); file != "" {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", s.envName(), err))
+				continue
+			}
+			raw, ok = strings.TrimRight(string(data), "\r\n"), true
+		}
+		if ok {
+			if err := s.set(raw); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.envName(), err))
+			}
+		}
+	}
+	for _, s := range all {
+		if raw, ok := flagVals[s.flagName()]; ok {
+			if err := s.set(raw); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", s.flagName(), err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}

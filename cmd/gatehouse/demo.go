@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// demo is a real relying party, built with zitadel's rp package, that signs
+// in with Gatehouse and shows the ID token's claims: what a newcomer clicks
+// first, and a worked example for RP developers.
+type demo struct {
+	rp     rp.RelyingParty
+	pages  *templates.Templates
+	issuer string
+	base   string
+
+	mu       sync.Mutex
+	sessions map[string]demoSession // by cookie value; demo only, in memory
+}
+
+type demoSession struct {
+	claims  []templates.Claim
+	idToken string
+	created time.Time
+}
+
+const demoCookie = "gatehouse-demo"
+
+func newDemo(ctx context.Context, issuer, base string, client *http.Client) (*demo, error) {
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	cookies := httphelper.NewCookieHandler(key, key, httphelper.WithUnsecure())
+	d := &demo{pages: pages, issuer: issuer, base: base, sessions: map[string]demoSession{}}
+	d.rp, err = rp.NewRelyingPartyOIDC(ctx, issuer, demoClientID, "", base+"/callback",
+		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail},
+		rp.WithPKCE(cookies),
+		rp.WithHTTPClient(client),
+		rp.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, errorType, desc, state string) {
+			d.page(w, r, http.StatusBadRequest, fmt.Sprintf("Sign-in failed: %s %s", errorType, desc))
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("demo relying party: %w", err)
+	}
+	return d, nil
+}
+
+func (d *demo) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { d.page(w, r, http.StatusOK, "") })
+	mux.Handle("GET /login", rp.AuthURLHandler(func() string { return storage.RandomString(16) }, d.rp))
+	mux.Handle("GET /callback", rp.CodeExchangeHandler(d.signedIn, d.rp))
+	mux.HandleFunc("POST /logout", d.logout)
+	mux.Handle("GET /static/", templates.Static())
+	return http.NewCrossOriginProtection().Handler(mux)
+}
+
+func (d *demo) signedIn(w http.ResponseWriter, r *http.Request, tokens *oidc.Tokens[*oidc.IDTokenClaims], _ string, _ rp.RelyingParty) {
+	raw, _ := json.Marshal(tokens.IDTokenClaims)
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	var claims []templates.Claim
+	for name, v := range m {
+		s, _ := json.Marshal(v)
+		claims = append(claims, templates.Claim{Name: name, Value: string(s)})
+	}
+	slices.SortFunc(claims, func(a, b templates.Claim) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		return 1
+	})
+	id := storage.NewID()
+	d.mu.Lock()
+	if len(d.sessions) > 1000 {
+		clear(d.sessions)
+	}
+	d.sessions[id] = demoSession{claims: claims, idToken: tokens.IDToken, created: time.Now()}
+	d.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: demoCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (d *demo) session(r *http.Request) (string, demoSession, bool) {
+	c, err := r.Cookie(demoCookie)
+	if err != nil {
+		return "", demoSession{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.sessions[c.Value]
+	return c.Value, s, ok
+}
+
+func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	_, s, ok := d.session(r)
+	d.pages.Demo(w, status, templates.DemoPage{
+		Page: templates.Page{Title: "Demo app"}, Issuer: d.issuer, SignedIn: ok, Claims: s.claims, Error: msg,
+	})
+}
+
+// logout ends the demo's session and sends the browser to Gatehouse's
+// end_session endpoint, which comes back to the demo's home page.
+func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
+	id, s, ok := d.session(r)
+	if ok {
+		d.mu.Lock()
+		delete(d.sessions, id)
+		d.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: demoCookie, Path: "/", MaxAge: -1})
+	q := url.Values{"client_id": {demoClientID}, "post_logout_redirect_uri": {d.base + "/"}}
+	if s.idToken != "" {
+		q.Set("id_token_hint", s.idToken)
+	}
+	http.Redirect(w, r, d.rp.GetEndSessionEndpoint()+"?"+q.Encode(), http.StatusSeeOther)
+}

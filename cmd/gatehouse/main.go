@@ -1,0 +1,115 @@
+// Command gatehouse is the Gatehouse OpenID provider: `gatehouse serve` (the
+// default) runs it, and the other subcommands manage users and clients,
+// back up the database and run the demo relying party.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+const usage = `Gatehouse: an OpenID Connect provider with org-unit MFA policy.
+
+Usage:
+  gatehouse [serve] [flags]          run the provider (the default)
+  gatehouse demo [flags]             run only the demo relying party
+  gatehouse user add|list|set-password [flags]
+  gatehouse client add|list [flags]
+  gatehouse backup [flags] FILE      write a consistent copy of the database
+
+Every command takes the configuration flags; "gatehouse serve -h" lists them.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serveCommand(ctx, args, stdout, stderr, getenv)
+	case "demo":
+		return demoCommand(ctx, args, stderr, getenv)
+	case "user":
+		return userCommand(ctx, args, stdout, stderr, getenv)
+	case "client":
+		return clientCommand(ctx, args, stdout, stderr, getenv)
+	case "backup":
+		return backupCommand(ctx, args, stdout, stderr, getenv)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// flagSet returns a FlagSet that reports errors rather than exiting.
+func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func dbPath(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }
+
+func controlSocket(cfg Config) string { return filepath.Join(cfg.DataDir, "control.sock") }
+
+// openStore opens the database, saying clearly when a running server holds it.
+func openStore(cfg Config, logger *slog.Logger) (*bbolt.DB, error) {
+	db, err := bbolt.Open(dbPath(cfg), bbolt.Options{Timeout: time.Second, Logger: logger})
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use by a running Gatehouse server; stop it first, or use the admin pages: %w", dbPath(cfg), storage.ErrLocked)
+	}
+	return db, err
+}
+
+func newHasher(cfg Config) *password.Hasher {
+	return password.NewHasher(password.Params{
+		MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
+	}, cfg.Password.MaxConcurrent)
+}

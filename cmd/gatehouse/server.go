@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// server is the fully wired provider: what `gatehouse serve` runs and what
+// the end-to-end tests start on httptest.
+type server struct {
+	cfg      Config
+	store    storage.Storage
+	provider *provider.Provider
+	hasher   *password.Hasher
+	handler  http.Handler
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *slog.Logger, now func() time.Time) (*server, error) {
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	hasher := password.NewHasher(password.Params{
+		MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
+	}, cfg.Password.MaxConcurrent)
+	p, err := provider.New(ctx, provider.Config{
+		Issuer: cfg.Issuer,
+		Lifetimes: provider.Lifetimes{
+			AccessToken:  cfg.Tokens.AccessTokenLifetime,
+			IDToken:      cfg.Tokens.IDTokenLifetime,
+			RefreshToken: cfg.Tokens.RefreshTokenLifetime,
+			Code:         cfg.Tokens.CodeLifetime,
+			AuthRequest:  cfg.Tokens.AuthRequestLifetime,
+		},
+		SigningKeyRotation:  cfg.Keys.SigningKeyRotation,
+		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
+		LoginURL:            login.LoginURL(cfg.Issuer),
+		BrowserHash:         login.BrowserHash,
+		Now:                 now,
+		Logger:              logger,
+	}, store)
+	if err != nil {
+		return nil, err
+	}
+	lh, err := login.New(ctx, login.Config{
+		Issuer:            cfg.Issuer,
+		SessionLifetime:   cfg.Session.Lifetime,
+		CookieKeyRotation: cfg.Keys.CookieKeyRotation,
+		AccountThrottle:   login.DefaultAccountRule,
+		IPThrottle:        login.DefaultIPRule,
+		Now:               now,
+		Logger:            logger,
+	}, store, p, hasher, pages)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	lh.Register(mux)
+	mux.Handle("/", lh.BindBrowser(p.Handler()))
+	mux.Handle("GET /static/", templates.Static())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := store.Health(r.Context()); err != nil {
+			logger.WarnContext(r.Context(), "not ready", "err", err)
+			http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s := &server{cfg: cfg, store: store, provider: p, hasher: hasher, logger: logger, now: now}
+	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
+	return s, nil
+}
+
+// maintain deletes expired records every minute and rotates signing keys
+// every hour, until ctx ends.
+func (s *server) maintain(ctx context.Context) {
+	gc := time.NewTicker(time.Minute)
+	defer gc.Stop()
+	keys := time.NewTicker(time.Hour)
+	defer keys.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-gc.C:
+			n, err := s.store.DeleteExpired(ctx, s.now())
+			if err != nil {
+				s.logger.ErrorContext(ctx, "delete expired records", "err", err)
+			} else if n > 0 {
+				s.logger.DebugContext(ctx, "deleted expired records", "count", n)
+			}
+		case <-keys.C:
+			if err := s.provider.RotateKeys(ctx); err != nil {
+				s.logger.ErrorContext(ctx, "rotate signing keys", "err", err)
+			}
+		}
+	}
+}
+
+// maxBody bounds every request body. The largest legitimate one is a token
+// request with a long refresh token; forms are far smaller.
+const maxBody = 64 << 10
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog logs method, path and status. Never the query: it carries
+// codes, tokens and auth request ids.
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)),
+		)
+	})
+}
+
+// recoverPanics turns a panic into a logged error and a plain 500, never a
+// stack trace for the client.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
