@@ -25,12 +25,8 @@ var (
 )
 
 // GetAttempts implements storage.Throttle.
-func (db *DB) GetAttempts(ctx context.Context, key string) (a storage.Attempts, err error) {
-	err = db.view(ctx, "get attempts", func(tx *bolt.Tx) error {
-		a, err = attempts.get(tx, key)
-		return err
-	})
-	return a, err
+func (db *DB) GetAttempts(ctx context.Context, key string) (storage.Attempts, error) {
+	return getRecord(ctx, db, attempts, "get attempts", key)
 }
 
 // UpdateAttempts implements storage.Throttle.

@@ -124,6 +124,9 @@ func allBuckets() [][]byte {
 	return names
 }
 
+// runner is the shape of db.update and db.batch.
+type runner func(ctx context.Context, op string, fn func(*bolt.Tx) error) error
+
 // view, update and batch run fn in a read, write or batched write
 // transaction and wrap any error with op, so callers see "get user: not found".
 func (db *DB) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {

@@ -1,8 +1,15 @@
 package bbolt
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
@@ -20,4 +27,130 @@ func openTemp(t testing.TB, path string) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	openTemp(t, path)
+	_, err := Open(path, Options{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, storage.ErrLocked) {
+		t.Errorf("second Open: got error %v, want %v", err, storage.ErrLocked)
+	}
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "gatehouse.db")
+	openTemp(t, path)
+	for name, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600} {
+		info, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode(); got != want {
+			t.Errorf("%s: got mode %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestOpenChecksSchema(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(tx *bolt.Tx) error // runs on a fresh Gatehouse file
+		want    string                  // in Open's error; "" for success
+	}{
+		{"same version", func(*bolt.Tx) error { return nil }, ""},
+		{"other version", func(tx *bolt.Tx) error {
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
+		}, `schema version "99", this Gatehouse needs version 1`},
+		{"not a Gatehouse file", func(tx *bolt.Tx) error {
+			return tx.DeleteBucket(metaBucket)
+		}, "not a Gatehouse database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gatehouse.db")
+			db, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.bolt.Update(tt.prepare); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+
+			db, err = Open(path, Options{})
+			if err == nil {
+				db.Close()
+			}
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Open: got error %v, want none", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Open: got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// fill stores n records a thousand per transaction: the public API would
+// commit, and fsync, once per record, and bolt splits nodes only at commit,
+// so one huge transaction is slow too.
+func fill[T any](b *testing.B, db *DB, t *table[T], n int, record func(i int) T) {
+	b.Helper()
+	for start := 0; start < n; start += 1000 {
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			for i := start; i < min(start+1000, n); i++ {
+				if err := t.insert(tx, record(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The lookups are B-tree searches, so time per op should grow with log n,
+// barely at all from 1,000 to 100,000 records.
+func BenchmarkGetUserByUsername(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			db := openTemp(b, filepath.Join(b.TempDir(), "gatehouse.db"))
+			now := time.Now().UTC()
+			fill(b, db, users, n, func(i int) storage.User {
+				return storage.User{ID: storage.NewID(), Username: fmt.Sprintf("user%06d", i),
+					Email: fmt.Sprintf("user%06d@example.org", i), OrgUnitID: "root", CreatedAt: now}
+			})
+			i := 0
+			for b.Loop() {
+				if _, err := db.GetUserByUsername(b.Context(), fmt.Sprintf("user%06d", i*7919%n)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+func BenchmarkGetAccessToken(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			db := openTemp(b, filepath.Join(b.TempDir(), "gatehouse.db"))
+			now := time.Now().UTC()
+			fill(b, db, accessTokens, n, func(i int) storage.AccessToken {
+				return storage.AccessToken{ID: fmt.Sprint("at", i), ClientID: "web", Subject: fmt.Sprint("u", i%5000),
+					FamilyID: fmt.Sprint("f", i), Scopes: []string{"openid"}, ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+			})
+			i := 0
+			for b.Loop() {
+				if _, err := db.GetAccessToken(b.Context(), fmt.Sprint("at", i*7919%n)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }

@@ -22,25 +22,17 @@ var (
 
 // CreateOrgUnit implements storage.OrgUnits.
 func (db *DB) CreateOrgUnit(ctx context.Context, ou storage.OrgUnit) error {
-	return db.update(ctx, "create org unit", func(tx *bolt.Tx) error { return orgUnits.insert(tx, ou) })
+	return createRecord(ctx, db.update, orgUnits, "create org unit", ou)
 }
 
 // GetOrgUnit implements storage.OrgUnits.
-func (db *DB) GetOrgUnit(ctx context.Context, id string) (ou storage.OrgUnit, err error) {
-	err = db.view(ctx, "get org unit", func(tx *bolt.Tx) error {
-		ou, err = orgUnits.get(tx, id)
-		return err
-	})
-	return ou, err
+func (db *DB) GetOrgUnit(ctx context.Context, id string) (storage.OrgUnit, error) {
+	return getRecord(ctx, db, orgUnits, "get org unit", id)
 }
 
 // UpdateOrgUnit implements storage.OrgUnits.
-func (db *DB) UpdateOrgUnit(ctx context.Context, id string, update func(storage.OrgUnit) (storage.OrgUnit, error)) (ou storage.OrgUnit, err error) {
-	err = db.update(ctx, "update org unit", func(tx *bolt.Tx) error {
-		ou, err = orgUnits.update(tx, id, update)
-		return err
-	})
-	return ou, err
+func (db *DB) UpdateOrgUnit(ctx context.Context, id string, update func(storage.OrgUnit) (storage.OrgUnit, error)) (storage.OrgUnit, error) {
+	return updateRecord(ctx, db.update, orgUnits, "update org unit", id, update)
 }
 
 // DeleteOrgUnit implements storage.OrgUnits.
@@ -57,12 +49,8 @@ func (db *DB) DeleteOrgUnit(ctx context.Context, id string) error {
 }
 
 // ListOrgUnits implements storage.OrgUnits.
-func (db *DB) ListOrgUnits(ctx context.Context) (list []storage.OrgUnit, err error) {
-	err = db.view(ctx, "list org units", func(tx *bolt.Tx) error {
-		list, err = orgUnits.all(tx)
-		return err
-	})
-	return list, err
+func (db *DB) ListOrgUnits(ctx context.Context) ([]storage.OrgUnit, error) {
+	return listRecords(ctx, db, orgUnits, "list org units")
 }
 
 // normalizeUser stores usernames and emails in their normalised form, so the
@@ -91,12 +79,8 @@ func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
 }
 
 // GetUser implements storage.Users.
-func (db *DB) GetUser(ctx context.Context, id string) (u storage.User, err error) {
-	err = db.view(ctx, "get user", func(tx *bolt.Tx) error {
-		u, err = users.get(tx, id)
-		return err
-	})
-	return u, err
+func (db *DB) GetUser(ctx context.Context, id string) (storage.User, error) {
+	return getRecord(ctx, db, users, "get user", id)
 }
 
 // GetUserByUsername implements storage.Users.
@@ -143,7 +127,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.Use
 
 // DeleteUser implements storage.Users.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	return db.update(ctx, "delete user", func(tx *bolt.Tx) error { return users.delete(tx, id) })
+	return deleteRecord(ctx, db, users, "delete user", id)
 }
 
 // ListUsers implements storage.Users. The cursor is the last username of the

@@ -42,72 +42,52 @@ func expired(at, now time.Time) bool { return !now.Before(at) }
 
 // CreateClient implements storage.Clients.
 func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
-	return db.update(ctx, "create client", func(tx *bolt.Tx) error { return clients.insert(tx, c) })
+	return createRecord(ctx, db.update, clients, "create client", c)
 }
 
 // GetClient implements storage.Clients.
-func (db *DB) GetClient(ctx context.Context, id string) (c storage.Client, err error) {
-	err = db.view(ctx, "get client", func(tx *bolt.Tx) error {
-		c, err = clients.get(tx, id)
-		return err
-	})
-	return c, err
+func (db *DB) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	return getRecord(ctx, db, clients, "get client", id)
 }
 
 // UpdateClient implements storage.Clients.
-func (db *DB) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (c storage.Client, err error) {
-	err = db.update(ctx, "update client", func(tx *bolt.Tx) error {
-		c, err = clients.update(tx, id, update)
-		return err
-	})
-	return c, err
+func (db *DB) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	return updateRecord(ctx, db.update, clients, "update client", id, update)
 }
 
 // DeleteClient implements storage.Clients.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
-	return db.update(ctx, "delete client", func(tx *bolt.Tx) error { return clients.delete(tx, id) })
+	return deleteRecord(ctx, db, clients, "delete client", id)
 }
 
 // ListClients implements storage.Clients.
-func (db *DB) ListClients(ctx context.Context) (list []storage.Client, err error) {
-	err = db.view(ctx, "list clients", func(tx *bolt.Tx) error {
-		list, err = clients.all(tx)
-		return err
-	})
-	return list, err
+func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
+	return listRecords(ctx, db, clients, "list clients")
 }
 
 // CreateAuthRequest implements storage.AuthRequests.
 func (db *DB) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
-	return db.update(ctx, "create auth request", func(tx *bolt.Tx) error { return authRequests.insert(tx, a) })
+	return createRecord(ctx, db.update, authRequests, "create auth request", a)
 }
 
 // GetAuthRequest implements storage.AuthRequests.
-func (db *DB) GetAuthRequest(ctx context.Context, id string) (a storage.AuthRequest, err error) {
-	err = db.view(ctx, "get auth request", func(tx *bolt.Tx) error {
-		a, err = authRequests.get(tx, id)
-		return err
-	})
-	return a, err
+func (db *DB) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+	return getRecord(ctx, db, authRequests, "get auth request", id)
 }
 
 // UpdateAuthRequest implements storage.AuthRequests.
-func (db *DB) UpdateAuthRequest(ctx context.Context, id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (a storage.AuthRequest, err error) {
-	err = db.update(ctx, "update auth request", func(tx *bolt.Tx) error {
-		a, err = authRequests.update(tx, id, update)
-		return err
-	})
-	return a, err
+func (db *DB) UpdateAuthRequest(ctx context.Context, id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
+	return updateRecord(ctx, db.update, authRequests, "update auth request", id, update)
 }
 
 // DeleteAuthRequest implements storage.AuthRequests.
 func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
-	return db.update(ctx, "delete auth request", func(tx *bolt.Tx) error { return authRequests.delete(tx, id) })
+	return deleteRecord(ctx, db, authRequests, "delete auth request", id)
 }
 
 // SaveAuthCode implements storage.AuthRequests.
 func (db *DB) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return db.batch(ctx, "save auth code", func(tx *bolt.Tx) error { return authCodes.insert(tx, c) })
+	return createRecord(ctx, db.batch, authCodes, "save auth code", c)
 }
 
 // RedeemAuthCode implements storage.AuthRequests. A replayed code is
@@ -138,21 +118,17 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (s
 
 // CreateAccessToken implements storage.Tokens.
 func (db *DB) CreateAccessToken(ctx context.Context, t storage.AccessToken) error {
-	return db.batch(ctx, "create access token", func(tx *bolt.Tx) error { return accessTokens.insert(tx, t) })
+	return createRecord(ctx, db.batch, accessTokens, "create access token", t)
 }
 
 // GetAccessToken implements storage.Tokens.
-func (db *DB) GetAccessToken(ctx context.Context, id string) (t storage.AccessToken, err error) {
-	err = db.view(ctx, "get access token", func(tx *bolt.Tx) error {
-		t, err = accessTokens.get(tx, id)
-		return err
-	})
-	return t, err
+func (db *DB) GetAccessToken(ctx context.Context, id string) (storage.AccessToken, error) {
+	return getRecord(ctx, db, accessTokens, "get access token", id)
 }
 
 // DeleteAccessToken implements storage.Tokens.
 func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
-	return db.update(ctx, "delete access token", func(tx *bolt.Tx) error { return accessTokens.delete(tx, id) })
+	return deleteRecord(ctx, db, accessTokens, "delete access token", id)
 }
 
 // CreateRefreshToken implements storage.Tokens.
@@ -166,12 +142,8 @@ func (db *DB) CreateRefreshToken(ctx context.Context, rt storage.RefreshToken, a
 }
 
 // GetRefreshToken implements storage.Tokens.
-func (db *DB) GetRefreshToken(ctx context.Context, hash string) (t storage.RefreshToken, err error) {
-	err = db.view(ctx, "get refresh token", func(tx *bolt.Tx) error {
-		t, err = refreshTokens.get(tx, hash)
-		return err
-	})
-	return t, err
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error) {
+	return getRecord(ctx, db, refreshTokens, "get refresh token", hash)
 }
 
 // RotateRefreshToken implements storage.Tokens. An expired token is
@@ -234,30 +206,22 @@ func (db *DB) RevokeUserTokens(ctx context.Context, userID string) error {
 
 // CreateSession implements storage.Sessions.
 func (db *DB) CreateSession(ctx context.Context, s storage.Session) error {
-	return db.batch(ctx, "create session", func(tx *bolt.Tx) error { return sessions.insert(tx, s) })
+	return createRecord(ctx, db.batch, sessions, "create session", s)
 }
 
 // GetSession implements storage.Sessions.
-func (db *DB) GetSession(ctx context.Context, id string) (s storage.Session, err error) {
-	err = db.view(ctx, "get session", func(tx *bolt.Tx) error {
-		s, err = sessions.get(tx, id)
-		return err
-	})
-	return s, err
+func (db *DB) GetSession(ctx context.Context, id string) (storage.Session, error) {
+	return getRecord(ctx, db, sessions, "get session", id)
 }
 
 // UpdateSession implements storage.Sessions.
-func (db *DB) UpdateSession(ctx context.Context, id string, update func(storage.Session) (storage.Session, error)) (s storage.Session, err error) {
-	err = db.batch(ctx, "update session", func(tx *bolt.Tx) error {
-		s, err = sessions.update(tx, id, update)
-		return err
-	})
-	return s, err
+func (db *DB) UpdateSession(ctx context.Context, id string, update func(storage.Session) (storage.Session, error)) (storage.Session, error) {
+	return updateRecord(ctx, db.batch, sessions, "update session", id, update)
 }
 
 // DeleteSession implements storage.Sessions.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
-	return db.update(ctx, "delete session", func(tx *bolt.Tx) error { return sessions.delete(tx, id) })
+	return deleteRecord(ctx, db, sessions, "delete session", id)
 }
 
 // ListUserSessions implements storage.Sessions.

@@ -2,6 +2,7 @@ package bbolt
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -259,4 +260,40 @@ func (ix index[T]) ids(tx *bolt.Tx, key string, limit int) []string {
 		}
 	}
 	return ids
+}
+
+// The helpers below are the plain storage methods: one table operation in
+// one transaction, named op in errors. run is db.update, or db.batch for a
+// hot write.
+
+func createRecord[T any](ctx context.Context, run runner, t *table[T], op string, v T) error {
+	return run(ctx, op, func(tx *bolt.Tx) error { return t.insert(tx, v) })
+}
+
+func getRecord[T any](ctx context.Context, db *DB, t *table[T], op, id string) (v T, err error) {
+	err = db.view(ctx, op, func(tx *bolt.Tx) error {
+		v, err = t.get(tx, id)
+		return err
+	})
+	return v, err
+}
+
+func updateRecord[T any](ctx context.Context, run runner, t *table[T], op, id string, fn func(T) (T, error)) (v T, err error) {
+	err = run(ctx, op, func(tx *bolt.Tx) error {
+		v, err = t.update(tx, id, fn)
+		return err
+	})
+	return v, err
+}
+
+func deleteRecord[T any](ctx context.Context, db *DB, t *table[T], op, id string) error {
+	return db.update(ctx, op, func(tx *bolt.Tx) error { return t.delete(tx, id) })
+}
+
+func listRecords[T any](ctx context.Context, db *DB, t *table[T], op string) (list []T, err error) {
+	err = db.view(ctx, op, func(tx *bolt.Tx) error {
+		list, err = t.all(tx)
+		return err
+	})
+	return list, err
 }
