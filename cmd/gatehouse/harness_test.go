@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// clock is the injected time source: tests move it instead of sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a fully wired Gatehouse on httptest, with its store and clock.
+type env struct {
+	t      *testing.T
+	issuer string
+	srv    *httptest.Server
+	server *server
+	store  storage.Storage
+	clock  *clock
+	rpHost string // where test relying parties "live": never contacted
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	cfg := defaultConfig()
+	cfg.Issuer = issuer
+	cfg.DataDir = t.TempDir()
+	cfg.Demo.Enabled = false
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := bootstrap(ctx, store, cfg, newHasher(cfg), c.Now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(ctx, cfg, store, logger, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &env{t: t, issuer: issuer, srv: srv, server: s, store: store, clock: c, rpHost: "rp.example"}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// addUser creates an active user with a known password.
+func (e *env) addUser(username, pw string) storage.User {
+	e.t.Helper()
+	ctx := context.Background()
+	hash, err := e.server.hasher.Hash(ctx, pw)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	root, err := findOrgUnit(ctx, e.store, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u := storage.User{
+		ID: storage.NewID(), Username: username, Email: username + "@example.org", DisplayName: "User " + username,
+		PasswordHash: hash, OrgUnitID: root.ID, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now(),
+	}
+	if err := e.store.CreateUser(ctx, u); err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// rp is a relying party as a real RP library sees it: an oauth2.Config and
+// a go-oidc verifier, registered in Gatehouse.
+type relyingParty struct {
+	e        *env
+	client   storage.Client
+	secret   string
+	oauth    *oauth2.Config
+	provider *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+}
+
+// addRP registers a client (confidential unless public) and builds its RP.
+func (e *env) addRP(id string, public bool, grants ...string) *relyingParty {
+	e.t.Helper()
+	if len(grants) == 0 {
+		grants = []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}
+	}
+	c := storage.Client{
+		ID: id, Name: "App " + id,
+		RedirectURIs:           []string{"https://" + e.rpHost + "/" + id + "/callback"},
+		PostLogoutRedirectURIs: []string{"https://" + e.rpHost + "/" + id + "/bye"},
+		GrantTypes:             grants, AccessTokenFormat: "opaque", MinimumACR: "pwd", ExceptionsAllowed: true,
+		CreatedAt: e.clock.Now(),
+	}
+	var secret string
+	if !public {
+		secret, c.SecretHash = provider.NewSecret()
+	}
+	if err := e.store.CreateClient(context.Background(), c); err != nil {
+		e.t.Fatal(err)
+	}
+	ctx := oidc.ClientContext(context.Background(), e.srv.Client())
+	p, err := oidc.NewProvider(ctx, e.issuer)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &relyingParty{
+		e: e, client: c, secret: secret, provider: p,
+		oauth: &oauth2.Config{
+			ClientID: id, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: c.RedirectURIs[0],
+			Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess},
+		},
+		verifier: p.VerifierContext(ctx, &oidc.Config{ClientID: id, Now: e.clock.Now}),
+	}
+}
+
+func (r *relyingParty) ctx() context.Context {
+	return oidc.ClientContext(context.Background(), r.e.srv.Client())
+}
+
+// authorization is one started sign-in: what the RP must remember.
+type authorization struct {
+	url, state, nonce, verifier string
+}
+
+// authorize builds an authorization URL with PKCE S256, a state and a
+// nonce, plus any extra parameters.
+func (r *relyingParty) authorize(extra ...oauth2.AuthCodeOption) authorization {
+	a := authorization{state: storage.NewID(), nonce: storage.NewID(), verifier: oauth2.GenerateVerifier()}
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier), oidc.Nonce(a.nonce)}, extra...)
+	a.url = r.oauth.AuthCodeURL(a.state, opts...)
+	return a
+}
+
+// tokens are an exchanged code's tokens with the verified ID token.
+type tokens struct {
+	*oauth2.Token
+	raw     string
+	idToken *oidc.IDToken
+	claims  map[string]any
+}
+
+// exchange redeems a code and verifies the ID token's signature, issuer,
+// audience, expiry and nonce.
+func (r *relyingParty) exchange(a authorization, code string) (*tokens, error) {
+	tok, err := r.oauth.Exchange(r.ctx(), code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		return nil, err
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := r.verifier.Verify(r.ctx(), raw)
+	if err != nil {
+		return nil, err
+	}
+	if idt.Nonce != a.nonce {
+		return nil, errors.New("nonce mismatch")
+	}
+	t := &tokens{Token: tok, raw: raw, idToken: idt}
+	if err := idt.Claims(&t.claims); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// browser is a user agent: a cookie jar that follows redirects until one
+// leaves for a relying party.
+type browser struct {
+	e      *env
+	client *http.Client
+}
+
+func (e *env) newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{e: e}
+	b.client = &http.Client{
+		Jar:       jar,
+		Transport: e.srv.Client().Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host == e.rpHost {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return b
+}
+
+// page is a response the browser got, with its body read.
+type page struct {
+	resp *http.Response
+	body string
+}
+
+func (p page) status() int { return p.resp.StatusCode }
+
+// location is where a redirect to the relying party points.
+func (p page) location() *url.URL {
+	u, _ := url.Parse(p.resp.Header.Get("Location"))
+	if u == nil {
+		u = &url.URL{}
+	}
+	return u
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// form returns the page's hidden inputs.
+func (p page) form() url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(p.body, -1) {
+		v.Set(m[1], htmlUnescape(m[2]))
+	}
+	return v
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.e.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return page{resp: resp, body: string(body)}
+}
+
+func (b *browser) get(rawURL string) page {
+	b.e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values) page {
+	b.e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.e.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// submitPassword fills in the sign-in form on p.
+func (b *browser) submitPassword(p page, username, pw string) page {
+	b.e.t.Helper()
+	f := p.form()
+	if f.Get("id") == "" {
+		b.e.t.Fatalf("no sign-in form on page (status %d):\n%s", p.status(), p.body)
+	}
+	f.Set("username", username)
+	f.Set("password", pw)
+	return b.post("/login/password", f)
+}
+
+// signIn runs a whole sign-in for the RP and returns the code.
+func (b *browser) signIn(r *relyingParty, a authorization, username, pw string) string {
+	b.e.t.Helper()
+	p := b.get(a.url)
+	if !strings.Contains(p.body, `name="password"`) {
+		b.e.t.Fatalf("expected the password page, got status %d:\n%s", p.status(), p.body)
+	}
+	return b.codeFrom(b.submitPassword(p, username, pw), a)
+}
+
+// codeFrom checks p is the redirect back to the RP with the right state and
+// returns the code.
+func (b *browser) codeFrom(p page, a authorization) string {
+	b.e.t.Helper()
+	loc := p.location()
+	if loc.Host != b.e.rpHost {
+		b.e.t.Fatalf("expected a redirect to the relying party, got status %d location %q:\n%s", p.status(), loc, p.body)
+	}
+	q := loc.Query()
+	if q.Get("error") != "" {
+		b.e.t.Fatalf("relying party got error %s: %s", q.Get("error"), q.Get("error_description"))
+	}
+	if q.Get("state") != a.state {
+		b.e.t.Fatalf("state = %q, want %q", q.Get("state"), a.state)
+	}
+	return q.Get("code")
+}
