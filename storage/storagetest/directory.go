@@ -22,23 +22,8 @@ func testOrgUnits(t *testing.T, s storage.Storage) {
 	must(t, "GetOrgUnit", err)
 	check(t, "GetOrgUnit", got, ward)
 
-	runErrCases(t, []errCase{
-		{"create with a taken id", func(ctx context.Context) error { return s.CreateOrgUnit(ctx, root) }, storage.ErrAlreadyExists},
-		{"get missing", func(ctx context.Context) error { _, err := s.GetOrgUnit(ctx, "nope"); return err }, storage.ErrNotFound},
-		{"update missing", func(ctx context.Context) error {
-			_, err := s.UpdateOrgUnit(ctx, "nope", func(ou storage.OrgUnit) (storage.OrgUnit, error) { return ou, nil })
-			return err
-		}, storage.ErrNotFound},
-		{"delete missing", func(ctx context.Context) error { return s.DeleteOrgUnit(ctx, "nope") }, storage.ErrNotFound},
-		{"delete with a child", func(ctx context.Context) error { return s.DeleteOrgUnit(ctx, "root") }, storage.ErrNotEmpty},
-		{"refused update", func(ctx context.Context) error {
-			_, err := s.UpdateOrgUnit(ctx, "ward", refuse)
-			return err
-		}, errRefused},
-	})
-	got, err = s.GetOrgUnit(ctx, "ward")
-	must(t, "GetOrgUnit", err)
-	check(t, "org unit after refused update", got, ward)
+	checkCommonErrors(t, entity[storage.OrgUnit]{s.CreateOrgUnit, s.GetOrgUnit, s.UpdateOrgUnit, s.DeleteOrgUnit}, "ward", ward)
+	checkErr(t, "delete with a child", s.DeleteOrgUnit(ctx, "root"), storage.ErrNotEmpty)
 
 	ward.Name, ward.MFA = "Ward 8", storage.MFARequired
 	got, err = s.UpdateOrgUnit(ctx, "ward", func(ou storage.OrgUnit) (storage.OrgUnit, error) {
@@ -176,8 +161,7 @@ func testUsers(t *testing.T, s storage.Storage) {
 		_, err = s.GetUserByEmail(ctx, "new@example.org")
 		checkErr(t, "new email after update to "+tt.name, err, storage.ErrNotFound)
 	}
-	_, err := s.UpdateUser(ctx, "nope", func(u storage.User) (storage.User, error) { return u, nil })
-	checkErr(t, "update missing user", err, storage.ErrNotFound)
+	checkCommonErrors(t, entity[storage.User]{s.CreateUser, s.GetUser, s.UpdateUser, s.DeleteUser}, "u1", alice)
 
 	// A rename moves the indexes: the old names no longer resolve and are free.
 	got, err := s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) {

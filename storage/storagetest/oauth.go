@@ -34,19 +34,7 @@ func testClients(t *testing.T, s storage.Storage) {
 	must(t, "GetClient", err)
 	check(t, "GetClient", got, web)
 
-	runErrCases(t, []errCase{
-		{"create with a taken id", func(ctx context.Context) error { return s.CreateClient(ctx, spa) }, storage.ErrAlreadyExists},
-		{"get missing", func(ctx context.Context) error { _, err := s.GetClient(ctx, "nope"); return err }, storage.ErrNotFound},
-		{"update missing", func(ctx context.Context) error {
-			_, err := s.UpdateClient(ctx, "nope", func(c storage.Client) (storage.Client, error) { return c, nil })
-			return err
-		}, storage.ErrNotFound},
-		{"delete missing", func(ctx context.Context) error { return s.DeleteClient(ctx, "nope") }, storage.ErrNotFound},
-		{"refused update", func(ctx context.Context) error { _, err := s.UpdateClient(ctx, "web", refuse); return err }, errRefused},
-	})
-	got, err = s.GetClient(ctx, "web")
-	must(t, "GetClient", err)
-	check(t, "client after refused update", got, web)
+	checkCommonErrors(t, entity[storage.Client]{s.CreateClient, s.GetClient, s.UpdateClient, s.DeleteClient}, "web", web)
 
 	web.RedirectURIs = append(web.RedirectURIs, "https://rota.example.org/callback2")
 	got, err = s.UpdateClient(ctx, "web", func(c storage.Client) (storage.Client, error) {
@@ -101,19 +89,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 	must(t, "GetAuthRequest", err)
 	check(t, "GetAuthRequest", got, req)
 
-	runErrCases(t, []errCase{
-		{"create with a taken id", func(ctx context.Context) error { return s.CreateAuthRequest(ctx, req) }, storage.ErrAlreadyExists},
-		{"get missing", func(ctx context.Context) error { _, err := s.GetAuthRequest(ctx, "nope"); return err }, storage.ErrNotFound},
-		{"update missing", func(ctx context.Context) error {
-			_, err := s.UpdateAuthRequest(ctx, "nope", func(a storage.AuthRequest) (storage.AuthRequest, error) { return a, nil })
-			return err
-		}, storage.ErrNotFound},
-		{"delete missing", func(ctx context.Context) error { return s.DeleteAuthRequest(ctx, "nope") }, storage.ErrNotFound},
-		{"refused update", func(ctx context.Context) error { _, err := s.UpdateAuthRequest(ctx, "ar1", refuse); return err }, errRefused},
-	})
-	got, err = s.GetAuthRequest(ctx, "ar1")
-	must(t, "GetAuthRequest", err)
-	check(t, "auth request after refused update", got, req)
+	checkCommonErrors(t, entity[storage.AuthRequest]{s.CreateAuthRequest, s.GetAuthRequest, s.UpdateAuthRequest, s.DeleteAuthRequest}, "ar1", req)
 
 	done := func(a storage.AuthRequest) storage.AuthRequest {
 		a.Step, a.UserID, a.SessionID = storage.StepDone, "u1", "s1"
@@ -339,19 +315,7 @@ func testSessions(t *testing.T, s storage.Storage) {
 	must(t, "GetSession", err)
 	check(t, "GetSession", got, s1)
 
-	runErrCases(t, []errCase{
-		{"create with a taken id", func(ctx context.Context) error { return s.CreateSession(ctx, s1) }, storage.ErrAlreadyExists},
-		{"get missing", func(ctx context.Context) error { _, err := s.GetSession(ctx, "nope"); return err }, storage.ErrNotFound},
-		{"update missing", func(ctx context.Context) error {
-			_, err := s.UpdateSession(ctx, "nope", func(s storage.Session) (storage.Session, error) { return s, nil })
-			return err
-		}, storage.ErrNotFound},
-		{"delete missing", func(ctx context.Context) error { return s.DeleteSession(ctx, "nope") }, storage.ErrNotFound},
-		{"refused update", func(ctx context.Context) error { _, err := s.UpdateSession(ctx, "s1", refuse); return err }, errRefused},
-	})
-	got, err = s.GetSession(ctx, "s1")
-	must(t, "GetSession", err)
-	check(t, "session after refused update", got, s1)
+	checkCommonErrors(t, entity[storage.Session]{s.CreateSession, s.GetSession, s.UpdateSession, s.DeleteSession}, "s1", s1)
 
 	s1.LastSeenAt = now.Add(time.Minute)
 	got, err = s.UpdateSession(ctx, "s1", func(s storage.Session) (storage.Session, error) {

@@ -112,6 +112,34 @@ func runErrCases(t *testing.T, cases []errCase) {
 	}
 }
 
+// entity is the create, get, update and delete methods most record kinds
+// have, so the error cases they share are written once.
+type entity[T any] struct {
+	create func(context.Context, T) error
+	get    func(context.Context, string) (T, error)
+	update func(context.Context, string, func(T) (T, error)) (T, error)
+	delete func(context.Context, string) error
+}
+
+// checkCommonErrors checks the sentinel errors every entity shares, given
+// the stored record under id, and that a refused create or update leaves
+// that record as it was.
+func checkCommonErrors[T any](t *testing.T, e entity[T], id string, stored T) {
+	t.Helper()
+	runErrCases(t, []errCase{
+		{"create with a taken id", func(ctx context.Context) error { return e.create(ctx, stored) }, storage.ErrAlreadyExists},
+		{"get missing", func(ctx context.Context) error { _, err := e.get(ctx, "nope"); return err }, storage.ErrNotFound},
+		{"update missing", func(ctx context.Context) error { _, err := e.update(ctx, "nope", noChange); return err }, storage.ErrNotFound},
+		{"delete missing", func(ctx context.Context) error { return e.delete(ctx, "nope") }, storage.ErrNotFound},
+		{"refused update", func(ctx context.Context) error { _, err := e.update(ctx, id, refuse); return err }, errRefused},
+	})
+	got, err := e.get(t.Context(), id)
+	must(t, "get "+id, err)
+	check(t, id+" after refused create and update", got, stored)
+}
+
+func noChange[T any](v T) (T, error) { return v, nil }
+
 func testBackupAndHealth(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	checkErr(t, "Health", s.Health(ctx), nil)

@@ -1,0 +1,96 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+func testDeleteExpired(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	// Each kind gets one record that expired and one that has not.
+	for _, r := range []struct {
+		id     string
+		expiry time.Time
+	}{{"old", now.Add(-time.Second)}, {"live", now.Add(time.Hour)}} {
+		ar := newAuthRequest("ar-"+r.id, now)
+		ar.ExpiresAt = r.expiry
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, ar))
+		must(t, "SaveAuthCode", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "code-" + r.id, AuthRequestID: ar.ID, ExpiresAt: r.expiry}))
+		at := newAccessToken("at-"+r.id, "u1", "", now)
+		at.ExpiresAt = r.expiry
+		must(t, "CreateAccessToken", s.CreateAccessToken(ctx, at))
+		rt, rat := newRefreshToken("rt-"+r.id, "u1", "f-"+r.id, now), newAccessToken("rat-"+r.id, "u1", "f-"+r.id, now)
+		rt.ExpiresAt, rat.ExpiresAt = r.expiry, r.expiry
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt, rat))
+		sess := newSession("s-"+r.id, "u1", now)
+		sess.ExpiresAt = r.expiry
+		must(t, "CreateSession", s.CreateSession(ctx, sess))
+		_, err := s.UpdateAttempts(ctx, "key-"+r.id, func(a storage.Attempts) (storage.Attempts, error) {
+			a.Failures, a.LastFailure, a.ExpiresAt = 1, now, r.expiry
+			return a, nil
+		})
+		must(t, "UpdateAttempts", err)
+	}
+
+	// An update that extends a record moves it in the expiry order.
+	extended := newSession("s-extended", "u1", now)
+	extended.ExpiresAt = now.Add(-time.Second)
+	must(t, "CreateSession", s.CreateSession(ctx, extended))
+	_, err := s.UpdateSession(ctx, extended.ID, func(s storage.Session) (storage.Session, error) {
+		s.ExpiresAt = now.Add(time.Hour)
+		return s, nil
+	})
+	must(t, "extend session", err)
+
+	n, err := s.DeleteExpired(ctx, now)
+	must(t, "DeleteExpired", err)
+	if want := 7; n != want {
+		t.Errorf("DeleteExpired: got %d deleted, want %d", n, want)
+	}
+	for _, id := range []string{"old", "live"} {
+		want := id == "live"
+		stored := map[string]bool{}
+		_, err := s.GetAuthRequest(ctx, "ar-"+id)
+		stored["auth request"] = err == nil
+		_, err = s.RedeemAuthCode(ctx, "code-"+id, now.Add(-time.Minute))
+		stored["auth code"] = err == nil
+		_, err = s.GetAccessToken(ctx, "at-"+id)
+		stored["access token"] = err == nil
+		_, err = s.GetRefreshToken(ctx, "rt-"+id)
+		stored["refresh token"] = err == nil
+		_, err = s.GetAccessToken(ctx, "rat-"+id)
+		stored["refresh token's access token"] = err == nil
+		_, err = s.GetSession(ctx, "s-"+id)
+		stored["session"] = err == nil
+		_, err = s.GetAttempts(ctx, "key-"+id)
+		stored["attempts"] = err == nil
+		for kind, got := range stored {
+			if got != want {
+				t.Errorf("after DeleteExpired: %s %q stored = %v, want %v", kind, id, got, want)
+			}
+		}
+	}
+	// The indexes forgot the expired records too.
+	sessions, err := s.ListUserSessions(ctx, "u1")
+	must(t, "ListUserSessions", err)
+	check(t, "sessions after DeleteExpired", sessionIDs(sessions), []string{"s-extended", "s-live"}, cmpopts.SortSlices(func(a, b string) bool { return a < b }))
+
+	n, err = s.DeleteExpired(ctx, now)
+	must(t, "DeleteExpired again", err)
+	if n != 0 {
+		t.Errorf("DeleteExpired again: got %d deleted, want 0", n)
+	}
+}
+
+func sessionIDs(list []storage.Session) []string {
+	var ids []string
+	for _, s := range list {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
