@@ -290,10 +290,15 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 	flagVals := map[string]string{}
 	for _, s := range all {
 		name := s.flagName()
-		fs.Func(name, s.help, func(v string) error {
+		record := func(v string) error {
 			flagVals[name] = v
 			return nil
-		})
+		}
+		if s.value.Kind() == reflect.Bool {
+			fs.BoolFunc(name, s.help, record) // --demo.enabled alone means true
+		} else {
+			fs.Func(name, s.help, record)
+		}
 	}
 	configPath := fs.String("config", getenv("GATEHOUSE_CONFIG"), "YAML configuration file (also GATEHOUSE_CONFIG)")
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// gatehouse runs the command line as a user would, with no environment.
+func gatehouse(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(ctx, args, &out, &errOut, func(string) string { return "" })
+	return out.String() + errOut.String(), err
+}
+
+func TestCLIUsersAndClients(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := "--data-dir=" + dir
+
+	// A fresh data dir has no root org unit until the server has run once.
+	if out, err := gatehouse(t, ctx, "user", "add", data, "--username", "carol"); err == nil || !strings.Contains(err.Error(), "run `gatehouse serve` once first") {
+		t.Fatalf("user add before first start: %v\n%s", err, out)
+	}
+	store, err := bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	if err := bootstrap(ctx, store, cfg, newHasher(cfg), time.Now(), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	out, err := gatehouse(t, ctx, "user", "add", data, "--username", "Carol", "--email", "Carol@Example.org", "--name", "Carol C")
+	if err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`one-time password: [A-Z2-7]{26}`).MatchString(out) {
+		t.Errorf("user add did not print a one-time password:\n%s", out)
+	}
+	if _, err := gatehouse(t, ctx, "user", "add", data, "--username", "carol"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("duplicate username (case-insensitive): err = %v", err)
+	}
+	out, err = gatehouse(t, ctx, "user", "list", data)
+	if err != nil || !strings.Contains(out, "carol") || !strings.Contains(out, "carol@example.org") || !strings.Contains(out, "admin") {
+		t.Errorf("user list: %v\n%s", err, out)
+	}
+	out, err = gatehouse(t, ctx, "user", "set-password", data, "--username", "carol")
+	if err != nil || !strings.Contains(out, "one-time password for carol") {
+		t.Errorf("user set-password: %v\n%s", err, out)
+	}
+
+	out, err = gatehouse(t, ctx, "client", "add", data, "--id", "payroll", "--name", "Payroll", "--redirect-uri", "https://payroll.example/callback")
+	if err != nil || !regexp.MustCompile(`client_secret: \S{40,}`).MatchString(out) {
+		t.Errorf("client add: %v\n%s", err, out)
+	}
+	out, err = gatehouse(t, ctx, "client", "add", data, "--id", "spa", "--name", "SPA", "--public", "--redirect-uri", "http://localhost:3000/cb")
+	if err != nil || strings.Contains(out, "client_secret") {
+		t.Errorf("public client add: %v\n%s", err, out)
+	}
+	_, err = gatehouse(t, ctx, "client", "add", data, "--id", "x", "--redirect-uri", "http://evil.example/cb", "--redirect-uri", "https://evil.example/*", "--grant", "implicit", "--min-acr", "high")
+	for _, want := range []string{"--id:", "--name is required", "http is allowed only for localhost", "wildcards are not allowed", `--grant: "implicit"`, `--min-acr: "high"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad client: err = %v, want it to contain %q", err, want)
+		}
+	}
+	out, err = gatehouse(t, ctx, "client", "list", data)
+	if err != nil || !strings.Contains(out, "payroll") || !strings.Contains(out, "spa") || !strings.Contains(out, "public") {
+		t.Errorf("client list: %v\n%s", err, out)
+	}
+}
+
+// TestServeLockBackup runs the real serve command, then checks that other
+// commands report the lock clearly and that backup works online.
+func TestServeLockBackup(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	var serveOut bytes.Buffer
+	go func() {
+		served <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--demo.enabled=false", "--log.level", "error"},
+			&serveOut, &bytes.Buffer{}, func(string) string { return "" })
+	}()
+	sock := filepath.Join(dir, "control.sock")
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			cancel()
+			t.Fatalf("server did not start: %v", <-served)
+		}
+	}
+	if !strings.Contains(serveOut.String(), "one-time password:") {
+		t.Errorf("first start did not print the admin's one-time password")
+	}
+
+	out, err := gatehouse(t, context.Background(), "user", "list", "--data-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "in use by a running Gatehouse server") {
+		t.Errorf("user list while serving: err = %v\n%s", err, out)
+	}
+
+	backup := filepath.Join(t.TempDir(), "copy.db")
+	out, err = gatehouse(t, context.Background(), "backup", "--data-dir", dir, backup)
+	if err != nil || !strings.Contains(out, "wrote") {
+		t.Fatalf("online backup: %v\n%s", err, out)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	// The copy is a working database with the bootstrap admin in it.
+	copyDB, err := bbolt.Open(backup, bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyDB.Close()
+	if _, err := copyDB.GetUserByUsername(context.Background(), "admin"); err != nil {
+		t.Errorf("admin in backup: %v", err)
+	}
+	// With the server stopped, backup opens the file directly.
+	if out, err := gatehouse(t, context.Background(), "backup", "--data-dir", dir, filepath.Join(t.TempDir(), "offline.db")); err != nil {
+		t.Errorf("offline backup: %v\n%s", err, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if _, err := gatehouse(t, context.Background(), "frobnicate"); err == nil {
+		t.Error("unknown command accepted")
+	}
+}

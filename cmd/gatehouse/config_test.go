@@ -1,0 +1,112 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	fs := flagSet("test", io.Discard)
+	return loadConfig(fs, args, func(k string) string { return env[k] })
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatalf("the embedded default is invalid: %v", err)
+	}
+	if c.Issuer != "http://localhost:8080" || c.DataDir != "./gatehouse-data" || c.listenAddr() != "localhost:8080" {
+		t.Errorf("issuer, data_dir, listen = %q, %q, %q", c.Issuer, c.DataDir, c.listenAddr())
+	}
+	if c.Password.MemoryKiB != 19456 || c.Password.Iterations != 2 || c.Password.Parallelism != 1 {
+		t.Errorf("argon2id defaults = %+v, want OWASP m=19456 t=2 p=1", c.Password)
+	}
+}
+
+// TestConfigPrecedence: flags > environment > YAML file > defaults.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(file, []byte(`
+issuer: https://id.example.org
+data_dir: /from/yaml
+log:
+  level: debug
+tokens:
+  access_token_lifetime: 5m
+  id_token_lifetime: 6m
+`), 0o600)
+	secret := filepath.Join(dir, "level")
+	os.WriteFile(secret, []byte("error\n"), 0o600)
+	c, err := load(t,
+		[]string{"--config", file, "--data-dir", "/from/flag", "--tokens.id-token-lifetime", "7m"},
+		map[string]string{
+			"GATEHOUSE_DATA_DIR":                     "/from/env",
+			"GATEHOUSE_TOKENS_ACCESS_TOKEN_LIFETIME": "8m",
+			"GATEHOUSE_LOG_LEVEL_FILE":               secret,
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"issuer (yaml)", c.Issuer, "https://id.example.org"},
+		{"data_dir (flag over env over yaml)", c.DataDir, "/from/flag"},
+		{"access_token_lifetime (env over yaml)", c.Tokens.AccessTokenLifetime.String(), "8m0s"},
+		{"id_token_lifetime (flag over yaml)", c.Tokens.IDTokenLifetime.String(), "7m0s"},
+		{"log.level (_FILE)", c.Log.Level, "error"},
+		{"listen (derived from an https issuer)", c.listenAddr(), ":443"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+// TestConfigReportsEveryProblem: an invalid configuration is refused with
+// every problem listed, each naming its setting.
+func TestConfigReportsEveryProblem(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(file, []byte("issuer: http://id.example.org\nlog:\n  level: loud\n"), 0o600)
+	_, err := load(t, []string{"--config", file, "--password.memory-kib", "1024", "--tokens.code-lifetime", "1h"},
+		map[string]string{"GATEHOUSE_SESSION_LIFETIME": "-1s", "GATEHOUSE_DEMO_LISTEN": "nonsense"})
+	if err == nil {
+		t.Fatal("invalid configuration accepted")
+	}
+	for _, want := range []string{
+		"issuer: must use https unless the host is localhost",
+		"log.level: \"loud\"",
+		"password.memory_kib: must be at least 8192",
+		"tokens.code_lifetime: must be at most 10m",
+		"session.lifetime: must be positive",
+		"demo.listen: \"nonsense\" is not host:port",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestConfigRejectsUnknownYAMLKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "typo.yaml")
+	os.WriteFile(file, []byte("isuer: https://id.example.org\n"), 0o600)
+	if _, err := load(t, []string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), "isuer") {
+		t.Errorf("typo in YAML: err = %v, want it named", err)
+	}
+}
+
+func TestConfigBadValues(t *testing.T) {
+	_, err := load(t, []string{"--session.lifetime", "soon", "--password.parallelism", "300"}, map[string]string{"GATEHOUSE_DEMO_ENABLED": "maybe"})
+	for _, want := range []string{`--session.lifetime: "soon" is not a duration`, `--password.parallelism: "300" is not a whole number in range`, `GATEHOUSE_DEMO_ENABLED: "maybe" is not true or false`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to contain %q", err, want)
+		}
+	}
+	if _, err := load(t, []string{"--keys.signing-key-retention", "30m"}, nil); err == nil || !strings.Contains(err.Error(), "shorter than the longest token lifetime") {
+		t.Errorf("retention shorter than token lifetime: err = %v", err)
+	}
+}

@@ -1,0 +1,80 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+func TestThrottleRuleDelay(t *testing.T) {
+	r := DefaultAccountRule
+	tests := []struct {
+		failures int
+		want     time.Duration
+	}{
+		{0, 0}, {5, 0}, {6, time.Second}, {7, 2 * time.Second}, {8, 4 * time.Second},
+		{15, 512 * time.Second}, {16, 15 * time.Minute}, {99, 15 * time.Minute},
+		{100, 24 * time.Hour}, {500, 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		if got := r.delay(tt.failures); got != tt.want {
+			t.Errorf("delay(%d) = %v, want %v", tt.failures, got, tt.want)
+		}
+	}
+	if got := DefaultIPRule.delay(1000); got != 15*time.Minute {
+		t.Errorf("IP rule delay(1000) = %v, want the 15m cap (no ceiling lock per IP)", got)
+	}
+}
+
+// TestThrottleCeiling walks one account to NIST's 100-failure ceiling:
+// however patient the attacker, no more than 100 consecutive guesses go in
+// before a day's lock, and the lock expires rather than being permanent.
+func TestThrottleCeiling(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := throttle{store: db, now: func() time.Time { return now }}
+	rule := DefaultAccountRule
+	guesses := 0
+	for guesses < 200 {
+		var locked errThrottled
+		if err := th.check(ctx, "account:alice"); errors.As(err, &locked) {
+			if guesses >= rule.Ceiling {
+				break
+			}
+			now = locked.until // a patient attacker waits out each lock
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := th.fail(ctx, "account:alice", rule); err != nil {
+			t.Fatal(err)
+		}
+		guesses++
+	}
+	if guesses != rule.Ceiling {
+		t.Fatalf("guesses before the ceiling lock = %d, want %d", guesses, rule.Ceiling)
+	}
+	a, _ := db.GetAttempts(ctx, "account:alice")
+	if got := a.LockedUntil.Sub(now); got != rule.CeilingLock {
+		t.Errorf("ceiling lock = %v, want %v", got, rule.CeilingLock)
+	}
+	now = a.LockedUntil.Add(time.Second)
+	if err := th.check(ctx, "account:alice"); err != nil {
+		t.Errorf("after the ceiling lock expired: %v, want allowed", err)
+	}
+	if err := th.reset(ctx, "account:alice"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := db.GetAttempts(ctx, "account:alice"); err == nil {
+		t.Errorf("after reset, attempts = %+v, want none", a)
+	}
+}
