@@ -42,6 +42,10 @@ var (
 )
 
 // Storage is the whole contract a backend implements.
+//
+// Update functions run inside the backend's transaction and may run more
+// than once (a batched write is retried alone when its batch fails), so
+// they must only compute the new record from the old one.
 type Storage interface {
 	OrgUnits
 	Users
@@ -439,6 +443,9 @@ type Audit interface {
 // look-alike width variants cannot be registered twice.
 func NormalizeUsername(s string) (string, error) {
 	n, err := precis.UsernameCaseMapped.String(strings.TrimSpace(s))
+	if err == nil && n == "" {
+		err = errors.New("empty")
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidUsername, err)
 	}

@@ -74,6 +74,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// A lone hot write waits up to MaxBatchDelay for company. bolt's 10 ms
+	// default would be most of a token request's latency; 2 ms still lets a
+	// burst share one fsync.
+	b.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{bolt: b, log: log}
 	if err := b.Update(db.setup); err != nil {
 		b.Close()
