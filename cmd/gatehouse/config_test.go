@@ -110,3 +110,18 @@ func TestConfigBadValues(t *testing.T) {
 		t.Errorf("retention shorter than token lifetime: err = %v", err)
 	}
 }
+
+// TestREADMEListsEverySetting keeps the configuration reference true.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	for _, s := range settings(&c) {
+		row := "| `" + s.yamlPath + "` | `" + s.envName() + "` | `--" + s.flagName() + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README lacks the row for %s:\n%s", s.yamlPath, row)
+		}
+	}
+}
