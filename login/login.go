@@ -97,9 +97,13 @@ func LoginURL(issuer string) func(string) string {
 // Register adds the journey's routes to mux. They override op's own
 // callback and end_session endpoints, which know nothing of browsers.
 func (h *Handler) Register(mux *http.ServeMux) {
+	// Journey forms are refused cross-origin as well as without the form
+	// token. end_session is not: RPs may legitimately POST to it, and it
+	// confirms before acting on any request it cannot trust.
+	cop := http.NewCrossOriginProtection()
 	mux.HandleFunc("GET /login", h.dispatch)
-	mux.HandleFunc("POST /login/password", h.postPassword)
-	mux.HandleFunc("POST /login/change-password", h.postChangePassword)
+	mux.Handle("POST /login/password", cop.Handler(http.HandlerFunc(h.postPassword)))
+	mux.Handle("POST /login/change-password", cop.Handler(http.HandlerFunc(h.postChangePassword)))
 	mux.HandleFunc("GET /authorize/callback", h.callback)
 	mux.HandleFunc("/end_session", h.endSessionEndpoint)
 	mux.HandleFunc("GET /logged-out", h.loggedOut)
