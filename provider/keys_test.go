@@ -1,0 +1,85 @@
+package provider
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// TestKeyRotation walks a key's life: it signs for the rotation period, is
+// then retired but stays published for the retention period, and is then
+// dropped.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "keys.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	kr := &keyring{store: db, rotate: 30 * 24 * time.Hour, retain: 48 * time.Hour, bits: 1024, logger: slog.New(slog.DiscardHandler)}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	published := func() []string {
+		var ids []string
+		for _, k := range kr.published() {
+			ids = append(ids, k.ID())
+		}
+		slices.Sort(ids)
+		return ids
+	}
+
+	if err := kr.Rotate(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	first := kr.signing().ID()
+	if got := published(); !slices.Equal(got, []string{first}) {
+		t.Fatalf("published = %v, want [%s]", got, first)
+	}
+
+	if err := kr.Rotate(ctx, now.Add(29*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if kr.signing().ID() != first {
+		t.Fatal("key rotated before its period ended")
+	}
+
+	rotatedAt := now.Add(30 * 24 * time.Hour)
+	if err := kr.Rotate(ctx, rotatedAt); err != nil {
+		t.Fatal(err)
+	}
+	second := kr.signing().ID()
+	if second == first {
+		t.Fatal("key not rotated after its period")
+	}
+	want := []string{first, second}
+	slices.Sort(want)
+	if got := published(); !slices.Equal(got, want) {
+		t.Errorf("after rotation, published = %v, want both %v", got, want)
+	}
+
+	// Another replica reloading from storage sees the same set.
+	other := &keyring{store: db, logger: kr.logger}
+	if err := other.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if other.signing().ID() != second || len(other.published()) != 2 {
+		t.Errorf("reloaded keyring signs with %s and publishes %d keys, want %s and 2", other.signing().ID(), len(other.published()), second)
+	}
+
+	if err := kr.Rotate(ctx, rotatedAt.Add(47*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); len(got) != 2 {
+		t.Errorf("retired key dropped before its retention ended: %v", got)
+	}
+	if err := kr.Rotate(ctx, rotatedAt.Add(49*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); !slices.Equal(got, []string{second}) {
+		t.Errorf("after retention, published = %v, want [%s]", got, second)
+	}
+}
