@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -44,7 +45,7 @@ type Handler struct {
 	provider *provider.Provider
 	hasher   *password.Hasher
 	pages    *templates.Templates
-	cookies  *sessions.CookieStore
+	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
 	csrfKey  []byte
 	secure   bool
@@ -67,13 +68,9 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 		throttle: throttle{store: store, now: cfg.Now},
 		secure:   issuer.Scheme == "https",
 	}
-	pairs, err := cookieKeys(ctx, store, cfg.Now(), cfg.CookieKeyRotation, cfg.SessionLifetime)
-	if err != nil {
+	if err := h.RotateCookieKeys(ctx); err != nil {
 		return nil, err
 	}
-	h.cookies = newCookieStore(pairs, int(cfg.SessionLifetime.Seconds()), &sessions.Options{
-		Path: "/", HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
-	})
 	csrf, err := store.UpdateSecrets(ctx, "csrf", func(s []storage.Secret) ([]storage.Secret, error) {
 		if len(s) > 0 {
 			return s, nil
@@ -87,6 +84,20 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 	}
 	h.csrfKey = csrf[0].Value
 	return h, nil
+}
+
+// RotateCookieKeys loads the cookie keys, adding a new one when the newest
+// is due and dropping ones no live cookie can carry. Call it periodically.
+func (h *Handler) RotateCookieKeys(ctx context.Context) error {
+	pairs, err := cookieKeys(ctx, h.store, h.cfg.Now(), h.cfg.CookieKeyRotation, h.cfg.SessionLifetime)
+	if err != nil {
+		return err
+	}
+	cs := sessions.NewCookieStore(pairs...)
+	cs.Options = &sessions.Options{Path: "/", HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode}
+	cs.MaxAge(int(h.cfg.SessionLifetime.Seconds()))
+	h.cookies.Store(cs)
+	return nil
 }
 
 // LoginURL is the page op sends the browser to for a new auth request.

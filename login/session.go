@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/sessions"
-
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -49,13 +47,6 @@ func cookieKeys(ctx context.Context, store storage.Secrets, now time.Time, rotat
 	return pairs, nil
 }
 
-func newCookieStore(pairs [][]byte, maxAge int, opts *sessions.Options) *sessions.CookieStore {
-	cs := sessions.NewCookieStore(pairs...)
-	cs.Options = opts
-	cs.MaxAge(maxAge)
-	return cs
-}
-
 // cookieName adds the __Host- prefix over https, which pins the cookie to
 // this host and path / and requires Secure.
 func (h *Handler) cookieName(name string) string {
@@ -74,7 +65,7 @@ func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
 
 // currentSession returns the browser's live session, or nil.
 func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
-	cs, err := h.cookies.New(r, h.cookieName(sessionCookie))
+	cs, err := h.cookies.Load().New(r, h.cookieName(sessionCookie))
 	if err != nil || cs.IsNew {
 		return nil, nil // no cookie, or one sealed with a retired key
 	}
@@ -123,7 +114,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 	if err := h.store.CreateSession(r.Context(), s); err != nil {
 		return s, fmt.Errorf("create session: %w", err)
 	}
-	cs, _ := h.cookies.New(r, h.cookieName(sessionCookie))
+	cs, _ := h.cookies.Load().New(r, h.cookieName(sessionCookie))
 	cs.Values = map[any]any{"sid": s.ID}
 	if err := cs.Save(r, w); err != nil {
 		return s, fmt.Errorf("save session cookie: %w", err)

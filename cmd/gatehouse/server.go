@@ -20,6 +20,7 @@ type server struct {
 	cfg      Config
 	store    storage.Storage
 	provider *provider.Provider
+	login    *login.Handler
 	hasher   *password.Hasher
 	handler  http.Handler
 	logger   *slog.Logger
@@ -81,13 +82,13 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		}
 		w.Write([]byte("ready\n"))
 	})
-	s := &server{cfg: cfg, store: store, provider: p, hasher: hasher, logger: logger, now: now}
+	s := &server{cfg: cfg, store: store, provider: p, login: lh, hasher: hasher, logger: logger, now: now}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	return s, nil
 }
 
-// maintain deletes expired records every minute and rotates signing keys
-// every hour, until ctx ends.
+// maintain deletes expired records every minute and rotates signing and
+// cookie keys every hour, until ctx ends.
 func (s *server) maintain(ctx context.Context) {
 	gc := time.NewTicker(time.Minute)
 	defer gc.Stop()
@@ -107,6 +108,9 @@ func (s *server) maintain(ctx context.Context) {
 		case <-keys.C:
 			if err := s.provider.RotateKeys(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "rotate signing keys", "err", err)
+			}
+			if err := s.login.RotateCookieKeys(ctx); err != nil {
+				s.logger.ErrorContext(ctx, "rotate cookie keys", "err", err)
 			}
 		}
 	}
