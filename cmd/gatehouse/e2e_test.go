@@ -398,3 +398,29 @@ func TestOneTimePassword(t *testing.T) {
 		t.Fatalf("sign-in with the new password: %v", err)
 	}
 }
+
+// TestPerClientLifetimes: a client's own token lifetimes override the
+// server's defaults.
+func TestPerClientLifetimes(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("alice", "correct horse battery")
+	r := e.addRP("short", false)
+	if _, err := e.store.UpdateClient(context.Background(), "short", func(c storage.Client) (storage.Client, error) {
+		c.AccessTokenLifetime, c.IDTokenLifetime = 5*time.Minute, 10*time.Minute
+		return c, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := r.authorize()
+	tok, err := r.exchange(a, e.newBrowser().signIn(r, a, "alice", "correct horse battery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.idToken.Expiry.Sub(tok.idToken.IssuedAt); got != 10*time.Minute {
+		t.Errorf("ID token lifetime = %v, want 10m", got)
+	}
+	in := r.introspect(tok.AccessToken)
+	if got := in["exp"].(float64) - in["iat"].(float64); got != 300 {
+		t.Errorf("access token lifetime = %vs, want 300s", got)
+	}
+}
