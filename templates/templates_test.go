@@ -1,0 +1,60 @@
+package templates
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestEveryPageRenders renders each page through its typed function and
+// checks the shared layout, the escaping and the security headers.
+func TestEveryPageRenders(t *testing.T) {
+	tp, err := Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := `<script>alert(1)</script>`
+	pages := []struct {
+		name   string
+		render func(w http.ResponseWriter)
+		want   string
+	}{
+		{"login", func(w http.ResponseWriter) {
+			tp.Login(w, 200, LoginPage{Page: Page{Title: "Sign in"}, ClientName: evil, AuthRequestID: "id1", Error: "bad"})
+		}, `<label for="password">Password</label>`},
+		{"change_password", func(w http.ResponseWriter) {
+			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Choose a new password"}, Username: evil, MinLength: 8})
+		}, "At least 8 characters"},
+		{"error", func(w http.ResponseWriter) {
+			tp.Error(w, 400, ErrorPage{Page: Page{Title: "Oops"}, Heading: "Oops", Message: evil, Code: "x"})
+		}, "Reference: <code>x</code>"},
+		{"logout", func(w http.ResponseWriter) {
+			tp.Logout(w, 200, LogoutPage{Page: Page{Title: "Sign out"}, Username: evil, Params: map[string]string{"state": evil}})
+		}, "Sign out?"},
+		{"logged_out", func(w http.ResponseWriter) { tp.LoggedOut(w, 200, LoggedOutPage{Page: Page{Title: "Signed out"}}) }, "You are signed out"},
+		{"demo", func(w http.ResponseWriter) {
+			tp.Demo(w, 200, DemoPage{Page: Page{Title: "Demo"}, SignedIn: true, Claims: []Claim{{"acr", evil}}})
+		}, "Your ID token claims"},
+	}
+	if len(pages) != len(pageNames) {
+		t.Fatalf("test covers %d pages, templates has %d", len(pages), len(pageNames))
+	}
+	for _, p := range pages {
+		w := httptest.NewRecorder()
+		p.render(w)
+		body := w.Body.String()
+		if !strings.Contains(body, p.want) || !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, `<main id="main"`) {
+			t.Errorf("%s: page lacks %q or the layout:\n%s", p.name, p.want, body)
+		}
+		if strings.Contains(body, evil) {
+			t.Errorf("%s: unescaped input in page", p.name)
+		}
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy = %q", p.name, csp)
+		}
+		if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: Cache-Control = %q, want no-store", p.name, cc)
+		}
+	}
+}
