@@ -172,7 +172,7 @@ func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step strin
 		return a, false
 	}
 	if !h.validCSRF(r) {
-		h.errorPage(w, r, http.StatusForbidden, "This form has expired", "Go back to the app you were using and sign in again.", "csrf")
+		h.formExpired(w, r)
 		return a, false
 	}
 	if a.Step != step {

@@ -112,10 +112,17 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	// token. end_session is not: RPs may legitimately POST to it, and it
 	// confirms before acting on any request it cannot trust.
 	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(h.formExpired))
 	mux.HandleFunc("GET /login", h.dispatch)
 	mux.Handle("POST /login/password", cop.Handler(http.HandlerFunc(h.postPassword)))
 	mux.Handle("POST /login/change-password", cop.Handler(http.HandlerFunc(h.postChangePassword)))
 	mux.HandleFunc("GET /authorize/callback", h.callback)
+	// Every other method too: op's own callback would issue a code for any
+	// done request, in any browser, as often as asked.
+	mux.HandleFunc("/authorize/callback", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.errorPage(w, r, http.StatusMethodNotAllowed, "This page cannot be used that way", "Go back to the app you were using and sign in again.", "invalid_request")
+	})
 	mux.HandleFunc("/end_session", h.endSessionEndpoint)
 	mux.HandleFunc("GET /logged-out", h.loggedOut)
 }
@@ -136,6 +143,12 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg, code string) {
 	h.pages.Error(w, status, templates.ErrorPage{Page: templates.Page{Title: heading}, Heading: heading, Message: msg, Code: code})
+}
+
+// formExpired refuses a journey form without the right form token, or
+// posted cross-origin.
+func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
+	h.errorPage(w, r, http.StatusForbidden, "This form has expired", "Go back to the app you were using and sign in again.", "csrf")
 }
 
 // serverError logs err once, here at the edge, and shows a generic page

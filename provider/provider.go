@@ -141,7 +141,66 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	// Not offered: the device flow has no storage behind it.
 	mux.HandleFunc("/device_authorization", http.NotFound)
+	// Gates in front of op, for requests op would answer with Go error
+	// text, a 500 or the wrong error code.
+	mux.HandleFunc(p.op.AuthorizationEndpoint().Relative(), p.authorize)
+	mux.HandleFunc(p.op.TokenEndpoint().Relative(), p.token)
+	mux.HandleFunc(p.op.IntrospectionEndpoint().Relative(), p.introspect)
 	return mux
+}
+
+// authorize refuses a query op cannot parse, which op would answer with
+// the parser's error text, and a response type Gatehouse does not offer,
+// which op would call unauthorized_client where RFC 6749 section 4.1.2.1
+// says unsupported_response_type. That error goes to the client only at a
+// redirect URI registered for it; anything else is op's to refuse.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil {
+		http.Error(w, "The authorization request is malformed.", http.StatusBadRequest)
+		return
+	}
+	if req.ResponseType != "" && req.ResponseType != oidc.ResponseTypeCode {
+		c, err := p.store.getClient(r.Context(), req.ClientID)
+		if err == nil && op.ValidateAuthReqRedirectURI(c, req.RedirectURI, req.ResponseType) == nil {
+			op.AuthRequestError(w, r, req, &oidc.Error{
+				ErrorType:   "unsupported_response_type",
+				Description: "Only response_type=code is supported.",
+			}, p.op)
+			return
+		}
+	}
+	p.op.ServeHTTP(w, r)
+}
+
+// token refuses the JWT bearer grant and private_key_jwt client
+// authentication, which Gatehouse does not offer: op would try them and
+// answer a malformed assertion with a 500.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.FormValue("grant_type") == string(oidc.GrantTypeBearer):
+		op.RequestError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("The JWT bearer grant is not supported."), nil)
+	case r.FormValue("client_assertion") != "" || r.FormValue("client_assertion_type") != "":
+		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("Client assertions are not supported."), nil)
+	default:
+		p.op.ServeHTTP(w, r)
+	}
+}
+
+// introspect answers a client that fails to authenticate as RFC 7662
+// section 2.3 says, with RFC 6749's JSON invalid_client; op would send its
+// error's Go text as plain text.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	_, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	var e *oidc.Error
+	switch {
+	case err == nil && authenticated:
+		p.op.ServeHTTP(w, r)
+	case errors.As(err, &e) && (e.ErrorType == oidc.InvalidRequest || e.ErrorType == oidc.ServerError):
+		op.RequestError(w, r, e, nil)
+	default:
+		op.RequestError(w, r, errInvalidClient(), nil)
+	}
 }
 
 // discovery serves op's document, trimmed to what Gatehouse really supports
@@ -150,6 +209,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	cfg := op.CreateDiscoveryConfig(op.ContextWithIssuer(r.Context(), p.op.IssuerFromRequest(r)), p.op, p.store)
 	cfg.DeviceAuthorizationEndpoint = ""
 	cfg.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	cfg.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	cfg.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	cfg.ResponseModesSupported = []string{"query", "form_post"}
 	doc := struct {
@@ -186,5 +246,9 @@ func (p *Provider) Client(ctx context.Context, id string) (op.Client, error) {
 	return p.store.GetClientByClientID(ctx, id)
 }
 
-// errInvalidClient is what op reports for an unknown client or wrong secret.
-var errInvalidClient = errors.New("invalid client")
+// errInvalidClient is an unknown client or a wrong secret, alike. An
+// *oidc.Error, so op answers invalid_client and not a server_error carrying
+// the text; a new one each time, since its With methods mutate it.
+func errInvalidClient() error {
+	return oidc.ErrInvalidClient().WithDescription("Unknown client or wrong credentials.")
+}

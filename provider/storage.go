@@ -341,12 +341,12 @@ func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {
 	return s.keys.published(), nil
 }
 
-// getClient loads a client. Unknown clients are a plain error (op turns it
-// into invalid_client or an error page); storage failures a server error.
+// getClient loads a client. An unknown client is invalid_client (op shows
+// an error page for it at /authorize); a storage failure a server error.
 func (s *opStorage) getClient(ctx context.Context, id string) (*client, error) {
 	c, err := s.store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown client", errInvalidClient)
+		return nil, errInvalidClient()
 	}
 	if err != nil {
 		return nil, serverError(fmt.Errorf("get client: %w", err))
@@ -364,7 +364,7 @@ func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret stri
 		return err
 	}
 	if !secretMatches(c.Client, secret) {
-		return errInvalidClient
+		return errInvalidClient()
 	}
 	return nil
 }
@@ -375,11 +375,9 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (o
 		return nil, err
 	}
 	if !secretMatches(c.Client, secret) {
-		return nil, errInvalidClient
+		return nil, errInvalidClient()
 	}
-	if !c.hasGrant(GrantClientCredentials) {
-		return nil, oidc.ErrUnauthorizedClient().WithDescription("This client may not use client_credentials.")
-	}
+	// op checks the grant, and answers unauthorized_client.
 	return c, nil
 }
 
