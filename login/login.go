@@ -8,7 +8,6 @@ package login
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,18 +70,9 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 	if err := h.RotateCookieKeys(ctx); err != nil {
 		return nil, err
 	}
-	csrf, err := store.UpdateSecrets(ctx, "csrf", func(s []storage.Secret) ([]storage.Secret, error) {
-		if len(s) > 0 {
-			return s, nil
-		}
-		v := make([]byte, 32)
-		rand.Read(v)
-		return []storage.Secret{{Value: v, CreatedAt: cfg.Now()}}, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load csrf key: %w", err)
+	if h.csrfKey, err = storage.EnsureSecret(ctx, store, "csrf", 32, cfg.Now()); err != nil {
+		return nil, err
 	}
-	h.csrfKey = csrf[0].Value
 	return h, nil
 }
 

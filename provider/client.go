@@ -43,8 +43,9 @@ func secretMatches(c storage.Client, secret string) bool {
 // client adapts storage.Client to op.Client.
 type client struct {
 	storage.Client
-	loginURL func(string) string
-	defaults Lifetimes
+	loginURL  func(string) string
+	defaults  Lifetimes
+	maxSigned time.Duration // the signing key retention
 }
 
 var _ op.Client = (*client)(nil)
@@ -80,15 +81,15 @@ func (c *client) hasGrant(g string) bool { return slices.Contains(c.Client.Grant
 
 func (c *client) LoginURL(id string) string { return c.loginURL(id) }
 
-func (c *client) AccessTokenType() op.AccessTokenType {
-	if c.AccessTokenFormat == "jwt" {
-		return op.AccessTokenTypeJWT
-	}
-	return op.AccessTokenTypeBearer
-}
+// AccessTokenType is opaque for every client: op's JWT access tokens carry
+// typ "JWT", not RFC 9068's "at+jwt", so an RP could take one for an ID
+// token. Resource servers introspect instead.
+func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 
+// IDTokenLifetime never outlasts the signing key's retention, so every
+// live ID token can be verified against the JWKS.
 func (c *client) IDTokenLifetime() time.Duration {
-	return orDefault(c.Client.IDTokenLifetime, c.defaults.IDToken)
+	return min(orDefault(c.Client.IDTokenLifetime, c.defaults.IDToken), c.maxSigned)
 }
 
 func (c *client) accessTokenLifetime() time.Duration {

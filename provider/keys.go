@@ -54,8 +54,8 @@ func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return k.key }
 
 // Rotate makes sure a key younger than the rotation period signs, retiring
-// the previous one and dropping keys whose retention has passed. It is safe
-// to call from several replicas: the change is one storage transaction.
+// the previous one and dropping keys whose retention has passed, all in one
+// storage transaction.
 func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 	var created string
 	keys, err := kr.store.UpdateSigningKeys(ctx, func(keys []storage.SigningKey) ([]storage.SigningKey, error) {
@@ -91,15 +91,6 @@ func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 	}
 	if created != "" {
 		kr.logger.InfoContext(ctx, "new signing key", "kid", created)
-	}
-	return kr.load(keys)
-}
-
-// Reload refreshes the in-memory keys from storage.
-func (kr *keyring) Reload(ctx context.Context) error {
-	keys, err := kr.store.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list signing keys: %w", err)
 	}
 	return kr.load(keys)
 }

@@ -78,10 +78,13 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 	if err := kr.Rotate(ctx, cfg.Now()); err != nil {
 		return nil, err
 	}
-	cryptoKey, err := tokenEncryptionKey(ctx, store, cfg.Now())
+	// op seals opaque access tokens with this AES-256 key.
+	key, err := storage.EnsureSecret(ctx, store, "token-encryption", 32, cfg.Now())
 	if err != nil {
 		return nil, err
 	}
+	var cryptoKey [32]byte
+	copy(cryptoKey[:], key)
 	s := &opStorage{store: store, cfg: cfg, keys: kr}
 	opts := []op.Option{op.WithLogger(cfg.Logger)}
 	issuer, err := url.Parse(cfg.Issuer)
@@ -113,25 +116,6 @@ var supportedClaims = []string{
 
 // ACRValues are the authentication context classes Gatehouse issues, weakest first.
 var ACRValues = []string{"pwd", "mfa", "phr"}
-
-// tokenEncryptionKey returns the AES-256 key op uses to seal opaque access
-// tokens, generating it on first start.
-func tokenEncryptionKey(ctx context.Context, store storage.Secrets, now time.Time) ([32]byte, error) {
-	var key [32]byte
-	secrets, err := store.UpdateSecrets(ctx, "token-encryption", func(s []storage.Secret) ([]storage.Secret, error) {
-		if len(s) > 0 {
-			return s, nil
-		}
-		v := make([]byte, 32)
-		randRead(v)
-		return []storage.Secret{{Value: v, CreatedAt: now}}, nil
-	})
-	if err != nil {
-		return key, fmt.Errorf("load token encryption key: %w", err)
-	}
-	copy(key[:], secrets[0].Value)
-	return key, nil
-}
 
 // Handler serves the OAuth and OIDC endpoints (discovery, JWKS, authorize,
 // token, userinfo, introspection, revocation, end_session).
@@ -233,12 +217,12 @@ func (p *Provider) RotateKeys(ctx context.Context) error {
 // Finish answers a finished auth request: it redirects (or form-posts) the
 // code to the client. The caller has checked the journey is done.
 func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) {
-	op.AuthResponse(&authRequest{a}, p.op, w, r)
+	op.AuthResponse(&authRequest{AuthRequest: a}, p.op, w, r)
 }
 
 // Fail answers an auth request with an OAuth error at its redirect URI.
 func (p *Provider) Fail(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, err *oidc.Error) {
-	op.AuthRequestError(w, r, &authRequest{a}, err, p.op)
+	op.AuthRequestError(w, r, &authRequest{AuthRequest: a}, err, p.op)
 }
 
 // Client returns a client as op sees it, for logout validation.

@@ -13,6 +13,7 @@ import (
 // authRequest adapts storage.AuthRequest to op.AuthRequest.
 type authRequest struct {
 	storage.AuthRequest
+	codeHash string // set when op loaded it by code, for redemption
 }
 
 var (
@@ -54,9 +55,11 @@ func (a *authRequest) LogValue() slog.Value {
 	)
 }
 
-// refreshRequest is a validated refresh-token exchange.
+// refreshRequest is a validated refresh-token exchange. scopes may be
+// narrower than the refresh token's for this one exchange.
 type refreshRequest struct {
 	storage.RefreshToken
+	scopes []string
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
@@ -67,7 +70,7 @@ func (r *refreshRequest) GetAuthTime() time.Time           { return r.AuthTime }
 func (r *refreshRequest) GetClientID() string              { return r.ClientID }
 func (r *refreshRequest) GetScopes() []string              { return r.Scopes }
 func (r *refreshRequest) GetSubject() string               { return r.UserID }
-func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.Scopes = scopes }
+func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 
 // clientCredentialsRequest is a client_credentials grant: the client acts
 // for itself.

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -29,8 +28,6 @@ var (
 	_ op.ClientCredentialsStorage  = (*opStorage)(nil)
 	_ op.CanSetUserinfoFromRequest = (*opStorage)(nil)
 )
-
-func randRead(b []byte) { rand.Read(b) }
 
 // tokenHash is how codes and refresh tokens are stored: a leaked database
 // holds no usable token.
@@ -100,7 +97,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 	if err := s.store.CreateAuthRequest(ctx, a); err != nil {
 		return nil, serverError(fmt.Errorf("create auth request: %w", err))
 	}
-	return &authRequest{a}, nil
+	return &authRequest{AuthRequest: a}, nil
 }
 
 func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
@@ -111,23 +108,25 @@ func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequ
 	if s.cfg.Now().After(a.ExpiresAt) {
 		return nil, fmt.Errorf("auth request expired: %w", storage.ErrNotFound)
 	}
-	return &authRequest{a}, nil
+	return &authRequest{AuthRequest: a}, nil
 }
 
-// AuthRequestByCode redeems a code: it works once. A second use revokes
-// every token the first one produced (RFC 6749 section 4.1.2).
+// AuthRequestByCode looks a code up. It does not redeem it: op checks PKCE
+// and the client after this, and a code presented without its verifier
+// must not be burned. Redemption happens with token creation, in one
+// transaction. A code already redeemed is a replay: every token it
+// produced is revoked (RFC 6749 section 4.1.2).
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	c, err := s.store.RedeemAuthCode(ctx, tokenHash(code), s.cfg.Now())
-	if errors.Is(err, storage.ErrCodeRedeemed) {
-		if err := s.store.RevokeFamily(ctx, c.AuthRequestID); err != nil {
-			return nil, serverError(fmt.Errorf("revoke tokens of replayed code: %w", err))
-		}
-		s.audit(ctx, storage.AuditEvent{Action: "token.code_replayed", Outcome: storage.OutcomeDenied,
-			Details: map[string]string{"auth_request": c.AuthRequestID}})
-		return nil, err
-	}
+	hash := tokenHash(code)
+	c, err := s.store.GetAuthCode(ctx, hash)
 	if err != nil {
-		return nil, fmt.Errorf("redeem code: %w", err)
+		return nil, fmt.Errorf("get code: %w", err)
+	}
+	if !c.RedeemedAt.IsZero() {
+		return nil, s.codeReplayed(ctx, c)
+	}
+	if !s.cfg.Now().Before(c.ExpiresAt) {
+		return nil, errors.New("code expired")
 	}
 	a, err := s.store.GetAuthRequest(ctx, c.AuthRequestID)
 	if err != nil {
@@ -136,7 +135,31 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if a.Step != storage.StepDone {
 		return nil, errors.New("auth request is not done")
 	}
-	return &authRequest{a}, nil
+	return &authRequest{AuthRequest: a, codeHash: hash}, nil
+}
+
+// codeReplayed revokes what a replayed code produced and says so.
+func (s *opStorage) codeReplayed(ctx context.Context, c storage.AuthCode) error {
+	if err := s.store.RevokeFamily(ctx, c.AuthRequestID); err != nil {
+		return serverError(fmt.Errorf("revoke tokens of replayed code: %w", err))
+	}
+	s.audit(ctx, storage.AuditEvent{Action: "token.code_replayed", Outcome: storage.OutcomeDenied,
+		Details: map[string]string{"auth_request": c.AuthRequestID}})
+	return oidc.ErrInvalidGrant().WithDescription("The authorization code was already used.")
+}
+
+// redeem exchanges an auth request's code for at (and rt), atomically.
+func (s *opStorage) redeem(ctx context.Context, r *authRequest, at storage.AccessToken, rt *storage.RefreshToken) error {
+	c, err := s.store.RedeemAuthCode(ctx, r.codeHash, s.cfg.Now(), at, rt)
+	switch {
+	case errors.Is(err, storage.ErrCodeRedeemed):
+		return s.codeReplayed(ctx, c)
+	case errors.Is(err, storage.ErrNotFound):
+		return oidc.ErrInvalidGrant().WithDescription("The authorization code expired.")
+	case err != nil:
+		return serverError(fmt.Errorf("redeem code: %w", err))
+	}
+	return nil
 }
 
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -158,8 +181,9 @@ func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 	return nil
 }
 
-// accessToken builds the stored record for any token request op passes.
-func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, familyID string) (storage.AccessToken, error) {
+// accessToken builds the stored record for any token request op passes,
+// and returns the client it was issued to.
+func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, familyID string) (storage.AccessToken, *client, error) {
 	now := s.cfg.Now()
 	t := storage.AccessToken{
 		ID:        storage.NewID(),
@@ -177,23 +201,36 @@ func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, family
 	case *clientCredentialsRequest:
 		t.ClientID = r.clientID
 	default:
-		return t, fmt.Errorf("unsupported token request %T", req)
+		return t, nil, fmt.Errorf("unsupported token request %T", req)
 	}
 	c, err := s.getClient(ctx, t.ClientID)
 	if err != nil {
-		return t, err
+		return t, nil, err
 	}
 	t.ExpiresAt = now.Add(c.accessTokenLifetime())
-	return t, nil
+	return t, c, nil
 }
 
+// CreateAccessToken issues an access token without a refresh token. Tokens
+// from a code belong to the auth request's family, so a replayed code can
+// revoke them.
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	t, err := s.accessToken(ctx, req, "")
+	r, fromCode := req.(*authRequest)
+	family := ""
+	if fromCode {
+		family = r.ID
+	}
+	t, _, err := s.accessToken(ctx, req, family)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := s.store.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, serverError(fmt.Errorf("create access token: %w", err))
+	if fromCode {
+		err = s.redeem(ctx, r, t, nil)
+	} else if err = s.store.CreateAccessToken(ctx, t); err != nil {
+		err = serverError(fmt.Errorf("create access token: %w", err))
+	}
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	return t.ID, t.ExpiresAt, nil
 }
@@ -201,20 +238,19 @@ func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) 
 // CreateAccessAndRefreshTokens issues a new family for a code exchange, or
 // rotates the presented refresh token.
 func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	familyID := storage.NewID()
-	if r, ok := req.(*authRequest); ok {
-		// The family is named after the auth request, so a replayed code
-		// can find and revoke what it produced.
+	var familyID string
+	scopes := req.GetScopes()
+	switch r := req.(type) {
+	case *authRequest:
 		familyID = r.ID
+	case *refreshRequest:
+		// A narrower scope applies to this access token only; the refresh
+		// token keeps what was granted (RFC 6749 section 6).
+		familyID, scopes = r.FamilyID, r.RefreshToken.Scopes
+	default:
+		return "", "", time.Time{}, fmt.Errorf("unsupported refresh token request %T", req)
 	}
-	if r, ok := req.(*refreshRequest); ok {
-		familyID = r.FamilyID
-	}
-	at, err := s.accessToken(ctx, req, familyID)
-	if err != nil {
-		return "", "", time.Time{}, err
-	}
-	c, err := s.getClient(ctx, at.ClientID)
+	at, c, err := s.accessToken(ctx, req, familyID)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
@@ -226,24 +262,26 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		ClientID:  at.ClientID,
 		UserID:    at.Subject,
 		Audience:  at.Audience,
-		Scopes:    at.Scopes,
+		Scopes:    scopes,
 		AuthTime:  at.AuthTime,
 		AMR:       at.AMR,
 		ACR:       at.ACR,
 		CreatedAt: now,
 		ExpiresAt: now.Add(c.refreshTokenLifetime()),
 	}
-	if current == "" {
-		err = s.store.CreateRefreshToken(ctx, rt, at)
+	if r, ok := req.(*authRequest); ok {
+		err = s.redeem(ctx, r, at, &rt)
 	} else {
 		err = s.store.RotateRefreshToken(ctx, tokenHash(current), now, rt, at)
-	}
-	if errors.Is(err, storage.ErrTokenRotated) {
-		s.auditRefreshReuse(ctx, rt)
-		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("The refresh token was already used.")
+		if errors.Is(err, storage.ErrTokenRotated) {
+			s.auditRefreshReuse(ctx, rt)
+			err = oidc.ErrInvalidGrant().WithDescription("The refresh token was already used.")
+		} else if err != nil {
+			err = serverError(fmt.Errorf("rotate refresh token: %w", err))
+		}
 	}
 	if err != nil {
-		return "", "", time.Time{}, serverError(fmt.Errorf("store tokens: %w", err))
+		return "", "", time.Time{}, err
 	}
 	return at.ID, value, at.ExpiresAt, nil
 }
@@ -275,7 +313,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if err != nil || u.Disabled {
 		return nil, errors.New("user is gone or disabled")
 	}
-	return &refreshRequest{rt}, nil
+	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes}, nil
 }
 
 // TerminateSession is op's logout hook; Gatehouse's end_session handler in
@@ -298,6 +336,13 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 	return rt.UserID, rt.Hash, nil
 }
 
+// errOtherClientsToken refuses to revoke another client's token (RFC 7009
+// section 2.1) with RFC 6749's invalid_grant, "issued to another client":
+// invalid_client would tell the client its own credentials are wrong.
+func errOtherClientsToken() *oidc.Error {
+	return oidc.ErrInvalidGrant().WithDescription("The token was not issued to this client.")
+}
+
 // RevokeToken implements RFC 7009. Revoking a refresh token revokes its
 // family, access tokens included. Unknown tokens are not an error.
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
@@ -305,7 +350,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	switch {
 	case err == nil:
 		if rt.ClientID != clientID {
-			return oidc.ErrInvalidClient().WithDescription("The token was not issued to this client.")
+			return errOtherClientsToken()
 		}
 		if err := s.store.RevokeFamily(ctx, rt.FamilyID); err != nil {
 			return oidc.ErrServerError().WithParent(err)
@@ -321,7 +366,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID
 	case err != nil:
 		return oidc.ErrServerError().WithParent(err)
 	case at.ClientID != clientID:
-		return oidc.ErrInvalidClient().WithDescription("The token was not issued to this client.")
+		return errOtherClientsToken()
 	}
 	if err := s.store.DeleteAccessToken(ctx, at.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrServerError().WithParent(err)
@@ -351,7 +396,7 @@ func (s *opStorage) getClient(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, serverError(fmt.Errorf("get client: %w", err))
 	}
-	return &client{Client: c, loginURL: s.cfg.LoginURL, defaults: s.cfg.Lifetimes}, nil
+	return &client{Client: c, loginURL: s.cfg.LoginURL, defaults: s.cfg.Lifetimes, maxSigned: s.cfg.SigningKeyRetention}, nil
 }
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
@@ -381,11 +426,18 @@ func (s *opStorage) ClientCredentials(ctx context.Context, id, secret string) (o
 	return c, nil
 }
 
-func (s *opStorage) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
-	// A client acting for itself has no user, so no OpenID scopes.
-	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool {
-		return slices.Contains([]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, oidc.ScopeOfflineAccess}, sc)
-	})
+// ClientCredentialsTokenRequest grants a client acting for itself only the
+// API scopes registered for it.
+func (s *opStorage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (op.TokenRequest, error) {
+	c, err := s.getClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(c.Scopes, sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("This client may not request that scope.")
+		}
+	}
 	return &clientCredentialsRequest{clientID: id, scopes: scopes}, nil
 }
 

@@ -181,8 +181,9 @@ type Client struct {
 	// GrantTypes are OAuth grant type names: authorization_code,
 	// refresh_token, client_credentials.
 	GrantTypes []string
-	// AccessTokenFormat is "opaque" (default) or "jwt".
-	AccessTokenFormat    string
+	// Scopes are the API scopes the client may request for itself with
+	// client_credentials.
+	Scopes               []string `json:",omitempty"`
 	MinimumACR           string
 	ExceptionsAllowed    bool
 	AccessTokenLifetime  time.Duration
@@ -267,10 +268,16 @@ type AuthRequests interface {
 	UpdateAuthRequest(ctx context.Context, id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
 	SaveAuthCode(ctx context.Context, c AuthCode) error
-	// RedeemAuthCode marks the code redeemed at now and returns it. A code
-	// redeemed before gets ErrCodeRedeemed (with the code); an unknown or
-	// expired one ErrNotFound.
-	RedeemAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+	// GetAuthCode returns a code, redeemed or not, until it is deleted as
+	// expired.
+	GetAuthCode(ctx context.Context, hash string) (AuthCode, error)
+	// RedeemAuthCode, in one transaction, marks the code redeemed at now and
+	// stores the tokens it is exchanged for: at, and rt unless nil. Tokens
+	// from a code belong to the family named by its AuthRequestID. A code
+	// redeemed before gets ErrCodeRedeemed (with the code) and that family
+	// is revoked in the same transaction; an unknown or expired code gets
+	// ErrNotFound.
+	RedeemAuthCode(ctx context.Context, hash string, now time.Time, at AccessToken, rt *RefreshToken) (AuthCode, error)
 }
 
 // AccessToken is an issued access token. Its ID is what an opaque token
@@ -379,6 +386,23 @@ type Secret struct {
 // Secrets stores generated key material by purpose.
 type Secrets interface {
 	UpdateSecrets(ctx context.Context, purpose string, update func([]Secret) ([]Secret, error)) ([]Secret, error)
+}
+
+// EnsureSecret returns the newest secret for purpose, generating size
+// random bytes the first time.
+func EnsureSecret(ctx context.Context, s Secrets, purpose string, size int, now time.Time) ([]byte, error) {
+	secrets, err := s.UpdateSecrets(ctx, purpose, func(old []Secret) ([]Secret, error) {
+		if len(old) > 0 {
+			return old, nil
+		}
+		v := make([]byte, size)
+		rand.Read(v)
+		return []Secret{{Value: v, CreatedAt: now}}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %s key: %w", purpose, err)
+	}
+	return secrets[0].Value, nil
 }
 
 // Attempts counts consecutive failures for one throttle key (an account,

@@ -819,8 +819,9 @@ func TestResourceEndpointsReject(t *testing.T) {
 			{"unknown client", "nobody", "x", "token=" + s.tok.AccessToken, http.StatusUnauthorized, "invalid_client"},
 			{"unknown client_id in the form", "", "", "client_id=nobody&token=" + s.tok.AccessToken, http.StatusUnauthorized, "invalid_client"},
 			{"confidential client_id without secret", "", "", "client_id=app&token=" + s.tok.AccessToken, http.StatusUnauthorized, "invalid_client"},
-			{"another client's access token", "other", other.secret, "token=" + s.tok.AccessToken, http.StatusUnauthorized, "invalid_client"},
-			{"another client's refresh token", "other", other.secret, "token=" + url.QueryEscape(s.tok.RefreshToken), http.StatusUnauthorized, "invalid_client"},
+			// RFC 7009 2.1: refused; RFC 6749 5.2 names it invalid_grant ("issued to another client").
+			{"another client's access token", "other", other.secret, "token=" + s.tok.AccessToken, http.StatusBadRequest, "invalid_grant"},
+			{"another client's refresh token", "other", other.secret, "token=" + url.QueryEscape(s.tok.RefreshToken), http.StatusBadRequest, "invalid_grant"},
 			{"broken form", "app", app.secret, "token=%zz", http.StatusBadRequest, "invalid_request"},
 		} {
 			req := e.request(http.MethodPost, "/revoke", formType, tc.body)

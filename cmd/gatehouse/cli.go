@@ -193,9 +193,9 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if len(args) == 0 {
 		return errors.New("usage: gatehouse client add|list [flags]")
 	}
-	var id, name, minACR, format string
+	var id, name, minACR string
 	var public, exceptions bool
-	var redirects, logouts, grants stringList
+	var redirects, logouts, grants, scopes stringList
 	var accessTTL, idTTL, refreshTTL time.Duration
 	define := func(fs *flag.FlagSet) {
 		fs.StringVar(&id, "id", "", "client id (default: generated)")
@@ -206,7 +206,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
 		fs.StringVar(&minACR, "min-acr", "pwd", "minimum acr: pwd, mfa or phr")
 		fs.BoolVar(&exceptions, "exceptions-allowed", true, "honour helpdesk MFA exceptions")
-		fs.StringVar(&format, "access-token-format", "opaque", "opaque or jwt")
+		fs.Var(&scopes, "scope", "API scope the client may request for itself with client_credentials (repeatable)")
 		fs.DurationVar(&accessTTL, "access-token-lifetime", 0, "access token lifetime (default: server setting)")
 		fs.DurationVar(&idTTL, "id-token-lifetime", 0, "ID token lifetime (default: server setting)")
 		fs.DurationVar(&refreshTTL, "refresh-token-lifetime", 0, "refresh token lifetime (default: server setting)")
@@ -222,7 +222,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			}
 			c := storage.Client{
 				ID: id, Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts, GrantTypes: grants,
-				AccessTokenFormat: format, MinimumACR: minACR, ExceptionsAllowed: exceptions,
+				Scopes: scopes, MinimumACR: minACR, ExceptionsAllowed: exceptions,
 				AccessTokenLifetime: accessTTL, IDTokenLifetime: idTTL, RefreshTokenLifetime: refreshTTL,
 				CreatedAt: time.Now(),
 			}
@@ -305,20 +305,18 @@ func validateClient(c storage.Client, public bool) error {
 	default:
 		errs = append(errs, fmt.Errorf("--min-acr: %q is not pwd, mfa or phr", c.MinimumACR))
 	}
-	if c.AccessTokenFormat != "opaque" && c.AccessTokenFormat != "jwt" {
-		errs = append(errs, fmt.Errorf("--access-token-format: %q is not opaque or jwt", c.AccessTokenFormat))
-	}
 	return errors.Join(errs...)
 }
 
 // checkRedirectURI enforces what exact matching needs: an absolute URI with
-// no fragment, https except on loopback (or a private-use scheme for
-// native apps).
+// no fragment, https except on loopback.
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
-	case err != nil || !u.IsAbs():
+	case err != nil || !u.IsAbs() || u.Host == "":
 		return errors.New("not an absolute URI")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return errors.New("must be https (or http on a loopback host)")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return errors.New("must not have a fragment")
 	case strings.Contains(raw, "*"):

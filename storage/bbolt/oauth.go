@@ -2,7 +2,6 @@ package bbolt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -90,30 +89,51 @@ func (db *DB) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
 	return createRecord(ctx, db.batch, authCodes, "save auth code", c)
 }
 
+// GetAuthCode implements storage.AuthRequests.
+func (db *DB) GetAuthCode(ctx context.Context, hash string) (storage.AuthCode, error) {
+	return getRecord(ctx, db, authCodes, "get auth code", hash)
+}
+
 // RedeemAuthCode implements storage.AuthRequests. A replayed code is
 // reported even after it expired, as long as it is still stored, because
 // the replay is what the caller must act on.
-func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time) (storage.AuthCode, error) {
+func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, at storage.AccessToken, rt *storage.RefreshToken) (storage.AuthCode, error) {
+	// As in RotateRefreshToken, the revocation must commit, so a replay is
+	// reported after the transaction rather than by failing it.
 	var code storage.AuthCode
+	var replayed bool
 	err := db.batch(ctx, "redeem auth code", func(tx *bolt.Tx) error {
+		replayed = false
 		c, err := authCodes.get(tx, hash)
 		code = c
 		switch {
 		case err != nil:
 			return err
 		case !c.RedeemedAt.IsZero():
-			return storage.ErrCodeRedeemed
+			replayed = true
+			return revokeFamily(tx, c.AuthRequestID)
 		case expired(c.ExpiresAt, now):
 			return storage.ErrNotFound
 		}
 		prev := c
 		code.RedeemedAt = now
-		return authCodes.write(tx, &prev, code)
+		if err := authCodes.write(tx, &prev, code); err != nil {
+			return err
+		}
+		if rt != nil {
+			if err := refreshTokens.insert(tx, *rt); err != nil {
+				return err
+			}
+		}
+		return accessTokens.insert(tx, at)
 	})
-	if err != nil && !errors.Is(err, storage.ErrCodeRedeemed) {
+	if err != nil {
 		return storage.AuthCode{}, err
 	}
-	return code, err
+	if replayed {
+		return code, fmt.Errorf("redeem auth code: %w", storage.ErrCodeRedeemed)
+	}
+	return code, nil
 }
 
 // CreateAccessToken implements storage.Tokens.

@@ -77,7 +77,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 			}
 		})
 		wg.Go(func() {
-			_, err := s.RedeemAuthCode(ctx, "code", now)
+			_, err := s.RedeemAuthCode(ctx, "code", now, newAccessToken(fmt.Sprint("code-at", i), "u1", "code-ar", now), nil)
 			switch {
 			case err == nil:
 				redeemed.Add(1)

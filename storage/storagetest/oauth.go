@@ -18,7 +18,7 @@ func testClients(t *testing.T, s storage.Storage) {
 		RedirectURIs:           []string{"https://rota.example.org/callback"},
 		PostLogoutRedirectURIs: []string{"https://rota.example.org/"},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
-		AccessTokenFormat:      "jwt",
+		Scopes:                 []string{"reports:read"},
 		MinimumACR:             "mfa",
 		ExceptionsAllowed:      true,
 		AccessTokenLifetime:    5 * time.Minute,
@@ -118,25 +118,37 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 
 	redeemed := code
 	redeemed.RedeemedAt = now
-	tests := []struct {
-		name    string
-		hash    string
-		now     time.Time
-		want    storage.AuthCode
-		wantErr error
-	}{
-		{"first redemption", "code1", now, redeemed, nil},
-		// The replay reports the first redemption, so the caller can
-		// revoke what that produced.
-		{"second redemption", "code1", now.Add(time.Second), redeemed, storage.ErrCodeRedeemed},
-		{"expired", "old", now, storage.AuthCode{}, storage.ErrNotFound},
-		{"unknown", "nope", now, storage.AuthCode{}, storage.ErrNotFound},
-	}
-	for _, tt := range tests {
-		got, err := s.RedeemAuthCode(ctx, tt.hash, tt.now)
-		checkErr(t, tt.name, err, tt.wantErr)
-		check(t, tt.name, got, tt.want)
-	}
+	at, rt := newAccessToken("code-at", "u1", "ar1", now), newRefreshToken("code-rt", "u1", "ar1", now)
+	got, err := s.GetAuthCode(ctx, "code1")
+	must(t, "GetAuthCode", err)
+	check(t, "GetAuthCode before redemption", got, code)
+
+	// A failed redemption stores nothing and leaves the code usable.
+	_, err = s.RedeemAuthCode(ctx, "old", now, newAccessToken("old-at", "u1", "ar0", now), nil)
+	checkErr(t, "redeem expired", err, storage.ErrNotFound)
+	_, err = s.RedeemAuthCode(ctx, "nope", now, newAccessToken("nope-at", "u1", "x", now), nil)
+	checkErr(t, "redeem unknown", err, storage.ErrNotFound)
+	must(t, "CreateAccessToken", s.CreateAccessToken(ctx, newAccessToken("taken", "u1", "", now)))
+	_, err = s.RedeemAuthCode(ctx, "code1", now, newAccessToken("taken", "u1", "ar1", now), nil)
+	checkErr(t, "redeem with a taken token id", err, storage.ErrAlreadyExists)
+	checkTokens(t, s, "after failed redemptions", tokenState{"old-at": false, "nope-at": false}, nil)
+	got, err = s.GetAuthCode(ctx, "code1")
+	must(t, "GetAuthCode", err)
+	check(t, "code after failed redemptions", got, code)
+
+	got, err = s.RedeemAuthCode(ctx, "code1", now, at, &rt)
+	must(t, "first redemption", err)
+	check(t, "first redemption", got, redeemed)
+	checkTokens(t, s, "after redemption", tokenState{"code-at": true}, tokenState{"code-rt": true})
+
+	// The replay reports the first redemption and revokes what it produced.
+	got, err = s.RedeemAuthCode(ctx, "code1", now.Add(time.Second), newAccessToken("replay-at", "u1", "ar1", now), nil)
+	checkErr(t, "second redemption", err, storage.ErrCodeRedeemed)
+	check(t, "second redemption", got, redeemed)
+	checkTokens(t, s, "after replay", tokenState{"code-at": false, "replay-at": false, "taken": true}, tokenState{"code-rt": false})
+	got, err = s.GetAuthCode(ctx, "code1")
+	must(t, "GetAuthCode after redemption", err)
+	check(t, "GetAuthCode after redemption", got, redeemed)
 }
 
 func newAccessToken(id, subject, family string, now time.Time) storage.AccessToken {
