@@ -135,6 +135,10 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if a.Step != storage.StepDone {
 		return nil, errors.New("auth request is not done")
 	}
+	// The user may have been disabled or deleted since signing in.
+	if u, err := s.store.GetUser(ctx, a.UserID); err != nil || u.Disabled {
+		return nil, errors.New("user is gone or disabled")
+	}
 	return &authRequest{AuthRequest: a, codeHash: hash}, nil
 }
 

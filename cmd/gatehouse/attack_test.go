@@ -435,6 +435,35 @@ func TestTokenEndpointRejects(t *testing.T) {
 		wantOAuthError(t, "missing code", e.token(url.Values{"grant_type": {"authorization_code"}}, "app", app.secret), http.StatusBadRequest, "invalid_request")
 	})
 
+	t.Run("user disabled or deleted before the exchange", func(t *testing.T) {
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name   string
+			change func(id string) error
+		}{
+			{"disabled", func(id string) error {
+				_, err := e.store.UpdateUser(ctx, id, func(u storage.User) (storage.User, error) {
+					u.Disabled = true
+					return u, nil
+				})
+				return err
+			}},
+			{"deleted", func(id string) error { return e.store.DeleteUser(ctx, id) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				u := e.addUser("carol-"+tc.name, "carols password 1")
+				b := e.newBrowser()
+				a := app.authorize()
+				code := b.signIn(app, a, u.Username, "carols password 1")
+				if err := tc.change(u.ID); err != nil {
+					t.Fatal(err)
+				}
+				_, err := app.oauth.Exchange(app.ctx(), code, oauth2.VerifierOption(a.verifier))
+				wantRetrieveError(t, tc.name+" user's code", err, http.StatusBadRequest, "invalid_grant")
+			})
+		}
+	})
+
 	t.Run("refresh token of another client", func(t *testing.T) {
 		_, err := other.refresh(s.tok.RefreshToken)
 		wantRetrieveError(t, "refresh by other", err, http.StatusBadRequest, "invalid_grant")
@@ -534,6 +563,19 @@ func TestLoginRejects(t *testing.T) {
 		}
 		if wrong.status() != http.StatusUnauthorized || wrong.loginError() == "" {
 			t.Errorf("wrong password: status %d message %q, want 401 and a message", wrong.status(), wrong.loginError())
+		}
+	})
+
+	t.Run("reflected input is escaped", func(t *testing.T) {
+		const xss = `"><script>alert(1)</script>`
+		b := e.newBrowser()
+		a := app.authorize(oauth2.SetAuthURLParam("login_hint", xss))
+		p := b.get(a.url)
+		p = b.submitPassword(p, xss, "wrong password")
+		for _, page := range []page{b.get(a.url), p} {
+			if strings.Contains(page.body, "<script>") {
+				t.Errorf("input reflected unescaped:\n%s", page.body)
+			}
 		}
 	})
 
@@ -888,6 +930,15 @@ func TestEndSessionRejects(t *testing.T) {
 		checkSafe(t, "/end_session?"+raw[:min(len(raw), 20)], p)
 		if loc := p.location(); loc.Host == e.rpHost {
 			t.Errorf("/end_session?%.20s redirected to the RP: %s", raw, loc)
+		}
+	}
+	// A post_logout_redirect_uri without a client to vouch for it is
+	// ignored, not followed.
+	for _, b := range []*browser{s.b, e.newBrowser()} {
+		p := b.stepper().get(e.issuer + "/end_session?" + url.Values{"post_logout_redirect_uri": {"https://evil.example/"}}.Encode())
+		checkSafe(t, "post_logout_redirect_uri alone", p)
+		if loc := p.location(); loc.Host == "evil.example" {
+			t.Errorf("post_logout_redirect_uri alone: redirected to %s", loc)
 		}
 	}
 	// Still signed in: none of that ended the session.
