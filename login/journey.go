@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,10 +37,12 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, err)
 			return
 		}
-		d := policy.Decide(h.policyInput(a, sess, false))
+		d := policy.Decide(h.policyInput(r.Context(), a, sess, false))
 		switch d.Outcome {
 		case policy.LoginRequired:
 			h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The user must sign in."))
+		case policy.Unmet:
+			h.unmet(w, r, a, sess.UserID, d)
 		case policy.Reauthenticate:
 			h.showPassword(w, r, a, http.StatusOK, "")
 		case policy.Done:
@@ -67,7 +70,12 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 			h.restart(w, r, a)
 			return
 		}
-		h.complete(w, r, a, sess, policy.Decide(h.policyInput(a, sess, true)))
+		d := policy.Decide(h.policyInput(r.Context(), a, sess, true))
+		if d.Outcome == policy.Unmet {
+			h.unmet(w, r, a, sess.UserID, d)
+			return
+		}
+		h.complete(w, r, a, sess, d)
 	case storage.StepDone:
 		http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 	default:
@@ -75,16 +83,26 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) policyInput(a storage.AuthRequest, sess *storage.Session, fresh bool) policy.Input {
+func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *storage.Session, fresh bool) policy.Input {
 	in := policy.Input{
 		Request:       policy.Request{Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID},
 		FreshPassword: fresh,
 		Now:           h.cfg.Now(),
 	}
+	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
+		in.Request.ClientMinimumACR = c.MinimumACR
+	}
 	if sess != nil {
-		in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR}
+		in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR}
 	}
 	return in
+}
+
+// unmet tells the client the user cannot reach the level it requires.
+func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, userID string, d policy.Decision) {
+	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: storage.OutcomeDenied,
+		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+	h.fail(w, r, a, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "The sign-in cannot meet this application's requirements."})
 }
 
 // complete marks the request done with what the session proved, and sends
@@ -200,42 +218,40 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.showPassword(w, r, a, http.StatusUnprocessableEntity, msgBadCredentials)
 		return
 	}
-	accountKey, ipKey := "account:"+strings.ToLower(login), "ip:"+clientIP(r)
-	for _, key := range []string{accountKey, ipKey} {
-		var locked errThrottled
-		if err := h.throttle.check(ctx, key); errors.As(err, &locked) {
-			h.audit(r, storage.AuditEvent{Action: "login.password", Outcome: storage.OutcomeDenied,
-				Details: map[string]string{"login": login, "reason": "throttled", "key": strings.SplitN(key, ":", 2)[0]}})
-			wait := locked.until.Sub(h.cfg.Now())
-			h.showPassword(w, r, a, http.StatusTooManyRequests,
-				fmt.Sprintf("Too many failed attempts. Wait %s and try again, or contact your helpdesk.", humanDuration(wait)))
-			return
-		} else if err != nil {
-			h.serverError(w, r, err)
-			return
-		}
+	u, err := h.findUser(ctx, login)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
 	}
 
-	u, err := h.findUser(ctx, login)
+	// Charge the attempt to the address and the account before checking
+	// it; a success is refunded below.
+	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(clientIP(r))
+	acct, ok := h.chargeAttempt(w, r, a, login, u.ID, accountKey, ipKey)
+	if !ok {
+		return
+	}
+
 	var valid bool
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	if u.ID == "" || u.PasswordHash == "" {
 		// Spend the same time as a real check, so timing does not tell
-		// which usernames exist.
+		// which accounts exist or have no password.
 		err = h.hasher.VerifyDummy(ctx, pw)
-	case err == nil:
+	} else {
 		var rehash bool
 		valid, rehash, err = h.hasher.Verify(ctx, u.PasswordHash, pw)
-		if err == nil && valid && rehash {
+		if errors.Is(err, password.ErrMalformedHash) {
+			err = h.hasher.VerifyDummy(ctx, pw)
+		} else if err == nil && valid && rehash {
 			h.rehash(ctx, u.ID, pw)
 		}
 	}
-	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	if !valid {
-		h.recordFailure(r, login, u.ID, accountKey, ipKey)
+		h.recordFailure(r, login, u, acct)
 		h.showPassword(w, r, a, http.StatusUnauthorized, msgBadCredentials)
 		return
 	}
@@ -246,35 +262,101 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.showPassword(w, r, a, http.StatusForbidden, "This account is disabled. Contact your helpdesk.")
 		return
 	}
-	for _, key := range []string{accountKey, ipKey} {
-		if err := h.throttle.reset(ctx, key); err != nil {
+	if err := h.throttle.reset(ctx, accountKey); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if err := h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.rememberDevice(w, r, u.ID)
+
+	// A one-time password proves enough to choose a new one and no more:
+	// the browser gets no session until it has.
+	next, sessionID := storage.StepDecide, ""
+	if u.MustChangePassword {
+		next = storage.StepChangePassword
+	} else {
+		sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
+		sessionID = sess.ID
 	}
-	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	next := storage.StepDecide
-	if u.MustChangePassword {
-		next = storage.StepChangePassword
-	}
-	_, err = h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.Step != storage.StepPassword {
-			return a, errAdvanced
-		}
-		a.Step, a.UserID, a.SessionID = next, u.ID, sess.ID
-		return a, nil
-	})
-	if err != nil && !errors.Is(err, errAdvanced) {
-		h.serverError(w, r, err)
+	if !h.advance(w, r, a, storage.StepPassword, func(a *storage.AuthRequest) {
+		a.Step, a.UserID, a.SessionID = next, u.ID, sessionID
+	}) {
 		return
 	}
 	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"client_id": a.ClientID, "session": sess.ID}})
+		Details: map[string]string{"client_id": a.ClientID, "session": sessionID}})
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// advance moves the journey from step, applying change, and reports
+// whether the caller should go on. A request another tab already moved on
+// is left alone; the dispatcher shows what comes next.
+func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, from string, change func(*storage.AuthRequest)) bool {
+	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		if a.Step != from {
+			return a, errAdvanced
+		}
+		change(&a)
+		return a, nil
+	})
+	switch {
+	case errors.Is(err, errAdvanced):
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return false
+	case err != nil:
+		h.serverError(w, r, err)
+		return false
+	}
+	return true
+}
+
+// accountKey is the throttle key for a sign-in name. A known user is keyed
+// by id, so "Alice", a width variant and her email share one budget; a
+// browser she has signed in from before gets a budget of its own.
+func (h *Handler) accountKey(r *http.Request, login, userID string) string {
+	switch {
+	case userID != "" && h.knownDevice(r, userID):
+		return "account:" + userID + ":device:" + base64.RawURLEncoding.EncodeToString(hashBrowser(h.browserID(r))[:12])
+	case userID != "":
+		return "account:" + userID
+	}
+	if name, err := storage.NormalizeUsername(login); err == nil {
+		return "account:name:" + name
+	}
+	return "account:name:" + storage.NormalizeEmail(login)
+}
+
+// chargeAttempt charges the address, then the account. It has answered
+// the request when ok is false.
+func (h *Handler) chargeAttempt(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, login, userID, accountKey, ipKey string) (acct storage.Attempts, ok bool) {
+	ctx := r.Context()
+	for _, c := range []struct {
+		key  string
+		rule ThrottleRule
+	}{{ipKey, h.cfg.IPThrottle}, {accountKey, h.cfg.AccountThrottle}} {
+		att, err := h.throttle.charge(ctx, c.key, c.rule)
+		var locked errThrottled
+		if errors.As(err, &locked) {
+			h.audit(r, storage.AuditEvent{Subject: userID, Action: "login.password", Outcome: storage.OutcomeDenied,
+				Details: map[string]string{"login": login, "reason": "throttled", "key": strings.SplitN(c.key, ":", 2)[0]}})
+			h.showPassword(w, r, a, http.StatusTooManyRequests,
+				fmt.Sprintf("Too many failed attempts. Wait %s and try again, or contact your helpdesk.", humanDuration(locked.until.Sub(h.cfg.Now()))))
+			return acct, false
+		}
+		if err != nil {
+			h.serverError(w, r, err)
+			return acct, false
+		}
+		acct = att
+	}
+	return acct, true
 }
 
 // findUser looks a sign-in name up as a username, then as an email.
@@ -304,39 +386,26 @@ func (h *Handler) rehash(ctx context.Context, userID, pw string) {
 	}
 }
 
-func (h *Handler) recordFailure(r *http.Request, login, userID, accountKey, ipKey string) {
-	ctx := r.Context()
-	details := map[string]string{"login": login}
-	acct, err := h.throttle.fail(ctx, accountKey, h.cfg.AccountThrottle)
-	if err == nil {
-		_, err = h.throttle.fail(ctx, ipKey, h.cfg.IPThrottle)
-	}
-	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "record sign-in failure", "err", err)
-	}
-	details["failures"] = fmt.Sprint(acct.Failures)
-	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.password", Outcome: storage.OutcomeFailure, Details: details})
+// recordFailure audits a wrong password; the attempt was charged already.
+func (h *Handler) recordFailure(r *http.Request, login string, u storage.User, acct storage.Attempts) {
+	failures := fmt.Sprint(acct.Failures)
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeFailure,
+		Details: map[string]string{"login": login, "failures": failures}})
 	if acct.LockedUntil.After(h.cfg.Now()) {
-		h.audit(r, storage.AuditEvent{Subject: userID, Action: "login.locked", Outcome: storage.OutcomeDenied,
-			Details: map[string]string{"login": login, "until": acct.LockedUntil.UTC().Format("2006-01-02T15:04:05Z"), "failures": details["failures"]}})
+		h.audit(r, storage.AuditEvent{Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.locked", Outcome: storage.OutcomeDenied,
+			Details: map[string]string{"login": login, "until": acct.LockedUntil.UTC().Format(time.RFC3339), "failures": failures}})
 	}
 }
 
+// postChangePassword replaces a one-time password. The browser has no
+// session yet; the auth request, bound to this browser, carries the user
+// the one-time password proved.
 func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.formRequest(w, r, storage.StepChangePassword)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	sess, err := h.currentSession(r)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if sess == nil || sess.ID != a.SessionID {
-		h.restart(w, r, a)
-		return
-	}
 	u, err := h.store.GetUser(ctx, a.UserID)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -368,19 +437,18 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	_, err = h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.Step != storage.StepChangePassword {
-			return a, errAdvanced
-		}
-		a.Step = storage.StepDecide
-		return a, nil
-	})
-	if err != nil && !errors.Is(err, errAdvanced) {
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"reason": "one-time password replaced at sign-in"}})
+	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"reason": "one-time password replaced at sign-in"}})
+	if !h.advance(w, r, a, storage.StepChangePassword, func(a *storage.AuthRequest) {
+		a.Step, a.SessionID = storage.StepDecide, sess.ID
+	}) {
+		return
+	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -55,43 +56,47 @@ type throttle struct {
 	now   func() time.Time
 }
 
-// check refuses a key that is locked.
-func (t throttle) check(ctx context.Context, key string) error {
-	a, err := t.store.GetAttempts(ctx, key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get attempts: %w", err)
-	}
-	if t.now().Before(a.LockedUntil) {
-		return errThrottled{a.LockedUntil}
-	}
-	return nil
-}
-
-// fail records a failure and returns the new count.
-func (t throttle) fail(ctx context.Context, key string, rule ThrottleRule) (storage.Attempts, error) {
+// charge counts an attempt against key before it is checked, in one
+// transaction with the lock check, so parallel guesses cannot all slip in
+// before the first failure lands. A locked key is refused uncharged.
+func (t throttle) charge(ctx context.Context, key string, rule ThrottleRule) (storage.Attempts, error) {
 	now := t.now()
 	a, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
+		if now.Before(a.LockedUntil) {
+			return a, errThrottled{a.LockedUntil}
+		}
 		a.Failures++
 		a.LastFailure = now
 		a.LockedUntil = now.Add(rule.delay(a.Failures))
 		a.ExpiresAt = now.Add(max(rule.Memory, rule.CeilingLock))
 		return a, nil
 	})
-	if err != nil {
-		return a, fmt.Errorf("record failure: %w", err)
+	var locked errThrottled
+	if err != nil && !errors.As(err, &locked) {
+		return a, fmt.Errorf("charge attempt: %w", err)
 	}
-	return a, nil
+	return a, err
 }
 
-// reset forgets a key's failures after a success. It reads first, so the
-// common case (no failures) costs no write.
-func (t throttle) reset(ctx context.Context, key string) error {
-	if _, err := t.store.GetAttempts(ctx, key); errors.Is(err, storage.ErrNotFound) {
-		return nil
+// refund takes back one charged attempt that succeeded. Unlike a reset it
+// leaves other failures standing, so one good sign-in from an address does
+// not wipe the failures of everyone else there.
+func (t throttle) refund(ctx context.Context, key string, rule ThrottleRule) error {
+	_, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
+		a.Failures = max(a.Failures-1, 0)
+		if rule.delay(a.Failures) == 0 {
+			a.LockedUntil = time.Time{}
+		}
+		return a, nil
+	})
+	if err != nil {
+		return fmt.Errorf("refund attempt: %w", err)
 	}
+	return nil
+}
+
+// reset forgets a key's failures after a success.
+func (t throttle) reset(ctx context.Context, key string) error {
 	_, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
 		return storage.Attempts{Key: key}, nil
 	})
@@ -99,4 +104,19 @@ func (t throttle) reset(ctx context.Context, key string) error {
 		return fmt.Errorf("reset attempts: %w", err)
 	}
 	return nil
+}
+
+// ipKey is the throttle key for a client address: IPv6 clients are keyed
+// by their /64, which one subscriber usually holds whole.
+func ipKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + addr.String()
 }

@@ -46,16 +46,14 @@ func TestThrottleCeiling(t *testing.T) {
 	guesses := 0
 	for guesses < 200 {
 		var locked errThrottled
-		if err := th.check(ctx, "account:alice"); errors.As(err, &locked) {
+		_, err := th.charge(ctx, "account:alice", rule)
+		if errors.As(err, &locked) {
 			if guesses >= rule.Ceiling {
 				break
 			}
 			now = locked.until // a patient attacker waits out each lock
 			continue
 		} else if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := th.fail(ctx, "account:alice", rule); err != nil {
 			t.Fatal(err)
 		}
 		guesses++
@@ -68,7 +66,7 @@ func TestThrottleCeiling(t *testing.T) {
 		t.Errorf("ceiling lock = %v, want %v", got, rule.CeilingLock)
 	}
 	now = a.LockedUntil.Add(time.Second)
-	if err := th.check(ctx, "account:alice"); err != nil {
+	if _, err := th.charge(ctx, "account:alice", rule); err != nil {
 		t.Errorf("after the ceiling lock expired: %v, want allowed", err)
 	}
 	if err := th.reset(ctx, "account:alice"); err != nil {
@@ -76,5 +74,46 @@ func TestThrottleCeiling(t *testing.T) {
 	}
 	if a, err := db.GetAttempts(ctx, "account:alice"); err == nil {
 		t.Errorf("after reset, attempts = %+v, want none", a)
+	}
+}
+
+// TestThrottleRefund: a success takes back only its own charge.
+func TestThrottleRefund(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := throttle{store: db, now: func() time.Time { return now }}
+	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
+	for range 3 {
+		if _, err := th.charge(ctx, "ip:a", rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three charged: locked for a second. A success among them is refunded,
+	// which brings the count back under the free budget and lifts the lock.
+	if err := th.refund(ctx, "ip:a", rule); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.GetAttempts(ctx, "ip:a")
+	if err != nil || a.Failures != 2 || !a.LockedUntil.IsZero() {
+		t.Errorf("after refund: %+v, %v; want 2 failures and no lock", a, err)
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for _, tt := range []struct{ ip, want string }{
+		{"192.0.2.7", "ip:192.0.2.7"},
+		{"::ffff:192.0.2.7", "ip:192.0.2.7"},
+		{"2001:db8:1:2:3:4:5:6", "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "ip:2001:db8:1:2::/64"},
+		{"not-an-ip", "ip:not-an-ip"},
+	} {
+		if got := ipKey(tt.ip); got != tt.want {
+			t.Errorf("ipKey(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return invalidConfig(err)
 	}
 	logger := newLogger(cfg, stderr)
+	slog.SetDefault(logger) // op logs through the default logger
 	store, err := openStore(cfg, logger)
 	if err != nil {
 		return err
@@ -40,46 +41,31 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 
+	// Deferred after store.Close, so it runs first: on every way out, the
+	// servers and maintenance stop before the database closes.
+	g := &group{logger: logger, errc: make(chan error, 3)}
+	defer g.stop()
 	ln, err := net.Listen("tcp", cfg.listenAddr())
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	servers := []*http.Server{newHTTPServer(srv.handler, logger)}
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	serve := func(s *http.Server, ln net.Listener, tls bool) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if tls {
-				err = s.ServeTLS(ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
-			} else {
-				err = s.Serve(ln)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
-	}
-	serve(servers[0], ln, cfg.TLS.CertFile != "")
+	g.serve(newHTTPServer(srv.handler, logger), ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(),
 		"discovery", cfg.Issuer+"/.well-known/openid-configuration")
 
 	// The control socket lets `gatehouse backup` copy the database while
 	// this server holds its lock. Only this user can reach it.
-	ctl, err := listenControl(controlSocket(cfg))
-	if err != nil {
+	if ctl, err := listenControl(controlSocket(cfg)); err != nil {
 		logger.Warn("no control socket; online backup unavailable", "err", err)
 	} else {
+		defer os.Remove(controlSocket(cfg))
 		cs := newHTTPServer(controlHandler(store, logger), logger)
 		cs.WriteTimeout = 0 // a backup of a large file takes a while
-		servers = append(servers, cs)
-		serve(cs, ctl, false)
-		defer os.Remove(controlSocket(cfg))
+		g.serve(cs, ctl, "", "")
 	}
 
 	if cfg.Demo.Enabled {
+		// After the provider is up: the demo reads its discovery document.
 		d, err := newDemo(ctx, cfg.Issuer, cfg.Demo.URL, &http.Client{Timeout: 10 * time.Second})
 		if err != nil {
 			return err
@@ -88,29 +74,63 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err != nil {
 			return fmt.Errorf("demo listen: %w", err)
 		}
-		servers = append(servers, newHTTPServer(d.handler(), logger))
-		serve(servers[len(servers)-1], dln, false)
+		g.serve(newHTTPServer(d.handler(), logger), dln, "", "")
 		logger.Info("demo relying party is serving", "url", cfg.Demo.URL)
 		fmt.Fprintf(stdout, "  Open %s and click Sign in.\n\n", cfg.Demo.URL)
 	}
 
 	mctx, stopMaintenance := context.WithCancel(ctx)
-	go srv.maintain(mctx)
+	defer stopMaintenance()
+	g.wg.Go(func() { srv.maintain(mctx) })
 
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
-	case err = <-errc:
+		return nil
+	case err := <-g.errc:
 		logger.Error("server failed", "err", err)
+		return err
 	}
-	stopMaintenance()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+}
+
+// group runs HTTP servers and stops them together.
+type group struct {
+	logger  *slog.Logger
+	servers []*http.Server
+	wg      sync.WaitGroup
+	errc    chan error
+}
+
+func (g *group) serve(s *http.Server, ln net.Listener, certFile, keyFile string) {
+	g.servers = append(g.servers, s)
+	g.wg.Go(func() {
+		var err error
+		if certFile != "" {
+			err = s.ServeTLS(ln, certFile, keyFile)
+		} else {
+			err = s.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case g.errc <- err:
+			default:
+			}
+		}
+	})
+}
+
+// stop lets in-flight requests finish for up to 15 seconds, then closes
+// what is left, and waits for every goroutine of the group.
+func (g *group) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for _, s := range servers {
-		s.Shutdown(sctx)
+	for _, s := range g.servers {
+		if err := s.Shutdown(ctx); err != nil {
+			g.logger.Warn("forcing server closed", "err", err)
+			s.Close()
+		}
 	}
-	wg.Wait()
-	return err
+	g.wg.Wait()
 }
 
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {

@@ -32,9 +32,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	if err != nil {
 		return nil, err
 	}
-	hasher := password.NewHasher(password.Params{
-		MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
-	}, cfg.Password.MaxConcurrent)
+	hasher := newHasher(cfg)
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer,
 		Lifetimes: provider.Lifetimes{

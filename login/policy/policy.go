@@ -22,6 +22,10 @@ const (
 	// LoginRequired: prompt=none, and the session cannot satisfy the
 	// request without interaction.
 	LoginRequired Outcome = "login_required"
+	// Unmet: nothing the user can do here reaches the level the client
+	// requires; the client gets unmet_authentication_requirements rather
+	// than a weaker token.
+	Unmet Outcome = "unmet_authentication_requirements"
 	// The second-factor outcomes (offer_enrolment, require_enrolment,
 	// challenge, step_up) join here with the methods and org-unit policy.
 )
@@ -31,6 +35,7 @@ type Proof struct {
 	UserID   string
 	AuthTime time.Time
 	AMR      []string
+	ACR      string
 }
 
 // Request is what the relying party asked for.
@@ -40,6 +45,8 @@ type Request struct {
 	MaxAge *uint
 	// HintUserID is the subject of an id_token_hint, if one was sent.
 	HintUserID string
+	// ClientMinimumACR is the weakest acr the client accepts.
+	ClientMinimumACR string
 }
 
 // Input is everything one decision depends on.
@@ -69,10 +76,20 @@ func Decide(in Input) Decision {
 			return Decision{Reauthenticate, reason}
 		}
 	}
+	// Until second factors exist, a password is all anyone can prove.
+	if ACRRank(in.Request.ClientMinimumACR) > ACRRank("pwd") {
+		return Decision{Unmet, fmt.Sprintf("client requires acr %s; only a password can be proved", in.Request.ClientMinimumACR)}
+	}
 	if in.FreshPassword {
 		return Decision{Done, "password verified; no second factor configured"}
 	}
 	return Decision{Done, "single sign-on: session satisfies the request"}
+}
+
+// ACRRank orders authentication context classes: pwd < mfa < phr. An
+// unknown or empty class ranks lowest.
+func ACRRank(acr string) int {
+	return slices.Index([]string{"pwd", "mfa", "phr"}, acr)
 }
 
 // sessionFalls says why the session cannot answer the request, or "".

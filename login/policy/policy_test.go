@@ -30,6 +30,9 @@ func TestDecide(t *testing.T) {
 		{"hint names the session user", Input{Session: session(0), Request: Request{HintUserID: "alice"}}, Done, "single sign-on: session satisfies the request"},
 		{"hint names another user", Input{Session: session(0), Request: Request{HintUserID: "bob"}}, Reauthenticate, "id_token_hint names another user"},
 		{"hint names another user, prompt=none", Input{Session: session(0), Request: Request{HintUserID: "bob", Prompt: []string{"none"}}}, LoginRequired, "id_token_hint names another user; prompt=none forbids asking"},
+		{"client requires mfa", Input{FreshPassword: true, Request: Request{ClientMinimumACR: "mfa"}}, Unmet, "client requires acr mfa; only a password can be proved"},
+		{"client requires phr, SSO", Input{Session: session(0), Request: Request{ClientMinimumACR: "phr"}}, Unmet, "client requires acr phr; only a password can be proved"},
+		{"client requires pwd", Input{Session: session(0), Request: Request{ClientMinimumACR: "pwd"}}, Done, "single sign-on: session satisfies the request"},
 		{"fresh password", Input{FreshPassword: true, Session: session(0), Request: Request{Prompt: []string{"login"}, MaxAge: maxAge(0)}}, Done, "password verified; no second factor configured"},
 	}
 	for _, tt := range tests {
