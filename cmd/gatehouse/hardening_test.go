@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// TestThrottleHoldsUnderParallelGuesses: guesses sent all at once are
+// charged before they are checked, so no more get checked than the free
+// budget allows, however many arrive together.
+func TestThrottleHoldsUnderParallelGuesses(t *testing.T) {
+	e, app := newAliceEnv(t)
+	const n = 30
+	pages := make([]page, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		b := e.newBrowser()
+		_, p := e.startSignIn(b, app)
+		wg.Go(func() { pages[i] = b.submitPassword(p, "alice", "wrong password") })
+	}
+	wg.Wait()
+	checked := 0
+	for _, p := range pages {
+		switch p.status() {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("parallel guess: status %d", p.status())
+		}
+	}
+	// Five are free; the sixth is charged into a lock but still checked.
+	if checked > 6 {
+		t.Errorf("%d of %d parallel guesses were checked, want at most 6", checked, n)
+	}
+}
+
+// TestKnownDeviceKeepsItsBudget: an attacker who locks an account does not
+// lock out a browser the user has signed in from before.
+func TestKnownDeviceKeepsItsBudget(t *testing.T) {
+	e, app := newAliceEnv(t)
+	users := e.newBrowser()
+	a := app.authorize()
+	if _, err := app.exchange(a, users.signIn(app, a, "alice", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	attacker := e.newBrowser()
+	_, p := e.startSignIn(attacker, app)
+	for range 10 {
+		p = attacker.submitPassword(p, "alice", "guess")
+	}
+	if p = attacker.submitPassword(p, "alice", alicePassword); p.status() != http.StatusTooManyRequests {
+		t.Fatalf("attacker's browser after 10 guesses: status %d, want 429", p.status())
+	}
+	a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	if _, err := app.exchange(a, users.codeFrom(users.submitPassword(users.get(a.url), "alice", alicePassword), a)); err != nil {
+		t.Errorf("the user's own browser during the attack: %v", err)
+	}
+}
+
+// TestOneTimePasswordGivesNoSession: abandoning the change-password step
+// leaves the browser without a session, so a one-time password alone never
+// completes a sign-in.
+func TestOneTimePasswordGivesNoSession(t *testing.T) {
+	e, app := newAliceEnv(t)
+	u, err := e.store.GetUserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
+		u.MustChangePassword = true
+		return u, nil
+	})
+	b := e.newBrowser()
+	_, p := e.startSignIn(b, app)
+	if p = b.submitPassword(p, "alice", alicePassword); !strings.Contains(p.body, "Choose a new password") {
+		t.Fatalf("expected the change-password page, got %d", p.status())
+	}
+	a := app.authorize(oauth2.SetAuthURLParam("prompt", "none"))
+	if q := b.get(a.url).location().Query(); q.Get("error") != "login_required" {
+		t.Errorf("prompt=none after abandoning the change: %v, want login_required", q)
+	}
+	a = app.authorize()
+	if p := b.get(a.url); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("a new sign-in after abandoning the change did not ask for the password: status %d", p.status())
+	}
+}
+
+// TestClientMinimumACR: a client that requires more than a password gets
+// unmet_authentication_requirements, never a weaker token.
+func TestClientMinimumACR(t *testing.T) {
+	e, _ := newAliceEnv(t)
+	strict := e.addRP("strict", false)
+	e.store.UpdateClient(context.Background(), "strict", func(c storage.Client) (storage.Client, error) {
+		c.MinimumACR = "mfa"
+		return c, nil
+	})
+	b := e.newBrowser()
+	a := strict.authorize()
+	p := b.submitPassword(b.get(a.url), "alice", alicePassword)
+	q := p.location().Query()
+	if q.Get("error") != "unmet_authentication_requirements" || q.Get("code") != "" || q.Get("state") != a.state {
+		t.Errorf("redirect = %v, want error=unmet_authentication_requirements with state and no code", q)
+	}
+}
+
+// TestCodeWithoutVerifierIsNotBurned: a code presented without its PKCE
+// verifier is refused and stays usable by its rightful holder; a replay
+// after the exchange revokes even a token issued without a refresh token.
+func TestCodeWithoutVerifierIsNotBurned(t *testing.T) {
+	e, _ := newAliceEnv(t)
+	r := e.addRP("noofflineapp", false)
+	r.oauth.Scopes = []string{"openid", "profile"}
+	b := e.newBrowser()
+	a := r.authorize()
+	code := b.signIn(r, a, "alice", alicePassword)
+	if _, err := r.oauth.Exchange(r.ctx(), code, oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("wrong verifier: %v, want invalid_grant", err)
+	}
+	tok, err := r.exchange(a, code)
+	if err != nil {
+		t.Fatalf("the rightful exchange after a failed one: %v", err)
+	}
+	if tok.RefreshToken != "" {
+		t.Fatal("got a refresh token without offline_access")
+	}
+	if _, err := r.exchange(a, code); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("replayed code: %v, want invalid_grant", err)
+	}
+	if in := r.introspect(tok.AccessToken); in["active"] != false {
+		t.Errorf("access token after the code was replayed: %v, want inactive", in)
+	}
+}
