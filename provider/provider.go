@@ -128,9 +128,25 @@ func (p *Provider) Handler() http.Handler {
 	// Gates in front of op, for requests op would answer with Go error
 	// text, a 500 or the wrong error code.
 	mux.HandleFunc(p.op.AuthorizationEndpoint().Relative(), p.authorize)
-	mux.HandleFunc(p.op.TokenEndpoint().Relative(), p.token)
-	mux.HandleFunc(p.op.IntrospectionEndpoint().Relative(), p.introspect)
+	mux.Handle(p.op.TokenEndpoint().Relative(), postOnly(http.HandlerFunc(p.token)))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), postOnly(http.HandlerFunc(p.introspect)))
+	mux.Handle(p.op.RevocationEndpoint().Relative(), postOnly(p.op))
 	return mux
+}
+
+// postOnly refuses every method but POST, as RFC 6749 section 3.2, RFC
+// 7662 and RFC 7009 require: op would take the parameters, secrets and
+// tokens included, from the query of a GET. OPTIONS passes, for CORS
+// preflight.
+func postOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodOptions {
+			w.Header().Set("Allow", "POST")
+			op.WriteError(w, r, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("Use POST."), http.StatusMethodNotAllowed), nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authorize refuses a query op cannot parse, which op would answer with

@@ -247,6 +247,14 @@ func TestAuthorizeRejects(t *testing.T) {
 	}
 }
 
+// newAliceEnv is an env with the user alice and the confidential client app.
+func newAliceEnv(t *testing.T) (*env, *relyingParty) {
+	t.Helper()
+	e := newEnv(t)
+	e.addUser("alice", alicePassword)
+	return e, e.addRP("app", false)
+}
+
 // signedIn is an env with alice signed in at app in b, and the tokens of
 // that first sign-in.
 type signedIn struct {
@@ -258,9 +266,8 @@ type signedIn struct {
 
 func newSignedIn(t *testing.T) signedIn {
 	t.Helper()
-	e := newEnv(t)
-	e.addUser("alice", alicePassword)
-	s := signedIn{env: e, app: e.addRP("app", false), other: e.addRP("other", false), b: e.newBrowser()}
+	e, app := newAliceEnv(t)
+	s := signedIn{env: e, app: app, other: e.addRP("other", false), b: e.newBrowser()}
 	a := s.app.authorize()
 	tok, err := s.app.exchange(a, s.b.signIn(s.app, a, "alice", alicePassword))
 	if err != nil {
@@ -268,6 +275,17 @@ func newSignedIn(t *testing.T) signedIn {
 	}
 	s.tok = tok
 	return s
+}
+
+// refreshStillWorks checks the first sign-in's refresh token survived the
+// attempts against it, and keeps the rotated one.
+func (s signedIn) refreshStillWorks(t *testing.T) {
+	t.Helper()
+	next, err := s.app.refresh(s.tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("the owner's refresh after the attempts: %v", err)
+	}
+	s.tok.RefreshToken = next.RefreshToken
 }
 
 // code gets a new code for r by single sign-on.
@@ -302,6 +320,11 @@ func TestTokenEndpointRejects(t *testing.T) {
 		wantOAuthError(t, "wrong secret", e.token(form, "app", "wrong"), http.StatusUnauthorized, "invalid_client")
 
 		a, code = s.code(app)
+		post := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {app.oauth.RedirectURL}, "code_verifier": {a.verifier},
+			"client_id": {"app"}, "client_secret": {"wrong"}}
+		wantOAuthError(t, "wrong client_secret in the form", e.token(post, "", ""), http.StatusUnauthorized, "invalid_client")
+
+		a, code = s.code(app)
 		form.Set("code", code)
 		form.Set("code_verifier", a.verifier)
 		wantOAuthError(t, "no client authentication", e.token(form, "", ""), http.StatusUnauthorized, "invalid_client")
@@ -320,12 +343,7 @@ func TestTokenEndpointRejects(t *testing.T) {
 		_, err := cc.Token(app.ctx())
 		wantRetrieveError(t, "client_credentials by an unknown client", err, http.StatusUnauthorized, "invalid_client")
 
-		// The refresh token survived all of that.
-		next, err := app.refresh(s.tok.RefreshToken)
-		if err != nil {
-			t.Fatalf("refresh after failed attempts: %v", err)
-		}
-		s.tok.RefreshToken = next.RefreshToken
+		s.refreshStillWorks(t)
 	})
 
 	t.Run("grant types", func(t *testing.T) {
@@ -362,6 +380,33 @@ func TestTokenEndpointRejects(t *testing.T) {
 		cc := clientcredentials.Config{ClientID: "app", ClientSecret: app.secret, TokenURL: e.issuer + "/oauth/token"}
 		_, err := cc.Token(app.ctx())
 		wantRetrieveError(t, "client_credentials without the grant", err, http.StatusBadRequest, "unauthorized_client")
+	})
+
+	t.Run("only POST", func(t *testing.T) {
+		// RFC 6749 section 3.2, RFC 7662 section 2.1, RFC 7009 section 2.1:
+		// never from a query, where secrets and tokens reach logs.
+		svc := e.addRP("svc", false, "client_credentials")
+		for _, path := range []string{"/oauth/token", "/oauth/introspect", "/revoke"} {
+			for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+				q := url.Values{"grant_type": {"client_credentials"}, "token": {s.tok.AccessToken}}
+				req := e.request(m, path+"?"+q.Encode(), formType, q.Encode())
+				req.SetBasicAuth("svc", svc.secret)
+				p := e.send(req)
+				wantOAuthError(t, m+" "+path, p, http.StatusMethodNotAllowed, "invalid_request")
+				if p.resp.Header.Get("Allow") != http.MethodPost {
+					t.Errorf("%s %s: Allow = %q, want POST", m, path, p.resp.Header.Get("Allow"))
+				}
+			}
+		}
+		// A browser-based client's CORS preflight still passes.
+		p := e.send(e.request(http.MethodOptions, "/oauth/token", "", "",
+			"Origin", "https://spa.example", "Access-Control-Request-Method", http.MethodPost))
+		if p.status() >= 300 || p.resp.Header.Get("Access-Control-Allow-Origin") == "" {
+			t.Errorf("CORS preflight: status %d, Access-Control-Allow-Origin %q", p.status(), p.resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		if in := app.introspect(s.tok.AccessToken); in["active"] != true {
+			t.Errorf("a non-POST revocation took effect: %v", in)
+		}
 	})
 
 	t.Run("code reuse revokes the first tokens", func(t *testing.T) {
@@ -475,11 +520,7 @@ func TestTokenEndpointRejects(t *testing.T) {
 			}
 			wantOAuthError(t, "refresh_token="+rt[:min(len(rt), 10)], p, http.StatusBadRequest, want)
 		}
-		next, err := app.refresh(s.tok.RefreshToken)
-		if err != nil {
-			t.Fatalf("the owner's refresh after the attempts: %v", err)
-		}
-		s.tok.RefreshToken = next.RefreshToken
+		s.refreshStillWorks(t)
 	})
 
 	t.Run("oversized body", func(t *testing.T) {
@@ -548,9 +589,7 @@ func (e *env) wantNoCode(t *testing.T, what string, p page) {
 }
 
 func TestLoginRejects(t *testing.T) {
-	e := newEnv(t)
-	e.addUser("alice", alicePassword)
-	app := e.addRP("app", false)
+	e, app := newAliceEnv(t)
 
 	t.Run("wrong password and unknown user look the same", func(t *testing.T) {
 		b := e.newBrowser()
@@ -741,9 +780,7 @@ func TestLoginRejects(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
-	e := newEnv(t)
-	e.addUser("alice", alicePassword)
-	app := e.addRP("app", false)
+	e, app := newAliceEnv(t)
 	b := e.newBrowser()
 	a, p := e.startSignIn(b, app)
 	for i := 1; i <= 6; i++ {
@@ -774,9 +811,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestLoginExpired(t *testing.T) {
-	e := newEnv(t)
-	e.addUser("alice", alicePassword)
-	app := e.addRP("app", false)
+	e, app := newAliceEnv(t)
 	b := e.newBrowser()
 	_, p := e.startSignIn(b, app)
 	id := p.form().Get("id")
