@@ -796,6 +796,13 @@ func TestLoginThrottle(t *testing.T) {
 			t.Fatalf("locked account, password %q: status %d message %q, want 429 Too many failed attempts", pw, p.status(), p.loginError())
 		}
 	}
+	// The lock is the account's, whatever name it is tried with.
+	for _, name := range []string{"ALICE", " alice ", "alice@example.org", "Alice@Example.org"} {
+		p = b.submitPassword(p, name, alicePassword)
+		if p.status() != http.StatusTooManyRequests {
+			t.Fatalf("locked account as %q: status %d message %q, want 429", name, p.status(), p.loginError())
+		}
+	}
 	// Another account from the same address is not locked.
 	e.addUser("bob", "bobs password 1")
 	b2 := e.newBrowser()
@@ -807,6 +814,28 @@ func TestLoginThrottle(t *testing.T) {
 	e.clock.Advance(login.DefaultAccountRule.MaxDelay + time.Second)
 	if _, err := app.exchange(a, b.codeFrom(b.submitPassword(p, "alice", alicePassword), a)); err != nil {
 		t.Errorf("after the lock: %v", err)
+	}
+}
+
+// TestLoginThrottleAliases: an account has one failure budget, whether it
+// is tried by username or email; and an unknown name is throttled like a
+// real one, so the lock tells nothing.
+func TestLoginThrottleAliases(t *testing.T) {
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	_, p := e.startSignIn(b, app)
+	names := []string{"alice", "alice@example.org"}
+	for i := range 6 {
+		p = b.submitPassword(p, names[i%2], "wrong password")
+	}
+	if p = b.submitPassword(p, "alice", alicePassword); p.status() != http.StatusTooManyRequests {
+		t.Fatalf("after 6 failures split between username and email: status %d, want 429", p.status())
+	}
+	for range 6 {
+		p = b.submitPassword(p, "mallory", "wrong password")
+	}
+	if p = b.submitPassword(p, "mallory", "wrong password"); p.status() != http.StatusTooManyRequests {
+		t.Errorf("unknown user after 6 failures: status %d, want 429 like a real one", p.status())
 	}
 }
 
