@@ -505,6 +505,13 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 	if t.Subject != subject || s.cfg.Now().After(t.ExpiresAt) {
 		return t, errors.New("access token expired or mismatched")
 	}
+	// A user's token dies with the account, as the refresh grant does; a
+	// client's own token (client_credentials) has no user.
+	if !t.AuthTime.IsZero() {
+		if u, err := s.store.GetUser(ctx, t.Subject); err != nil || u.Disabled {
+			return t, errors.New("user is gone or disabled")
+		}
+	}
 	return t, nil
 }
 

@@ -884,6 +884,45 @@ func TestResourceEndpointsReject(t *testing.T) {
 		}
 	})
 
+	t.Run("tokens of a disabled or deleted user", func(t *testing.T) {
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name   string
+			change func(id string) error
+		}{
+			{"disabled", func(id string) error {
+				_, err := e.store.UpdateUser(ctx, id, func(u storage.User) (storage.User, error) {
+					u.Disabled = true
+					return u, nil
+				})
+				return err
+			}},
+			{"deleted", func(id string) error { return e.store.DeleteUser(ctx, id) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				u := e.addUser("erin-"+tc.name, "erins password 1")
+				a := app.authorize()
+				tok, err := app.exchange(a, e.newBrowser().signIn(app, a, u.Username, "erins password 1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.change(u.ID); err != nil {
+					t.Fatal(err)
+				}
+				if in := app.introspect(tok.AccessToken); in["active"] != false {
+					t.Errorf("introspection: %v, want inactive", in)
+				}
+				p := e.send(e.request(http.MethodGet, "/userinfo", "", "", "Authorization", "Bearer "+tok.AccessToken))
+				checkSafe(t, "userinfo", p)
+				if p.status() != http.StatusUnauthorized && p.status() != http.StatusForbidden {
+					t.Errorf("userinfo: status %d, want 401 or 403:\n%s", p.status(), p.body)
+				}
+				_, err = app.refresh(tok.RefreshToken)
+				wantRetrieveError(t, "refresh", err, http.StatusBadRequest, "invalid_grant")
+			})
+		}
+	})
+
 	t.Run("introspection", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, id, secret, body string
