@@ -277,6 +277,26 @@ func newSignedIn(t *testing.T) signedIn {
 	return s
 }
 
+// accountEnd is a way a user's account ends after sign-in.
+type accountEnd struct {
+	name   string
+	change func(userID string) error
+}
+
+func (e *env) accountEnds() []accountEnd {
+	ctx := context.Background()
+	return []accountEnd{
+		{"disabled", func(id string) error {
+			_, err := e.store.UpdateUser(ctx, id, func(u storage.User) (storage.User, error) {
+				u.Disabled = true
+				return u, nil
+			})
+			return err
+		}},
+		{"deleted", func(id string) error { return e.store.DeleteUser(ctx, id) }},
+	}
+}
+
 // refreshStillWorks checks the first sign-in's refresh token survived the
 // attempts against it, and keeps the rotated one.
 func (s signedIn) refreshStillWorks(t *testing.T) {
@@ -481,20 +501,7 @@ func TestTokenEndpointRejects(t *testing.T) {
 	})
 
 	t.Run("user disabled or deleted before the exchange", func(t *testing.T) {
-		ctx := context.Background()
-		for _, tc := range []struct {
-			name   string
-			change func(id string) error
-		}{
-			{"disabled", func(id string) error {
-				_, err := e.store.UpdateUser(ctx, id, func(u storage.User) (storage.User, error) {
-					u.Disabled = true
-					return u, nil
-				})
-				return err
-			}},
-			{"deleted", func(id string) error { return e.store.DeleteUser(ctx, id) }},
-		} {
+		for _, tc := range e.accountEnds() {
 			t.Run(tc.name, func(t *testing.T) {
 				u := e.addUser("carol-"+tc.name, "carols password 1")
 				b := e.newBrowser()
@@ -885,20 +892,7 @@ func TestResourceEndpointsReject(t *testing.T) {
 	})
 
 	t.Run("tokens of a disabled or deleted user", func(t *testing.T) {
-		ctx := context.Background()
-		for _, tc := range []struct {
-			name   string
-			change func(id string) error
-		}{
-			{"disabled", func(id string) error {
-				_, err := e.store.UpdateUser(ctx, id, func(u storage.User) (storage.User, error) {
-					u.Disabled = true
-					return u, nil
-				})
-				return err
-			}},
-			{"deleted", func(id string) error { return e.store.DeleteUser(ctx, id) }},
-		} {
+		for _, tc := range e.accountEnds() {
 			t.Run(tc.name, func(t *testing.T) {
 				u := e.addUser("erin-"+tc.name, "erins password 1")
 				a := app.authorize()
@@ -1044,6 +1038,19 @@ func TestEndSessionRejects(t *testing.T) {
 			t.Errorf("post_logout_redirect_uri alone: redirected to %s", loc)
 		}
 	}
+	// A forged confirmation (another site posting confirm=yes without the
+	// form token) only gets the question asked.
+	for _, f := range []url.Values{
+		{"confirm": {"yes"}, "client_id": {"app"}},
+		{"confirm": {"yes"}, "client_id": {"app"}, "csrf": {"forged"}},
+	} {
+		req := e.request(http.MethodPost, "/end_session", formType, f.Encode(), "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+		p := s.b.stepper().do(req)
+		checkSafe(t, "forged logout confirmation", p)
+		if !strings.Contains(p.body, "Sign out?") {
+			t.Errorf("forged logout confirmation: status %d, want the confirmation page:\n%.500s", p.status(), p.body)
+		}
+	}
 	// Still signed in: none of that ended the session.
 	a = s.app.authorize(oauth2.SetAuthURLParam("prompt", "none"))
 	if code := s.b.codeFrom(s.b.get(a.url), a); code == "" {
@@ -1056,6 +1063,15 @@ func TestEndSessionRejects(t *testing.T) {
 func TestGarbageSweep(t *testing.T) {
 	s := newSignedIn(t)
 	e := s.env
+	users, err := e.store.ListUsers(context.Background(), "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := e.store.ListClients(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	usersBefore, clientsBefore := len(users.Users), len(clients)
 	paths := []string{
 		"/authorize", "/authorize/callback", "/login", "/login/password", "/login/change-password",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke", "/end_session", "/keys",
@@ -1101,8 +1117,19 @@ func TestGarbageSweep(t *testing.T) {
 		}
 	}
 
-	// Nothing was lost: the first sign-in's tokens work, and a new sign-in
-	// from scratch completes.
+	// Nothing was lost: the session and the first sign-in's tokens work,
+	// the directory is as it was, and a new sign-in from scratch completes.
+	a := s.app.authorize(oauth2.SetAuthURLParam("prompt", "none"))
+	if code := s.b.codeFrom(s.b.get(a.url), a); code == "" {
+		t.Error("session lost in the sweep")
+	}
+	ctx := context.Background()
+	if users, err := e.store.ListUsers(ctx, "", 100); err != nil || len(users.Users) != usersBefore {
+		t.Errorf("users after the sweep: %d (%v), want %d", len(users.Users), err, usersBefore)
+	}
+	if clients, err := e.store.ListClients(ctx); err != nil || len(clients) != clientsBefore {
+		t.Errorf("clients after the sweep: %d (%v), want %d", len(clients), err, clientsBefore)
+	}
 	if in := s.app.introspect(s.tok.AccessToken); in["active"] != true {
 		t.Errorf("access token after the sweep: %v, want active", in)
 	}
@@ -1110,7 +1137,7 @@ func TestGarbageSweep(t *testing.T) {
 		t.Errorf("refresh after the sweep: %v", err)
 	}
 	b := e.newBrowser()
-	a := s.app.authorize()
+	a = s.app.authorize()
 	if _, err := s.app.exchange(a, b.signIn(s.app, a, "alice", alicePassword)); err != nil {
 		t.Errorf("sign-in after the sweep: %v", err)
 	}
