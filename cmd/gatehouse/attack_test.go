@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -85,6 +86,7 @@ func (b *browser) stepper() *browser {
 	return &browser{e: b.e, client: &c}
 }
 
+// json is the body as a JSON object, or nil.
 func (p page) json() map[string]any {
 	var m map[string]any
 	json.Unmarshal([]byte(p.body), &m)
@@ -537,10 +539,9 @@ func TestTokenEndpointRejects(t *testing.T) {
 		if p.status() < 400 {
 			t.Errorf("oversized body: status %d, want 4xx", p.status())
 		}
-		// Without a Content-Length the limit applies while reading.
+		// Without a Content-Length (sent chunked) the limit applies while reading.
 		req := e.request(http.MethodPost, "/oauth/token", formType, "")
-		req.Body = readerNoLen{strings.NewReader(big)}
-		req.ContentLength = -1
+		req.Body, req.ContentLength = io.NopCloser(io.MultiReader(strings.NewReader(big))), -1
 		p = e.send(req)
 		checkSafe(t, "oversized chunked body", p)
 		if p.status() < 400 {
@@ -548,12 +549,6 @@ func TestTokenEndpointRejects(t *testing.T) {
 		}
 	})
 }
-
-// readerNoLen hides the length of a body, so it is sent chunked.
-type readerNoLen struct{ r *strings.Reader }
-
-func (r readerNoLen) Read(p []byte) (int, error) { return r.r.Read(p) }
-func (r readerNoLen) Close() error               { return nil }
 
 var errorSummary = regexp.MustCompile(`(?s)<div class="error-summary"[^>]*>\s*<p>(.*?)</p>`)
 
@@ -566,7 +561,7 @@ func (p page) loginError() string {
 	return htmlUnescape(m[1])
 }
 
-// started is a sign-in started in b, showing the password page.
+// startSignIn starts a sign-in at r in b and returns the password page.
 func (e *env) startSignIn(b *browser, r *relyingParty) (authorization, page) {
 	e.t.Helper()
 	a := r.authorize()
@@ -577,6 +572,7 @@ func (e *env) startSignIn(b *browser, r *relyingParty) (authorization, page) {
 	return a, p
 }
 
+// step is the stored journey step of auth request id.
 func (e *env) step(id string) string {
 	e.t.Helper()
 	a, err := e.store.GetAuthRequest(context.Background(), id)
