@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -51,8 +52,37 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 			id = storage.RandomString(32)
 			http.SetCookie(w, h.cookie("browser", id, 400*24*60*60))
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), browserKey{}, hashBrowser(id))))
+		cw := &plainErrorCatcher{ResponseWriter: w}
+		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), browserKey{}, hashBrowser(id))))
+		if cw.caught {
+			h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid",
+				"The app that sent you here is not registered with Gatehouse, or sent you with an address or request Gatehouse does not accept. Contact the app's support.",
+				"invalid_request")
+		}
 	})
+}
+
+// plainErrorCatcher swallows the plain-text 400 op sends where it must not
+// redirect (unknown client, unregistered redirect URI), so the user gets a
+// page instead of a line of text.
+type plainErrorCatcher struct {
+	http.ResponseWriter
+	caught bool
+}
+
+func (c *plainErrorCatcher) WriteHeader(code int) {
+	if code == http.StatusBadRequest && strings.HasPrefix(c.Header().Get("Content-Type"), "text/plain") {
+		c.caught = true
+		return
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *plainErrorCatcher) Write(b []byte) (int, error) {
+	if c.caught {
+		return len(b), nil
+	}
+	return c.ResponseWriter.Write(b)
 }
 
 // sameBrowser reports whether r comes from the browser that started a.

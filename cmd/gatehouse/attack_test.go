@@ -123,6 +123,9 @@ func wantNoRedirect(t *testing.T, what string, p page, status int) {
 	if p.status() != status || p.resp.Header.Get("Location") != "" {
 		t.Errorf("%s: status %d location %q, want %d and no redirect:\n%.500s", what, p.status(), p.resp.Header.Get("Location"), status, p.body)
 	}
+	if ct := p.resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("%s: Content-Type %q, want a readable HTML page", what, ct)
+	}
 }
 
 // authError is the error an authorization response carries, in the query
