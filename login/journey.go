@@ -31,26 +31,19 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch a.Step {
-	case storage.StepPassword:
+	case storage.StepPassword, storage.StepDecide, storage.StepSecondFactor:
 		sess, err := h.currentSession(r)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
-		d := policy.Decide(h.policyInput(r.Context(), a, sess, false))
-		switch d.Outcome {
-		case policy.LoginRequired:
-			h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The user must sign in."))
-		case policy.Unmet:
-			h.unmet(w, r, a, sess.UserID, d)
-		case policy.Reauthenticate:
-			h.showPassword(w, r, a, http.StatusOK, "")
-		case policy.Done:
-			// Single sign-on: the session answers the request.
-			h.complete(w, r, a, sess, d)
-		default:
-			h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
+		if a.Step != storage.StepPassword && (sess == nil || sess.ID != a.SessionID) {
+			// The session this journey built is gone (signed out in
+			// another tab): start over.
+			h.restart(w, r, a)
+			return
 		}
+		h.decide(w, r, a, sess)
 	case storage.StepChangePassword:
 		u, err := h.store.GetUser(r.Context(), a.UserID)
 		if err != nil {
@@ -58,24 +51,6 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.showChangePassword(w, r, a, u, http.StatusOK, "")
-	case storage.StepDecide:
-		sess, err := h.currentSession(r)
-		if err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-		if sess == nil || sess.ID != a.SessionID {
-			// The session that entered the password is gone (signed out
-			// in another tab): start over.
-			h.restart(w, r, a)
-			return
-		}
-		d := policy.Decide(h.policyInput(r.Context(), a, sess, true))
-		if d.Outcome == policy.Unmet {
-			h.unmet(w, r, a, sess.UserID, d)
-			return
-		}
-		h.complete(w, r, a, sess, d)
 	case storage.StepDone:
 		http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 	default:
@@ -83,19 +58,74 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *storage.Session, fresh bool) policy.Input {
+// decide asks the policy what the session still lacks for this request,
+// and acts on the answer.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
+	in, err := h.policyInput(r.Context(), a, sess)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d := policy.Decide(in)
+	switch d.Outcome {
+	case policy.LoginRequired:
+		h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The user must sign in."))
+	case policy.InteractionRequired:
+		h.fail(w, r, a, oidc.ErrInteractionRequired().WithDescription("The user must complete a second factor."))
+	case policy.Unmet:
+		h.unmet(w, r, a, sess.UserID, d)
+	case policy.Reauthenticate:
+		if a.Step != storage.StepPassword {
+			h.restart(w, r, a)
+			return
+		}
+		h.showPassword(w, r, a, http.StatusOK, "")
+	case policy.Challenge:
+		if a.Step != storage.StepSecondFactor {
+			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
+				a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
+			}) {
+				return
+			}
+			h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
+				Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+			a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
+		}
+		h.showChallenge(w, r, a, sess, d.Methods, http.StatusOK, "")
+	case policy.Done:
+		h.complete(w, r, a, sess, d)
+	default:
+		h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
+	}
+}
+
+func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *storage.Session) (policy.Input, error) {
 	in := policy.Input{
-		Request:       policy.Request{Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID},
-		FreshPassword: fresh,
+		Request: policy.Request{
+			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
+			MFAMaxAge: mfaMaxAge(a),
+		},
+		// Past the password step, the password was entered in this journey.
+		FreshPassword: a.Step != storage.StepPassword,
 		Now:           h.cfg.Now(),
 	}
 	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
 		in.Request.ClientMinimumACR = c.MinimumACR
 	}
-	if sess != nil {
-		in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR}
+	if sess == nil {
+		return in, nil
 	}
-	return in
+	in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, MFAAt: sess.MFAAt}
+	u, err := h.store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		return in, fmt.Errorf("get user: %w", err)
+	}
+	methods, err := h.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		return in, fmt.Errorf("list methods: %w", err)
+	}
+	in.User = policy.User{MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods)}
+	return in, nil
 }
 
 // unmet tells the client the user cannot reach the level it requires.
@@ -278,7 +308,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	if u.MustChangePassword {
 		next = storage.StepChangePassword
 	} else {
-		sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+		sess, err := h.startSession(w, r, u.ID, h.passwordProof())
 		if err != nil {
 			h.serverError(w, r, err)
 			return
@@ -439,7 +469,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess,
 		Details: map[string]string{"reason": "one-time password replaced at sign-in"}})
-	sess, err := h.startSession(w, r, u.ID, []string{"pwd"})
+	sess, err := h.startSession(w, r, u.ID, h.passwordProof())
 	if err != nil {
 		h.serverError(w, r, err)
 		return

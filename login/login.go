@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -33,8 +34,12 @@ type Config struct {
 	CookieKeyRotation time.Duration
 	AccountThrottle   ThrottleRule
 	IPThrottle        ThrottleRule
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// MFAThrottle budgets second-factor failures per user and method;
+	// SendThrottle the codes and calls sent per user.
+	MFAThrottle  ThrottleRule
+	SendThrottle ThrottleRule
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Handler serves the login, callback and logout pages.
@@ -43,6 +48,7 @@ type Handler struct {
 	store    storage.Storage
 	provider *provider.Provider
 	hasher   *password.Hasher
+	factors  factors.Registry
 	pages    *templates.Templates
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
@@ -51,7 +57,7 @@ type Handler struct {
 }
 
 // New builds the handler, loading (or creating) its cookie keys.
-func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Provider, hasher *password.Hasher, pages *templates.Templates) (*Handler, error) {
+func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Provider, hasher *password.Hasher, fs factors.Registry, pages *templates.Templates) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -63,7 +69,7 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 		return nil, fmt.Errorf("parse issuer: %w", err)
 	}
 	h := &Handler{
-		cfg: cfg, store: store, provider: p, hasher: hasher, pages: pages,
+		cfg: cfg, store: store, provider: p, hasher: hasher, factors: fs, pages: pages,
 		throttle: throttle{store: store, now: cfg.Now},
 		secure:   issuer.Scheme == "https",
 	}
@@ -106,6 +112,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", h.dispatch)
 	mux.Handle("POST /login/password", cop.Handler(http.HandlerFunc(h.postPassword)))
 	mux.Handle("POST /login/change-password", cop.Handler(http.HandlerFunc(h.postChangePassword)))
+	mux.Handle("POST /login/second-factor", cop.Handler(http.HandlerFunc(h.postSecondFactor)))
+	mux.HandleFunc("GET /login/methods", h.showMethods)
+	mux.Handle("POST /login/method", cop.Handler(http.HandlerFunc(h.postMethod)))
+	mux.Handle("POST /login/resend", cop.Handler(http.HandlerFunc(h.postResend)))
 	mux.HandleFunc("GET /authorize/callback", h.callback)
 	// Every other method too: op's own callback would issue a code for any
 	// done request, in any browser, as often as asked.

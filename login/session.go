@@ -90,9 +90,22 @@ func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
 	return &s, nil
 }
 
+// proof is what a new session records the user proved.
+type proof struct {
+	amr             []string
+	acr             string
+	authTime, mfaAt time.Time
+}
+
+// passwordProof is a password just verified.
+func (h *Handler) passwordProof() proof {
+	return proof{amr: []string{"pwd"}, acr: "pwd", authTime: h.cfg.Now()}
+}
+
 // startSession replaces any session this browser had with a new one, under
-// a new id, so a session id planted before sign-in is worthless after it.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, amr []string) (storage.Session, error) {
+// a new id, so a session id planted before sign-in (or before the second
+// factor) is worthless after it.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, p proof) (storage.Session, error) {
 	if old, _ := h.currentSession(r); old != nil {
 		if err := h.store.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return storage.Session{}, fmt.Errorf("delete old session: %w", err)
@@ -102,9 +115,10 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 	s := storage.Session{
 		ID:         storage.NewID(),
 		UserID:     userID,
-		AuthTime:   now,
-		AMR:        amr,
-		ACR:        "pwd",
+		AuthTime:   p.authTime,
+		AMR:        p.amr,
+		ACR:        p.acr,
+		MFAAt:      p.mfaAt,
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.cfg.SessionLifetime),

@@ -26,10 +26,14 @@ type ThrottleRule struct {
 	Memory time.Duration
 }
 
-// DefaultAccountRule and DefaultIPRule are the sign-in budgets.
+// The default budgets: sign-in failures per account and per address,
+// second-factor failures per user and method, and codes or calls sent per
+// user.
 var (
 	DefaultAccountRule = ThrottleRule{Free: 5, MaxDelay: 15 * time.Minute, Ceiling: 100, CeilingLock: 24 * time.Hour, Memory: 7 * 24 * time.Hour}
 	DefaultIPRule      = ThrottleRule{Free: 20, MaxDelay: 15 * time.Minute, Memory: 24 * time.Hour}
+	DefaultMFARule     = ThrottleRule{Free: 5, MaxDelay: 15 * time.Minute, Ceiling: 100, CeilingLock: 24 * time.Hour, Memory: 7 * 24 * time.Hour}
+	DefaultSendRule    = ThrottleRule{Free: 3, MaxDelay: 15 * time.Minute, Memory: time.Hour}
 )
 
 // errThrottled carries when the key may try again.

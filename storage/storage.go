@@ -49,6 +49,8 @@ var (
 type Storage interface {
 	OrgUnits
 	Users
+	Methods
+	Challenges
 	Clients
 	AuthRequests
 	Tokens
@@ -168,6 +170,81 @@ type Users interface {
 	ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error)
 }
 
+// Method types: the second factors a user can register.
+const (
+	MethodTOTP     = "totp"
+	MethodWebAuthn = "webauthn"
+	MethodEmail    = "email"
+	MethodSMS      = "sms"
+	MethodVoice    = "voice"
+	MethodRecovery = "recovery"
+)
+
+// Method is a user's registered second factor.
+type Method struct {
+	ID         string
+	UserID     string
+	Type       string
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// Target is where codes go: an email address or an E.164 number.
+	Target string `json:",omitempty"`
+	// Secret is sealed key material (see factors.Sealer): a TOTP key.
+	Secret []byte `json:",omitempty"`
+	// Data is method-specific state: a WebAuthn credential, recovery code
+	// hashes.
+	Data []byte `json:",omitempty"`
+	// LastStep is the last TOTP time step accepted: a code for it, or an
+	// earlier one, is never accepted again.
+	LastStep int64 `json:",omitempty"`
+}
+
+// Methods stores second factors. A user's methods are found by index.
+type Methods interface {
+	CreateMethod(ctx context.Context, m Method) error
+	GetMethod(ctx context.Context, id string) (Method, error)
+	ListUserMethods(ctx context.Context, userID string) ([]Method, error)
+	UpdateMethod(ctx context.Context, id string, update func(Method) (Method, error)) (Method, error)
+	DeleteMethod(ctx context.Context, id string) error
+	DeleteUserMethods(ctx context.Context, userID string) error
+}
+
+// Challenge is an outstanding second-factor check or enrolment: a code
+// sent, a WebAuthn ceremony begun, a call placed. It is bound to one sign-in
+// attempt (AuthRequestID) or one browser session (SessionID), and dies with
+// its expiry.
+type Challenge struct {
+	ID            string
+	UserID        string
+	AuthRequestID string `json:",omitempty"`
+	SessionID     string `json:",omitempty"`
+	// MethodID is the method being checked; empty while enrolling one.
+	MethodID string `json:",omitempty"`
+	Type     string
+	// CodeHash is an HMAC of the code sent, never the code.
+	CodeHash []byte `json:",omitempty"`
+	// Data is method-specific: WebAuthn session data, a pending enrolment.
+	Data []byte `json:",omitempty"`
+	// Guesses counts wrong answers to this challenge.
+	Guesses int
+	// Approved is set when a voice call was answered with #.
+	Approved bool
+	// Prompt is what the challenge page shows, kept so a reload shows it
+	// again without sending another code.
+	Prompt    []byte `json:",omitempty"`
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Challenges stores outstanding challenges.
+type Challenges interface {
+	CreateChallenge(ctx context.Context, c Challenge) error
+	GetChallenge(ctx context.Context, id string) (Challenge, error)
+	UpdateChallenge(ctx context.Context, id string, update func(Challenge) (Challenge, error)) (Challenge, error)
+	DeleteChallenge(ctx context.Context, id string) error
+}
+
 // Client is a relying party.
 type Client struct {
 	ID   string
@@ -210,6 +287,7 @@ const (
 	StepPassword       = "password"
 	StepChangePassword = "change_password"
 	StepDecide         = "decide"
+	StepSecondFactor   = "second_factor"
 	StepDone           = "done"
 )
 
@@ -250,6 +328,13 @@ type AuthRequest struct {
 	// CodeIssued is set, once, when the finished request is answered with a
 	// code, so reloading the callback cannot mint a second one.
 	CodeIssued bool
+	// MethodID is the second factor the user chose ("use another method");
+	// ChallengeID the challenge outstanding for it.
+	MethodID    string `json:",omitempty"`
+	ChallengeID string `json:",omitempty"`
+	// ReturnTo is set for Gatehouse's own pages (the Security info page):
+	// a local path to go back to instead of answering a client.
+	ReturnTo string `json:",omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until
@@ -335,11 +420,13 @@ type Tokens interface {
 
 // Session is a browser session: who signed in, when, and with what.
 type Session struct {
-	ID         string
-	UserID     string
-	AuthTime   time.Time
-	AMR        []string
-	ACR        string
+	ID       string
+	UserID   string
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	// MFAAt is when a second factor last passed in this session.
+	MFAAt      time.Time `json:",omitzero"`
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time

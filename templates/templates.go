@@ -22,7 +22,7 @@ type Templates struct {
 }
 
 // pageNames lists every page; Parse fails if one is missing.
-var pageNames = []string{"login", "change_password", "error", "logout", "logged_out", "demo"}
+var pageNames = []string{"login", "change_password", "challenge", "methods", "error", "logout", "logged_out", "demo"}
 
 // Parse parses the layout with each page.
 func Parse() (*Templates, error) {
@@ -72,6 +72,35 @@ type ChangePasswordPage struct {
 	MinLength     int
 }
 
+// ChallengePage asks for a second factor.
+type ChallengePage struct {
+	Page
+	AuthRequestID string
+	MethodLabel   string // "Authenticator app"
+	MethodName    string // the user's name for it
+	// Kind is code, webauthn or call (see package factors).
+	Kind    string
+	Message string
+	// Options are the WebAuthn request options, as JSON.
+	Options      string
+	CanResend    bool
+	OtherMethods bool
+	Error        string
+}
+
+// MethodsPage lists the user's methods to choose from.
+type MethodsPage struct {
+	Page
+	AuthRequestID string
+	Methods       []MethodChoice
+}
+
+// MethodChoice is one method on the MethodsPage.
+type MethodChoice struct {
+	ID, Label, Name string
+	Current         bool
+}
+
 // ErrorPage explains why a request cannot go on, without internals.
 type ErrorPage struct {
 	Page
@@ -116,6 +145,14 @@ func (t *Templates) ChangePassword(w http.ResponseWriter, status int, p ChangePa
 	t.render(w, status, "change_password", p)
 }
 
+func (t *Templates) Challenge(w http.ResponseWriter, status int, p ChallengePage) {
+	t.render(w, status, "challenge", p)
+}
+
+func (t *Templates) Methods(w http.ResponseWriter, status int, p MethodsPage) {
+	t.render(w, status, "methods", p)
+}
+
 func (t *Templates) Error(w http.ResponseWriter, status int, p ErrorPage) {
 	t.render(w, status, "error", p)
 }
@@ -144,7 +181,7 @@ func (t *Templates) render(w http.ResponseWriter, status int, name string, data 
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -26,6 +26,12 @@ func TestEveryPageRenders(t *testing.T) {
 		{"change_password", func(w http.ResponseWriter) {
 			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Choose a new password"}, Username: evil, MinLength: 8})
 		}, "At least 8 characters"},
+		{"challenge", func(w http.ResponseWriter) {
+			tp.Challenge(w, 200, ChallengePage{Page: Page{Title: "Verify it's you"}, MethodLabel: "Authenticator app", MethodName: evil, Kind: "code", Message: "Enter the code", Error: evil, OtherMethods: true})
+		}, `<input id="code" name="code"`},
+		{"methods", func(w http.ResponseWriter) {
+			tp.Methods(w, 200, MethodsPage{Page: Page{Title: "Choose"}, Methods: []MethodChoice{{ID: "m1", Label: "Text message", Name: evil}}})
+		}, `value="m1"`},
 		{"error", func(w http.ResponseWriter) {
 			tp.Error(w, 400, ErrorPage{Page: Page{Title: "Oops"}, Heading: "Oops", Message: evil, Code: "x"})
 		}, "Reference: <code>x</code>"},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -58,6 +59,9 @@ type Config struct {
 	Session struct {
 		Lifetime time.Duration `yaml:"lifetime" help:"how long a browser session lasts"`
 	} `yaml:"session"`
+	MFA struct {
+		KeyFile string `yaml:"key_file" help:"AES-256 key sealing second-factor secrets, created on first start (default <data_dir>/mfa.key)"`
+	} `yaml:"mfa"`
 	Demo struct {
 		Enabled bool   `yaml:"enabled" help:"serve the demo relying party alongside the provider"`
 		Listen  string `yaml:"listen" help:"address the demo relying party listens on"`
@@ -98,6 +102,14 @@ func defaultConfig() Config {
 // listenAddr is the listen address. By default it is the issuer's port, on
 // loopback only when the issuer is a loopback URL (a developer's machine),
 // else on all interfaces.
+// mfaKeyFile is the sealing key's path: kept beside the database, not in it.
+func (c Config) mfaKeyFile() string {
+	if c.MFA.KeyFile != "" {
+		return c.MFA.KeyFile
+	}
+	return filepath.Join(c.DataDir, "mfa.key")
+}
+
 func (c Config) listenAddr() string {
 	if c.Listen != "" {
 		return c.Listen

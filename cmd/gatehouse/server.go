@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/factors/recovery"
+	"github.com/gatehouse-id/gatehouse/factors/totp"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -52,15 +55,29 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	if err != nil {
 		return nil, err
 	}
+	key, err := factors.LoadOrCreateKey(cfg.mfaKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := factors.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	registry := factors.NewRegistry(
+		&totp.Factor{Issuer: "Gatehouse", Sealer: sealer, Now: now},
+		&recovery.Factor{Now: now},
+	)
 	lh, err := login.New(ctx, login.Config{
 		Issuer:            cfg.Issuer,
 		SessionLifetime:   cfg.Session.Lifetime,
 		CookieKeyRotation: cfg.Keys.CookieKeyRotation,
 		AccountThrottle:   login.DefaultAccountRule,
 		IPThrottle:        login.DefaultIPRule,
+		MFAThrottle:       login.DefaultMFARule,
+		SendThrottle:      login.DefaultSendRule,
 		Now:               now,
 		Logger:            logger,
-	}, store, p, hasher, pages)
+	}, store, p, hasher, registry, pages)
 	if err != nil {
 		return nil, err
 	}

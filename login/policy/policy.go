@@ -10,24 +10,27 @@ import (
 	"time"
 )
 
-// Outcome is what the journey does after the password.
+// Outcome is what the journey does next.
 type Outcome string
 
 const (
 	// Done: every required step has passed; issue the code.
 	Done Outcome = "done"
-	// Reauthenticate: the browser session is too old or too weak for this
-	// request; ask for the password again.
+	// Reauthenticate: the browser session is too old, absent or for
+	// someone else; ask for the password.
 	Reauthenticate Outcome = "reauthenticate"
-	// LoginRequired: prompt=none, and the session cannot satisfy the
-	// request without interaction.
-	LoginRequired Outcome = "login_required"
-	// Unmet: nothing the user can do here reaches the level the client
-	// requires; the client gets unmet_authentication_requirements rather
-	// than a weaker token.
+	// Challenge: ask for a second factor (Decision.Methods lists the types
+	// that will do; empty means any).
+	Challenge Outcome = "challenge"
+	// LoginRequired and InteractionRequired: prompt=none, and the request
+	// cannot be answered without the user.
+	LoginRequired       Outcome = "login_required"
+	InteractionRequired Outcome = "interaction_required"
+	// Unmet: nothing the user has can reach the level required; the client
+	// gets unmet_authentication_requirements rather than a weaker token.
 	Unmet Outcome = "unmet_authentication_requirements"
-	// The second-factor outcomes (offer_enrolment, require_enrolment,
-	// challenge, step_up) join here with the methods and org-unit policy.
+	// The org-unit outcomes (offer_enrolment, require_enrolment) join here
+	// with the org-unit policy.
 )
 
 // Proof is what a browser session has proved, and when.
@@ -36,9 +39,11 @@ type Proof struct {
 	AuthTime time.Time
 	AMR      []string
 	ACR      string
+	// MFAAt is when a second factor last passed; zero if never.
+	MFAAt time.Time
 }
 
-// Request is what the relying party asked for.
+// Request is what the relying party (or Gatehouse's own page) asked for.
 type Request struct {
 	Prompt []string
 	// MaxAge in seconds; nil when absent. prompt=login arrives as 0.
@@ -47,6 +52,18 @@ type Request struct {
 	HintUserID string
 	// ClientMinimumACR is the weakest acr the client accepts.
 	ClientMinimumACR string
+	// MFAMaxAge asks for a second factor no older than this, whatever the
+	// session proved before (the Security info page's "within the last 10
+	// minutes"). Zero means no such limit.
+	MFAMaxAge time.Duration
+}
+
+// User is what the decision needs to know of the user.
+type User struct {
+	// MFAEnabled is the user's own switch, until org-unit policy decides.
+	MFAEnabled bool
+	// Methods are the types of the user's registered second factors.
+	Methods []string
 }
 
 // Input is everything one decision depends on.
@@ -57,6 +74,7 @@ type Input struct {
 	// FreshPassword is true when the password was entered in this very
 	// journey (so max_age and prompt=login are already satisfied).
 	FreshPassword bool
+	User          User
 	Now           time.Time
 }
 
@@ -64,26 +82,58 @@ type Input struct {
 type Decision struct {
 	Outcome Outcome
 	Reason  string
+	// Methods are the method types that satisfy a Challenge.
+	Methods []string
 }
 
 // Decide returns what the journey does next.
 func Decide(in Input) Decision {
+	none := slices.Contains(in.Request.Prompt, "none")
 	if !in.FreshPassword {
 		if reason := sessionFalls(in); reason != "" {
-			if slices.Contains(in.Request.Prompt, "none") {
-				return Decision{LoginRequired, reason + "; prompt=none forbids asking"}
+			if none {
+				return Decision{Outcome: LoginRequired, Reason: reason + "; prompt=none forbids asking"}
 			}
-			return Decision{Reauthenticate, reason}
+			return Decision{Outcome: Reauthenticate, Reason: reason}
 		}
 	}
-	// Until second factors exist, a password is all anyone can prove.
-	if ACRRank(in.Request.ClientMinimumACR) > ACRRank("pwd") {
-		return Decision{Unmet, fmt.Sprintf("client requires acr %s; only a password can be proved", in.Request.ClientMinimumACR)}
+	s := in.Session
+	mfaFresh := s != nil && slices.Contains(s.AMR, "mfa") &&
+		(in.Request.MFAMaxAge == 0 || in.Now.Sub(s.MFAAt) <= in.Request.MFAMaxAge)
+	need, why := "", ""
+	switch {
+	case ACRRank(in.Request.ClientMinimumACR) >= ACRRank("phr") && (s == nil || s.ACR != "phr"):
+		need, why = "phr", "client requires phishing-resistant sign-in (acr phr)"
+	case ACRRank(in.Request.ClientMinimumACR) >= ACRRank("mfa") && !mfaFresh:
+		need, why = "mfa", "client requires a second factor (acr mfa)"
+	case in.Request.MFAMaxAge > 0 && !mfaFresh:
+		need, why = "mfa", fmt.Sprintf("a second factor within the last %s is required", in.Request.MFAMaxAge)
+	case in.User.MFAEnabled && len(in.User.Methods) > 0 && !mfaFresh:
+		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
-	if in.FreshPassword {
-		return Decision{Done, "password verified; no second factor configured"}
+	if need != "" {
+		methods := in.User.Methods
+		if need == "phr" {
+			methods = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m != "webauthn" })
+		}
+		switch {
+		case len(methods) == 0:
+			return Decision{Outcome: Unmet, Reason: why + "; the user has no method that can provide it"}
+		case none:
+			return Decision{Outcome: InteractionRequired, Reason: why + "; prompt=none forbids asking"}
+		}
+		if need == "phr" {
+			return Decision{Outcome: Challenge, Reason: why, Methods: methods}
+		}
+		return Decision{Outcome: Challenge, Reason: why}
 	}
-	return Decision{Done, "single sign-on: session satisfies the request"}
+	switch {
+	case s != nil && slices.Contains(s.AMR, "mfa"):
+		return Decision{Outcome: Done, Reason: "password and second factor verified"}
+	case in.FreshPassword:
+		return Decision{Outcome: Done, Reason: "password verified; no second factor required"}
+	}
+	return Decision{Outcome: Done, Reason: "single sign-on: session satisfies the request"}
 }
 
 // ACRRank orders authentication context classes: pwd < mfa < phr. An

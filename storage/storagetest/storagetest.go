@@ -27,6 +27,8 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OrgUnits", testOrgUnits},
 		{"Users", testUsers},
 		{"ListUsers", testListUsers},
+		{"Methods", testMethods},
+		{"Challenges", testChallenges},
 		{"Clients", testClients},
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodes", testAuthCodes},

@@ -1,0 +1,105 @@
+// Package factors defines the second factors behind one small interface.
+// Each method is a sub-package (totp, webauthn, otp for email, SMS and
+// voice, recovery); optional abilities, such as enrolment, are found by type
+// assertion. The login journey and the Security info page drive them: they
+// own challenges, guess counting, throttling and audit, so a factor only
+// knows how to ask and how to check.
+package factors
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Errors a check returns. The journey shows one generic message for all of
+// them and logs the detail.
+var (
+	ErrWrongAnswer = errors.New("wrong answer")
+	ErrReplayed    = errors.New("already used")
+	ErrNotReady    = errors.New("not answered yet") // a call not yet answered with #
+	ErrBadInput    = errors.New("invalid input")
+)
+
+// Prompt kinds: what the challenge page shows.
+const (
+	PromptCode     = "code"     // a box for a code
+	PromptWebAuthn = "webauthn" // a button that runs a WebAuthn ceremony
+	PromptCall     = "call"     // "answer the call and press #", then Continue
+)
+
+// Prompt is what a challenge asks of the user.
+type Prompt struct {
+	Kind    string
+	Message string
+	// Options are the WebAuthn options, as JSON, for PromptWebAuthn.
+	Options []byte
+}
+
+// Response is the user's answer.
+type Response struct {
+	Code string
+	// WebAuthn is the credential JSON the browser returned.
+	WebAuthn []byte
+}
+
+// Result is a passed check.
+type Result struct {
+	// AMR is the RFC 8176 method reference the check proves: otp, sms,
+	// tel, hwk or swk.
+	AMR string
+	// Apply records the use on the stored method. It runs inside the
+	// method's update transaction and refuses a use that another request
+	// recorded first (ErrReplayed), so a code counts once however many
+	// requests race with it.
+	Apply func(storage.Method) (storage.Method, error)
+}
+
+// Factor checks one type of method.
+type Factor interface {
+	Type() string
+	// Label names the type for people: "Authenticator app".
+	Label() string
+	// Begin starts a check of m: it may send a code or place a call. It
+	// fills c (CodeHash, Data, ExpiresAt) for Verify; the caller stores c.
+	Begin(ctx context.Context, u storage.User, m storage.Method, c *storage.Challenge) (Prompt, error)
+	// Verify checks resp against c and m.
+	Verify(ctx context.Context, u storage.User, m storage.Method, c storage.Challenge, resp Response) (Result, error)
+}
+
+// EnrolInput is what a user gives to register a method.
+type EnrolInput struct {
+	Name   string
+	Target string // an email address or phone number, for code methods
+}
+
+// EnrolPrompt is what the enrolment page shows.
+type EnrolPrompt struct {
+	Prompt
+	// QRCode is a PNG to scan and Secret the same key as text, for TOTP.
+	QRCode []byte
+	Secret string
+}
+
+// Enroller is a Factor users can register themselves.
+type Enroller interface {
+	Factor
+	// BeginEnrol starts registering a method; it fills c for FinishEnrol.
+	BeginEnrol(ctx context.Context, u storage.User, in EnrolInput, c *storage.Challenge) (EnrolPrompt, error)
+	// FinishEnrol checks the user's first answer and returns the method to
+	// store.
+	FinishEnrol(ctx context.Context, u storage.User, c storage.Challenge, resp Response) (storage.Method, error)
+}
+
+// Registry holds the factors on offer, by type.
+type Registry map[string]Factor
+
+// NewRegistry indexes fs by type.
+func NewRegistry(fs ...Factor) Registry {
+	r := make(Registry, len(fs))
+	for _, f := range fs {
+		r[f.Type()] = f
+	}
+	return r
+}

@@ -1,0 +1,390 @@
+package login
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// The second-factor step: the dispatcher shows a challenge for the chosen
+// (or preferred) method; the answer posts to /login/second-factor. The
+// journey, not the factor, owns what every method shares: binding the
+// challenge to this sign-in, counting guesses (five per challenge),
+// throttling per user and method, single use, audit, and a new session id
+// once the factor has passed.
+
+const (
+	maxGuesses = 5
+	// recentFactor is how recent a second factor must be to change one's
+	// methods on the Security info page.
+	recentFactor = 10 * time.Minute
+)
+
+// methodOrder is the order methods are offered in, strongest first;
+// recovery codes come last, as the way out.
+var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery}
+
+// usableTypes are the types of methods a factor is configured for.
+func (h *Handler) usableTypes(methods []storage.Method) []string {
+	var types []string
+	for _, m := range methods {
+		if _, ok := h.factors[m.Type]; ok && !slices.Contains(types, m.Type) {
+			types = append(types, m.Type)
+		}
+	}
+	return types
+}
+
+// mfaMaxAge is how recent a second factor a request asks for: Gatehouse's
+// own pages ask for one within ten minutes.
+func mfaMaxAge(a storage.AuthRequest) time.Duration {
+	if a.ReturnTo != "" && slices.Contains(a.ACRValues, "mfa") {
+		return recentFactor
+	}
+	return 0
+}
+
+// pickMethod returns the method to challenge: the one the user chose, else
+// the preferred one, else the first in methodOrder; only of allowed types
+// when the policy names some.
+func (h *Handler) pickMethod(u storage.User, methods []storage.Method, chosen string, allowed []string) (storage.Method, bool) {
+	ok := func(m storage.Method) bool {
+		_, known := h.factors[m.Type]
+		return known && (len(allowed) == 0 || slices.Contains(allowed, m.Type))
+	}
+	for _, id := range []string{chosen, u.PreferredMethod} {
+		for _, m := range methods {
+			if id != "" && m.ID == id && ok(m) {
+				return m, true
+			}
+		}
+	}
+	for _, t := range methodOrder {
+		for _, m := range methods {
+			if m.Type == t && ok(m) {
+				return m, true
+			}
+		}
+	}
+	return storage.Method{}, false
+}
+
+// showChallenge shows the challenge for the request's method, starting one
+// (which may send a code) only when none is outstanding.
+func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, allowed []string, status int, msg string) {
+	ctx := r.Context()
+	u, err := h.store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	methods, err := h.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	m, ok := h.pickMethod(u, methods, a.MethodID, allowed)
+	if !ok {
+		h.serverError(w, r, fmt.Errorf("no usable method for user %s", u.ID))
+		return
+	}
+	c, err := h.store.GetChallenge(ctx, a.ChallengeID)
+	if err != nil || c.AuthRequestID != a.ID || c.MethodID != m.ID || !h.cfg.Now().Before(c.ExpiresAt) {
+		if c, err = h.beginChallenge(w, r, a, u, m); err != nil {
+			return
+		}
+	}
+	var p factors.Prompt
+	json.Unmarshal(c.Prompt, &p)
+	others := 0
+	for _, o := range methods {
+		if o.ID != m.ID && (len(allowed) == 0 || slices.Contains(allowed, o.Type)) {
+			others++
+		}
+	}
+	h.pages.Challenge(w, status, templates.ChallengePage{
+		Page:          templates.Page{Title: "Verify it's you", CSRF: h.csrfToken(r)},
+		AuthRequestID: a.ID,
+		MethodLabel:   h.factors[m.Type].Label(),
+		MethodName:    m.Name,
+		Kind:          p.Kind,
+		Message:       p.Message,
+		Options:       string(p.Options),
+		CanResend:     m.Type == storage.MethodEmail || m.Type == storage.MethodSMS || m.Type == storage.MethodVoice,
+		OtherMethods:  others > 0,
+		Error:         msg,
+	})
+}
+
+// beginChallenge starts a challenge of m for this sign-in and records it on
+// the auth request. It has answered the request when err is not nil.
+func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, m storage.Method) (storage.Challenge, error) {
+	ctx := r.Context()
+	now := h.cfg.Now()
+	c := storage.Challenge{
+		ID: storage.NewID(), UserID: u.ID, AuthRequestID: a.ID, SessionID: a.SessionID,
+		MethodID: m.ID, Type: m.Type, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	}
+	p, err := h.factors[m.Type].Begin(ctx, u, m, &c)
+	if err != nil {
+		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.challenge", Outcome: storage.OutcomeFailure,
+			Details: map[string]string{"method": m.Type, "error": err.Error()}})
+		h.serverError(w, r, fmt.Errorf("begin %s challenge: %w", m.Type, err))
+		return c, err
+	}
+	c.Prompt, _ = json.Marshal(p)
+	if err := h.store.CreateChallenge(ctx, c); err != nil {
+		h.serverError(w, r, err)
+		return c, err
+	}
+	if _, err := h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		a.ChallengeID, a.MethodID = c.ID, m.ID
+		return a, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return c, err
+	}
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.challenge", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}})
+	return c, nil
+}
+
+const msgWrongAnswer = "That didn't work. Check and try again."
+
+// postSecondFactor checks an answer to the outstanding challenge.
+func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	sess, err := h.currentSession(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if sess == nil || sess.ID != a.SessionID {
+		h.restart(w, r, a)
+		return
+	}
+	c, err := h.store.GetChallenge(ctx, a.ChallengeID)
+	if err != nil || c.AuthRequestID != a.ID || !h.cfg.Now().Before(c.ExpiresAt) {
+		// No live challenge for this sign-in: show a fresh one.
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	u, err := h.store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	m, err := h.store.GetMethod(ctx, c.MethodID)
+	if err != nil || m.UserID != u.ID {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	key := "mfa:" + u.ID + ":" + m.Type
+	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
+	if _, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle); err != nil {
+		var locked errThrottled
+		if !errors.As(err, &locked) {
+			h.serverError(w, r, err)
+			return
+		}
+		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeDenied,
+			Details: with(details, "reason", "throttled")})
+		h.showChallenge(w, r, a, sess, nil, http.StatusTooManyRequests,
+			fmt.Sprintf("Too many failed attempts. Wait %s and try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))))
+		return
+	}
+	// Count the guess against the challenge before checking it.
+	c, err = h.store.UpdateChallenge(ctx, c.ID, func(c storage.Challenge) (storage.Challenge, error) {
+		if c.Guesses >= maxGuesses {
+			return c, factors.ErrWrongAnswer
+		}
+		c.Guesses++
+		return c, nil
+	})
+	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
+		h.retireChallenge(w, r, a, sess, u, details, "this challenge had too many wrong answers")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	resp := factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))}
+	res, err := h.factors[m.Type].Verify(ctx, u, m, c, resp)
+	if err == nil {
+		_, err = h.store.UpdateMethod(ctx, m.ID, res.Apply)
+	}
+	if err == nil {
+		// Single use: of two requests racing with the right answer, only
+		// the one that deletes the challenge counts.
+		if err = h.store.DeleteChallenge(ctx, c.ID); errors.Is(err, storage.ErrNotFound) {
+			err = factors.ErrReplayed
+		}
+	}
+	if err != nil {
+		h.secondFactorFailed(w, r, a, sess, u, details, err)
+		return
+	}
+	if err := h.throttle.reset(ctx, key); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeSuccess, Details: details})
+	if m.Type == storage.MethodRecovery {
+		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.recovery_code_used", Outcome: storage.OutcomeSuccess, Details: details})
+	}
+	// A new session id now that the second factor has passed.
+	acr := "mfa"
+	if m.Type == storage.MethodWebAuthn {
+		acr = "phr" // RFC 8176's hwk/swk: a phishing-resistant authenticator
+	}
+	now := h.cfg.Now()
+	newSess, err := h.startSession(w, r, u.ID, proof{
+		amr: amrWith(sess.AMR, res.AMR), acr: acr, authTime: now, mfaAt: now,
+	})
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if !h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) {
+		a.Step, a.SessionID, a.ChallengeID, a.MethodID = storage.StepDecide, newSess.ID, "", ""
+	}) {
+		return
+	}
+	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// amrWith adds a second factor's method reference, and "mfa", to a
+// session's: RFC 8176 lists each method used.
+func amrWith(amr []string, add string) []string {
+	out := slices.Clone(amr)
+	for _, v := range []string{add, "mfa"} {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	out[k] = v
+	return out
+}
+
+// secondFactorFailed audits a failed answer and shows the challenge again
+// with one generic message; the detail goes to the audit log only.
+func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, err error) {
+	reason := "wrong answer"
+	switch {
+	case errors.Is(err, factors.ErrReplayed):
+		reason = "replayed"
+	case errors.Is(err, factors.ErrNotReady):
+		h.showChallenge(w, r, a, sess, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
+		return
+	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput):
+		reason = err.Error()
+	}
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeFailure,
+		Details: with(details, "reason", reason)})
+	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, msgWrongAnswer)
+}
+
+// retireChallenge ends a challenge that ran out of guesses; the next view
+// starts a new one (sending a new code).
+func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, reason string) {
+	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeDenied,
+		Details: with(details, "reason", reason)})
+	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
+}
+
+// showMethods lists the user's other methods ("use another method").
+func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.authRequestFor(w, r, r.URL.Query().Get("id"))
+	if !ok {
+		return
+	}
+	sess, err := h.currentSession(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if a.Step != storage.StepSecondFactor || sess == nil || sess.ID != a.SessionID {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	methods, err := h.store.ListUserMethods(r.Context(), sess.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	var list []templates.MethodChoice
+	for _, t := range methodOrder {
+		for _, m := range methods {
+			if f, ok := h.factors[m.Type]; ok && m.Type == t {
+				list = append(list, templates.MethodChoice{ID: m.ID, Label: f.Label(), Name: m.Name, Current: m.ID == a.MethodID})
+			}
+		}
+	}
+	h.pages.Methods(w, http.StatusOK, templates.MethodsPage{
+		Page: templates.Page{Title: "Choose a way to verify", CSRF: h.csrfToken(r)}, AuthRequestID: a.ID, Methods: list,
+	})
+}
+
+// postMethod switches the sign-in to another of the user's methods.
+func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	if !ok {
+		return
+	}
+	m, err := h.store.GetMethod(r.Context(), r.PostFormValue("method"))
+	if err != nil || m.UserID != a.UserID {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.MethodID, a.ChallengeID = m.ID, "" }) {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+	}
+}
+
+// postResend sends a new code (or places a new call), within the send
+// budget, by retiring the outstanding challenge.
+func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	if !ok {
+		return
+	}
+	sess, err := h.currentSession(r)
+	if err != nil || sess == nil || sess.ID != a.SessionID {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
+	}
+	if _, err := h.throttle.charge(r.Context(), "send:"+a.UserID, h.cfg.SendThrottle); err != nil {
+		var locked errThrottled
+		if !errors.As(err, &locked) {
+			h.serverError(w, r, err)
+			return
+		}
+		h.showChallenge(w, r, a, sess, nil, http.StatusTooManyRequests,
+			fmt.Sprintf("We've sent several codes already. Wait %s before asking for another.", humanDuration(locked.until.Sub(h.cfg.Now()))))
+		return
+	}
+	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
+	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.ChallengeID = "" }) {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+	}
+}
