@@ -45,7 +45,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is a fully wired Gatehouse on httptest, with its store and clock.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	issuer string
 	srv    *httptest.Server
 	server *server
@@ -54,7 +54,16 @@ type env struct {
 	rpHost string // where test relying parties "live": never contacted
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	return newSeededEnv(t, nil)
+}
+
+// newSeededEnv is newEnv with seed run on the bootstrapped store before the
+// server starts. Seeding runs with fsync off, for bulk loads; the store is
+// then closed and reopened as a server opens it, so what is measured
+// afterwards is not flattered.
+func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Storage, root storage.OrgUnit)) *env {
 	t.Helper()
 	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,12 +78,30 @@ func newEnv(t *testing.T) *env {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bbolt.Options{})
+	path := filepath.Join(cfg.DataDir, "gatehouse.db")
+	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	if seed != nil {
+		store, err := bbolt.Open(path, bbolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bootstrap(ctx, store, cfg, newHasher(cfg), c.Now(), io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		root, err := findOrgUnit(ctx, store, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed(ctx, store, root)
+		if err := store.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := bbolt.Open(path, bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	c := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := bootstrap(ctx, store, cfg, newHasher(cfg), c.Now(), io.Discard); err != nil {
 		t.Fatal(err)
@@ -89,7 +116,7 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, issuer: issuer, srv: srv, server: s, store: store, clock: c, rpHost: "rp.example"}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -139,7 +166,7 @@ func (e *env) addRP(id string, public bool, grants ...string) *relyingParty {
 		ID: id, Name: "App " + id,
 		RedirectURIs:           []string{"https://" + e.rpHost + "/" + id + "/callback"},
 		PostLogoutRedirectURIs: []string{"https://" + e.rpHost + "/" + id + "/bye"},
-		GrantTypes:             grants, AccessTokenFormat: "opaque", MinimumACR: "pwd", ExceptionsAllowed: true,
+		GrantTypes:             grants, Scopes: []string{"reports"}, MinimumACR: "pwd", ExceptionsAllowed: true,
 		CreatedAt: e.clock.Now(),
 	}
 	var secret string
