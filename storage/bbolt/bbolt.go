@@ -122,7 +122,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 func allBuckets() [][]byte {
 	names := [][]byte{auditBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
-		orgUnits, users, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
+		orgUnits, users, methods, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
 	} {
 		names = append(names, t.buckets()...)
 	}
@@ -164,7 +164,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		total = 0
 		for _, del := range []func(*bolt.Tx, time.Time) (int, error){
 			authRequests.deleteExpired, authCodes.deleteExpired, accessTokens.deleteExpired,
-			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired,
+			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired, challenges.deleteExpired,
 		} {
 			n, err := del(tx, now)
 			if err != nil {
