@@ -1,0 +1,394 @@
+// Command gatehouse-load drives a running Gatehouse with token and
+// introspection requests from many concurrent clients, for a bounded time
+// and number of requests, and reports throughput and latency.
+//
+// Start a server and register a confidential client that may use
+// client_credentials (register with the server stopped: the database has one
+// writer):
+//
+//	go run ./cmd/gatehouse client add --data-dir /tmp/gh --name load --grant client_credentials
+//	go run ./cmd/gatehouse --data-dir /tmp/gh --demo.enabled=false
+//	go run ./cmd/gatehouse-load -client-id ID -client-secret SECRET -scenario mixed
+//
+// Scenarios: client_credentials (token issue: a write per request),
+// introspect (a read per request), mixed (each client fetches a token, then
+// introspects it four times). It talks only to loopback addresses unless
+// given -allow-remote: load against someone else's server is an attack.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// Bounds on what one run may ask for.
+const (
+	maxDuration    = time.Hour
+	maxConcurrency = 1024
+	maxRequests    = 2_000_000 // results are kept in memory, 40 bytes each
+)
+
+type config struct {
+	issuer       string
+	clientID     string
+	clientSecret string
+	duration     time.Duration
+	concurrency  int
+	requests     int64
+	scenario     string
+	timeout      time.Duration
+	allowRemote  bool
+}
+
+func parseFlags(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gatehouse-load", flag.ContinueOnError)
+	fs.StringVar(&c.issuer, "issuer", "http://localhost:8080", "Gatehouse issuer URL")
+	fs.StringVar(&c.clientID, "client-id", "", "confidential client with the client_credentials grant")
+	fs.StringVar(&c.clientSecret, "client-secret", "", "its secret (or set GATEHOUSE_LOAD_CLIENT_SECRET)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (at most 1h)")
+	fs.IntVar(&c.concurrency, "concurrency", 16, "concurrent clients (at most 1024)")
+	fs.Int64Var(&c.requests, "requests", 1_000_000, "stop after this many requests (at most 2,000,000)")
+	fs.StringVar(&c.scenario, "scenario", "client_credentials", "client_credentials, introspect or mixed")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback issuer (only a server you run)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.clientSecret == "" {
+		c.clientSecret = getenv("GATEHOUSE_LOAD_CLIENT_SECRET")
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	if c.clientID == "" || c.clientSecret == "" {
+		problems = append(problems, "-client-id and -client-secret are required")
+	}
+	if c.duration <= 0 || c.duration > maxDuration {
+		problems = append(problems, fmt.Sprintf("-duration must be in (0, %s]", maxDuration))
+	}
+	if c.concurrency < 1 || c.concurrency > maxConcurrency {
+		problems = append(problems, fmt.Sprintf("-concurrency must be 1 to %d", maxConcurrency))
+	}
+	if c.requests < 1 || c.requests > maxRequests {
+		problems = append(problems, fmt.Sprintf("-requests must be 1 to %d", maxRequests))
+	}
+	if c.timeout <= 0 {
+		problems = append(problems, "-timeout must be positive")
+	}
+	if !slices.Contains([]string{"client_credentials", "introspect", "mixed"}, c.scenario) {
+		problems = append(problems, "-scenario must be client_credentials, introspect or mixed")
+	}
+	u, err := url.Parse(c.issuer)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		problems = append(problems, "-issuer must be an http or https URL")
+	case !c.allowRemote && !loopbackHost(u.Hostname()):
+		problems = append(problems, fmt.Sprintf("-issuer host %q is not loopback (localhost, 127.0.0.1, ::1); add -allow-remote only for a server you run", u.Hostname()))
+	}
+	if len(problems) > 0 {
+		return c, errors.New(strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	cfg, err := parseFlags(args, getenv)
+	if err != nil {
+		return err
+	}
+	client := newHTTPClient(cfg)
+	endpoints, err := discover(ctx, client, cfg.issuer)
+	if err != nil {
+		return err
+	}
+	l := &loader{cfg: cfg, client: client, endpoints: endpoints}
+	if cfg.scenario == "introspect" {
+		// One token, introspected over and over.
+		if l.token, err = l.fetchToken(ctx); err != nil {
+			return fmt.Errorf("get a token to introspect: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
+	defer cancel()
+	start := time.Now()
+	results := l.run(ctx)
+	report(out, cfg, results, time.Since(start))
+	for _, r := range results {
+		if r.status != "200" {
+			return errors.New("some requests failed")
+		}
+	}
+	return nil
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newHTTPClient keeps a connection per worker and follows no redirects.
+// Unless allowRemote, it refuses to connect anywhere but a loopback address,
+// checked on the address about to be dialled, after name resolution, so
+// "localhost" mapped elsewhere is refused too.
+func newHTTPClient(cfg config) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !cfg.allowRemote {
+		dialer.Control = func(_, addr string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(addr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				return fmt.Errorf("%s is not a loopback address; add -allow-remote only for a server you run", addr)
+			}
+			return nil
+		}
+	}
+	t := &http.Transport{
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        cfg.concurrency,
+		MaxIdleConnsPerHost: cfg.concurrency,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &http.Client{
+		Transport:     t,
+		Timeout:       cfg.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+type endpoints struct {
+	Token         string `json:"token_endpoint"`
+	Introspection string `json:"introspection_endpoint"`
+}
+
+// discover reads the endpoints from the discovery document and insists they
+// are on the issuer's own host, so a document cannot aim the load elsewhere.
+func discover(ctx context.Context, client *http.Client, issuer string) (endpoints, error) {
+	var e endpoints
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return e, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return e, fmt.Errorf("discovery: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return e, fmt.Errorf("discovery: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e); err != nil {
+		return e, fmt.Errorf("discovery: %w", err)
+	}
+	base, _ := url.Parse(issuer)
+	for _, ep := range []string{e.Token, e.Introspection} {
+		u, err := url.Parse(ep)
+		if err != nil || u.Scheme != base.Scheme || u.Host != base.Host {
+			return e, fmt.Errorf("discovery: endpoint %q is not on the issuer's host %s", ep, base.Host)
+		}
+	}
+	return e, nil
+}
+
+type loader struct {
+	cfg       config
+	client    *http.Client
+	endpoints endpoints
+	token     string // for the introspect scenario
+	sent      atomic.Int64
+}
+
+// result is one request: what it was, how it ended, how long it took.
+type result struct {
+	kind    string // "token" or "introspect"
+	status  string // "200", another status code, or "transport error"
+	latency time.Duration
+}
+
+// run starts the workers and collects their results once the time or the
+// request budget runs out.
+func (l *loader) run(ctx context.Context) []result {
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		all []result
+	)
+	for range l.cfg.concurrency {
+		wg.Go(func() {
+			mine := l.work(ctx)
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all
+}
+
+// work is one client's loop. In the mixed scenario it fetches a token, then
+// introspects it four times: resource servers ask about a token far more
+// often than clients fetch one.
+func (l *loader) work(ctx context.Context) []result {
+	var mine []result
+	token := l.token
+	for i := 0; ctx.Err() == nil && l.sent.Add(1) <= l.cfg.requests; i++ {
+		var r result
+		switch {
+		case l.cfg.scenario == "client_credentials", l.cfg.scenario == "mixed" && (i%5 == 0 || token == ""):
+			var tok string
+			tok, r = l.tokenRequest(ctx)
+			if tok != "" {
+				token = tok
+			}
+		default:
+			r = l.introspect(ctx, token)
+		}
+		if ctx.Err() != nil && r.status == "transport error" {
+			break // cut off by the deadline: not the server's failure
+		}
+		mine = append(mine, r)
+	}
+	return mine
+}
+
+func (l *loader) fetchToken(ctx context.Context) (string, error) {
+	tok, r := l.tokenRequest(ctx)
+	if tok == "" {
+		return "", fmt.Errorf("token request: %s", r.status)
+	}
+	return tok, nil
+}
+
+func (l *loader) tokenRequest(ctx context.Context) (string, result) {
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	r := l.post(ctx, "token", l.endpoints.Token, url.Values{"grant_type": {"client_credentials"}}, &body)
+	return body.AccessToken, r
+}
+
+func (l *loader) introspect(ctx context.Context, token string) result {
+	var body struct {
+		Active bool `json:"active"`
+	}
+	r := l.post(ctx, "introspect", l.endpoints.Introspection, url.Values{"token": {token}}, &body)
+	if r.status == "200" && !body.Active {
+		r.status = "200 inactive"
+	}
+	return r
+}
+
+// post sends a form with client_secret_basic authentication and decodes a
+// 200 response into into.
+func (l *loader) post(ctx context.Context, kind, endpoint string, form url.Values, into any) result {
+	r := result{kind: kind, status: "transport error"}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return r
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(l.cfg.clientID), url.QueryEscape(l.cfg.clientSecret))
+	start := time.Now()
+	resp, err := l.client.Do(req)
+	if err == nil {
+		if resp.StatusCode == http.StatusOK {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(into)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // so the connection is reused
+		resp.Body.Close()
+	}
+	r.latency = time.Since(start)
+	switch {
+	case resp == nil:
+	case resp.StatusCode != http.StatusOK:
+		r.status = fmt.Sprint(resp.StatusCode)
+	case err != nil:
+		r.status = "200 unreadable"
+	default:
+		r.status = "200"
+	}
+	return r
+}
+
+func report(out io.Writer, cfg config, results []result, elapsed time.Duration) {
+	fmt.Fprintf(out, "scenario     %s against %s\n", cfg.scenario, cfg.issuer)
+	fmt.Fprintf(out, "clients      %d for %s (ran %s)\n", cfg.concurrency, cfg.duration, elapsed.Round(time.Millisecond))
+	byKind := map[string][]result{"all": results}
+	kinds := []string{"all"}
+	for _, r := range results {
+		if _, ok := byKind[r.kind]; !ok {
+			kinds = append(kinds, r.kind)
+		}
+		byKind[r.kind] = append(byKind[r.kind], r)
+	}
+	if len(kinds) == 2 {
+		kinds = kinds[:1] // one kind: "all" says it
+	}
+	for _, k := range kinds {
+		rs := byKind[k]
+		errs := map[string]int{}
+		lat := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			lat[i] = r.latency
+			if r.status != "200" {
+				errs[r.status]++
+			}
+		}
+		slices.Sort(lat)
+		fmt.Fprintf(out, "\n%s\n", k)
+		fmt.Fprintf(out, "  requests   %d, %.0f req/s\n", len(rs), float64(len(rs))/elapsed.Seconds())
+		fmt.Fprintf(out, "  errors     %s\n", formatErrors(errs))
+		if len(lat) > 0 {
+			fmt.Fprintf(out, "  latency    p50 %s  p90 %s  p99 %s  max %s\n",
+				quantile(lat, 0.50), quantile(lat, 0.90), quantile(lat, 0.99), lat[len(lat)-1].Round(time.Microsecond))
+		}
+	}
+}
+
+func formatErrors(errs map[string]int) string {
+	if len(errs) == 0 {
+		return "none"
+	}
+	var parts []string
+	for status, n := range errs {
+		parts = append(parts, fmt.Sprintf("%s: %d", status, n))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// quantile is the q-quantile of sorted latencies (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)].Round(time.Microsecond)
+}
