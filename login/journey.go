@@ -509,6 +509,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	if a.ReturnTo != "" {
+		// Gatehouse's own page: no code, just back to it.
+		h.store.DeleteAuthRequest(r.Context(), a.ID)
+		http.Redirect(w, r, a.ReturnTo, http.StatusSeeOther)
+		return
+	}
 	h.provider.Finish(w, r, a)
 }
 

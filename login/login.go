@@ -116,6 +116,19 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/methods", h.showMethods)
 	mux.Handle("POST /login/method", cop.Handler(http.HandlerFunc(h.postMethod)))
 	mux.Handle("POST /login/resend", cop.Handler(http.HandlerFunc(h.postResend)))
+	mux.HandleFunc("GET "+securityPath, h.showSecurity)
+	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
+	for path, handle := range map[string]http.HandlerFunc{
+		"/add/{type}":        h.postAdd,
+		"/add/{type}/finish": h.postFinish,
+		"/remove":            h.postRemove,
+		"/preferred":         h.postPreferred,
+		"/recovery":          h.postRecovery,
+		"/mfa":               h.postMFA,
+		"/sign-out-others":   h.postSignOutOthers,
+	} {
+		mux.Handle("POST "+securityPath+path, cop.Handler(handle))
+	}
 	mux.HandleFunc("GET /authorize/callback", h.callback)
 	// Every other method too: op's own callback would issue a code for any
 	// done request, in any browser, as often as asked.
@@ -195,7 +208,47 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, a storage.AuthReq
 		h.serverError(w, r, err)
 		return
 	}
+	if a.ReturnTo != "" {
+		h.errorPage(w, r, http.StatusForbidden, "We couldn't verify it's you", e.Description, string(e.ErrorType))
+		return
+	}
 	h.provider.Fail(w, r, a, e)
+}
+
+// Freshness is what an internal sign-in must prove recently.
+type freshness int
+
+const (
+	anySession     freshness = iota // any live session will do
+	recentPassword                  // the password within recentFactor
+	recentMFA                       // a second factor within recentFactor
+)
+
+// startInternal signs the browser in, or checks a recent password or second
+// factor, for one of Gatehouse's own pages, through the same journey relying
+// parties use, and comes back to returnTo, a local path.
+func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo string, sess *storage.Session, want freshness) {
+	r = h.ensureBrowser(w, r)
+	now := h.cfg.Now()
+	a := storage.AuthRequest{
+		ID: storage.NewID(), ReturnTo: returnTo, BrowserHash: hashBrowser(h.browserID(r)),
+		CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), Step: storage.StepPassword,
+	}
+	if sess != nil {
+		a.HintUserID = sess.UserID
+	}
+	switch want {
+	case recentMFA:
+		a.ACRValues = []string{"mfa"}
+	case recentPassword:
+		maxAge := uint(recentFactor.Seconds())
+		a.MaxAge = &maxAge
+	}
+	if err := h.store.CreateAuthRequest(r.Context(), a); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
 func (h *Handler) audit(r *http.Request, e storage.AuditEvent) {

@@ -6,11 +6,13 @@ package templates
 import (
 	"bytes"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 //go:embed *.html static
@@ -22,13 +24,15 @@ type Templates struct {
 }
 
 // pageNames lists every page; Parse fails if one is missing.
-var pageNames = []string{"login", "change_password", "challenge", "methods", "error", "logout", "logged_out", "demo"}
+var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo"}
+
+var funcs = template.FuncMap{"base64": base64.StdEncoding.EncodeToString}
 
 // Parse parses the layout with each page.
 func Parse() (*Templates, error) {
 	t := &Templates{pages: make(map[string]*template.Template, len(pageNames))}
 	for _, name := range pageNames {
-		p, err := template.New(name).ParseFS(files, "layout.html", name+".html")
+		p, err := template.New(name).Funcs(funcs).ParseFS(files, "layout.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -101,6 +105,58 @@ type MethodChoice struct {
 	Current         bool
 }
 
+// SecurityPage is a user's Security info: their methods and settings.
+type SecurityPage struct {
+	Page
+	Name, Username string
+	MFAEnabled     bool
+	Methods        []MethodRow
+	// SingleMethod suggests adding a second method for emergencies.
+	SingleMethod bool
+	CanAdd       []MethodType
+	CanRecovery  bool
+	Notice       string
+	// Verified says the user just proved it's them: they can go on.
+	Verified bool
+}
+
+// MethodRow is one registered method on the SecurityPage.
+type MethodRow struct {
+	ID, Type, Label, Name, Target string
+	Added, LastUsed               time.Time
+	Preferred, Preferable         bool
+}
+
+// MethodType is a kind of method a user can add.
+type MethodType struct{ Type, Label string }
+
+// AddMethodPage asks for what a new method needs.
+type AddMethodPage struct {
+	Page
+	Type, Label string
+	// NeedsTarget is "email", "phone" or "".
+	NeedsTarget  string
+	Name, Target string
+	Error        string
+}
+
+// EnrolPage shows a new method's QR code, or asks for the code sent to it,
+// or runs a WebAuthn registration.
+type EnrolPage struct {
+	Page
+	Type, Label, ChallengeID, Name string
+	Kind, Message, Options         string
+	QRCode                         []byte
+	Secret                         string
+	Error                          string
+}
+
+// RecoveryCodesPage shows a new set of recovery codes, once.
+type RecoveryCodesPage struct {
+	Page
+	Codes []string
+}
+
 // ErrorPage explains why a request cannot go on, without internals.
 type ErrorPage struct {
 	Page
@@ -151,6 +207,22 @@ func (t *Templates) Challenge(w http.ResponseWriter, status int, p ChallengePage
 
 func (t *Templates) Methods(w http.ResponseWriter, status int, p MethodsPage) {
 	t.render(w, status, "methods", p)
+}
+
+func (t *Templates) Security(w http.ResponseWriter, status int, p SecurityPage) {
+	t.render(w, status, "security", p)
+}
+
+func (t *Templates) AddMethod(w http.ResponseWriter, status int, p AddMethodPage) {
+	t.render(w, status, "add_method", p)
+}
+
+func (t *Templates) Enrol(w http.ResponseWriter, status int, p EnrolPage) {
+	t.render(w, status, "enrol", p)
+}
+
+func (t *Templates) RecoveryCodes(w http.ResponseWriter, status int, p RecoveryCodesPage) {
+	t.render(w, status, "recovery_codes", p)
 }
 
 func (t *Templates) Error(w http.ResponseWriter, status int, p ErrorPage) {

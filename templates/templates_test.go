@@ -32,6 +32,18 @@ func TestEveryPageRenders(t *testing.T) {
 		{"methods", func(w http.ResponseWriter) {
 			tp.Methods(w, 200, MethodsPage{Page: Page{Title: "Choose"}, Methods: []MethodChoice{{ID: "m1", Label: "Text message", Name: evil}}})
 		}, `value="m1"`},
+		{"security", func(w http.ResponseWriter) {
+			tp.Security(w, 200, SecurityPage{Page: Page{Title: "Security info"}, Name: evil, Methods: []MethodRow{{ID: "m1", Label: "Authenticator app", Name: evil}}, SingleMethod: true, CanAdd: []MethodType{{"totp", "Authenticator app"}}})
+		}, "Add a second one"},
+		{"add_method", func(w http.ResponseWriter) {
+			tp.AddMethod(w, 200, AddMethodPage{Page: Page{Title: "Add"}, Type: "sms", Label: "Text message", NeedsTarget: "phone", Target: evil, Error: evil})
+		}, `type="tel"`},
+		{"enrol", func(w http.ResponseWriter) {
+			tp.Enrol(w, 200, EnrolPage{Page: Page{Title: "Add"}, Type: "totp", Label: "Authenticator app", Kind: "code", QRCode: []byte("\x89PNG"), Secret: "ABC", Name: evil})
+		}, `<img class="qr" src="data:image/png;base64,`},
+		{"recovery_codes", func(w http.ResponseWriter) {
+			tp.RecoveryCodes(w, 200, RecoveryCodesPage{Page: Page{Title: "Codes"}, Codes: []string{"aaaa-bbbb-cccc"}})
+		}, "<code>aaaa-bbbb-cccc</code>"},
 		{"error", func(w http.ResponseWriter) {
 			tp.Error(w, 400, ErrorPage{Page: Page{Title: "Oops"}, Heading: "Oops", Message: evil, Code: "x"})
 		}, "Reference: <code>x</code>"},

@@ -1,0 +1,475 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/recovery"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// The Security info page: a signed-in user's own methods. Adding, removing
+// or changing a method, or turning MFA off, needs a second factor within
+// the last ten minutes (a password, for a user with no method yet); the
+// page sends the browser through the sign-in journey to get one, and back.
+
+const securityPath = "/security"
+
+// account is the signed-in user behind a Security info request.
+type account struct {
+	sess    *storage.Session
+	user    storage.User
+	methods []storage.Method
+}
+
+// signedIn loads the session's user and methods, or sends the browser to
+// sign in and come back. It has answered the request when ok is false.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account, ok bool) {
+	sess, err := h.currentSession(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return acct, false
+	}
+	if sess == nil {
+		h.startInternal(w, r, securityPath, nil, anySession)
+		return acct, false
+	}
+	acct.sess = sess
+	if acct.user, err = h.store.GetUser(r.Context(), sess.UserID); err != nil {
+		h.serverError(w, r, err)
+		return acct, false
+	}
+	if acct.methods, err = h.store.ListUserMethods(r.Context(), sess.UserID); err != nil {
+		h.serverError(w, r, err)
+		return acct, false
+	}
+	return acct, true
+}
+
+// fresh reports whether the session proved enough, recently enough, to
+// change security settings; if not, it sends the browser to prove it.
+func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account) bool {
+	now := h.cfg.Now()
+	if len(h.usableTypes(acct.methods)) == 0 {
+		if now.Sub(acct.sess.AuthTime) <= recentFactor {
+			return true
+		}
+		h.startInternal(w, r, securityPath+"?verified=1", acct.sess, recentPassword)
+		return false
+	}
+	if slices.Contains(acct.sess.AMR, "mfa") && now.Sub(acct.sess.MFAAt) <= recentFactor {
+		return true
+	}
+	h.startInternal(w, r, securityPath+"?verified=1", acct.sess, recentMFA)
+	return false
+}
+
+// securityForm is a checked Security info form post. It has answered the
+// request when ok is false.
+func (h *Handler) securityForm(w http.ResponseWriter, r *http.Request, needFresh bool) (acct account, ok bool) {
+	if !h.parseForm(w, r) {
+		return acct, false
+	}
+	if !h.validCSRF(r) {
+		h.formExpired(w, r)
+		return acct, false
+	}
+	if acct, ok = h.signedIn(w, r); !ok {
+		return acct, false
+	}
+	if needFresh && !h.fresh(w, r, acct) {
+		return acct, false
+	}
+	return acct, true
+}
+
+func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	r = h.ensureBrowser(w, r)
+	p := templates.SecurityPage{
+		Page:       templates.Page{Title: "Security info", CSRF: h.csrfToken(r)},
+		Name:       cmpOr(acct.user.DisplayName, acct.user.Username),
+		Username:   acct.user.Username,
+		MFAEnabled: acct.user.MFAEnabled,
+		Notice:     notices[r.URL.Query().Get("done")],
+		Verified:   r.URL.Query().Get("verified") != "",
+	}
+	for _, t := range methodOrder {
+		for _, m := range acct.methods {
+			f, known := h.factors[m.Type]
+			if m.Type != t || !known {
+				continue
+			}
+			row := templates.MethodRow{
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: mask(m.Target),
+				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
+				Preferable: m.Type != storage.MethodRecovery,
+			}
+			if m.Type == storage.MethodRecovery {
+				row.Name = fmt.Sprintf("%d of %d codes left", recovery.Remaining(m), recovery.Count)
+			}
+			p.Methods = append(p.Methods, row)
+		}
+	}
+	p.SingleMethod = len(p.Methods) == 1
+	for _, t := range methodOrder {
+		if f, ok := h.factors[t].(factors.Enroller); ok {
+			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})
+		}
+	}
+	if _, ok := h.factors[storage.MethodRecovery]; ok {
+		p.CanRecovery = true
+	}
+	h.pages.Security(w, http.StatusOK, p)
+}
+
+// notices are the messages shown after an action, by ?done=.
+var notices = map[string]string{
+	"added":     "Method added.",
+	"removed":   "Method removed.",
+	"preferred": "Preferred method changed.",
+	"mfa-on":    "Multi-factor authentication is on.",
+	"mfa-off":   "Multi-factor authentication is off.",
+	"signedout": "Your other sessions are signed out.",
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// mask shows enough of a phone number or address to recognise it.
+func mask(target string) string {
+	switch {
+	case target == "":
+		return ""
+	case strings.Contains(target, "@"):
+		at := strings.LastIndex(target, "@")
+		return target[:min(2, at)] + "•••" + target[at:]
+	case len(target) > 4:
+		return strings.Repeat("•", len(target)-4) + target[len(target)-4:]
+	}
+	return target
+}
+
+// showAdd asks for what a new method needs (a name, an address or number).
+func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if !h.fresh(w, r, acct) {
+		return
+	}
+	r = h.ensureBrowser(w, r)
+	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
+		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()),
+	})
+}
+
+func needsTarget(t string) string {
+	switch t {
+	case storage.MethodEmail:
+		return "email"
+	case storage.MethodSMS, storage.MethodVoice:
+		return "phone"
+	}
+	return ""
+}
+
+// postAdd begins enrolment: it may show a QR code, send a code to the new
+// address or number, or start a WebAuthn registration.
+func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, true)
+	if !ok {
+		return
+	}
+	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	in := factors.EnrolInput{Name: strings.TrimSpace(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target"))}
+	if len(in.Name) > 64 {
+		in.Name = in.Name[:64]
+	}
+	now := h.cfg.Now()
+	c := storage.Challenge{ID: storage.NewID(), UserID: acct.user.ID, SessionID: acct.sess.ID, Type: f.Type(), CreatedAt: now, ExpiresAt: now.Add(recentFactor)}
+	p, err := f.BeginEnrol(r.Context(), acct.user, in, &c)
+	if errors.Is(err, factors.ErrBadInput) {
+		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
+			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target,
+			Error: strings.TrimPrefix(err.Error(), factors.ErrBadInput.Error()+": "),
+		})
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, fmt.Errorf("begin %s enrolment: %w", f.Type(), err))
+		return
+	}
+	if err := h.store.CreateChallenge(r.Context(), c); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.showEnrol(w, r, f, c, p, in.Name, http.StatusOK, "")
+}
+
+func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.Enroller, c storage.Challenge, p factors.EnrolPrompt, name string, status int, msg string) {
+	h.pages.Enrol(w, status, templates.EnrolPage{
+		Page:        templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Type:        f.Type(),
+		Label:       f.Label(),
+		ChallengeID: c.ID,
+		Name:        name,
+		Kind:        p.Kind,
+		Message:     p.Message,
+		Options:     string(p.Options),
+		QRCode:      p.QRCode,
+		Secret:      p.Secret,
+		Error:       msg,
+	})
+}
+
+// postFinish checks the first answer and registers the method.
+func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	c, err := h.store.GetChallenge(ctx, r.PostFormValue("challenge"))
+	if err != nil || c.SessionID != acct.sess.ID || c.UserID != acct.user.ID || c.Type != f.Type() || !h.cfg.Now().Before(c.ExpiresAt) {
+		h.errorPage(w, r, http.StatusBadRequest, "That took too long", "Start adding the method again.", "expired_challenge")
+		return
+	}
+	key := "mfa:" + acct.user.ID + ":" + f.Type()
+	if _, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle); err != nil {
+		var locked errThrottled
+		if !errors.As(err, &locked) {
+			h.serverError(w, r, err)
+			return
+		}
+		h.errorPage(w, r, http.StatusTooManyRequests, "Too many failed attempts",
+			fmt.Sprintf("Wait %s and start adding the method again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
+		return
+	}
+	c, err = h.store.UpdateChallenge(ctx, c.ID, func(c storage.Challenge) (storage.Challenge, error) {
+		if c.Guesses >= maxGuesses {
+			return c, factors.ErrWrongAnswer
+		}
+		c.Guesses++
+		return c, nil
+	})
+	if err != nil {
+		h.store.DeleteChallenge(ctx, c.ID)
+		h.errorPage(w, r, http.StatusBadRequest, "Too many wrong answers", "Start adding the method again.", "too_many_guesses")
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	m, err := f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
+	if err != nil {
+		h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_added", Outcome: storage.OutcomeFailure,
+			Details: map[string]string{"method": f.Type(), "reason": err.Error()}})
+		var p factors.EnrolPrompt
+		if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, factors.ErrBadInput) || errors.Is(err, factors.ErrNotReady) {
+			// The same prompt again; a QR code is not shown twice.
+			p.Kind, p.Message = factors.PromptCode, "Enter the code again."
+			if errors.Is(err, factors.ErrNotReady) {
+				p.Kind, p.Message = factors.PromptCall, "We haven't heard back from the call yet. Answer it and press #, then select Continue."
+			}
+			h.showEnrol(w, r, f, c, p, name, http.StatusUnauthorized, msgWrongAnswer)
+			return
+		}
+		h.serverError(w, r, err)
+		return
+	}
+	if err := h.store.DeleteChallenge(ctx, c.ID); err != nil {
+		// Single use: another request finished this enrolment first.
+		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
+		return
+	}
+	m.Name = cmpOr(name, f.Label())
+	if err := h.store.CreateMethod(ctx, m); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.throttle.reset(ctx, key)
+	// The first method becomes the preferred one, and turns MFA on: a user
+	// who set up a second factor means to use it.
+	if _, err := h.store.UpdateUser(ctx, acct.user.ID, func(u storage.User) (storage.User, error) {
+		if u.PreferredMethod == "" {
+			u.PreferredMethod = m.ID
+		}
+		u.MFAEnabled = true
+		return u, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_added", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
+}
+
+// ownMethod finds one of the account's methods by the form's id.
+func ownMethod(acct account, id string) (storage.Method, bool) {
+	i := slices.IndexFunc(acct.methods, func(m storage.Method) bool { return m.ID == id })
+	if i < 0 {
+		return storage.Method{}, false
+	}
+	return acct.methods[i], true
+}
+
+func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, true)
+	if !ok {
+		return
+	}
+	m, ok := ownMethod(acct, r.PostFormValue("method"))
+	if !ok {
+		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
+		return
+	}
+	if err := h.store.DeleteMethod(r.Context(), m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
+		if u.PreferredMethod == m.ID {
+			u.PreferredMethod = ""
+		}
+		if len(acct.methods) == 1 {
+			u.MFAEnabled = false // no method left to ask for
+		}
+		return u, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_removed", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	http.Redirect(w, r, securityPath+"?done=removed", http.StatusSeeOther)
+}
+
+func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, true)
+	if !ok {
+		return
+	}
+	m, ok := ownMethod(acct, r.PostFormValue("method"))
+	if !ok || m.Type == storage.MethodRecovery {
+		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
+		return
+	}
+	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
+		u.PreferredMethod = m.ID
+		return u, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.preferred_changed", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	http.Redirect(w, r, securityPath+"?done=preferred", http.StatusSeeOther)
+}
+
+// postRecovery makes a new set of recovery codes, replacing any old set,
+// and shows them once.
+func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, true)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	codes, m := recovery.Generate(acct.user.ID, h.cfg.Now())
+	for _, old := range acct.methods {
+		if old.Type == storage.MethodRecovery {
+			if err := h.store.DeleteMethod(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				h.serverError(w, r, err)
+				return
+			}
+		}
+	}
+	if err := h.store.CreateMethod(ctx, m); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.recovery_codes_generated", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"method_id": m.ID}})
+	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{Page: templates.Page{Title: "Your recovery codes"}, Codes: codes})
+}
+
+// postMFA turns the user's own MFA switch on or off. Turning it off needs
+// a recent factor like any change; org-unit policy (coming) may forbid it.
+func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
+	on := r.PostFormValue("enabled") == "on"
+	acct, ok := h.securityForm(w, r, !on)
+	if !ok {
+		return
+	}
+	if on && len(h.usableTypes(acct.methods)) == 0 {
+		http.Redirect(w, r, securityPath, http.StatusSeeOther)
+		return
+	}
+	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
+		u.MFAEnabled = on
+		return u, nil
+	}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	action, done := "mfa.disabled", "mfa-off"
+	if on {
+		action, done = "mfa.enabled", "mfa-on"
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: action, Outcome: storage.OutcomeSuccess})
+	http.Redirect(w, r, securityPath+"?done="+done, http.StatusSeeOther)
+}
+
+// postSignOutOthers ends every session of the user but this one.
+func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, false)
+	if !ok {
+		return
+	}
+	sessions, err := h.store.ListUserSessions(r.Context(), acct.user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	ended := 0
+	for _, s := range sessions {
+		if s.ID != acct.sess.ID {
+			if err := h.store.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				h.serverError(w, r, err)
+				return
+			}
+			ended++
+		}
+	}
+	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "session.others_ended", Outcome: storage.OutcomeSuccess,
+		Details: map[string]string{"count": fmt.Sprint(ended)}})
+	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+}
