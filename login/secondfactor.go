@@ -192,7 +192,8 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	key := "mfa:" + u.ID + ":" + m.Type
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
-	if _, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle); err != nil {
+	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
+	if err != nil {
 		var locked errThrottled
 		if !errors.As(err, &locked) {
 			h.serverError(w, r, err)
@@ -232,6 +233,10 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		if charged.LockedUntil.After(h.cfg.Now()) && !errors.Is(err, factors.ErrNotReady) {
+			h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.locked", Outcome: storage.OutcomeDenied,
+				Details: with(details, "until", charged.LockedUntil.UTC().Format(time.RFC3339))})
+		}
 		h.secondFactorFailed(w, r, a, sess, u, details, err)
 		return
 	}
