@@ -287,8 +287,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if u.Disabled {
 		// Said only after a correct password, so it reveals nothing to a guesser.
-		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeDenied,
-			Details: map[string]string{"reason": "disabled"}})
+		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{"reason": "disabled"})
 		h.showPassword(w, r, a, http.StatusForbidden, "This account is disabled. Contact your helpdesk.")
 		return
 	}
@@ -320,8 +319,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"client_id": a.ClientID, "session": sessionID}})
+	h.auditUser(r, u, "login.password", storage.OutcomeSuccess, map[string]string{"client_id": a.ClientID, "session": sessionID})
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
@@ -419,8 +417,7 @@ func (h *Handler) rehash(ctx context.Context, userID, pw string) {
 // recordFailure audits a wrong password; the attempt was charged already.
 func (h *Handler) recordFailure(r *http.Request, login string, u storage.User, acct storage.Attempts) {
 	failures := fmt.Sprint(acct.Failures)
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.password", Outcome: storage.OutcomeFailure,
-		Details: map[string]string{"login": login, "failures": failures}})
+	h.auditUser(r, u, "login.password", storage.OutcomeFailure, map[string]string{"login": login, "failures": failures})
 	if acct.LockedUntil.After(h.cfg.Now()) {
 		h.audit(r, storage.AuditEvent{Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.locked", Outcome: storage.OutcomeDenied,
 			Details: map[string]string{"login": login, "until": acct.LockedUntil.UTC().Format(time.RFC3339), "failures": failures}})
@@ -467,8 +464,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"reason": "one-time password replaced at sign-in"}})
+	h.auditUser(r, u, "user.password_changed", storage.OutcomeSuccess, map[string]string{"reason": "one-time password replaced at sign-in"})
 	sess, err := h.startSession(w, r, u.ID, h.passwordProof())
 	if err != nil {
 		h.serverError(w, r, err)

@@ -260,6 +260,11 @@ func (h *Handler) audit(r *http.Request, e storage.AuditEvent) {
 	}
 }
 
+// auditUser records an event a user did to their own account.
+func (h *Handler) auditUser(r *http.Request, u storage.User, action, outcome string, details map[string]string) {
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action, Outcome: outcome, Details: details})
+}
+
 // clientIP is the connection's address. Behind a proxy, configure the
 // proxy to connect from the client's address or extend this with a
 // trusted-proxy list; X-Forwarded-For is not trusted blindly, since anyone

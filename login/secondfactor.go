@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,8 +135,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 	}
 	p, err := h.factors[m.Type].Begin(ctx, u, m, &c)
 	if err != nil {
-		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.challenge", Outcome: storage.OutcomeFailure,
-			Details: map[string]string{"method": m.Type, "error": err.Error()}})
+		h.auditUser(r, u, "mfa.challenge", storage.OutcomeFailure, map[string]string{"method": m.Type, "error": err.Error()})
 		h.serverError(w, r, fmt.Errorf("begin %s challenge: %w", m.Type, err))
 		return c, err
 	}
@@ -151,8 +151,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 		h.serverError(w, r, err)
 		return c, err
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.challenge", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}})
+	h.auditUser(r, u, "mfa.challenge", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID})
 	return c, nil
 }
 
@@ -199,20 +198,12 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, err)
 			return
 		}
-		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeDenied,
-			Details: with(details, "reason", "throttled")})
+		h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "throttled"))
 		h.showChallenge(w, r, a, sess, nil, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many failed attempts. Wait %s and try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))))
 		return
 	}
-	// Count the guess against the challenge before checking it.
-	c, err = h.store.UpdateChallenge(ctx, c.ID, func(c storage.Challenge) (storage.Challenge, error) {
-		if c.Guesses >= maxGuesses {
-			return c, factors.ErrWrongAnswer
-		}
-		c.Guesses++
-		return c, nil
-	})
+	c, err = h.countGuess(ctx, c.ID)
 	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
 		h.retireChallenge(w, r, a, sess, u, details, "this challenge had too many wrong answers")
 		return
@@ -234,8 +225,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if charged.LockedUntil.After(h.cfg.Now()) && !errors.Is(err, factors.ErrNotReady) {
-			h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.locked", Outcome: storage.OutcomeDenied,
-				Details: with(details, "until", charged.LockedUntil.UTC().Format(time.RFC3339))})
+			h.auditUser(r, u, "mfa.locked", storage.OutcomeDenied, with(details, "until", charged.LockedUntil.UTC().Format(time.RFC3339)))
 		}
 		h.secondFactorFailed(w, r, a, sess, u, details, err)
 		return
@@ -244,9 +234,9 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeSuccess, Details: details})
+	h.auditUser(r, u, "mfa.verify", storage.OutcomeSuccess, details)
 	if m.Type == storage.MethodRecovery {
-		h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.recovery_code_used", Outcome: storage.OutcomeSuccess, Details: details})
+		h.auditUser(r, u, "mfa.recovery_code_used", storage.OutcomeSuccess, details)
 	}
 	// A new session id now that the second factor has passed.
 	acr := "mfa"
@@ -267,6 +257,18 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// countGuess counts an answer against a challenge before it is checked,
+// and refuses one past the challenge's last guess.
+func (h *Handler) countGuess(ctx context.Context, id string) (storage.Challenge, error) {
+	return h.store.UpdateChallenge(ctx, id, func(c storage.Challenge) (storage.Challenge, error) {
+		if c.Guesses >= maxGuesses {
+			return c, factors.ErrWrongAnswer
+		}
+		c.Guesses++
+		return c, nil
+	})
 }
 
 // amrWith adds a second factor's method reference, and "mfa", to a
@@ -303,8 +305,7 @@ func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a s
 	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput):
 		reason = err.Error()
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeFailure,
-		Details: with(details, "reason", reason)})
+	h.auditUser(r, u, "mfa.verify", storage.OutcomeFailure, with(details, "reason", reason))
 	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, msgWrongAnswer)
 }
 
@@ -312,8 +313,7 @@ func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a s
 // starts a new one (sending a new code).
 func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, reason string) {
 	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "mfa.verify", Outcome: storage.OutcomeDenied,
-		Details: with(details, "reason", reason)})
+	h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", reason))
 	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 }
 

@@ -275,13 +275,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Wait %s and start adding the method again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
 		return
 	}
-	c, err = h.store.UpdateChallenge(ctx, c.ID, func(c storage.Challenge) (storage.Challenge, error) {
-		if c.Guesses >= maxGuesses {
-			return c, factors.ErrWrongAnswer
-		}
-		c.Guesses++
-		return c, nil
-	})
+	c, err = h.countGuess(ctx, c.ID)
 	if err != nil {
 		h.store.DeleteChallenge(ctx, c.ID)
 		h.errorPage(w, r, http.StatusBadRequest, "Too many wrong answers", "Start adding the method again.", "too_many_guesses")
@@ -290,8 +284,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	m, err := f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
 	if err != nil {
-		h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_added", Outcome: storage.OutcomeFailure,
-			Details: map[string]string{"method": f.Type(), "reason": err.Error()}})
+		h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeFailure, map[string]string{"method": f.Type(), "reason": err.Error()})
 		var p factors.EnrolPrompt
 		if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, factors.ErrBadInput) || errors.Is(err, factors.ErrNotReady) {
 			// The same prompt again; a QR code is not shown twice.
@@ -328,8 +321,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_added", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
 	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
 }
 
@@ -368,8 +360,7 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.method_removed", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	h.auditUser(r, acct.user, "mfa.method_removed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
 	http.Redirect(w, r, securityPath+"?done=removed", http.StatusSeeOther)
 }
 
@@ -390,8 +381,7 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.preferred_changed", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"method": m.Type, "method_id": m.ID}})
+	h.auditUser(r, acct.user, "mfa.preferred_changed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
 	http.Redirect(w, r, securityPath+"?done=preferred", http.StatusSeeOther)
 }
 
@@ -416,8 +406,7 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "mfa.recovery_codes_generated", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"method_id": m.ID}})
+	h.auditUser(r, acct.user, "mfa.recovery_codes_generated", storage.OutcomeSuccess, map[string]string{"method_id": m.ID})
 	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{Page: templates.Page{Title: "Your recovery codes"}, Codes: codes})
 }
 
@@ -444,7 +433,7 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if on {
 		action, done = "mfa.enabled", "mfa-on"
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: action, Outcome: storage.OutcomeSuccess})
+	h.auditUser(r, acct.user, action, storage.OutcomeSuccess, nil)
 	http.Redirect(w, r, securityPath+"?done="+done, http.StatusSeeOther)
 }
 
@@ -469,7 +458,6 @@ func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
 			ended++
 		}
 	}
-	h.audit(r, storage.AuditEvent{Actor: acct.user.ID, Subject: acct.user.ID, OrgUnitID: acct.user.OrgUnitID, Action: "session.others_ended", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"count": fmt.Sprint(ended)}})
+	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
 	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
 }
