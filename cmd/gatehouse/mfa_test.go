@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/factors/recovery"
 )
 
 var (
@@ -75,6 +78,17 @@ func (b *browser) passChallenge(p page, code string) page {
 	return b.post("/login/second-factor", f)
 }
 
+// sessionCookie is the browser's session cookie value.
+func (b *browser) sessionCookie() string {
+	u, _ := url.Parse(b.e.issuer)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "gatehouse-session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
 func claimsAMR(t *testing.T, tok *tokens) []string {
 	t.Helper()
 	raw, _ := json.Marshal(tok.claims["amr"])
@@ -107,9 +121,13 @@ func TestTOTPEnrolAndSignIn(t *testing.T) {
 	if got := b.get(e.issuer + "/authorize/callback?id=" + p.form().Get("id")); got.location().Host == e.rpHost {
 		t.Fatal("the callback issued a code before the second factor")
 	}
+	before := b.sessionCookie()
 	tok, err := app.exchange(a, b.codeFrom(b.passChallenge(p, e.totpCode(secret)), a))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if after := b.sessionCookie(); after == "" || after == before {
+		t.Error("the session id was not renewed after the second factor")
 	}
 	if got, want := claimsAMR(t, tok), []string{"pwd", "otp", "mfa"}; !slices.Equal(got, want) {
 		t.Errorf("amr = %v, want %v", got, want)
@@ -160,6 +178,16 @@ func TestSecondFactorCannotBeSkipped(t *testing.T) {
 	if q := other.get(a2.url).location().Query(); q.Get("error") != "interaction_required" {
 		t.Errorf("prompt=none with a password-only session for an MFA user: %v, want interaction_required", q)
 	}
+	// Choosing a method that is not the user's changes nothing.
+	mallory := e.addUser("mallory", "mallorys password 1")
+	foreign, _ := recoveryGenerate(mallory.ID, e)
+	f := p.form()
+	f.Set("method", foreign)
+	if got := other.post("/login/method", f); got.location().Host == e.rpHost {
+		t.Error("choosing another user's method issued a code")
+	}
+	p = other.get(e.issuer + "/login?id=" + id)
+
 	// Guessing: five wrong answers use up the challenge; the next answer
 	// finds it retired, and the one after meets the per-user lock, even
 	// with the right code.
@@ -267,4 +295,13 @@ func TestSecurityChangesNeedARecentFactor(t *testing.T) {
 	if p := e.newBrowser().get(e.issuer + "/security"); !strings.Contains(p.body, `name="password"`) {
 		t.Errorf("Security info without a session: status %d, want the sign-in page", p.status())
 	}
+}
+
+// recoveryGenerate stores a set of recovery codes for a user directly.
+func recoveryGenerate(userID string, e *env) (methodID string, codes []string) {
+	codes, m := recovery.Generate(userID, e.clock.Now())
+	if err := e.store.CreateMethod(context.Background(), m); err != nil {
+		e.t.Fatal(err)
+	}
+	return m.ID, codes
 }
