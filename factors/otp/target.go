@@ -1,0 +1,76 @@
+package otp
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/gatehouse-id/gatehouse/factors"
+)
+
+// DefaultRegions are the phone regions allowed when policy names none.
+var DefaultRegions = []string{"GB"}
+
+// ParseEmail checks an email address and returns it normalised: the bare
+// address, with the domain in lower case.
+func ParseEmail(raw string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(raw))
+	if err != nil || a.Name != "" || strings.ContainsAny(a.Address, " \r\n") {
+		return "", fmt.Errorf("%w: enter an email address, like name@example.org", factors.ErrBadInput)
+	}
+	at := strings.LastIndex(a.Address, "@")
+	return a.Address[:at] + strings.ToLower(a.Address[at:]), nil
+}
+
+// ParsePhone checks a phone number and returns it in E.164 (+447700900123).
+// Numbers without a country code are read as UK numbers; only numbers from
+// the allowed regions (ISO 3166 codes, DefaultRegions if none) are
+// accepted, and the error says which.
+func ParsePhone(raw string, allowed []string) (string, error) {
+	if len(allowed) == 0 {
+		allowed = DefaultRegions
+	}
+	n, err := phonenumbers.Parse(strings.TrimSpace(raw), "GB")
+	if err != nil {
+		return "", fmt.Errorf("%w: enter a phone number, like 07700 900123 or +44 7700 900123", factors.ErrBadInput)
+	}
+	region := phonenumbers.GetRegionCodeForNumber(n)
+	if isDramaNumber(n) {
+		region = "GB"
+	} else if !phonenumbers.IsValidNumber(n) {
+		return "", fmt.Errorf("%w: enter a phone number, like 07700 900123 or +44 7700 900123", factors.ErrBadInput)
+	}
+	if !slices.Contains(allowed, region) {
+		return "", fmt.Errorf("%w: %s", factors.ErrBadInput, regionRule(allowed))
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), nil
+}
+
+// regionRule says which numbers are allowed: "only UK numbers (+44) are
+// allowed".
+func regionRule(allowed []string) string {
+	names := make([]string, len(allowed))
+	for i, r := range allowed {
+		name := r
+		if r == "GB" {
+			name = "UK"
+		}
+		names[i] = fmt.Sprintf("%s (+%d)", name, phonenumbers.GetCountryCodeForRegion(r))
+	}
+	return "only " + strings.Join(names, ", ") + " numbers are allowed"
+}
+
+// isDramaNumber reports whether n is in 07700 900000–900999, which Ofcom
+// reserves for drama and never allocates. libphonenumber calls these
+// numbers invalid; we accept them so demos and tests can use a real-looking
+// mobile number that reaches nobody.
+func isDramaNumber(n *phonenumbers.PhoneNumber) bool {
+	return n.GetCountryCode() == 44 && n.GetNationalNumber()/1000 == 7700900
+}
+
+func phoneParser(allowed []string) func(string) (string, error) {
+	return func(raw string) (string, error) { return ParsePhone(raw, allowed) }
+}
