@@ -24,7 +24,7 @@ type Templates struct {
 }
 
 // pageNames lists every page; Parse fails if one is missing.
-var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo"}
+var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo", "outbox"}
 
 var funcs = template.FuncMap{"base64": base64.StdEncoding.EncodeToString}
 
@@ -193,6 +193,22 @@ type DemoPage struct {
 // Claim is one ID token claim for display.
 type Claim struct{ Name, Value string }
 
+// OutboxPage is the dev outbox: what Gatehouse would have sent.
+type OutboxPage struct {
+	Page
+	Messages []OutboxMessage
+	Notice   string
+}
+
+// OutboxMessage is one email, text message or call in the dev outbox.
+type OutboxMessage struct {
+	ID, Kind, To, Subject, Text string // Kind: email, sms or call
+	At                          time.Time
+	// Token is the call's form token, for its "Press #" button.
+	Token   string
+	Pressed bool
+}
+
 func (t *Templates) Login(w http.ResponseWriter, status int, p LoginPage) {
 	t.render(w, status, "login", p)
 }
@@ -239,6 +255,10 @@ func (t *Templates) LoggedOut(w http.ResponseWriter, status int, p LoggedOutPage
 
 func (t *Templates) Demo(w http.ResponseWriter, status int, p DemoPage) {
 	t.render(w, status, "demo", p)
+}
+
+func (t *Templates) Outbox(w http.ResponseWriter, status int, p OutboxPage) {
+	t.render(w, status, "outbox", p)
 }
 
 // render executes into a buffer first, so a template error never sends a

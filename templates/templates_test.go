@@ -54,6 +54,12 @@ func TestEveryPageRenders(t *testing.T) {
 		{"demo", func(w http.ResponseWriter) {
 			tp.Demo(w, 200, DemoPage{Page: Page{Title: "Demo"}, SignedIn: true, Claims: []Claim{{"acr", evil}}})
 		}, "Your ID token claims"},
+		{"outbox", func(w http.ResponseWriter) {
+			tp.Outbox(w, 200, OutboxPage{Page: Page{Title: "Dev outbox"}, Messages: []OutboxMessage{
+				{ID: "m1", Kind: "sms", To: "+447700900123", Text: evil},
+				{ID: "m2", Kind: "call", To: "+447700900123", Text: "Press the hash key", Token: "t1"},
+			}})
+		}, `<button type="submit">Press # to approve the call to &#43;447700900123</button>`},
 	}
 	if len(pages) != len(pageNames) {
 		t.Fatalf("test covers %d pages, templates has %d", len(pages), len(pageNames))

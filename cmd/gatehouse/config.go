@@ -70,6 +70,22 @@ type Config struct {
 	Bootstrap struct {
 		AdminUsername string `yaml:"admin_username" help:"username of the global admin created on first start"`
 	} `yaml:"bootstrap"`
+	SMTP struct {
+		Host     string `yaml:"host" help:"SMTP server for email codes (empty: the dev outbox for a loopback issuer, else no email codes)"`
+		Port     int    `yaml:"port" help:"SMTP server port"`
+		TLS      string `yaml:"tls" help:"starttls, tls (implicit TLS, usually port 465) or none"`
+		Username string `yaml:"username" help:"SMTP user for PLAIN auth (empty: no auth)"`
+		Password string `yaml:"password" help:"SMTP password (use GATEHOUSE_SMTP_PASSWORD_FILE)"`
+		From     string `yaml:"from" help:"From address of code emails; required with smtp.host"`
+	} `yaml:"smtp"`
+	SMS struct {
+		Gateway       string `yaml:"gateway" help:"how texts and voice calls go out: webhook, outbox (loopback issuer only), or none (default: outbox for a loopback issuer, else none)"`
+		WebhookURL    string `yaml:"webhook_url" help:"URL the webhook gateway POSTs signed JSON to"`
+		WebhookSecret string `yaml:"webhook_secret" help:"HMAC-SHA256 key signing webhook requests (use GATEHOUSE_SMS_WEBHOOK_SECRET_FILE)"`
+	} `yaml:"sms"`
+	Phone struct {
+		AllowedRegions string `yaml:"allowed_regions" help:"comma-separated ISO 3166 regions whose phone numbers are accepted"`
+	} `yaml:"phone"`
 }
 
 // defaultConfig is the embedded default: a provider on localhost:8080 with
@@ -96,6 +112,9 @@ func defaultConfig() Config {
 	c.Demo.Listen = "localhost:9090"
 	c.Demo.URL = "http://localhost:9090"
 	c.Bootstrap.AdminUsername = "admin"
+	c.SMTP.Port = 587
+	c.SMTP.TLS = "starttls"
+	c.Phone.AllowedRegions = "GB"
 	return c
 }
 
@@ -213,6 +232,7 @@ func (c Config) Validate() error {
 	if c.Bootstrap.AdminUsername == "" {
 		bad("bootstrap.admin_username", "must be set")
 	}
+	c.validateDelivery(bad)
 	return errors.Join(errs...)
 }
 

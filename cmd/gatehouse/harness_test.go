@@ -62,8 +62,9 @@ func newEnv(t testing.TB) *env {
 // newSeededEnv is newEnv with seed run on the bootstrapped store before the
 // server starts. Seeding runs with fsync off, for bulk loads; the store is
 // then closed and reopened as a server opens it, so what is measured
-// afterwards is not flattered.
-func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Storage, root storage.OrgUnit)) *env {
+// afterwards is not flattered. Each configure func may change the
+// configuration (even the issuer's host) before it is validated.
+func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Storage, root storage.OrgUnit), configure ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -75,6 +76,10 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 	cfg.Issuer = issuer
 	cfg.DataDir = t.TempDir()
 	cfg.Demo.Enabled = false
+	for _, f := range configure {
+		f(&cfg)
+	}
+	issuer = cfg.Issuer
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

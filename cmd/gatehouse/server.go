@@ -63,10 +63,11 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	if err != nil {
 		return nil, err
 	}
-	registry := factors.NewRegistry(
+	codeFactors, outbox, voice := otpFactors(cfg, sealer, store, logger, now)
+	registry := factors.NewRegistry(append([]factors.Factor{
 		&totp.Factor{Issuer: "Gatehouse", Sealer: sealer, Now: now},
 		&recovery.Factor{Now: now},
-	)
+	}, codeFactors...)...)
 	lh, err := login.New(ctx, login.Config{
 		Issuer:            cfg.Issuer,
 		SessionLifetime:   cfg.Session.Lifetime,
@@ -86,6 +87,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	lh.Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
+	mountDelivery(mux, pages, outbox, voice, logger)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

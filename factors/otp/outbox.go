@@ -100,12 +100,21 @@ func (o *Outbox) Press(ctx context.Context, id, token string) error {
 		o.mu.Unlock()
 		return ErrNoCall
 	}
-	o.items[i].Pressed = true
 	callback, approve := o.items[i].callbackURL, o.approve
 	o.mu.Unlock()
 	u, err := url.Parse(callback)
 	if err != nil || approve == nil {
 		return ErrNoCall
 	}
-	return approve(ctx, u.Query())
+	if err := approve(ctx, u.Query()); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.items {
+		if o.items[i].ID == id {
+			o.items[i].Pressed = true
+		}
+	}
+	return nil
 }

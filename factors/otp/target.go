@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -73,4 +74,24 @@ func isDramaNumber(n *phonenumbers.PhoneNumber) bool {
 
 func phoneParser(allowed []string) func(string) (string, error) {
 	return func(raw string) (string, error) { return ParsePhone(raw, allowed) }
+}
+
+// ParseRegions reads a comma-separated list of ISO 3166 regions ("GB,
+// IE"), refusing one with no phone numbering plan.
+func ParseRegions(list string) ([]string, error) {
+	var out []string
+	for r := range strings.SplitSeq(list, ",") {
+		r = strings.ToUpper(strings.TrimSpace(r))
+		if r == "" {
+			continue
+		}
+		if phonenumbers.GetCountryCodeForRegion(r) == 0 {
+			return nil, fmt.Errorf("%q is not a region with phone numbers (use ISO 3166 codes such as GB)", r)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("names no region")
+	}
+	return out, nil
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// How codes reach people: SMTP or the dev outbox for email; a webhook or
+// the dev outbox for texts and calls. The outbox shows every code to
+// whoever can load /dev/outbox, so it is only ever used for a loopback
+// issuer (a developer's machine).
+
+const (
+	gatewayOutbox  = "outbox"
+	gatewayWebhook = "webhook"
+	gatewayNone    = "none"
+)
+
+// smsGateway is sms.gateway with its default filled in.
+func (c Config) smsGateway() string {
+	if c.SMS.Gateway != "" {
+		return c.SMS.Gateway
+	}
+	if c.loopbackIssuer() {
+		return gatewayOutbox
+	}
+	return gatewayNone
+}
+
+// emailOutbox reports whether email codes go to the dev outbox.
+func (c Config) emailOutbox() bool { return c.SMTP.Host == "" && c.loopbackIssuer() }
+
+func (c Config) loopbackIssuer() bool {
+	u, err := url.Parse(c.Issuer)
+	return err == nil && isLoopback(u.Hostname())
+}
+
+func (c Config) validateDelivery(bad func(setting, format string, args ...any)) {
+	switch c.SMTP.TLS {
+	case otp.TLSStartTLS, otp.TLSImplicit, otp.TLSNone:
+	default:
+		bad("smtp.tls", "%q is not starttls, tls or none", c.SMTP.TLS)
+	}
+	if c.SMTP.Host != "" {
+		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+			bad("smtp.port", "%d is not a port number", c.SMTP.Port)
+		}
+		if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Name != "" {
+			bad("smtp.from", "must be an email address such as gatehouse@example.org when smtp.host is set")
+		}
+	}
+	switch c.SMS.Gateway {
+	case "", gatewayNone:
+	case gatewayOutbox:
+		if !c.loopbackIssuer() {
+			bad("sms.gateway", "outbox is for development only and is refused unless the issuer is localhost or a loopback address: its /dev/outbox page would let anyone read codes; use webhook")
+		}
+	case gatewayWebhook:
+		if u, err := url.Parse(c.SMS.WebhookURL); err != nil || !u.IsAbs() || u.Host == "" {
+			bad("sms.webhook_url", "must be an absolute URL when sms.gateway is webhook")
+		} else if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+			bad("sms.webhook_url", "must use https unless the host is localhost or a loopback address")
+		}
+		if len(c.SMS.WebhookSecret) < 16 {
+			bad("sms.webhook_secret", "must be at least 16 characters when sms.gateway is webhook")
+		}
+	default:
+		bad("sms.gateway", "%q is not webhook, outbox or none", c.SMS.Gateway)
+	}
+	if _, err := otp.ParseRegions(c.Phone.AllowedRegions); err != nil {
+		bad("phone.allowed_regions", "%v", err)
+	}
+}
+
+// otpFactors builds the email, text and voice factors the configuration
+// allows, and the dev outbox when one is in use (else nil).
+func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logger *slog.Logger, now func() time.Time) ([]factors.Factor, *otp.Outbox, *otp.Voice) {
+	var box *otp.Outbox
+	if cfg.emailOutbox() || cfg.smsGateway() == gatewayOutbox {
+		box = otp.NewOutbox(now)
+	}
+	var out []factors.Factor
+	switch {
+	case cfg.SMTP.Host != "":
+		out = append(out, otp.NewEmail(&otp.SMTP{
+			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
+			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, From: cfg.SMTP.From,
+		}, sealer, now))
+	case box != nil && cfg.emailOutbox():
+		out = append(out, otp.NewEmail(box, sealer, now))
+	}
+	var gw otp.Gateway
+	switch cfg.smsGateway() {
+	case gatewayWebhook:
+		gw = &otp.Webhook{URL: cfg.SMS.WebhookURL, Secret: []byte(cfg.SMS.WebhookSecret), Now: now}
+	case gatewayOutbox:
+		gw = box
+	}
+	var voice *otp.Voice
+	if gw != nil {
+		regions, _ := otp.ParseRegions(cfg.Phone.AllowedRegions) // checked by Validate
+		voice = otp.NewVoice(gw, sealer, regions, cfg.Issuer, store, logger, now)
+		out = append(out, otp.NewSMS(gw, sealer, regions, now), voice)
+		if box != nil {
+			box.OnPress(voice.Approve)
+		}
+	}
+	return out, box, voice
+}
+
+// mountDelivery serves the voice callback and, when in use, the dev outbox.
+func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outbox, voice *otp.Voice, logger *slog.Logger) {
+	if voice != nil {
+		mux.Handle("POST "+otp.CallbackPath, voice)
+	}
+	if box == nil {
+		return
+	}
+	mux.HandleFunc("GET /dev/outbox", func(w http.ResponseWriter, r *http.Request) {
+		p := templates.OutboxPage{Page: templates.Page{Title: "Dev outbox"}}
+		if r.URL.Query().Get("pressed") != "" {
+			p.Notice = "You pressed #. Go back to the sign-in page and select Continue."
+		}
+		for _, it := range box.Items() {
+			p.Messages = append(p.Messages, templates.OutboxMessage{
+				ID: it.ID, Kind: it.Kind, To: it.To, Subject: it.Subject, Text: it.Text, At: it.At, Token: it.Token, Pressed: it.Pressed,
+			})
+		}
+		pages.Outbox(w, http.StatusOK, p)
+	})
+	// Pressing # is a state change: cross-origin posts are refused, and
+	// each call's button carries its own random token.
+	mux.Handle("POST /dev/outbox/press", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := box.Press(r.Context(), r.PostFormValue("call"), r.PostFormValue("token"))
+		switch {
+		case errors.Is(err, otp.ErrNoCall), errors.Is(err, otp.ErrBadCallback):
+			http.Error(w, "That call is not waiting for an answer.", http.StatusNotFound)
+			return
+		case err != nil:
+			logger.ErrorContext(r.Context(), "dev outbox: press #", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		http.Redirect(w, r, "/dev/outbox?pressed=1", http.StatusSeeOther)
+	})))
+}

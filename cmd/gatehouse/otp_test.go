@@ -1,0 +1,343 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/factors/otp"
+)
+
+var sentCode = regexp.MustCompile(`code is ([0-9]{6})`)
+
+// smtpSink is a real SMTP server on loopback that keeps what it receives.
+type smtpSink struct {
+	addr *net.TCPAddr
+	mu   sync.Mutex
+	msgs []string // "To: …\r\n…body"
+}
+
+func newSMTPSink(t *testing.T) *smtpSink {
+	t.Helper()
+	sink := &smtpSink{}
+	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: sink}, nil }))
+	s.Domain = "localhost"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.addr = ln.Addr().(*net.TCPAddr)
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return sink
+}
+
+// lastCode is the code in the newest mail, and whom it went to.
+func (s *smtpSink) lastCode(t *testing.T) (code, to string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.msgs) == 0 {
+		t.Fatal("no mail received")
+	}
+	msg := s.msgs[len(s.msgs)-1]
+	m := sentCode.FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("no code in mail:\n%s", msg)
+	}
+	to, _, _ = strings.Cut(msg, "\n")
+	return m[1], to
+}
+
+type smtpSession struct {
+	sink *smtpSink
+	to   string
+}
+
+func (s *smtpSession) Reset()                                    {}
+func (s *smtpSession) Logout() error                             { return nil }
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error      { return nil }
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = to; return nil }
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.sink.mu.Lock()
+	s.sink.msgs = append(s.sink.msgs, s.to+"\n"+string(b))
+	s.sink.mu.Unlock()
+	return nil
+}
+
+// gateway is an SMS and voice provider's bridge: it checks Gatehouse's
+// signature on each webhook and keeps what it was asked to send.
+type gateway struct {
+	srv    *httptest.Server
+	secret string
+	now    func() time.Time // the env's clock, set once it exists
+	mu     sync.Mutex
+	msgs   []otp.WebhookMessage
+	forged int // requests refused for their signature
+}
+
+func newGateway(t *testing.T) *gateway {
+	g := &gateway{secret: "a webhook secret of some length", now: time.Now}
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err := otp.VerifyWebhookSignature([]byte(g.secret), r.Header.Get("X-Gatehouse-Timestamp"), r.Header.Get("X-Gatehouse-Signature"), body, g.now(), 5*time.Minute); err != nil {
+			g.forged++
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var m otp.WebhookMessage
+		json.Unmarshal(body, &m)
+		g.msgs = append(g.msgs, m)
+	}))
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+func (g *gateway) configure(c *Config) {
+	c.SMS.Gateway, c.SMS.WebhookURL, c.SMS.WebhookSecret = "webhook", g.srv.URL, g.secret
+}
+
+// last is the newest message of a type.
+func (g *gateway) last(t *testing.T, typ string) otp.WebhookMessage {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := len(g.msgs) - 1; i >= 0; i-- {
+		if g.msgs[i].Type == typ {
+			return g.msgs[i]
+		}
+	}
+	t.Fatalf("gateway got no %s", typ)
+	return otp.WebhookMessage{}
+}
+
+func (g *gateway) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.msgs)
+}
+
+// press answers a call with #: the gateway POSTs its callback URL.
+func (g *gateway) press(t *testing.T, callbackURL string) int {
+	t.Helper()
+	resp, err := http.Post(callbackURL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// startEnrol posts the add form for a method with a target; it returns the
+// enrol page.
+func (b *browser) startEnrol(typ, name, target string) page {
+	b.e.t.Helper()
+	p := b.get(b.e.issuer + "/security/add/" + typ)
+	f := p.form()
+	if f.Get("csrf") == "" {
+		b.e.t.Fatalf("add %s page: status %d\n%s", typ, p.status(), p.body)
+	}
+	f.Set("name", name)
+	f.Set("target", target)
+	return b.post("/security/add/"+typ, f)
+}
+
+// finishEnrol answers the enrol page p with code ("" for a call).
+func (b *browser) finishEnrol(typ string, p page, code string) page {
+	b.e.t.Helper()
+	f := p.form()
+	f.Set("code", code)
+	return b.post("/security/add/"+typ+"/finish", f)
+}
+
+func wantAdded(t *testing.T, p page) {
+	t.Helper()
+	if !strings.Contains(p.body, "Method added.") {
+		t.Fatalf("enrolment not finished: status %d\n%s", p.status(), p.body)
+	}
+}
+
+// signInWith signs alice in at app again (prompt=login) and returns the
+// challenge page.
+func signInAgain(t *testing.T, e *env, b *browser, app *relyingParty) (authorization, page) {
+	t.Helper()
+	a := app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	p := b.submitPassword(b.get(a.url), "alice", alicePassword)
+	if !strings.Contains(p.body, "Verify it's you") {
+		t.Fatalf("expected a challenge, got status %d:\n%s", p.status(), p.body)
+	}
+	return a, p
+}
+
+// wantMFA exchanges the code p carries and checks the token proves amr.
+func wantMFA(t *testing.T, b *browser, app *relyingParty, a authorization, p page, amr string) {
+	t.Helper()
+	tok, err := app.exchange(a, b.codeFrom(p, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := claimsAMR(t, tok), []string{"pwd", amr, "mfa"}; !slices.Equal(got, want) {
+		t.Errorf("amr = %v, want %v", got, want)
+	}
+	if tok.claims["acr"] != "mfa" {
+		t.Errorf("acr = %v, want mfa", tok.claims["acr"])
+	}
+}
+
+// newOTPEnv is an env with alice signed in (password only) in a browser.
+func newOTPEnv(t *testing.T, configure ...func(*Config)) (*env, *relyingParty, *browser) {
+	t.Helper()
+	e := newSeededEnv(t, nil, configure...)
+	e.addUser("alice", alicePassword)
+	app := e.addRP("app", false)
+	b := e.newBrowser()
+	a := app.authorize()
+	if _, err := app.exchange(a, b.signIn(app, a, "alice", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	return e, app, b
+}
+
+// TestEmailCode: email codes go out over real SMTP; a user adds an address
+// and signs in with the code mailed to it.
+func TestEmailCode(t *testing.T) {
+	sink := newSMTPSink(t)
+	e, app, b := newOTPEnv(t, func(c *Config) {
+		c.SMTP.Host, c.SMTP.Port, c.SMTP.TLS, c.SMTP.From = "127.0.0.1", sink.addr.Port, "none", "gatehouse@example.org"
+	})
+	p := b.startEnrol("email", "Work email", "Alice@Example.ORG")
+	if !strings.Contains(p.body, "We sent a code to Al•••@example.org") {
+		t.Fatalf("enrol page: status %d\n%s", p.status(), p.body)
+	}
+	code, to := sink.lastCode(t)
+	if to != "Alice@example.org" {
+		t.Errorf("mail went to %q", to)
+	}
+	wantAdded(t, b.finishEnrol("email", p, code))
+	if p := b.get(e.issuer + "/dev/outbox"); strings.Contains(p.body, "Alice@") {
+		t.Error("with smtp.host set, email still went to the dev outbox")
+	}
+
+	a, p := signInAgain(t, e, b, app)
+	if !strings.Contains(p.body, "We sent a code to Al•••@example.org") {
+		t.Errorf("challenge page lacks the masked address:\n%s", p.body)
+	}
+	code, _ = sink.lastCode(t)
+	wantMFA(t, b, app, a, b.passChallenge(p, code), "otp")
+}
+
+// TestSMSCode: texts go through the signed webhook; numbers are stored as
+// E.164 and only UK numbers are accepted.
+func TestSMSCode(t *testing.T) {
+	gw := newGateway(t)
+	e, app, b := newOTPEnv(t, gw.configure)
+	gw.mu.Lock()
+	gw.now = e.clock.Now
+	gw.mu.Unlock()
+
+	p := b.startEnrol("sms", "Mobile", "+33 6 12 34 56 78")
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body), "only UK (+44) numbers are allowed") {
+		t.Errorf("French number: status %d, want 422 naming the rule:\n%s", p.status(), p.body)
+	}
+	p = b.startEnrol("sms", "Mobile", "07700 900123")
+	msg := gw.last(t, "sms")
+	if msg.To != "+447700900123" || !strings.Contains(p.body, "We sent a code to ••••123") {
+		t.Fatalf("text to %q; enrol page:\n%s", msg.To, p.body)
+	}
+	wantAdded(t, b.finishEnrol("sms", p, sentCode.FindStringSubmatch(msg.Text)[1]))
+
+	a, p := signInAgain(t, e, b, app)
+	msg = gw.last(t, "sms")
+	wantMFA(t, b, app, a, b.passChallenge(p, sentCode.FindStringSubmatch(msg.Text)[1]), "sms")
+
+	// A gateway that does not know Gatehouse's secret refuses, and the
+	// user sees a plain error, not a code.
+	gw.mu.Lock()
+	gw.secret = "another secret entirely"
+	gw.mu.Unlock()
+	a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	p = b.submitPassword(b.get(a.url), "alice", alicePassword)
+	if p.status() != http.StatusInternalServerError || gw.forged != 1 {
+		t.Errorf("gateway refusing: status %d, forged %d", p.status(), gw.forged)
+	}
+}
+
+// TestVoiceCall: the gateway places the call and, when # is pressed, POSTs
+// the signed callback; the user then selects Continue. Forged callbacks
+// are refused.
+func TestVoiceCall(t *testing.T) {
+	gw := newGateway(t)
+	e, app, b := newOTPEnv(t, gw.configure)
+	gw.mu.Lock()
+	gw.now = e.clock.Now
+	gw.mu.Unlock()
+
+	p := b.startEnrol("voice", "Desk phone", "07700900123")
+	if !strings.Contains(p.body, "calling ••••123") {
+		t.Fatalf("enrol page: status %d\n%s", p.status(), p.body)
+	}
+	enrolCall := gw.last(t, "call")
+	p = b.finishEnrol("voice", p, "")
+	if !strings.Contains(htmlUnescape(p.body), "haven't heard back") {
+		t.Errorf("Continue before #: status %d\n%s", p.status(), p.body)
+	}
+	if got := gw.press(t, enrolCall.CallbackURL); got != http.StatusNoContent {
+		t.Fatalf("callback: status %d", got)
+	}
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	a, p := signInAgain(t, e, b, app)
+	call := gw.last(t, "call")
+	if call.To != "+447700900123" || call.CallbackURL == enrolCall.CallbackURL || !strings.HasPrefix(call.CallbackURL, e.issuer+otp.CallbackPath+"?") {
+		t.Fatalf("call = %+v", call)
+	}
+	if p := b.passChallenge(p, ""); p.status() != http.StatusAccepted {
+		t.Errorf("Continue before #: status %d, want 202", p.status())
+	}
+	cb, _ := url.Parse(call.CallbackURL)
+	for name, edit := range map[string]func(q url.Values){
+		"unsigned":        func(q url.Values) { q.Del("sig") },
+		"forged":          func(q url.Values) { q.Set("sig", strings.Repeat("A", 43)) },
+		"longer expiry":   func(q url.Values) { q.Set("exp", "9999999999") },
+		"enrolment's sig": func(q url.Values) { q.Set("sig", mustQuery(enrolCall.CallbackURL).Get("sig")) },
+	} {
+		q := cb.Query()
+		edit(q)
+		if got := gw.press(t, e.issuer+otp.CallbackPath+"?"+q.Encode()); got != http.StatusForbidden {
+			t.Errorf("%s callback: status %d, want 403", name, got)
+		}
+	}
+	if got := gw.press(t, enrolCall.CallbackURL); got != http.StatusForbidden {
+		t.Errorf("the finished enrolment's callback again: status %d, want 403", got)
+	}
+	if p := b.passChallenge(p, ""); p.status() != http.StatusAccepted {
+		t.Fatalf("Continue after forged callbacks: status %d, want 202", p.status())
+	}
+	if got := gw.press(t, call.CallbackURL); got != http.StatusNoContent {
+		t.Fatalf("callback: status %d", got)
+	}
+	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
+}
+
+func mustQuery(raw string) url.Values {
+	u, _ := url.Parse(raw)
+	return u.Query()
+}
