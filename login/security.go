@@ -1,6 +1,7 @@
 package login
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -224,6 +225,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, fmt.Errorf("begin %s enrolment: %w", f.Type(), err))
 		return
 	}
+	c.Prompt, _ = json.Marshal(p.Prompt) // a WebAuthn retry shows it again
 	if err := h.store.CreateChallenge(r.Context(), c); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -291,6 +293,10 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			p.Kind, p.Message = factors.PromptCode, "Enter the code again."
 			if errors.Is(err, factors.ErrNotReady) {
 				p.Kind, p.Message = factors.PromptCall, "We haven't heard back from the call yet. Answer it and press #, then select Continue."
+			}
+			var stored factors.Prompt
+			if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
+				p.Prompt = stored // the same ceremony, to try again
 			}
 			h.showEnrol(w, r, f, c, p, name, http.StatusUnauthorized, msgWrongAnswer)
 			return

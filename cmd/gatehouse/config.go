@@ -62,6 +62,10 @@ type Config struct {
 	MFA struct {
 		KeyFile string `yaml:"key_file" help:"AES-256 key sealing second-factor secrets, created on first start (default <data_dir>/mfa.key)"`
 	} `yaml:"mfa"`
+	WebAuthn struct {
+		RPID    string `yaml:"rp_id" help:"domain security keys and passkeys are bound to: the issuer's host or a parent domain of it (default: the issuer's host)"`
+		Origins string `yaml:"origins" help:"comma-separated origins (scheme://host[:port]) security keys and passkeys may be used from (default: the issuer's origin)"`
+	} `yaml:"webauthn"`
 	Demo struct {
 		Enabled bool   `yaml:"enabled" help:"serve the demo relying party alongside the provider"`
 		Listen  string `yaml:"listen" help:"address the demo relying party listens on"`
@@ -116,6 +120,39 @@ func defaultConfig() Config {
 	c.SMTP.TLS = "starttls"
 	c.Phone.AllowedRegions = "GB"
 	return c
+}
+
+// webAuthnRPID is the WebAuthn relying party ID: the setting, else the
+// issuer's host. A credential is bound to it for good, so changing it
+// later strands every registered security key and passkey.
+func (c Config) webAuthnRPID() string {
+	if c.WebAuthn.RPID != "" {
+		return c.WebAuthn.RPID
+	}
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// webAuthnOrigins are the origins WebAuthn ceremonies may come from: the
+// setting, else the issuer's origin.
+func (c Config) webAuthnOrigins() []string {
+	if c.WebAuthn.Origins == "" {
+		u, err := url.Parse(c.Issuer)
+		if err != nil {
+			return nil
+		}
+		return []string{u.Scheme + "://" + u.Host}
+	}
+	var out []string
+	for o := range strings.SplitSeq(c.WebAuthn.Origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // listenAddr is the listen address. By default it is the issuer's port, on
@@ -233,7 +270,40 @@ func (c Config) Validate() error {
 		bad("bootstrap.admin_username", "must be set")
 	}
 	c.validateDelivery(bad)
+	c.validateWebAuthn(bad)
 	return errors.Join(errs...)
+}
+
+// validateWebAuthn checks the WebAuthn relying party as browsers will: the
+// RP ID is a domain, and every origin is that domain or below it. An RP ID
+// derived from an issuer whose host is an IP address is no error: security
+// keys and passkeys are then off, and start-up says so.
+func (c Config) validateWebAuthn(bad func(setting, format string, args ...any)) {
+	rpID := c.webAuthnRPID()
+	switch {
+	case c.WebAuthn.RPID == "":
+	case net.ParseIP(rpID) != nil:
+		bad("webauthn.rp_id", "%q is an IP address: WebAuthn needs a domain name", rpID)
+		return
+	case strings.ContainsAny(rpID, ":/ ") || rpID != strings.ToLower(rpID) || strings.Trim(rpID, ".") != rpID:
+		bad("webauthn.rp_id", "%q is not a lower-case domain name without scheme or port, such as example.org", rpID)
+		return
+	}
+	origins := c.webAuthnOrigins()
+	if c.WebAuthn.Origins != "" && len(origins) == 0 {
+		bad("webauthn.origins", "lists no origin")
+	}
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		switch {
+		case err != nil || !u.IsAbs() || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("webauthn.origins", "%q is not an origin such as https://login.example.org", o)
+		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
+			bad("webauthn.origins", "%q must use https unless the host is localhost or a loopback address", o)
+		case net.ParseIP(rpID) == nil && u.Hostname() != rpID && !strings.HasSuffix(u.Hostname(), "."+rpID):
+			bad("webauthn.origins", "%q is not %s or a subdomain of it (webauthn.rp_id): browsers would refuse it", o, rpID)
+		}
+	}
 }
 
 func isLoopback(host string) bool {

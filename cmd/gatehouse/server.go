@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
 	"github.com/gatehouse-id/gatehouse/factors/totp"
+	"github.com/gatehouse-id/gatehouse/factors/webauthn"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -63,11 +64,25 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	if err != nil {
 		return nil, err
 	}
-	codeFactors, outbox, voice := otpFactors(cfg, sealer, store, logger, now)
-	registry := factors.NewRegistry(append([]factors.Factor{
+	offered := []factors.Factor{
 		&totp.Factor{Issuer: "Gatehouse", Sealer: sealer, Now: now},
 		&recovery.Factor{Now: now},
-	}, codeFactors...)...)
+	}
+	wa, err := webauthn.New(webauthn.Config{
+		RPID: cfg.webAuthnRPID(), RPName: "Gatehouse", Origins: cfg.webAuthnOrigins(), Methods: store, Now: now,
+	})
+	switch {
+	case err == nil:
+		offered = append(offered, wa)
+	case cfg.WebAuthn.RPID == "":
+		// An issuer on an IP address: WebAuthn needs a domain name.
+		logger.WarnContext(ctx, "security keys and passkeys are off: set webauthn.rp_id to a domain name to offer them", "err", err)
+	default:
+		return nil, err
+	}
+	codeFactors, outbox, voice := otpFactors(cfg, sealer, store, logger, now)
+	offered = append(offered, codeFactors...)
+	registry := factors.NewRegistry(offered...)
 	lh, err := login.New(ctx, login.Config{
 		Issuer:            cfg.Issuer,
 		SessionLifetime:   cfg.Session.Lifetime,

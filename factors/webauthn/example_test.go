@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/webauthn"
+	"github.com/gatehouse-id/gatehouse/factors/webauthn/webauthntest"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -34,7 +35,7 @@ func Example_registerAndSignIn() {
 	// The browser's side, played by a virtual authenticator.
 	rp := virtualwebauthn.RelyingParty{ID: "login.example.org", Origin: "https://login.example.org"}
 	key := virtualwebauthn.NewAuthenticator()
-	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	cred := webauthntest.NewCredential()
 
 	// Registration: options for navigator.credentials.create, then the
 	// attestation back.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/webauthn"
+	"github.com/gatehouse-id/gatehouse/factors/webauthn/webauthntest"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -62,6 +63,20 @@ func newFixture(t *testing.T, opts virtualwebauthn.AuthenticatorOptions) *fixtur
 // the method.
 func (x *fixture) enrol() (storage.Method, virtualwebauthn.Credential) {
 	x.t.Helper()
+	c, opts := x.beginEnrol()
+	cred := webauthntest.NewCredential()
+	m, err := x.finishEnrol(c, virtualwebauthn.CreateAttestationResponse(rp, x.auth, cred, *opts))
+	if err != nil {
+		x.t.Fatalf("FinishEnrol: %v", err)
+	}
+	*x.store = append(*x.store, m)
+	x.auth.AddCredential(cred)
+	return m, cred
+}
+
+// beginEnrol starts a registration and returns its challenge and options.
+func (x *fixture) beginEnrol() (storage.Challenge, *virtualwebauthn.AttestationOptions) {
+	x.t.Helper()
 	var c storage.Challenge
 	p, err := x.f.BeginEnrol(context.Background(), x.user, factors.EnrolInput{}, &c)
 	if err != nil {
@@ -71,15 +86,11 @@ func (x *fixture) enrol() (storage.Method, virtualwebauthn.Credential) {
 	if err != nil {
 		x.t.Fatal(err)
 	}
-	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
-	resp := virtualwebauthn.CreateAttestationResponse(rp, x.auth, cred, *opts)
-	m, err := x.f.FinishEnrol(context.Background(), x.user, c, factors.Response{WebAuthn: []byte(resp)})
-	if err != nil {
-		x.t.Fatalf("FinishEnrol: %v", err)
-	}
-	*x.store = append(*x.store, m)
-	x.auth.AddCredential(cred)
-	return m, cred
+	return c, opts
+}
+
+func (x *fixture) finishEnrol(c storage.Challenge, resp string) (storage.Method, error) {
+	return x.f.FinishEnrol(context.Background(), x.user, c, factors.Response{WebAuthn: []byte(resp)})
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -174,7 +185,7 @@ func TestSignInRefused(t *testing.T) {
 			return virtualwebauthn.CreateAssertionResponse(other, x.auth, cred, opts)
 		}, factors.ErrWrongAnswer},
 		{"another key", func(x *fixture, cred virtualwebauthn.Credential, opts virtualwebauthn.AssertionOptions) string {
-			forged := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+			forged := webauthntest.NewCredential()
 			forged.ID, forged.Counter = cred.ID, cred.Counter
 			return virtualwebauthn.CreateAssertionResponse(rp, x.auth, forged, opts)
 		}, factors.ErrWrongAnswer},
@@ -249,15 +260,7 @@ func TestEnrolExcludesRegistered(t *testing.T) {
 	x := newFixture(t, virtualwebauthn.AuthenticatorOptions{})
 	_, first := x.enrol()
 	_, second := x.enrol()
-	var c storage.Challenge
-	p, err := x.f.BeginEnrol(context.Background(), x.user, factors.EnrolInput{}, &c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := virtualwebauthn.ParseAttestationOptions(string(p.Options))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, opts := x.beginEnrol()
 	for _, cred := range []virtualwebauthn.Credential{first, second} {
 		if !cred.IsExcludedForAttestation(*opts) {
 			t.Errorf("credential %s not excluded: %v", b64(cred.ID), opts.ExcludeCredentials)
@@ -267,8 +270,7 @@ func TestEnrolExcludesRegistered(t *testing.T) {
 		t.Errorf("user handle = %q, want the user id %q", opts.UserID, x.user.ID)
 	}
 	// A forged response that registers an excluded credential again.
-	resp := virtualwebauthn.CreateAttestationResponse(rp, x.auth, first, *opts)
-	if _, err := x.f.FinishEnrol(context.Background(), x.user, c, factors.Response{WebAuthn: []byte(resp)}); !errors.Is(err, factors.ErrBadInput) {
+	if _, err := x.finishEnrol(c, virtualwebauthn.CreateAttestationResponse(rp, x.auth, first, *opts)); !errors.Is(err, factors.ErrBadInput) {
 		t.Errorf("re-registering: err = %v, want ErrBadInput", err)
 	}
 }
@@ -286,20 +288,12 @@ func TestEnrolRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newFixture(t, virtualwebauthn.AuthenticatorOptions{})
-			var c storage.Challenge
-			p, err := x.f.BeginEnrol(context.Background(), x.user, factors.EnrolInput{}, &c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts, err := virtualwebauthn.ParseAttestationOptions(string(p.Options))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c, opts := x.beginEnrol()
 			if tc.mangle != nil {
 				tc.mangle(opts)
 			}
-			resp := virtualwebauthn.CreateAttestationResponse(tc.rp, x.auth, virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2), *opts)
-			if _, err := x.f.FinishEnrol(context.Background(), x.user, c, factors.Response{WebAuthn: []byte(resp)}); !errors.Is(err, tc.want) {
+			resp := virtualwebauthn.CreateAttestationResponse(tc.rp, x.auth, webauthntest.NewCredential(), *opts)
+			if _, err := x.finishEnrol(c, resp); !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})
@@ -308,10 +302,7 @@ func TestEnrolRefused(t *testing.T) {
 
 func TestChallengeExpiry(t *testing.T) {
 	x := newFixture(t, virtualwebauthn.AuthenticatorOptions{})
-	var c storage.Challenge
-	if _, err := x.f.BeginEnrol(context.Background(), x.user, factors.EnrolInput{}, &c); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := x.beginEnrol()
 	if got, want := c.ExpiresAt, x.now.Add(5*time.Minute); !got.Equal(want) {
 		t.Errorf("ExpiresAt = %v, want %v", got, want)
 	}
