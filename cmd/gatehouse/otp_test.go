@@ -111,8 +111,18 @@ func newGateway(t *testing.T) *gateway {
 	return g
 }
 
-func (g *gateway) configure(c *Config) {
-	c.SMS.Gateway, c.SMS.WebhookURL, c.SMS.WebhookSecret = "webhook", g.srv.URL, g.secret
+// newGatewayEnv is newOTPEnv with texts and calls going to a gateway
+// that keeps time by the env's clock.
+func newGatewayEnv(t *testing.T) (*gateway, *env, *relyingParty, *browser) {
+	t.Helper()
+	g := newGateway(t)
+	e, app, b := newOTPEnv(t, func(c *Config) {
+		c.SMS.Gateway, c.SMS.WebhookURL, c.SMS.WebhookSecret = "webhook", g.srv.URL, g.secret
+	})
+	g.mu.Lock()
+	g.now = e.clock.Now
+	g.mu.Unlock()
+	return g, e, app, b
 }
 
 // last is the newest message of a type.
@@ -175,7 +185,7 @@ func wantAdded(t *testing.T, p page) {
 	}
 }
 
-// signInWith signs alice in at app again (prompt=login) and returns the
+// signInAgain signs alice in at app again (prompt=login) and returns the
 // challenge page.
 func signInAgain(t *testing.T, e *env, b *browser, app *relyingParty) (authorization, page) {
 	t.Helper()
@@ -247,11 +257,7 @@ func TestEmailCode(t *testing.T) {
 // TestSMSCode: texts go through the signed webhook; numbers are stored as
 // E.164 and only UK numbers are accepted.
 func TestSMSCode(t *testing.T) {
-	gw := newGateway(t)
-	e, app, b := newOTPEnv(t, gw.configure)
-	gw.mu.Lock()
-	gw.now = e.clock.Now
-	gw.mu.Unlock()
+	gw, e, app, b := newGatewayEnv(t)
 
 	p := b.startEnrol("sms", "Mobile", "+33 6 12 34 56 78")
 	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body), "only UK (+44) numbers are allowed") {
@@ -275,8 +281,11 @@ func TestSMSCode(t *testing.T) {
 	gw.mu.Unlock()
 	a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
 	p = b.submitPassword(b.get(a.url), "alice", alicePassword)
-	if p.status() != http.StatusInternalServerError || gw.forged != 1 {
-		t.Errorf("gateway refusing: status %d, forged %d", p.status(), gw.forged)
+	gw.mu.Lock()
+	forged := gw.forged
+	gw.mu.Unlock()
+	if p.status() != http.StatusInternalServerError || forged != 1 {
+		t.Errorf("gateway refusing: status %d, forged %d", p.status(), forged)
 	}
 }
 
@@ -284,11 +293,7 @@ func TestSMSCode(t *testing.T) {
 // the signed callback; the user then selects Continue. Forged callbacks
 // are refused.
 func TestVoiceCall(t *testing.T) {
-	gw := newGateway(t)
-	e, app, b := newOTPEnv(t, gw.configure)
-	gw.mu.Lock()
-	gw.now = e.clock.Now
-	gw.mu.Unlock()
+	gw, e, app, b := newGatewayEnv(t)
 
 	p := b.startEnrol("voice", "Desk phone", "07700900123")
 	if !strings.Contains(p.body, "calling ••••123") {
@@ -340,4 +345,169 @@ func TestVoiceCall(t *testing.T) {
 func mustQuery(raw string) url.Values {
 	u, _ := url.Parse(raw)
 	return u.Query()
+}
+
+// outboxCode is the code in the newest message on the dev outbox page.
+func (e *env) outboxCode() string {
+	e.t.Helper()
+	p := e.newBrowser().get(e.issuer + "/dev/outbox")
+	m := sentCode.FindStringSubmatch(p.body)
+	if m == nil {
+		e.t.Fatalf("no code on the dev outbox page: status %d\n%s", p.status(), p.body)
+	}
+	return m[1]
+}
+
+// outboxCount is how many codes the dev outbox shows.
+func (e *env) outboxCount() int {
+	e.t.Helper()
+	return len(sentCode.FindAllString(e.newBrowser().get(e.issuer+"/dev/outbox").body, -1))
+}
+
+// TestDevOutbox: the embedded default sends texts and calls to the dev
+// outbox page (email too: see TestCodeAttacks), where # is pressed with a
+// protected button.
+func TestDevOutbox(t *testing.T) {
+	e, app, b := newOTPEnv(t)
+	p := b.startEnrol("voice", "Desk phone", "07700 900123")
+	box := e.newBrowser().get(e.issuer + "/dev/outbox")
+	if !strings.Contains(box.body, "Voice call to") || !strings.Contains(box.body, "Press # to approve") {
+		t.Fatalf("outbox page: status %d\n%s", box.status(), box.body)
+	}
+	f := box.form()
+	forged := url.Values{"call": {f.Get("call")}, "token": {"guess"}}
+	if got := b.post("/dev/outbox/press", forged); got.status() != http.StatusNotFound {
+		t.Errorf("press with a wrong token: status %d, want 404", got.status())
+	}
+	req := e.request(http.MethodPost, "/dev/outbox/press", "application/x-www-form-urlencoded", f.Encode(), "Sec-Fetch-Site", "cross-site")
+	if got := e.send(req); got.status() != http.StatusForbidden {
+		t.Errorf("cross-site press: status %d, want 403", got.status())
+	}
+	if got := b.post("/dev/outbox/press", f); !strings.Contains(got.body, "You pressed #") {
+		t.Fatalf("press: status %d\n%s", got.status(), got.body)
+	}
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	// Signing in calls the preferred method, the first one added.
+	a, p := signInAgain(t, e, b, app)
+	if got := b.post("/dev/outbox/press", e.newBrowser().get(e.issuer+"/dev/outbox").form()); !strings.Contains(got.body, "You pressed #") {
+		t.Fatalf("press: status %d\n%s", got.status(), got.body)
+	}
+	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
+}
+
+// TestCodeAttacks: a code works once, for the sign-in that asked for it,
+// within ten minutes and five guesses; resending is throttled.
+func TestCodeAttacks(t *testing.T) {
+	e, app, b := newOTPEnv(t)
+	wantAdded(t, b.finishEnrol("email", b.startEnrol("email", "Work", "alice@example.org"), e.outboxCode()))
+
+	t.Run("five wrong guesses retire the code", func(t *testing.T) {
+		a, p := signInAgain(t, e, b, app)
+		code := e.outboxCode()
+		for i := range 5 {
+			if p = b.passChallenge(p, wrongCode(code)); p.status() != http.StatusUnauthorized {
+				t.Fatalf("wrong code %d: status %d", i+1, p.status())
+			}
+		}
+		p = b.passChallenge(p, code)
+		if !strings.Contains(p.body, "Too many wrong answers") {
+			t.Fatalf("the right code after five wrong ones: status %d, want the challenge retired", p.status())
+		}
+		e.wantNoCode(t, "retired code", p)
+		e.clock.Advance(2 * time.Second) // past the per-user lock
+		if p = b.passChallenge(p, code); p.status() != http.StatusUnauthorized {
+			t.Errorf("the retired challenge's code: status %d, want 401", p.status())
+		}
+		e.clock.Advance(5 * time.Second)
+		wantMFA(t, b, app, a, b.passChallenge(p, e.outboxCode()), "otp")
+	})
+
+	t.Run("an expired code is refused", func(t *testing.T) {
+		_, p := signInAgain(t, e, b, app)
+		code := e.outboxCode()
+		e.clock.Advance(11 * time.Minute)
+		p = b.passChallenge(p, code)
+		e.wantNoCode(t, "expired code", p)
+		if !strings.Contains(p.body, "Verify it's you") || e.outboxCode() == code {
+			t.Errorf("after an expired code: status %d, want a new challenge with a new code", p.status())
+		}
+	})
+
+	t.Run("a code from another sign-in is refused", func(t *testing.T) {
+		a1, p1 := signInAgain(t, e, b, app)
+		code1 := e.outboxCode()
+		other := e.newBrowser()
+		_, p2 := e.startSignIn(other, app)
+		p2 = other.submitPassword(p2, "alice", alicePassword)
+		if e.outboxCode() == code1 {
+			t.Fatal("the second sign-in sent no new code")
+		}
+		if p := other.passChallenge(p2, code1); p.status() != http.StatusUnauthorized {
+			t.Errorf("code of another sign-in: status %d, want 401", p.status())
+		}
+		wantMFA(t, b, app, a1, b.passChallenge(p1, code1), "otp")
+
+		// The same code never works twice.
+		_, p := signInAgain(t, e, b, app)
+		if p = b.passChallenge(p, code1); p.status() != http.StatusUnauthorized {
+			t.Errorf("reused code: status %d, want 401", p.status())
+		}
+	})
+
+	t.Run("resend is throttled", func(t *testing.T) {
+		e.clock.Advance(time.Hour) // a fresh send budget
+		_, p := signInAgain(t, e, b, app)
+		before, throttled := e.outboxCount(), false
+		for range 6 {
+			f := p.form()
+			if p = b.post("/login/resend", f); p.status() == http.StatusTooManyRequests {
+				throttled = strings.Contains(p.body, "sent several codes already")
+				break
+			}
+		}
+		if !throttled {
+			t.Fatal("six resends in a row were not throttled")
+		}
+		if sent := e.outboxCount() - before; sent > 4 {
+			t.Errorf("%d codes sent by resending, want at most 4", sent)
+		}
+	})
+}
+
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+// TestDeliveryConfig: the outbox only for a loopback issuer; a webhook
+// needs its URL and secret; SMTP needs a From address.
+func TestDeliveryConfig(t *testing.T) {
+	_, err := load(t, []string{"--issuer", "https://id.example.org", "--sms.gateway", "outbox", "--smtp.host", "mail.example.org", "--phone.allowed-regions", "GB,XX"}, nil)
+	for _, want := range []string{
+		"sms.gateway: outbox is for development only and is refused unless the issuer is localhost",
+		"smtp.from: must be an email address",
+		`phone.allowed_regions: "XX" is not a region`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to contain %q", err, want)
+		}
+	}
+	_, err = load(t, []string{"--sms.gateway", "webhook"}, nil)
+	for _, want := range []string{"sms.webhook_url: must be an absolute URL", "sms.webhook_secret: must be at least 16 characters"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to contain %q", err, want)
+		}
+	}
+	// A production issuer with nothing configured offers no code methods
+	// rather than an outbox.
+	c, err := load(t, []string{"--issuer", "https://id.example.org"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.smsGateway() != gatewayNone || c.emailOutbox() {
+		t.Errorf("https issuer: gateway %q, email outbox %v; want none and false", c.smsGateway(), c.emailOutbox())
+	}
 }
