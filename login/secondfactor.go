@@ -32,6 +32,12 @@ const (
 // recovery codes come last, as the way out.
 var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery}
 
+// sends reports whether a method type sends something (a code, a call)
+// that costs money and can be aimed at someone else.
+func sends(t string) bool {
+	return t == storage.MethodEmail || t == storage.MethodSMS || t == storage.MethodVoice
+}
+
 // usableTypes are the types of methods a factor is configured for.
 func (h *Handler) usableTypes(methods []storage.Method) []string {
 	var types []string
@@ -118,7 +124,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		Kind:          p.Kind,
 		Message:       p.Message,
 		Options:       string(p.Options),
-		CanResend:     m.Type == storage.MethodEmail || m.Type == storage.MethodSMS || m.Type == storage.MethodVoice,
+		CanResend:     sends(m.Type),
 		OtherMethods:  others > 0,
 		Error:         msg,
 	})

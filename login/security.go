@@ -210,6 +210,20 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	if len(in.Name) > 64 {
 		in.Name = in.Name[:64]
 	}
+	if sends(f.Type()) {
+		// Enrolment sends a code to an address the user typed: the same
+		// budget as resends, so the page cannot be used to spam anyone.
+		if _, err := h.throttle.charge(r.Context(), "send:"+acct.user.ID, h.cfg.SendThrottle); err != nil {
+			var locked errThrottled
+			if !errors.As(err, &locked) {
+				h.serverError(w, r, err)
+				return
+			}
+			h.errorPage(w, r, http.StatusTooManyRequests, "Too many codes sent",
+				fmt.Sprintf("Wait %s and try again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
+			return
+		}
+	}
 	now := h.cfg.Now()
 	c := storage.Challenge{ID: storage.NewID(), UserID: acct.user.ID, SessionID: acct.sess.ID, Type: f.Type(), CreatedAt: now, ExpiresAt: now.Add(recentFactor)}
 	p, err := f.BeginEnrol(r.Context(), acct.user, in, &c)

@@ -511,3 +511,25 @@ func TestDeliveryConfig(t *testing.T) {
 		t.Errorf("https issuer: gateway %q, email outbox %v; want none and false", c.smsGateway(), c.emailOutbox())
 	}
 }
+
+// TestEnrolmentSendsAreThrottled: adding a method sends a code to an
+// address the user types, so it shares the send budget: the Security info
+// page cannot be used to flood someone's phone.
+func TestEnrolmentSendsAreThrottled(t *testing.T) {
+	g, _, _, b := newGatewayEnv(t)
+	for i := range 3 {
+		if p := b.startEnrol("sms", "Phone", "07700 900123"); p.status() != http.StatusOK {
+			t.Fatalf("enrolment send %d: status %d", i+1, p.status())
+		}
+	}
+	sent := g.count()
+	if p := b.startEnrol("sms", "Phone", "07700 900123"); p.status() != http.StatusOK {
+		t.Fatalf("fourth send (charged into a lock): status %d", p.status())
+	}
+	if p := b.startEnrol("sms", "Phone", "07700 900123"); p.status() != http.StatusTooManyRequests {
+		t.Errorf("fifth send in a row: status %d, want 429", p.status())
+	}
+	if got := g.count(); got != sent+1 {
+		t.Errorf("texts sent after the lock: %d more, want 1", got-sent)
+	}
+}
