@@ -368,20 +368,14 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
+	h.changeSelf(w, r, acct, func(u *storage.User) {
 		if u.PreferredMethod == m.ID {
 			u.PreferredMethod = ""
 		}
 		if len(acct.methods) == 1 {
 			u.MFAEnabled = false // no method left to ask for
 		}
-		return u, nil
-	}); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, acct.user, "mfa.method_removed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
-	http.Redirect(w, r, securityPath+"?done=removed", http.StatusSeeOther)
+	}, "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
 }
 
 func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
@@ -394,15 +388,8 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
-		u.PreferredMethod = m.ID
-		return u, nil
-	}); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, acct.user, "mfa.preferred_changed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
-	http.Redirect(w, r, securityPath+"?done=preferred", http.StatusSeeOther)
+	h.changeSelf(w, r, acct, func(u *storage.User) { u.PreferredMethod = m.ID },
+		"mfa.preferred_changed", map[string]string{"method": m.Type, "method_id": m.ID}, "preferred")
 }
 
 // postRecovery makes a new set of recovery codes, replacing any old set,
@@ -442,18 +429,24 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, securityPath, http.StatusSeeOther)
 		return
 	}
+	action, done := "mfa.disabled", "mfa-off"
+	if on {
+		action, done = "mfa.enabled", "mfa-on"
+	}
+	h.changeSelf(w, r, acct, func(u *storage.User) { u.MFAEnabled = on }, action, nil, done)
+}
+
+// changeSelf applies a change to the signed-in user, audits it and goes
+// back to Security info with a notice.
+func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct account, change func(*storage.User), action string, details map[string]string, done string) {
 	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
-		u.MFAEnabled = on
+		change(&u)
 		return u, nil
 	}); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	action, done := "mfa.disabled", "mfa-off"
-	if on {
-		action, done = "mfa.enabled", "mfa-on"
-	}
-	h.auditUser(r, acct.user, action, storage.OutcomeSuccess, nil)
+	h.auditUser(r, acct.user, action, storage.OutcomeSuccess, details)
 	http.Redirect(w, r, securityPath+"?done="+done, http.StatusSeeOther)
 }
 
