@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
@@ -149,6 +151,19 @@ func cmpOr(a, b string) string {
 	return b
 }
 
+// sentence capitalises a message's first letter and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}
+
 // mask shows enough of a phone number or address to recognise it.
 func mask(target string) string {
 	switch {
@@ -231,7 +246,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
 			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target,
-			Error: strings.TrimPrefix(err.Error(), factors.ErrBadInput.Error()+": "),
+			Error: sentence(strings.TrimPrefix(err.Error(), factors.ErrBadInput.Error()+": ")),
 		})
 		return
 	}

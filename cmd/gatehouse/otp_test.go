@@ -260,7 +260,7 @@ func TestSMSCode(t *testing.T) {
 	gw, e, app, b := newGatewayEnv(t)
 
 	p := b.startEnrol("sms", "Mobile", "+33 6 12 34 56 78")
-	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body), "only UK (+44) numbers are allowed") {
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body), "Only UK (+44) numbers are allowed.") {
 		t.Errorf("French number: status %d, want 422 naming the rule:\n%s", p.status(), p.body)
 	}
 	p = b.startEnrol("sms", "Mobile", "07700 900123")
