@@ -134,6 +134,25 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 // the auth request. It has answered the request when err is not nil.
 func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, m storage.Method) (storage.Challenge, error) {
 	ctx := r.Context()
+	if sends(m.Type) {
+		// Every code sent or call placed is charged, however it was asked
+		// for (first view, resend, another method, a retired challenge), so
+		// a password alone cannot flood the user's phone.
+		if _, err := h.throttle.charge(ctx, "send:"+u.ID, h.cfg.SendThrottle); err != nil {
+			var locked errThrottled
+			if !errors.As(err, &locked) {
+				h.serverError(w, r, err)
+				return storage.Challenge{}, err
+			}
+			h.auditUser(r, u, "mfa.challenge", storage.OutcomeDenied, map[string]string{"method": m.Type, "reason": "send budget spent"})
+			h.pages.Challenge(w, http.StatusTooManyRequests, templates.ChallengePage{
+				Page: templates.Page{Title: "Verify it's you"}, AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: m.Name,
+				Kind: "wait", OtherMethods: true,
+				Error: fmt.Sprintf("We've sent several codes already. Wait %s, then try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))),
+			})
+			return storage.Challenge{}, err
+		}
+	}
 	now := h.cfg.Now()
 	c := storage.Challenge{
 		ID: storage.NewID(), UserID: u.ID, AuthRequestID: a.ID, SessionID: a.SessionID,
@@ -372,8 +391,8 @@ func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// postResend sends a new code (or places a new call), within the send
-// budget, by retiring the outstanding challenge.
+// postResend sends a new code (or places a new call) by retiring the
+// outstanding challenge; beginChallenge keeps to the send budget.
 func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
 	if !ok {
@@ -384,16 +403,7 @@ func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
-	if _, err := h.throttle.charge(r.Context(), "send:"+a.UserID, h.cfg.SendThrottle); err != nil {
-		var locked errThrottled
-		if !errors.As(err, &locked) {
-			h.serverError(w, r, err)
-			return
-		}
-		h.showChallenge(w, r, a, sess, nil, http.StatusTooManyRequests,
-			fmt.Sprintf("We've sent several codes already. Wait %s before asking for another.", humanDuration(locked.until.Sub(h.cfg.Now()))))
-		return
-	}
+	// The new challenge's send is charged to the send budget there.
 	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
 	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.ChallengeID = "" }) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)

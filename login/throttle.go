@@ -33,7 +33,7 @@ var (
 	DefaultAccountRule = ThrottleRule{Free: 5, MaxDelay: 15 * time.Minute, Ceiling: 100, CeilingLock: 24 * time.Hour, Memory: 7 * 24 * time.Hour}
 	DefaultIPRule      = ThrottleRule{Free: 20, MaxDelay: 15 * time.Minute, Memory: 24 * time.Hour}
 	DefaultMFARule     = ThrottleRule{Free: 5, MaxDelay: 15 * time.Minute, Ceiling: 100, CeilingLock: 24 * time.Hour, Memory: 7 * 24 * time.Hour}
-	DefaultSendRule    = ThrottleRule{Free: 3, MaxDelay: 15 * time.Minute, Memory: time.Hour}
+	DefaultSendRule    = ThrottleRule{Free: 5, MaxDelay: 15 * time.Minute, Memory: time.Hour}
 )
 
 // errThrottled carries when the key may try again.
@@ -66,6 +66,10 @@ type throttle struct {
 func (t throttle) charge(ctx context.Context, key string, rule ThrottleRule) (storage.Attempts, error) {
 	now := t.now()
 	a, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
+		if !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) {
+			// Forgotten, whether or not garbage collection has run yet.
+			a = storage.Attempts{Key: key}
+		}
 		if now.Before(a.LockedUntil) {
 			return a, errThrottled{a.LockedUntil}
 		}

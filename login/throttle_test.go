@@ -117,3 +117,25 @@ func TestIPKey(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleForgets: a key quiet for its rule's memory starts afresh,
+// even before expired records are collected.
+func TestThrottleForgets(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := throttle{store: db, now: func() time.Time { return now }}
+	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
+	for range 3 {
+		th.charge(ctx, "send:u", rule)
+	}
+	now = now.Add(time.Hour)
+	a, err := th.charge(ctx, "send:u", rule)
+	if err != nil || a.Failures != 1 || !a.LockedUntil.Equal(now) {
+		t.Errorf("an hour later: %+v, %v; want a fresh count of 1 and no lock", a, err)
+	}
+}
