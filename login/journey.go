@@ -112,6 +112,11 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
 		in.Request.ClientMinimumACR = c.MinimumACR
 	}
+	for _, v := range a.ACRValues {
+		if policy.ACRRank(v) > policy.ACRRank(in.Request.RequestedACR) {
+			in.Request.RequestedACR = v
+		}
+	}
 	if sess == nil {
 		return in, nil
 	}
@@ -124,7 +129,7 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	if err != nil {
 		return in, fmt.Errorf("list methods: %w", err)
 	}
-	in.User = policy.User{MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods)}
+	in.User = policy.User{MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods), Registered: len(methods)}
 	return in, nil
 }
 

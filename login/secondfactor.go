@@ -270,7 +270,9 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.cfg.Now()
 	newSess, err := h.startSession(w, r, u.ID, proof{
-		amr: amrWith(sess.AMR, res.AMR), acr: acr, authTime: now, mfaAt: now,
+		// This authentication's methods only: a factor from an earlier one
+		// is not claimed with this auth_time.
+		amr: []string{"pwd", res.AMR, "mfa"}, acr: acr, authTime: now, mfaAt: now,
 	})
 	if err != nil {
 		h.serverError(w, r, err)
@@ -294,18 +296,6 @@ func (h *Handler) countGuess(ctx context.Context, id string) (storage.Challenge,
 		c.Guesses++
 		return c, nil
 	})
-}
-
-// amrWith adds a second factor's method reference, and "mfa", to a
-// session's: RFC 8176 lists each method used.
-func amrWith(amr []string, add string) []string {
-	out := slices.Clone(amr)
-	for _, v := range []string{add, "mfa"} {
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func with(m map[string]string, k, v string) map[string]string {

@@ -58,7 +58,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 // change security settings; if not, it sends the browser to prove it.
 func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account) bool {
 	now := h.cfg.Now()
-	if len(h.usableTypes(acct.methods)) == 0 {
+	if len(acct.methods) == 0 {
 		if now.Sub(acct.sess.AuthTime) <= recentFactor {
 			return true
 		}

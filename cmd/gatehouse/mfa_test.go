@@ -305,3 +305,34 @@ func recoveryGenerate(userID string, e *env) (methodID string, codes []string) {
 	}
 	return m.ID, codes
 }
+
+// TestACRValues: an RP's acr_values is required, not a hint: mfa steps a
+// password session up, and phr with no security key answers
+// unmet_authentication_requirements rather than a weaker token.
+func TestACRValues(t *testing.T) {
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	secret := b.enrolTOTP("Phone")
+	e.clock.Advance(30 * time.Second)
+	// Turn MFA off again, so only the request asks for a second factor.
+	b.passChallenge(b.securityPost("/security/mfa", url.Values{"enabled": {"off"}}), e.totpCode(secret))
+	b.securityPost("/security/mfa", url.Values{"enabled": {"off"}})
+
+	a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	tok, err := app.exchange(a, b.codeFrom(b.submitPassword(b.get(a.url), "alice", alicePassword), a))
+	if err != nil || tok.claims["acr"] != "pwd" {
+		t.Fatalf("MFA off, no acr_values: %v, acr %v; want acr pwd", err, tok.claims["acr"])
+	}
+	e.clock.Advance(30 * time.Second)
+	a = app.authorize(oauth2.SetAuthURLParam("acr_values", "mfa"))
+	tok, err = app.exchange(a, b.codeFrom(b.passChallenge(b.get(a.url), e.totpCode(secret)), a))
+	if err != nil || tok.claims["acr"] != "mfa" {
+		t.Fatalf("acr_values=mfa: %v, acr %v; want a challenge and acr mfa", err, tok.claims["acr"])
+	}
+	a = app.authorize(oauth2.SetAuthURLParam("acr_values", "phr"))
+	if q := b.get(a.url).location().Query(); q.Get("error") != "unmet_authentication_requirements" || q.Get("code") != "" {
+		t.Errorf("acr_values=phr without a security key: %v, want unmet_authentication_requirements", q)
+	}
+}

@@ -52,6 +52,9 @@ type Request struct {
 	HintUserID string
 	// ClientMinimumACR is the weakest acr the client accepts.
 	ClientMinimumACR string
+	// RequestedACR is the strongest acr the request asked for with
+	// acr_values; it is required like the client's minimum.
+	RequestedACR string
 	// MFAMaxAge asks for a second factor no older than this, whatever the
 	// session proved before (the Security info page's "within the last 10
 	// minutes"). Zero means no such limit.
@@ -62,8 +65,11 @@ type Request struct {
 type User struct {
 	// MFAEnabled is the user's own switch, until org-unit policy decides.
 	MFAEnabled bool
-	// Methods are the types of the user's registered second factors.
-	Methods []string
+	// Methods are the types of the user's registered second factors that
+	// Gatehouse can check; Registered counts all of them, so a user whose
+	// only method is switched off is refused, not let through.
+	Methods    []string
+	Registered int
 }
 
 // Input is everything one decision depends on.
@@ -101,14 +107,18 @@ func Decide(in Input) Decision {
 	mfaFresh := s != nil && slices.Contains(s.AMR, "mfa") &&
 		(in.Request.MFAMaxAge == 0 || in.Now.Sub(s.MFAAt) <= in.Request.MFAMaxAge)
 	need, why := "", ""
+	required, by := in.Request.ClientMinimumACR, "client requires"
+	if ACRRank(in.Request.RequestedACR) > ACRRank(required) {
+		required, by = in.Request.RequestedACR, "request asks for"
+	}
 	switch {
-	case ACRRank(in.Request.ClientMinimumACR) >= ACRRank("phr") && (s == nil || s.ACR != "phr"):
-		need, why = "phr", "client requires phishing-resistant sign-in (acr phr)"
-	case ACRRank(in.Request.ClientMinimumACR) >= ACRRank("mfa") && !mfaFresh:
-		need, why = "mfa", "client requires a second factor (acr mfa)"
+	case ACRRank(required) >= ACRRank("phr") && (s == nil || s.ACR != "phr"):
+		need, why = "phr", by+" phishing-resistant sign-in (acr phr)"
+	case ACRRank(required) >= ACRRank("mfa") && !mfaFresh:
+		need, why = "mfa", by+" a second factor (acr mfa)"
 	case in.Request.MFAMaxAge > 0 && !mfaFresh:
 		need, why = "mfa", fmt.Sprintf("a second factor within the last %s is required", in.Request.MFAMaxAge)
-	case in.User.MFAEnabled && len(in.User.Methods) > 0 && !mfaFresh:
+	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
 	if need != "" {

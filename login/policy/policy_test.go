@@ -17,9 +17,10 @@ func TestDecide(t *testing.T) {
 	phr := func(age time.Duration) *Proof {
 		return &Proof{UserID: "alice", AuthTime: now.Add(-age), AMR: []string{"pwd", "hwk", "mfa"}, ACR: "phr", MFAAt: now.Add(-age)}
 	}
-	mfaOn := User{MFAEnabled: true, Methods: []string{"totp", "recovery"}}
-	mfaOff := User{Methods: []string{"totp"}}
-	withKey := User{MFAEnabled: true, Methods: []string{"totp", "webauthn"}}
+	mfaOn := User{MFAEnabled: true, Methods: []string{"totp", "recovery"}, Registered: 2}
+	mfaOff := User{Methods: []string{"totp"}, Registered: 1}
+	withKey := User{MFAEnabled: true, Methods: []string{"totp", "webauthn"}, Registered: 2}
+	switchedOff := User{MFAEnabled: true, Registered: 1} // only method's type is not offered
 	const (
 		sso   = "single sign-on: session satisfies the request"
 		fresh = "password verified; no second factor required"
@@ -55,12 +56,16 @@ func TestDecide(t *testing.T) {
 		{"MFA on, SSO with an MFA session", Input{Session: mfa(time.Hour), User: mfaOn}, Done, both, nil},
 		{"MFA on, prompt=none needing a factor", Input{Session: pwd(0), User: mfaOn, Request: Request{Prompt: []string{"none"}}}, InteractionRequired, "the user has turned multi-factor authentication on; prompt=none forbids asking", nil},
 		{"MFA on, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{MFAEnabled: true}}, Done, fresh, nil},
+		{"MFA on, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: switchedOff}, Unmet, "the user has turned multi-factor authentication on; the user has no method that can provide it", nil},
 		{"MFA off, methods registered", Input{FreshPassword: true, Session: pwd(0), User: mfaOff}, Done, fresh, nil},
 
 		// The client's minimum.
 		{"client requires mfa, user has none", Input{FreshPassword: true, Session: pwd(0), Request: Request{ClientMinimumACR: "mfa"}}, Unmet, "client requires a second factor (acr mfa); the user has no method that can provide it", nil},
 		{"client requires mfa, MFA off but a method", Input{FreshPassword: true, Session: pwd(0), User: mfaOff, Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
 		{"client requires mfa, MFA session", Input{Session: mfa(time.Hour), Request: Request{ClientMinimumACR: "mfa"}}, Done, both, nil},
+		{"request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: mfaOff, Request: Request{RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"request asks for phr, TOTP session", Input{Session: mfa(0), User: withKey, Request: Request{RequestedACR: "phr", ClientMinimumACR: "mfa"}}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
+		{"request asks for pwd, client requires mfa", Input{Session: mfa(0), User: mfaOn, Request: Request{RequestedACR: "pwd", ClientMinimumACR: "mfa"}}, Done, both, nil},
 		{"client requires pwd", Input{Session: pwd(0), Request: Request{ClientMinimumACR: "pwd"}}, Done, sso, nil},
 		{"client requires phr, TOTP session, has a key", Input{Session: mfa(0), User: withKey, Request: Request{ClientMinimumACR: "phr"}}, Challenge, "client requires phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
 		{"client requires phr, no key", Input{Session: mfa(0), User: mfaOn, Request: Request{ClientMinimumACR: "phr"}}, Unmet, "client requires phishing-resistant sign-in (acr phr); the user has no method that can provide it", nil},
