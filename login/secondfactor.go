@@ -216,6 +216,11 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	key := "mfa:" + u.ID + ":" + m.Type
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
+	if m.Type == storage.MethodVoice && !c.Approved {
+		// Continue before answering the call is not a guess.
+		h.secondFactorFailed(w, r, a, sess, u, details, factors.ErrNotReady)
+		return
+	}
 	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
 	if err != nil {
 		var locked errThrottled
@@ -230,7 +235,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err = h.countGuess(ctx, c.ID)
 	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
-		h.retireChallenge(w, r, a, sess, u, details, "this challenge had too many wrong answers")
+		h.retireChallenge(w, r, a, sess, u, details)
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
@@ -310,25 +315,26 @@ func with(m map[string]string, k, v string) map[string]string {
 // secondFactorFailed audits a failed answer and shows the challenge again
 // with one generic message; the detail goes to the audit log only.
 func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, err error) {
-	reason := "wrong answer"
 	switch {
-	case errors.Is(err, factors.ErrReplayed):
-		reason = "replayed"
 	case errors.Is(err, factors.ErrNotReady):
 		h.showChallenge(w, r, a, sess, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
 		return
-	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput):
-		reason = err.Error()
+	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput) && !errors.Is(err, factors.ErrReplayed):
+		// Not the user's answer but our fault (a key that will not open,
+		// storage): a 500 someone investigates, not a lock-out.
+		h.serverError(w, r, err)
+		return
 	}
+	reason := err.Error()
 	h.auditUser(r, u, "mfa.verify", storage.OutcomeFailure, with(details, "reason", reason))
 	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, msgWrongAnswer)
 }
 
 // retireChallenge ends a challenge that ran out of guesses; the next view
 // starts a new one (sending a new code).
-func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, reason string) {
+func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string) {
 	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
-	h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", reason))
+	h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "too many wrong answers to this challenge"))
 	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 }
 

@@ -1,16 +1,19 @@
 package login
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -99,7 +102,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	r = h.ensureBrowser(w, r)
 	p := templates.SecurityPage{
 		Page:       templates.Page{Title: "Security info", CSRF: h.csrfToken(r)},
-		Name:       cmpOr(acct.user.DisplayName, acct.user.Username),
+		Name:       cmp.Or(acct.user.DisplayName, acct.user.Username),
 		Username:   acct.user.Username,
 		MFAEnabled: acct.user.MFAEnabled,
 		Notice:     notices[r.URL.Query().Get("done")],
@@ -112,7 +115,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			row := templates.MethodRow{
-				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: mask(m.Target),
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
 				Preferable: m.Type != storage.MethodRecovery,
 			}
@@ -144,13 +147,6 @@ var notices = map[string]string{
 	"signedout": "Your other sessions are signed out.",
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // sentence capitalises a message's first letter and ends it with a full stop.
 func sentence(msg string) string {
 	if msg == "" {
@@ -164,18 +160,13 @@ func sentence(msg string) string {
 	return msg
 }
 
-// mask shows enough of a phone number or address to recognise it.
-func mask(target string) string {
-	switch {
-	case target == "":
-		return ""
-	case strings.Contains(target, "@"):
-		at := strings.LastIndex(target, "@")
-		return target[:min(2, at)] + "•••" + target[at:]
-	case len(target) > 4:
-		return strings.Repeat("•", len(target)-4) + target[len(target)-4:]
+// name is a method name as typed, trimmed to 64 characters.
+func name(s string) string {
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > 64 {
+		s = string(r[:64])
 	}
-	return target
+	return s
 }
 
 // showAdd asks for what a new method needs (a name, an address or number).
@@ -221,10 +212,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	in := factors.EnrolInput{Name: strings.TrimSpace(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target"))}
-	if len(in.Name) > 64 {
-		in.Name = in.Name[:64]
-	}
+	in := factors.EnrolInput{Name: name(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target"))}
 	if sends(f.Type()) {
 		// Enrolment sends a code to an address the user typed: the same
 		// budget as resends, so the page cannot be used to spam anyone.
@@ -291,17 +279,20 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := h.store.GetChallenge(ctx, r.PostFormValue("challenge"))
-	if err != nil || c.SessionID != acct.sess.ID || c.UserID != acct.user.ID || c.Type != f.Type() || !h.cfg.Now().Before(c.ExpiresAt) {
+	// An enrolment challenge of this session and type only: not a sign-in's.
+	if err != nil || c.AuthRequestID != "" || c.SessionID != acct.sess.ID || c.UserID != acct.user.ID || c.Type != f.Type() || !h.cfg.Now().Before(c.ExpiresAt) {
 		h.errorPage(w, r, http.StatusBadRequest, "That took too long", "Start adding the method again.", "expired_challenge")
 		return
 	}
-	key := "mfa:" + acct.user.ID + ":" + f.Type()
-	if _, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle); err != nil {
+	key := "enrol:" + acct.user.ID + ":" + f.Type()
+	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
+	if err != nil {
 		var locked errThrottled
 		if !errors.As(err, &locked) {
 			h.serverError(w, r, err)
 			return
 		}
+		h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeDenied, map[string]string{"method": f.Type(), "reason": "throttled"})
 		h.errorPage(w, r, http.StatusTooManyRequests, "Too many failed attempts",
 			fmt.Sprintf("Wait %s and start adding the method again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
 		return
@@ -312,10 +303,14 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusBadRequest, "Too many wrong answers", "Start adding the method again.", "too_many_guesses")
 		return
 	}
-	name := strings.TrimSpace(r.PostFormValue("name"))
+	methodName := name(r.PostFormValue("name"))
 	m, err := f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
 	if err != nil {
 		h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeFailure, map[string]string{"method": f.Type(), "reason": err.Error()})
+		if charged.LockedUntil.After(h.cfg.Now()) {
+			h.auditUser(r, acct.user, "mfa.locked", storage.OutcomeDenied, map[string]string{"method": f.Type(), "during": "enrolment",
+				"until": charged.LockedUntil.UTC().Format(time.RFC3339)})
+		}
 		var p factors.EnrolPrompt
 		if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, factors.ErrBadInput) || errors.Is(err, factors.ErrNotReady) {
 			// The same prompt again; a QR code is not shown twice.
@@ -327,7 +322,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
 				p.Prompt = stored // the same ceremony, to try again
 			}
-			h.showEnrol(w, r, f, c, p, name, http.StatusUnauthorized, msgWrongAnswer)
+			h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
 			return
 		}
 		h.serverError(w, r, err)
@@ -338,12 +333,15 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
 		return
 	}
-	m.Name = cmpOr(name, f.Label())
+	m.Name = cmp.Or(methodName, f.Label())
 	if err := h.store.CreateMethod(ctx, m); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.throttle.reset(ctx, key)
+	if err := h.throttle.reset(ctx, key); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	// The first method becomes the preferred one, and turns MFA on: a user
 	// who set up a second factor means to use it.
 	if _, err := h.store.UpdateUser(ctx, acct.user.ID, func(u storage.User) (storage.User, error) {
@@ -435,6 +433,9 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 // postMFA turns the user's own MFA switch on or off. Turning it off needs
 // a recent factor like any change; org-unit policy (coming) may forbid it.
 func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
 	on := r.PostFormValue("enabled") == "on"
 	acct, ok := h.securityForm(w, r, !on)
 	if !ok {

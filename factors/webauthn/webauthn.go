@@ -30,7 +30,7 @@ const ceremonyTime = 5 * time.Minute
 // ErrCloned is a login whose sign count did not move forward: two copies of
 // the key may exist. The user sees the generic message; the audit log names
 // the cause.
-var ErrCloned = errors.New("webauthn: sign count did not increase, the authenticator may be cloned")
+var ErrCloned = fmt.Errorf("%w: sign count did not increase, the authenticator may be cloned", factors.ErrWrongAnswer)
 
 // MethodLister lists a user's methods, so registration can exclude the
 // authenticators already registered.
