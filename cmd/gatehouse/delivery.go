@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -125,7 +126,7 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 	if box == nil {
 		return
 	}
-	mux.HandleFunc("GET /dev/outbox", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /dev/outbox", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		p := templates.OutboxPage{Page: templates.Page{Title: "Dev outbox"}}
 		if r.URL.Query().Get("pressed") != "" {
 			p.Notice = "You pressed #. Go back to the sign-in page and select Continue."
@@ -136,10 +137,10 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 			})
 		}
 		pages.Outbox(w, http.StatusOK, p)
-	})
+	}))
 	// Pressing # is a state change: cross-origin posts are refused, and
 	// each call's button carries its own random token.
-	mux.Handle("POST /dev/outbox/press", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /dev/outbox/press", http.NewCrossOriginProtection().Handler(loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
 		err := box.Press(r.Context(), r.PostFormValue("call"), r.PostFormValue("token"))
 		switch {
 		case errors.Is(err, otp.ErrNoCall), errors.Is(err, otp.ErrBadCallback):
@@ -152,4 +153,18 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 		}
 		http.Redirect(w, r, "/dev/outbox?pressed=1", http.StatusSeeOther)
 	})))
+}
+
+// loopbackOnly serves the outbox to this machine only: a loopback issuer
+// does not mean a loopback listener (Docker publishes :8080), and the
+// outbox shows every code.
+func loopbackOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "The dev outbox is only served to this machine.", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	})
 }

@@ -582,3 +582,18 @@ func TestChoosingAMethodAgainIsThrottled(t *testing.T) {
 		t.Errorf("%d codes sent by re-choosing the method, want at most 5", sent)
 	}
 }
+
+// TestOutboxOnlyForThisMachine: the outbox shows every code, so only a
+// loopback client may read it, whatever address the server listens on.
+func TestOutboxOnlyForThisMachine(t *testing.T) {
+	h := loopbackOnly(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("codes")) })
+	for addr, want := range map[string]int{"127.0.0.1:5000": 200, "[::1]:5000": 200, "172.17.0.1:5000": 403, "192.0.2.7:5000": 403} {
+		req := httptest.NewRequest(http.MethodGet, "/dev/outbox", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("outbox from %s: status %d, want %d", addr, rec.Code, want)
+		}
+	}
+}
