@@ -105,7 +105,9 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
 			MFAMaxAge: mfaMaxAge(a),
 		},
-		// Past the password step, the password was entered in this journey.
+		// Past the password step the session has already been checked
+		// against the request (a password entered here, or single sign-on
+		// that went on to a challenge).
 		FreshPassword: a.Step != storage.StepPassword,
 		Now:           h.cfg.Now(),
 	}

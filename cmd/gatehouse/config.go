@@ -155,9 +155,6 @@ func (c Config) webAuthnOrigins() []string {
 	return out
 }
 
-// listenAddr is the listen address. By default it is the issuer's port, on
-// loopback only when the issuer is a loopback URL (a developer's machine),
-// else on all interfaces.
 // mfaKeyFile is the sealing key's path: kept beside the database, not in it.
 func (c Config) mfaKeyFile() string {
 	if c.MFA.KeyFile != "" {
@@ -166,6 +163,9 @@ func (c Config) mfaKeyFile() string {
 	return filepath.Join(c.DataDir, "mfa.key")
 }
 
+// listenAddr is the listen address. By default it is the issuer's port, on
+// loopback only when the issuer is a loopback URL (a developer's machine),
+// else on all interfaces.
 func (c Config) listenAddr() string {
 	if c.Listen != "" {
 		return c.Listen

@@ -66,8 +66,9 @@ func New(cfg Config) (*Factor, error) {
 		RPID:          cfg.RPID,
 		RPDisplayName: cmp.Or(cfg.RPName, "Gatehouse"),
 		RPOrigins:     cfg.Origins,
-		// Expiry is the challenge's, on the injected clock; the library's
-		// own check would read the wall clock.
+		// The challenge's expiry, on the injected clock, is what counts;
+		// the library also checks its session data against the wall
+		// clock, with the same ceremony time.
 		Timeouts: gowebauthn.TimeoutsConfig{
 			Login:        gowebauthn.TimeoutConfig{Timeout: ceremonyTime, TimeoutUVD: ceremonyTime},
 			Registration: gowebauthn.TimeoutConfig{Timeout: ceremonyTime, TimeoutUVD: ceremonyTime},
