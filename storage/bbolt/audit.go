@@ -52,7 +52,7 @@ func (db *DB) ListAudit(ctx context.Context, q storage.AuditQuery) (list []stora
 		c := tx.Bucket(auditBucket).Cursor()
 		k, data := c.Last()
 		if !q.Until.IsZero() {
-			if k, data = c.Seek(timeKey(q.Until)); k != nil {
+			if k, _ = c.Seek(timeKey(q.Until)); k != nil {
 				k, data = c.Prev()
 			} else {
 				k, data = c.Last()
