@@ -114,8 +114,10 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
 		in.Request.ClientMinimumACR = c.MinimumACR
 	}
+	// Any one of the values asked for will do: require the weakest that
+	// Gatehouse issues.
 	for _, v := range a.ACRValues {
-		if policy.ACRRank(v) > policy.ACRRank(in.Request.RequestedACR) {
+		if r := policy.ACRRank(v); r >= 0 && (in.Request.RequestedACR == "" || r < policy.ACRRank(in.Request.RequestedACR)) {
 			in.Request.RequestedACR = v
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -170,7 +171,54 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	acrs, err := essentialACR(r.Form.Get("claims"))
+	if err != nil {
+		c, cerr := p.store.getClient(r.Context(), req.ClientID)
+		if cerr == nil && op.ValidateAuthReqRedirectURI(c, req.RedirectURI, req.ResponseType) == nil {
+			op.AuthRequestError(w, r, req, err.(*oidc.Error), p.op)
+			return
+		}
+	}
+	if len(acrs) > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), essentialACRKey{}, acrs))
+	}
 	p.op.ServeHTTP(w, r)
+}
+
+type essentialACRKey struct{}
+
+// essentialACR reads the acr an RP requires with the claims parameter
+// (OIDC Core 5.5.1.1), which op ignores: {"id_token":{"acr":{"essential":
+// true,"values":["phr"]}}}. Only values Gatehouse issues count; an essential
+// acr it cannot issue at all is unmet_authentication_requirements.
+func essentialACR(raw string) ([]string, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	var claims struct {
+		IDToken map[string]*struct {
+			Essential bool     `json:"essential"`
+			Value     string   `json:"value"`
+			Values    []string `json:"values"`
+		} `json:"id_token"`
+	}
+	if err := json.Unmarshal([]byte(raw), &claims); err != nil {
+		return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not valid JSON.")
+	}
+	acr := claims.IDToken["acr"]
+	if acr == nil || !acr.Essential {
+		return nil, nil
+	}
+	var known []string
+	for _, v := range append(acr.Values, acr.Value) {
+		if slices.Contains(ACRValues, v) {
+			known = append(known, v)
+		}
+	}
+	if len(known) == 0 {
+		return nil, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "None of the essential acr values can be issued."}
+	}
+	return known, nil
 }
 
 // token refuses the JWT bearer grant and private_key_jwt client
@@ -211,6 +259,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	cfg.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	cfg.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
 	cfg.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	cfg.ClaimsParameterSupported = true // for an essential acr; other claims follow the scopes
 	cfg.ResponseModesSupported = []string{"query", "form_post"}
 	doc := struct {
 		*oidc.DiscoveryConfiguration

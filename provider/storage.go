@@ -83,7 +83,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		CodeChallengeMethod: string(r.CodeChallengeMethod),
 		Prompt:              r.Prompt,
 		MaxAge:              r.MaxAge,
-		ACRValues:           r.ACRValues,
+		ACRValues:           acrValues(ctx, r.ACRValues),
 		LoginHint:           r.LoginHint,
 		HintUserID:          hintUserID,
 		BrowserHash:         s.cfg.BrowserHash(ctx),
@@ -98,6 +98,15 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		return nil, serverError(fmt.Errorf("create auth request: %w", err))
 	}
 	return &authRequest{AuthRequest: a}, nil
+}
+
+// acrValues are the acr values a sign-in must reach one of: an essential
+// acr from the claims parameter, which outranks the voluntary acr_values.
+func acrValues(ctx context.Context, requested []string) []string {
+	if essential, _ := ctx.Value(essentialACRKey{}).([]string); len(essential) > 0 {
+		return essential
+	}
+	return requested
 }
 
 func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {

@@ -336,3 +336,36 @@ func TestACRValues(t *testing.T) {
 		t.Errorf("acr_values=phr without a security key: %v, want unmet_authentication_requirements", q)
 	}
 }
+
+// TestEssentialACRClaim: the claims parameter's essential acr (OIDC Core
+// 5.5.1.1) is required like acr_values; one Gatehouse cannot issue is
+// unmet, and a malformed claims parameter is invalid_request.
+func TestEssentialACRClaim(t *testing.T) {
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	secret := b.enrolTOTP("Phone")
+	e.clock.Advance(30 * time.Second)
+	claims := func(v string) oauth2.AuthCodeOption {
+		return oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":[`+v+`]}}}`)
+	}
+	a = app.authorize(claims(`"urn:example:gold"`))
+	if q := b.get(a.url).location().Query(); q.Get("error") != "unmet_authentication_requirements" {
+		t.Errorf("essential acr Gatehouse cannot issue: %v, want unmet_authentication_requirements", q)
+	}
+	a = app.authorize(oauth2.SetAuthURLParam("claims", `{"id_token":`))
+	if q := b.get(a.url).location().Query(); q.Get("error") != "invalid_request" {
+		t.Errorf("malformed claims: %v, want invalid_request", q)
+	}
+	// mfa or phr: the TOTP the user has will do.
+	a = app.authorize(claims(`"mfa","phr"`))
+	tok, err := app.exchange(a, b.codeFrom(b.passChallenge(b.get(a.url), e.totpCode(secret)), a))
+	if err != nil || tok.claims["acr"] != "mfa" {
+		t.Fatalf("essential acr mfa or phr: %v, acr %v; want mfa", err, tok.claims["acr"])
+	}
+	a = app.authorize(claims(`"phr"`))
+	if q := b.get(a.url).location().Query(); q.Get("error") != "unmet_authentication_requirements" {
+		t.Errorf("essential acr phr without a security key: %v, want unmet_authentication_requirements", q)
+	}
+}

@@ -52,8 +52,8 @@ type Request struct {
 	HintUserID string
 	// ClientMinimumACR is the weakest acr the client accepts.
 	ClientMinimumACR string
-	// RequestedACR is the strongest acr the request asked for with
-	// acr_values; it is required like the client's minimum.
+	// RequestedACR is the acr the request asked for (acr_values, or an
+	// essential acr claim); it is required like the client's minimum.
 	RequestedACR string
 	// MFAMaxAge asks for a second factor no older than this, whatever the
 	// session proved before (the Security info page's "within the last 10
