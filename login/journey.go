@@ -31,7 +31,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch a.Step {
-	case storage.StepPassword, storage.StepDecide, storage.StepSecondFactor:
+	case storage.StepPassword, storage.StepDecide, storage.StepSecondFactor, storage.StepEnrol:
 		sess, err := h.currentSession(r)
 		if err != nil {
 			h.serverError(w, r, err)
@@ -80,6 +80,17 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			return
 		}
 		h.showPassword(w, r, a, http.StatusOK, "")
+	case policy.OfferEnrolment, policy.RequireEnrolment:
+		if a.Step != storage.StepEnrol {
+			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
+				a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
+			}) {
+				return
+			}
+			h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
+				Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+		}
+		h.showSetup(w, r, a, d)
 	case policy.Challenge:
 		if a.Step != storage.StepSecondFactor {
 			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
@@ -103,7 +114,7 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	in := policy.Input{
 		Request: policy.Request{
 			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
-			MFAMaxAge: mfaMaxAge(a),
+			MFAMaxAge: mfaMaxAge(a), EnrolmentDeclined: a.EnrolmentDeclined,
 		},
 		// Past the password step the session has already been checked
 		// against the request (a password entered here, or single sign-on
@@ -133,8 +144,33 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	if err != nil {
 		return in, fmt.Errorf("list methods: %w", err)
 	}
-	in.User = policy.User{MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods), Registered: len(methods)}
+	chain, err := h.orgUnitChain(ctx, u.OrgUnitID)
+	if err != nil {
+		return in, err
+	}
+	setting, from := policy.Effective(chain)
+	in.User = policy.User{
+		OrgUnit: setting, OrgUnitName: from.Name, Privileged: len(u.Roles) > 0,
+		MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods), Registered: len(methods),
+	}
 	return in, nil
+}
+
+// orgUnitChain is the user's org unit and its ancestors, nearest first.
+func (h *Handler) orgUnitChain(ctx context.Context, id string) ([]storage.OrgUnit, error) {
+	var chain []storage.OrgUnit
+	for id != "" && len(chain) < 64 { // the tree is shallow; the bound stops a cycle
+		ou, err := h.store.GetOrgUnit(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get org unit: %w", err)
+		}
+		chain = append(chain, ou)
+		id = ou.ParentID
+	}
+	return chain, nil
 }
 
 // unmet tells the client the user cannot reach the level it requires.

@@ -116,6 +116,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/methods", h.showMethods)
 	mux.Handle("POST /login/method", cop.Handler(http.HandlerFunc(h.postMethod)))
 	mux.Handle("POST /login/resend", cop.Handler(http.HandlerFunc(h.postResend)))
+	mux.Handle("POST /login/not-now", cop.Handler(http.HandlerFunc(h.postNotNow)))
 	mux.HandleFunc("GET "+securityPath, h.showSecurity)
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
 	for path, handle := range map[string]http.HandlerFunc{

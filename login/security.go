@@ -186,7 +186,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
 		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()),
+		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Return: returnPath(r),
 	})
 }
 
@@ -233,7 +233,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, factors.ErrBadInput) {
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target,
+			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: sentence(strings.TrimPrefix(err.Error(), factors.ErrBadInput.Error()+": ")),
 		})
 		return
@@ -262,6 +262,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 		Options:     string(p.Options),
 		QRCode:      p.QRCode,
 		Secret:      p.Secret,
+		Return:      returnPath(r),
 		Error:       msg,
 	})
 }
@@ -355,6 +356,10 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
+	if back := returnPath(r); back != "" {
+		http.Redirect(w, r, back, http.StatusSeeOther) // the sign-in this enrolment was part of
+		return
+	}
 	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
 }
 

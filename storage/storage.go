@@ -288,6 +288,7 @@ const (
 	StepChangePassword = "change_password"
 	StepDecide         = "decide"
 	StepSecondFactor   = "second_factor"
+	StepEnrol          = "enrol"
 	StepDone           = "done"
 )
 
@@ -332,6 +333,9 @@ type AuthRequest struct {
 	// ChallengeID the challenge outstanding for it.
 	MethodID    string `json:",omitempty"`
 	ChallengeID string `json:",omitempty"`
+	// EnrolmentDeclined is set when the user chose "Not now" to setting
+	// up MFA in this sign-in.
+	EnrolmentDeclined bool `json:",omitempty"`
 	// ReturnTo is set for Gatehouse's own pages (the Security info page):
 	// a local path to go back to instead of answering a client.
 	ReturnTo string `json:",omitempty"`

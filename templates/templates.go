@@ -24,7 +24,7 @@ type Templates struct {
 }
 
 // pageNames lists every page; Parse fails if one is missing.
-var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo", "outbox"}
+var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "setup", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo", "outbox"}
 
 var funcs = template.FuncMap{"base64": base64.StdEncoding.EncodeToString}
 
@@ -127,15 +127,28 @@ type MethodRow struct {
 	Preferred, Preferable         bool
 }
 
-// MethodType is a kind of method a user can add.
-type MethodType struct{ Type, Label string }
+// MethodType is a kind of method a user can add, and where to add it.
+type MethodType struct{ Type, Label, URL string }
+
+// SetupPage asks a user without a second factor to set one up during
+// sign-in.
+type SetupPage struct {
+	Page
+	AuthRequestID string
+	// Required hides "Not now".
+	Required bool
+	Methods  []MethodType
+}
 
 // AddMethodPage asks for what a new method needs.
 type AddMethodPage struct {
 	Page
 	Type, Label string
 	// NeedsTarget is "email", "phone" or "".
-	NeedsTarget  string
+	NeedsTarget string
+	// Return is where to go when the method is added (a sign-in in
+	// progress), or "" for Security info.
+	Return       string
 	Name, Target string
 	Error        string
 }
@@ -146,6 +159,7 @@ type EnrolPage struct {
 	Page
 	Type, Label, ChallengeID, Name string
 	Kind, Message, Options         string
+	Return                         string
 	QRCode                         []byte
 	Secret                         string
 	Error                          string
@@ -227,6 +241,10 @@ func (t *Templates) Methods(w http.ResponseWriter, status int, p MethodsPage) {
 
 func (t *Templates) Security(w http.ResponseWriter, status int, p SecurityPage) {
 	t.render(w, status, "security", p)
+}
+
+func (t *Templates) Setup(w http.ResponseWriter, status int, p SetupPage) {
+	t.render(w, status, "setup", p)
 }
 
 func (t *Templates) AddMethod(w http.ResponseWriter, status int, p AddMethodPage) {

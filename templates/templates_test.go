@@ -33,8 +33,11 @@ func TestEveryPageRenders(t *testing.T) {
 			tp.Methods(w, 200, MethodsPage{Page: Page{Title: "Choose"}, Methods: []MethodChoice{{ID: "m1", Label: "Text message", Name: evil}}})
 		}, `value="m1"`},
 		{"security", func(w http.ResponseWriter) {
-			tp.Security(w, 200, SecurityPage{Page: Page{Title: "Security info"}, Name: evil, Methods: []MethodRow{{ID: "m1", Label: "Authenticator app", Name: evil}}, SingleMethod: true, CanAdd: []MethodType{{"totp", "Authenticator app"}}})
+			tp.Security(w, 200, SecurityPage{Page: Page{Title: "Security info"}, Name: evil, Methods: []MethodRow{{ID: "m1", Label: "Authenticator app", Name: evil}}, SingleMethod: true, CanAdd: []MethodType{{Type: "totp", Label: "Authenticator app"}}})
 		}, "Add a second one"},
+		{"setup", func(w http.ResponseWriter) {
+			tp.Setup(w, 200, SetupPage{Page: Page{Title: "Set up"}, AuthRequestID: evil, Methods: []MethodType{{Type: "totp", Label: "Authenticator app", URL: "/security/add/totp?return=%2Flogin%3Fid%3Dx"}}})
+		}, "Not now"},
 		{"add_method", func(w http.ResponseWriter) {
 			tp.AddMethod(w, 200, AddMethodPage{Page: Page{Title: "Add"}, Type: "sms", Label: "Text message", NeedsTarget: "phone", Target: evil, Error: evil})
 		}, `type="tel"`},

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Outcome is what the journey does next.
@@ -29,8 +31,12 @@ const (
 	// Unmet: nothing the user has can reach the level required; the client
 	// gets unmet_authentication_requirements rather than a weaker token.
 	Unmet Outcome = "unmet_authentication_requirements"
-	// The org-unit outcomes (offer_enrolment, require_enrolment) join here
-	// with the org-unit policy.
+	// OfferEnrolment: the org unit prompts for MFA and the user has no
+	// method: offer "Set up now" or "Not now".
+	OfferEnrolment Outcome = "offer_enrolment"
+	// RequireEnrolment: MFA is required and the user has no method: they
+	// must set one up before the sign-in completes.
+	RequireEnrolment Outcome = "require_enrolment"
 )
 
 // Proof is what a browser session has proved, and when.
@@ -55,6 +61,9 @@ type Request struct {
 	// RequestedACR is the acr the request asked for (acr_values, or an
 	// essential acr claim); it is required like the client's minimum.
 	RequestedACR string
+	// EnrolmentDeclined is true once the user chose "Not now" in this
+	// sign-in.
+	EnrolmentDeclined bool
 	// MFAMaxAge asks for a second factor no older than this, whatever the
 	// session proved before (the Security info page's "within the last 10
 	// minutes"). Zero means no such limit.
@@ -63,6 +72,13 @@ type Request struct {
 
 // User is what the decision needs to know of the user.
 type User struct {
+	// OrgUnit is the effective MFA setting of the user's org unit (see
+	// Effective) and OrgUnitName where it comes from, for reasons.
+	OrgUnit     storage.MFASetting
+	OrgUnitName string
+	// Privileged is true for anyone holding an admin or helpdesk role:
+	// they always need a second factor, whatever their org unit says.
+	Privileged bool
 	// MFAEnabled is the user's own switch, until org-unit policy decides.
 	MFAEnabled bool
 	// Methods are the types of the user's registered second factors that
@@ -106,7 +122,7 @@ func Decide(in Input) Decision {
 	s := in.Session
 	mfaFresh := s != nil && slices.Contains(s.AMR, "mfa") &&
 		(in.Request.MFAMaxAge == 0 || in.Now.Sub(s.MFAAt) <= in.Request.MFAMaxAge)
-	need, why := "", ""
+	need, why, mandatory := "", "", false
 	required, by := in.Request.ClientMinimumACR, "client requires"
 	if ACRRank(in.Request.RequestedACR) > ACRRank(required) {
 		required, by = in.Request.RequestedACR, "request asks for"
@@ -118,6 +134,14 @@ func Decide(in Input) Decision {
 		need, why = "mfa", by+" a second factor (acr mfa)"
 	case in.Request.MFAMaxAge > 0 && !mfaFresh:
 		need, why = "mfa", fmt.Sprintf("a second factor within the last %s is required", in.Request.MFAMaxAge)
+	case in.User.Privileged && !mfaFresh:
+		need, why, mandatory = "mfa", "admin and helpdesk roles always need a second factor", true
+	case in.User.OrgUnit == storage.MFARequired && !mfaFresh:
+		need, why, mandatory = "mfa", fmt.Sprintf("org unit %s requires multi-factor authentication", in.User.OrgUnitName), true
+	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered > 0 && !mfaFresh:
+		need, why = "mfa", fmt.Sprintf("org unit %s prompts for multi-factor authentication and the user has a method", in.User.OrgUnitName)
+	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered == 0 && !in.Request.EnrolmentDeclined && !none:
+		return Decision{Outcome: OfferEnrolment, Reason: fmt.Sprintf("org unit %s prompts for multi-factor authentication; the user has no method", in.User.OrgUnitName)}
 	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
@@ -127,6 +151,10 @@ func Decide(in Input) Decision {
 			methods = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m != "webauthn" })
 		}
 		switch {
+		case len(methods) == 0 && mandatory && in.User.Registered == 0 && none:
+			return Decision{Outcome: InteractionRequired, Reason: why + "; the user must set up a method; prompt=none forbids asking"}
+		case len(methods) == 0 && mandatory && in.User.Registered == 0:
+			return Decision{Outcome: RequireEnrolment, Reason: why + "; the user has no method yet"}
 		case len(methods) == 0:
 			return Decision{Outcome: Unmet, Reason: why + "; the user has no method that can provide it"}
 		case none:
@@ -144,6 +172,22 @@ func Decide(in Input) Decision {
 		return Decision{Outcome: Done, Reason: "password verified; no second factor required"}
 	}
 	return Decision{Outcome: Done, Reason: "single sign-on: session satisfies the request"}
+}
+
+// Effective is the MFA setting that applies to a user in the org unit that
+// chain starts with, followed by its ancestors up to the root: the nearest
+// explicit setting, else optional. It returns the unit the setting comes
+// from too.
+func Effective(chain []storage.OrgUnit) (storage.MFASetting, storage.OrgUnit) {
+	for _, ou := range chain {
+		if ou.MFA != "" && ou.MFA != storage.MFAInherit {
+			return ou.MFA, ou
+		}
+	}
+	if len(chain) > 0 {
+		return storage.MFAOptional, chain[len(chain)-1]
+	}
+	return storage.MFAOptional, storage.OrgUnit{}
 }
 
 // ACRRank orders authentication context classes: pwd < mfa < phr. An

@@ -3,6 +3,8 @@ package policy
 import (
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func TestDecide(t *testing.T) {
@@ -71,6 +73,21 @@ func TestDecide(t *testing.T) {
 		{"client requires phr, no key", Input{Session: mfa(0), User: mfaOn, Request: Request{ClientMinimumACR: "phr"}}, Unmet, "client requires phishing-resistant sign-in (acr phr); the user has no method that can provide it", nil},
 		{"client requires phr, phr session", Input{Session: phr(time.Hour), User: withKey, Request: Request{ClientMinimumACR: "phr"}}, Done, both, nil},
 
+		// Org-unit settings and roles.
+		{"OU optional, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", OrgUnitName: "Root"}}, Done, fresh, nil},
+		{"OU prompted, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}}, OfferEnrolment, "org unit Wales prompts for multi-factor authentication; the user has no method", nil},
+		{"OU prompted, declined", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}, Request: Request{EnrolmentDeclined: true}}, Done, fresh, nil},
+		{"OU prompted, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}, Request: Request{Prompt: []string{"none"}}}, Done, sso, nil},
+		{"OU prompted, has a method (MFA off)", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales", Methods: []string{"totp"}, Registered: 1}}, Challenge, "org unit Wales prompts for multi-factor authentication and the user has a method", nil},
+		{"OU required, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
+		{"OU required, declined is not an option", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}, Request: Request{EnrolmentDeclined: true}}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
+		{"OU required, no methods, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}, Request: Request{Prompt: []string{"none"}}}, InteractionRequired, "org unit Wards requires multi-factor authentication; the user must set up a method; prompt=none forbids asking", nil},
+		{"OU required, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, Challenge, "org unit Wards requires multi-factor authentication", nil},
+		{"OU required, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Registered: 1}}, Unmet, "org unit Wards requires multi-factor authentication; the user has no method that can provide it", nil},
+		{"OU required, MFA session", Input{Session: mfa(time.Hour), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, Done, both, nil},
+		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
+		{"admin in an optional OU, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true, Methods: []string{"webauthn"}, Registered: 1}}, Challenge, "admin and helpdesk roles always need a second factor", nil},
+
 		// A recent second factor (the Security info page).
 		{"recent factor wanted, fresh enough", Input{Session: mfa(5 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Done, both, nil},
 		{"recent factor wanted, too old", Input{Session: mfa(11 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
@@ -84,5 +101,30 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Decide() = %q (%s) %v, want %q (%s) %v", got.Outcome, got.Reason, got.Methods, tt.want, tt.wantWhy, tt.methods)
 			}
 		})
+	}
+}
+
+func TestEffective(t *testing.T) {
+	ou := func(name string, mfa storage.MFASetting) storage.OrgUnit {
+		return storage.OrgUnit{Name: name, MFA: mfa}
+	}
+	tests := []struct {
+		name     string
+		chain    []storage.OrgUnit
+		want     storage.MFASetting
+		wantFrom string
+	}{
+		{"root only, unset", []storage.OrgUnit{ou("Root", "")}, "optional", "Root"},
+		{"own setting", []storage.OrgUnit{ou("Ward", "required"), ou("Root", "optional")}, "required", "Ward"},
+		{"inherit from parent", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "prompted"), ou("Root", "optional")}, "prompted", "Trust"},
+		{"inherit all the way", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "inherit"), ou("Root", "inherit")}, "optional", "Root"},
+		{"nearest wins", []storage.OrgUnit{ou("Ward", "optional"), ou("Trust", "required")}, "optional", "Ward"},
+		{"no chain", nil, "optional", ""},
+	}
+	for _, tt := range tests {
+		got, from := Effective(tt.chain)
+		if got != tt.want || from.Name != tt.wantFrom {
+			t.Errorf("%s: Effective() = %s from %q, want %s from %q", tt.name, got, from.Name, tt.want, tt.wantFrom)
+		}
 	}
 }
