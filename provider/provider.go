@@ -161,28 +161,30 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The authorization request is malformed.", http.StatusBadRequest)
 		return
 	}
-	if req.ResponseType != "" && req.ResponseType != oidc.ResponseTypeCode {
-		c, err := p.store.getClient(r.Context(), req.ClientID)
-		if err == nil && op.ValidateAuthReqRedirectURI(c, req.RedirectURI, req.ResponseType) == nil {
-			op.AuthRequestError(w, r, req, &oidc.Error{
-				ErrorType:   "unsupported_response_type",
-				Description: "Only response_type=code is supported.",
-			}, p.op)
-			return
-		}
+	if req.ResponseType != "" && req.ResponseType != oidc.ResponseTypeCode &&
+		p.failAtRedirect(w, r, req, &oidc.Error{ErrorType: "unsupported_response_type", Description: "Only response_type=code is supported."}) {
+		return
 	}
-	acrs, err := essentialACR(r.Form.Get("claims"))
-	if err != nil {
-		c, cerr := p.store.getClient(r.Context(), req.ClientID)
-		if cerr == nil && op.ValidateAuthReqRedirectURI(c, req.RedirectURI, req.ResponseType) == nil {
-			op.AuthRequestError(w, r, req, err.(*oidc.Error), p.op)
-			return
-		}
+	acrs, e := essentialACR(r.Form.Get("claims"))
+	if e != nil && p.failAtRedirect(w, r, req, e) {
+		return
 	}
 	if len(acrs) > 0 {
 		r = r.WithContext(context.WithValue(r.Context(), essentialACRKey{}, acrs))
 	}
 	p.op.ServeHTTP(w, r)
+}
+
+// failAtRedirect sends e to the client when the request's redirect URI is
+// registered for it, and reports whether it did; otherwise op refuses the
+// request with its own page.
+func (p *Provider) failAtRedirect(w http.ResponseWriter, r *http.Request, req *oidc.AuthRequest, e *oidc.Error) bool {
+	c, err := p.store.getClient(r.Context(), req.ClientID)
+	if err != nil || op.ValidateAuthReqRedirectURI(c, req.RedirectURI, req.ResponseType) != nil {
+		return false
+	}
+	op.AuthRequestError(w, r, req, e, p.op)
+	return true
 }
 
 type essentialACRKey struct{}
@@ -191,7 +193,7 @@ type essentialACRKey struct{}
 // (OIDC Core 5.5.1.1), which op ignores: {"id_token":{"acr":{"essential":
 // true,"values":["phr"]}}}. Only values Gatehouse issues count; an essential
 // acr it cannot issue at all is unmet_authentication_requirements.
-func essentialACR(raw string) ([]string, error) {
+func essentialACR(raw string) ([]string, *oidc.Error) {
 	if raw == "" {
 		return nil, nil
 	}

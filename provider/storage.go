@@ -42,6 +42,16 @@ func serverError(err error) error {
 	return oidc.ErrServerError().WithParent(err)
 }
 
+// activeUser loads a user who may still hold tokens: one disabled or deleted
+// since signing in may not.
+func (s *opStorage) activeUser(ctx context.Context, id string) (storage.User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil || u.Disabled {
+		return u, errors.New("user is gone or disabled")
+	}
+	return u, nil
+}
+
 func (s *opStorage) audit(ctx context.Context, e storage.AuditEvent) {
 	e.Time = s.cfg.Now()
 	if err := s.store.AppendAudit(ctx, e); err != nil {
@@ -144,9 +154,8 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if a.Step != storage.StepDone {
 		return nil, errors.New("auth request is not done")
 	}
-	// The user may have been disabled or deleted since signing in.
-	if u, err := s.store.GetUser(ctx, a.UserID); err != nil || u.Disabled {
-		return nil, errors.New("user is gone or disabled")
+	if _, err := s.activeUser(ctx, a.UserID); err != nil {
+		return nil, err
 	}
 	return &authRequest{AuthRequest: a, codeHash: hash}, nil
 }
@@ -322,9 +331,8 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if now.After(rt.ExpiresAt) {
 		return nil, errors.New("refresh token expired")
 	}
-	u, err := s.store.GetUser(ctx, rt.UserID)
-	if err != nil || u.Disabled {
-		return nil, errors.New("user is gone or disabled")
+	if _, err := s.activeUser(ctx, rt.UserID); err != nil {
+		return nil, err
 	}
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes}, nil
 }
@@ -462,20 +470,19 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 // SetUserinfoFromRequest fills the ID token's user claims. A refreshed ID
 // token also repeats the acr of the original sign-in.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	if err := s.setUserinfo(ctx, info, req.GetSubject(), scopes); err != nil {
-		return err
+	u, err := s.store.GetUser(ctx, req.GetSubject())
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
 	}
+	setUserinfo(info, u, scopes)
 	if r, ok := req.(*refreshRequest); ok && r.ACR != "" {
 		info.AppendClaims("acr", r.ACR)
 	}
 	return nil
 }
 
-func (s *opStorage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID string, scopes []string) error {
-	u, err := s.store.GetUser(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("get user: %w", err)
-	}
+// setUserinfo fills the claims the scopes grant.
+func setUserinfo(info *oidc.UserInfo, u storage.User, scopes []string) {
 	info.Subject = u.ID
 	for _, sc := range scopes {
 		switch sc {
@@ -491,43 +498,43 @@ func (s *opStorage) setUserinfo(ctx context.Context, info *oidc.UserInfo, userID
 			info.PhoneNumber = u.Phone
 		}
 	}
-	return nil
 }
 
 // SetUserinfoFromToken answers /userinfo for a live access token.
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	t, u, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
-		return errors.New("access token has no openid scope")
+	if u.ID == "" || !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
+		return errors.New("not a user's access token with the openid scope")
 	}
-	return s.setUserinfo(ctx, info, t.Subject, t.Scopes)
+	setUserinfo(info, u, t.Scopes)
+	return nil
 }
 
-func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (storage.AccessToken, error) {
+// liveAccessToken loads an unexpired access token for subject and, for a
+// user's token, the user, who must still be active; a client's own token
+// (client_credentials) has no user.
+func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string) (storage.AccessToken, storage.User, error) {
 	t, err := s.store.GetAccessToken(ctx, tokenID)
 	if err != nil {
-		return t, fmt.Errorf("get access token: %w", err)
+		return t, storage.User{}, fmt.Errorf("get access token: %w", err)
 	}
 	if t.Subject != subject || s.cfg.Now().After(t.ExpiresAt) {
-		return t, errors.New("access token expired or mismatched")
+		return t, storage.User{}, errors.New("access token expired or mismatched")
 	}
-	// A user's token dies with the account, as the refresh grant does; a
-	// client's own token (client_credentials) has no user.
-	if !t.AuthTime.IsZero() {
-		if u, err := s.store.GetUser(ctx, t.Subject); err != nil || u.Disabled {
-			return t, errors.New("user is gone or disabled")
-		}
+	if t.AuthTime.IsZero() {
+		return t, storage.User{}, nil
 	}
-	return t, nil
+	u, err := s.activeUser(ctx, t.Subject)
+	return t, u, err
 }
 
 // SetIntrospectionFromToken answers RFC 7662 introspection. A client may
 // introspect tokens issued to it or naming it as audience.
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	t, err := s.liveAccessToken(ctx, tokenID, subject)
+	t, u, err := s.liveAccessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
@@ -546,9 +553,7 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	if !t.AuthTime.IsZero() {
 		resp.AuthTime = oidc.FromTime(t.AuthTime)
 		resp.AuthenticationMethodsReferences = t.AMR
-		if u, err := s.store.GetUser(ctx, t.Subject); err == nil {
-			resp.Username = u.Username
-		}
+		resp.Username = u.Username
 	}
 	if t.ACR != "" {
 		resp.Claims = map[string]any{"acr": t.ACR}
