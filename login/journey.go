@@ -87,8 +87,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			}) {
 				return
 			}
-			h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
-				Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+			h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
 		}
 		h.showSetup(w, r, a, d)
 	case policy.Challenge:
@@ -98,8 +97,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			}) {
 				return
 			}
-			h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
-				Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+			h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
 			a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
 		}
 		h.showChallenge(w, r, a, sess, d.Methods, http.StatusOK, "")
@@ -173,10 +171,15 @@ func (h *Handler) orgUnitChain(ctx context.Context, id string) ([]storage.OrgUni
 	return chain, nil
 }
 
+// auditDecision records what the policy decided for a sign-in, and why.
+func (h *Handler) auditDecision(r *http.Request, a storage.AuthRequest, userID, outcome string, d policy.Decision) {
+	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: outcome,
+		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+}
+
 // unmet tells the client the user cannot reach the level it requires.
 func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, userID string, d policy.Decision) {
-	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: storage.OutcomeDenied,
-		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+	h.auditDecision(r, a, userID, storage.OutcomeDenied, d)
 	h.fail(w, r, a, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "The sign-in cannot meet this application's requirements."})
 }
 
@@ -187,22 +190,13 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
 	}
-	from := a.Step
-	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.Step != from {
-			return a, errAdvanced
-		}
-		a.Step = storage.StepDone
-		a.UserID, a.SessionID = sess.UserID, sess.ID
+	if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
+		a.Step, a.UserID, a.SessionID = storage.StepDone, sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
-		return a, nil
-	})
-	if err != nil && !errors.Is(err, errAdvanced) {
-		h.serverError(w, r, err)
+	}) {
 		return
 	}
-	h.audit(r, storage.AuditEvent{Actor: sess.UserID, Subject: sess.UserID, Action: "login.decision", Outcome: storage.OutcomeSuccess,
-		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+	h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
 	http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }
 
