@@ -165,6 +165,11 @@ func (s *opStorage) codeReplayed(ctx context.Context, c storage.AuthCode) error 
 	if err := s.store.RevokeFamily(ctx, c.AuthRequestID); err != nil {
 		return serverError(fmt.Errorf("revoke tokens of replayed code: %w", err))
 	}
+	return s.replayRefused(ctx, c)
+}
+
+// replayRefused audits a replayed code whose tokens are revoked.
+func (s *opStorage) replayRefused(ctx context.Context, c storage.AuthCode) error {
 	s.audit(ctx, storage.AuditEvent{Action: "token.code_replayed", Outcome: storage.OutcomeDenied,
 		Details: map[string]string{"auth_request": c.AuthRequestID}})
 	return oidc.ErrInvalidGrant().WithDescription("The authorization code was already used.")
@@ -175,7 +180,7 @@ func (s *opStorage) redeem(ctx context.Context, r *authRequest, at storage.Acces
 	c, err := s.store.RedeemAuthCode(ctx, r.codeHash, s.cfg.Now(), at, rt)
 	switch {
 	case errors.Is(err, storage.ErrCodeRedeemed):
-		return s.codeReplayed(ctx, c)
+		return s.replayRefused(ctx, c) // RedeemAuthCode revoked the family already
 	case errors.Is(err, storage.ErrNotFound):
 		return oidc.ErrInvalidGrant().WithDescription("The authorization code expired.")
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
@@ -17,18 +18,15 @@ const demoClientID = "gatehouse-demo"
 
 // bootstrap prepares a new store: a root org unit and a global admin whose
 // one-time password is written to out, once. It does nothing to a store
-// that already has an org unit.
+// that already has a user. Everything that can fail without writing comes
+// first, so a failed first start leaves nothing half-made behind.
 func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *password.Hasher, now time.Time, out io.Writer) error {
-	ous, err := store.ListOrgUnits(ctx)
+	users, err := store.ListUsers(ctx, "", 1)
 	if err != nil {
-		return fmt.Errorf("list org units: %w", err)
+		return fmt.Errorf("list users: %w", err)
 	}
-	if len(ous) > 0 {
+	if len(users.Users) > 0 {
 		return nil
-	}
-	root := storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
-	if err := store.CreateOrgUnit(ctx, root); err != nil {
-		return fmt.Errorf("create root org unit: %w", err)
 	}
 	username, err := storage.NormalizeUsername(cfg.Bootstrap.AdminUsername)
 	if err != nil {
@@ -38,6 +36,19 @@ func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *p
 	hash, err := hasher.Hash(ctx, otp)
 	if err != nil {
 		return fmt.Errorf("hash admin password: %w", err)
+	}
+	ous, err := store.ListOrgUnits(ctx)
+	if err != nil {
+		return fmt.Errorf("list org units: %w", err)
+	}
+	i := slices.IndexFunc(ous, func(o storage.OrgUnit) bool { return o.ParentID == "" })
+	root := storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
+	if i >= 0 {
+		root = ous[i] // an earlier first start got this far
+	} else {
+		if err := store.CreateOrgUnit(ctx, root); err != nil {
+			return fmt.Errorf("create root org unit: %w", err)
+		}
 	}
 	admin := storage.User{
 		ID: storage.NewID(), Username: username, DisplayName: "Administrator",

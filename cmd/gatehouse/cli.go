@@ -346,6 +346,10 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return errors.New("usage: gatehouse backup [flags] FILE")
 	}
 	dest := fs.Arg(0)
+	// Opening a missing file would create an empty store and back that up.
+	if _, err := os.Stat(dbPath(cfg)); err != nil {
+		return fmt.Errorf("no database at %s: check --data-dir", dbPath(cfg))
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(dest), ".gatehouse-backup-*")
 	if err != nil {
 		return fmt.Errorf("create backup file: %w", err)

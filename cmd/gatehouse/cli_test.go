@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
@@ -137,5 +138,32 @@ func TestServeLockBackup(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if _, err := gatehouse(t, context.Background(), "frobnicate"); err == nil {
 		t.Error("unknown command accepted")
+	}
+}
+
+// TestBootstrapRecoversFromAFailedFirstStart: a first start that failed
+// after the root org unit was made still gets its admin next time.
+func TestBootstrapRecoversFromAFailedFirstStart(t *testing.T) {
+	ctx := context.Background()
+	store, err := bbolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	now := time.Now()
+	if err := store.CreateOrgUnit(ctx, storage.OrgUnit{ID: "root", Name: "Organisation", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	var out bytes.Buffer
+	if err := bootstrap(ctx, store, cfg, newHasher(cfg), now, &out); err != nil {
+		t.Fatal(err)
+	}
+	u, err := store.GetUserByUsername(ctx, "admin")
+	if err != nil || u.OrgUnitID != "root" || !strings.Contains(out.String(), "one-time password") {
+		t.Errorf("admin after a half-done first start: %+v, %v", u, err)
+	}
+	if ous, _ := store.ListOrgUnits(ctx); len(ous) != 1 {
+		t.Errorf("%d org units, want the one root", len(ous))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // Config is every setting. Each leaf has one YAML key; the same setting is
@@ -266,8 +267,8 @@ func (c Config) Validate() error {
 			bad("demo.url", "%q is not an absolute URL without a path", c.Demo.URL)
 		}
 	}
-	if c.Bootstrap.AdminUsername == "" {
-		bad("bootstrap.admin_username", "must be set")
+	if _, err := storage.NormalizeUsername(c.Bootstrap.AdminUsername); err != nil {
+		bad("bootstrap.admin_username", "%q is not a valid username", c.Bootstrap.AdminUsername)
 	}
 	c.validateDelivery(bad)
 	c.validateWebAuthn(bad)
