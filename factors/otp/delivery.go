@@ -170,7 +170,7 @@ func (w *Webhook) post(ctx context.Context, msg WebhookMessage) error {
 	req.Header.Set("X-Gatehouse-Signature", WebhookSignature(w.Secret, ts, body))
 	client := w.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = webhookClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -206,4 +206,12 @@ func VerifyWebhookSignature(secret []byte, timestamp, signature string, body []b
 		return errors.New("bad signature")
 	}
 	return nil
+}
+
+// webhookClient sends webhooks when none is configured. It does not follow
+// redirects: a redirect would carry the signed body and its signature to
+// another host.
+var webhookClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +306,26 @@ func TestMask(t *testing.T) {
 		if got := Mask(in); got != want {
 			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestWebhookDoesNotFollowRedirects: a redirecting gateway is an error, and
+// the signed body never reaches the host it points at.
+func TestWebhookDoesNotFollowRedirects(t *testing.T) {
+	var leaked atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("X-Gatehouse-Signature") != "")
+	}))
+	defer elsewhere.Close()
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+	}))
+	defer gateway.Close()
+	w := &Webhook{URL: gateway.URL, Secret: []byte("secret"), Now: time.Now}
+	if err := w.SendSMS(context.Background(), "+447700900123", "hello"); err == nil {
+		t.Error("a redirecting gateway was taken as delivery")
+	}
+	if leaked.Load() {
+		t.Error("the signed request followed the redirect to another host")
 	}
 }

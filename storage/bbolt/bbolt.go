@@ -180,9 +180,6 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if total > 0 {
-		db.log.Debug("deleted expired records", "count", total)
-	}
 	return total, nil
 }
 
