@@ -9,6 +9,7 @@ package factors
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -90,6 +91,12 @@ type Enroller interface {
 	// FinishEnrol checks the user's first answer and returns the method to
 	// store.
 	FinishEnrol(ctx context.Context, u storage.User, c storage.Challenge, resp Response) (storage.Method, error)
+}
+
+// NormalizeCode is a typed code as the factors compare it: without the
+// spaces and dashes people put in, and in lower case.
+func NormalizeCode(s string) string {
+	return strings.ToLower(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s)))
 }
 
 // Registry holds the factors on offer, by type.

@@ -44,16 +44,6 @@ func message(code string) string {
 	return "Your Gatehouse code is " + code + ". It expires in 10 minutes. Never share it."
 }
 
-// normalizeCode drops the spaces and dashes people type in codes.
-func normalizeCode(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-}
-
 // sender is what each factor does differently: how it checks a target and
 // how it gets a code (or a call) to it. Everything else is shared.
 type sender struct {
@@ -86,7 +76,7 @@ func (s *sender) check(c storage.Challenge, resp factors.Response) error {
 	if !s.now().Before(c.ExpiresAt) || len(c.CodeHash) == 0 {
 		return factors.ErrWrongAnswer
 	}
-	if !s.sealer.CodeMatches(c.ID, normalizeCode(resp.Code), c.CodeHash) {
+	if !s.sealer.CodeMatches(c.ID, factors.NormalizeCode(resp.Code), c.CodeHash) {
 		return factors.ErrWrongAnswer
 	}
 	return nil

@@ -50,7 +50,7 @@ func (f *Factor) Verify(_ context.Context, _ storage.User, m storage.Method, _ s
 	if err != nil {
 		return factors.Result{}, err
 	}
-	code := normalize(resp.Code)
+	code := factors.NormalizeCode(resp.Code)
 	match := -1
 	for i, e := range entries {
 		if e.Used.IsZero() && subtle.ConstantTimeCompare(hash(e.Salt, code), e.Hash) == 1 {
@@ -106,12 +106,6 @@ func Generate(userID string, now time.Time) ([]string, storage.Method) {
 		ID: storage.NewID(), UserID: userID, Type: storage.MethodRecovery, Name: "Recovery codes",
 		Data: encode(entries), CreatedAt: now,
 	}
-}
-
-// normalize accepts a code as typed: any case, with or without dashes and
-// spaces.
-func normalize(code string) string {
-	return strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
 }
 
 func hash(salt []byte, code string) []byte {

@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"image/png"
-	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -70,7 +69,7 @@ func (f *Factor) Verify(_ context.Context, u storage.User, m storage.Method, _ s
 // step either side, and which step it was. The caller must refuse a step
 // at or before the last one accepted.
 func Match(secret, code string, now time.Time) (step int64, ok bool) {
-	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	code = factors.NormalizeCode(code)
 	if len(code) != 6 {
 		return 0, false
 	}

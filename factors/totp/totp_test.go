@@ -70,8 +70,10 @@ func TestSkew(t *testing.T) {
 			t.Errorf("Match(%q) accepted", bad)
 		}
 	}
-	if _, ok := Match(rfcSecret, " 050 471 ", at); !ok {
-		t.Error("spaces around and inside a code should be ignored")
+	for _, typed := range []string{" 050 471 ", "050-471"} {
+		if _, ok := Match(rfcSecret, typed, at); !ok {
+			t.Errorf("Match(%q): spaces and dashes should be ignored", typed)
+		}
 	}
 }
 
