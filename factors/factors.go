@@ -23,6 +23,13 @@ var (
 	ErrBadInput    = errors.New("invalid input")
 )
 
+// InputError is something wrong with what the user typed, worded for them:
+// the one kind of factor error a page may show as it is. It is ErrBadInput.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string        { return ErrBadInput.Error() + ": " + e.Msg }
+func (e *InputError) Is(target error) bool { return target == ErrBadInput }
+
 // Prompt kinds: what the challenge page shows.
 const (
 	PromptCode     = "code"     // a box for a code

@@ -231,10 +231,18 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	c := storage.Challenge{ID: storage.NewID(), UserID: acct.user.ID, SessionID: acct.sess.ID, Type: f.Type(), CreatedAt: now, ExpiresAt: now.Add(recentFactor)}
 	p, err := f.BeginEnrol(r.Context(), acct.user, in, &c)
 	if errors.Is(err, factors.ErrBadInput) {
+		// Only an InputError is worded for users; anything else stays in the log.
+		msg := "That doesn't look right. Check it and try again."
+		var ie *factors.InputError
+		if errors.As(err, &ie) {
+			msg = sentence(ie.Msg)
+		} else {
+			h.cfg.Logger.InfoContext(r.Context(), "enrolment input refused", "method", f.Type(), "err", err)
+		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
 			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target, Return: returnPath(r),
-			Error: sentence(strings.TrimPrefix(err.Error(), factors.ErrBadInput.Error()+": ")),
+			Error: msg,
 		})
 		return
 	}

@@ -20,7 +20,7 @@ var DefaultRegions = []string{"GB"}
 func ParseEmail(raw string) (string, error) {
 	a, err := mail.ParseAddress(strings.TrimSpace(raw))
 	if err != nil || a.Name != "" || strings.ContainsAny(a.Address, " \r\n") {
-		return "", fmt.Errorf("%w: enter an email address, like name@example.org", factors.ErrBadInput)
+		return "", &factors.InputError{Msg: "enter an email address, like name@example.org"}
 	}
 	at := strings.LastIndex(a.Address, "@")
 	return a.Address[:at] + strings.ToLower(a.Address[at:]), nil
@@ -36,16 +36,16 @@ func ParsePhone(raw string, allowed []string) (string, error) {
 	}
 	n, err := phonenumbers.Parse(strings.TrimSpace(raw), "GB")
 	if err != nil {
-		return "", fmt.Errorf("%w: enter a phone number, like 07700 900123 or +44 7700 900123", factors.ErrBadInput)
+		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
 	}
 	region := phonenumbers.GetRegionCodeForNumber(n)
 	if isDramaNumber(n) {
 		region = "GB"
 	} else if !phonenumbers.IsValidNumber(n) {
-		return "", fmt.Errorf("%w: enter a phone number, like 07700 900123 or +44 7700 900123", factors.ErrBadInput)
+		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
 	}
 	if !slices.Contains(allowed, region) {
-		return "", fmt.Errorf("%w: %s", factors.ErrBadInput, regionRule(allowed))
+		return "", &factors.InputError{Msg: regionRule(allowed)}
 	}
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
