@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,7 +21,8 @@ var files embed.FS
 
 // Templates holds the parsed pages.
 type Templates struct {
-	pages map[string]*template.Template
+	pages  map[string]*template.Template
+	logger *slog.Logger
 }
 
 // pageNames lists every page; Parse fails if one is missing.
@@ -28,9 +30,10 @@ var pageNames = []string{"login", "change_password", "challenge", "methods", "se
 
 var funcs = template.FuncMap{"base64": base64.StdEncoding.EncodeToString}
 
-// Parse parses the layout with each page.
-func Parse() (*Templates, error) {
-	t := &Templates{pages: make(map[string]*template.Template, len(pageNames))}
+// Parse parses the layout with each page; logger hears of a page that
+// fails to render.
+func Parse(logger *slog.Logger) (*Templates, error) {
+	t := &Templates{pages: make(map[string]*template.Template, len(pageNames)), logger: logger}
 	for _, name := range pageNames {
 		p, err := template.New(name).Funcs(funcs).ParseFS(files, "layout.html", name+".html")
 		if err != nil {
@@ -284,6 +287,7 @@ func (t *Templates) Outbox(w http.ResponseWriter, status int, p OutboxPage) {
 func (t *Templates) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := t.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		t.logger.Error("render page", "page", name, "err", err)
 		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
 		return
 	}

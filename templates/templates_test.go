@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +11,7 @@ import (
 // TestEveryPageRenders renders each page through its typed function and
 // checks the shared layout, the escaping and the security headers.
 func TestEveryPageRenders(t *testing.T) {
-	tp, err := Parse()
+	tp, err := Parse(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

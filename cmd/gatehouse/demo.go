@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
@@ -35,19 +36,19 @@ type demo struct {
 type demoSession struct {
 	claims  []templates.Claim
 	idToken string
-	created time.Time
 }
 
 const demoCookie = "gatehouse-demo"
 
-func newDemo(ctx context.Context, issuer, base string, client *http.Client) (*demo, error) {
-	pages, err := templates.Parse()
+func newDemo(ctx context.Context, issuer, base string, client *http.Client, logger *slog.Logger) (*demo, error) {
+	pages, err := templates.Parse(logger)
 	if err != nil {
 		return nil, err
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	cookies := httphelper.NewCookieHandler(key, key, httphelper.WithUnsecure())
+	hashKey, encryptKey := make([]byte, 32), make([]byte, 32)
+	rand.Read(hashKey)
+	rand.Read(encryptKey)
+	cookies := httphelper.NewCookieHandler(hashKey, encryptKey, httphelper.WithUnsecure())
 	d := &demo{pages: pages, issuer: issuer, base: base, sessions: map[string]demoSession{}}
 	d.rp, err = rp.NewRelyingPartyOIDC(ctx, issuer, demoClientID, "", base+"/callback",
 		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail},
@@ -78,22 +79,16 @@ func (d *demo) signedIn(w http.ResponseWriter, r *http.Request, tokens *oidc.Tok
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	var claims []templates.Claim
-	for name, v := range m {
-		s, _ := json.Marshal(v)
-		claims = append(claims, templates.Claim{Name: name, Value: string(s)})
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		v, _ := json.Marshal(m[name])
+		claims = append(claims, templates.Claim{Name: name, Value: string(v)})
 	}
-	slices.SortFunc(claims, func(a, b templates.Claim) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
-	})
 	id := storage.NewID()
 	d.mu.Lock()
 	if len(d.sessions) > 1000 {
 		clear(d.sessions)
 	}
-	d.sessions[id] = demoSession{claims: claims, idToken: tokens.IDToken, created: time.Now()}
+	d.sessions[id] = demoSession{claims: claims, idToken: tokens.IDToken}
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -24,7 +25,7 @@ func TestDemoSignIn(t *testing.T) {
 	if err := ensureDemoClient(context.Background(), e.store, base, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDemo(context.Background(), e.issuer, base, e.srv.Client())
+	d, err := newDemo(context.Background(), e.issuer, base, e.srv.Client(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

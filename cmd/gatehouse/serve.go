@@ -66,7 +66,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 
 	if cfg.Demo.Enabled {
 		// After the provider is up: the demo reads its discovery document.
-		d, err := newDemo(ctx, cfg.Issuer, cfg.Demo.URL, &http.Client{Timeout: 10 * time.Second})
+		d, err := newDemo(ctx, cfg.Issuer, cfg.Demo.URL, &http.Client{Timeout: 10 * time.Second}, logger)
 		if err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func demoCommand(ctx context.Context, args []string, stderr io.Writer, getenv fu
 		return invalidConfig(err)
 	}
 	logger := newLogger(cfg, stderr)
-	d, err := newDemo(ctx, cfg.Issuer, cfg.Demo.URL, &http.Client{Timeout: 10 * time.Second})
+	d, err := newDemo(ctx, cfg.Issuer, cfg.Demo.URL, &http.Client{Timeout: 10 * time.Second}, logger)
 	if err != nil {
 		return err
 	}

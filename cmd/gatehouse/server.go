@@ -32,7 +32,7 @@ type server struct {
 }
 
 func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *slog.Logger, now func() time.Time) (*server, error) {
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(logger)
 	if err != nil {
 		return nil, err
 	}

@@ -173,7 +173,8 @@ func NewSMS(gw Gateway, sealer *factors.Sealer, regions []string, now func() tim
 // ••••123, jo•••@example.org.
 func Mask(target string) string {
 	if at := strings.LastIndex(target, "@"); at >= 0 {
-		return target[:min(2, at)] + "•••" + target[at:]
+		local := []rune(target[:at])
+		return string(local[:min(2, len(local))]) + "•••" + target[at:]
 	}
 	if len(target) <= 3 {
 		return target

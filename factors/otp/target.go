@@ -27,14 +27,15 @@ func ParseEmail(raw string) (string, error) {
 }
 
 // ParsePhone checks a phone number and returns it in E.164 (+447700900123).
-// Numbers without a country code are read as UK numbers; only numbers from
+// Numbers without a country code are read as numbers of the first allowed
+// region (the UK by default); only numbers from
 // the allowed regions (ISO 3166 codes, DefaultRegions if none) are
 // accepted, and the error says which.
 func ParsePhone(raw string, allowed []string) (string, error) {
 	if len(allowed) == 0 {
 		allowed = DefaultRegions
 	}
-	n, err := phonenumbers.Parse(strings.TrimSpace(raw), "GB")
+	n, err := phonenumbers.Parse(strings.TrimSpace(raw), allowed[0])
 	if err != nil {
 		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
 	}
