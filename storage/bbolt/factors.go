@@ -29,16 +29,9 @@ func (db *DB) GetMethod(ctx context.Context, id string) (storage.Method, error) 
 
 // ListUserMethods implements storage.Methods.
 func (db *DB) ListUserMethods(ctx context.Context, userID string) (list []storage.Method, err error) {
-	err = db.view(ctx, "list user methods", func(tx *bolt.Tx) error {
-		list = nil
-		for _, id := range methodsByUser.ids(tx, userID, 0) {
-			m, err := methods.get(tx, id)
-			if err != nil {
-				return err
-			}
-			list = append(list, m)
-		}
-		return nil
+	err = db.view(ctx, "list user methods", func(tx *bolt.Tx) (err error) {
+		list, err = methods.under(tx, methodsByUser, userID)
+		return err
 	})
 	return list, err
 }

@@ -246,16 +246,9 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 
 // ListUserSessions implements storage.Sessions.
 func (db *DB) ListUserSessions(ctx context.Context, userID string) (list []storage.Session, err error) {
-	err = db.view(ctx, "list user sessions", func(tx *bolt.Tx) error {
-		list = nil
-		for _, id := range sessionsByUser.ids(tx, userID, 0) {
-			s, err := sessions.get(tx, id)
-			if err != nil {
-				return err
-			}
-			list = append(list, s)
-		}
-		return nil
+	err = db.view(ctx, "list user sessions", func(tx *bolt.Tx) (err error) {
+		list, err = sessions.under(tx, sessionsByUser, userID)
+		return err
 	})
 	return list, err
 }

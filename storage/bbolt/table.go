@@ -203,6 +203,19 @@ func (t *table[T]) lookup(tx *bolt.Tx, ix index[T], key string) (T, error) {
 }
 
 // deleteAll deletes the records a non-unique index holds under key.
+// under returns the records an index holds under key.
+func (t *table[T]) under(tx *bolt.Tx, ix index[T], key string) ([]T, error) {
+	var list []T
+	for _, id := range ix.ids(tx, key, 0) {
+		v, err := t.get(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	return list, nil
+}
+
 func (t *table[T]) deleteAll(tx *bolt.Tx, ix index[T], key string) error {
 	for _, id := range ix.ids(tx, key, 0) {
 		if err := t.delete(tx, id); err != nil {
