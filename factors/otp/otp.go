@@ -147,12 +147,9 @@ var (
 // NewEmail is the email-code factor (AMR "otp").
 func NewEmail(mail Mailer, sealer *factors.Sealer, now func() time.Time) *Email {
 	f := &Email{sender{typ: storage.MethodEmail, label: "Email code", amr: "otp", sealer: sealer, now: now, parse: ParseEmail}}
-	f.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		if err := mail.SendMail(ctx, to, "Your Gatehouse code", message(f.sendCode(c))); err != nil {
-			return factors.Prompt{}, fmt.Errorf("email code: %w", err)
-		}
-		return factors.Prompt{Kind: factors.PromptCode, Message: "We sent a code to " + Mask(to) + ". Enter it below."}, nil
-	}
+	f.deliver = f.codeBy("email code", func(ctx context.Context, to, text string) error {
+		return mail.SendMail(ctx, to, "Your Gatehouse code", text)
+	})
 	return f
 }
 
@@ -160,13 +157,18 @@ func NewEmail(mail Mailer, sealer *factors.Sealer, now func() time.Time) *Email 
 // the allowed regions (ISO 3166 codes such as "GB").
 func NewSMS(gw Gateway, sealer *factors.Sealer, regions []string, now func() time.Time) *SMS {
 	f := &SMS{sender{typ: storage.MethodSMS, label: "Text message", amr: "sms", sealer: sealer, now: now, parse: phoneParser(regions)}}
-	f.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		if err := gw.SendSMS(ctx, to, message(f.sendCode(c))); err != nil {
-			return factors.Prompt{}, fmt.Errorf("text code: %w", err)
+	f.deliver = f.codeBy("text code", gw.SendSMS)
+	return f
+}
+
+// codeBy is a deliver function that sends a new code as text with send.
+func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge) (factors.Prompt, error) {
+	return func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
+		if err := send(ctx, to, message(s.sendCode(c))); err != nil {
+			return factors.Prompt{}, fmt.Errorf("%s: %w", what, err)
 		}
 		return factors.Prompt{Kind: factors.PromptCode, Message: "We sent a code to " + Mask(to) + ". Enter it below."}, nil
 	}
-	return f
 }
 
 // Mask shows enough of a phone number or address to recognise it:
