@@ -80,6 +80,9 @@ type Factor interface {
 type EnrolInput struct {
 	Name   string
 	Target string // an email address or phone number, for code methods
+	// Regions are the ISO 3166 regions whose phone numbers the user's org
+	// unit accepts; empty means the factor's own default.
+	Regions []string
 }
 
 // EnrolPrompt is what the enrolment page shows.

@@ -6,7 +6,11 @@ import (
 	"encoding/base64"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // A device cookie records which users have signed in successfully from this
@@ -56,4 +60,62 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, userID 
 		entries = entries[:maxDeviceEntries]
 	}
 	http.SetCookie(w, h.cookie(deviceCookie, strings.Join(entries, "."), deviceMaxAge))
+}
+
+// "Remember MFA on this device": after a second factor passes, the user may
+// tick a box so this browser skips the second factor for the org unit's
+// remember window. Each entry in the cookie is the time it was made and a
+// MAC binding it to the user and this browser's binding cookie; it counts
+// only within the window, only after the user's last MFA reset, and the
+// policy never lets it answer an explicit step-up, prompt=login or max_age.
+
+const rememberCookie = "mfa_remember"
+
+func (h *Handler) rememberMAC(userID, browser, issued string) string {
+	m := hmac.New(sha256.New, h.csrfKey)
+	m.Write([]byte("remember\x00" + userID + "\x00" + browser + "\x00" + issued))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// rememberedAt returns when this browser was remembered for userID, if it
+// was; other users' entries are returned as rest.
+func (h *Handler) rememberedAt(r *http.Request, userID string) (at time.Time, rest []string) {
+	browser := h.browserID(r)
+	c, err := r.Cookie(h.cookieName(rememberCookie))
+	if err != nil || browser == "" || userID == "" {
+		return at, nil
+	}
+	for e := range strings.SplitSeq(c.Value, ".") {
+		issued, mac, ok := strings.Cut(e, ":")
+		secs, err := strconv.ParseInt(issued, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		if hmac.Equal([]byte(mac), []byte(h.rememberMAC(userID, browser, issued))) {
+			at = time.Unix(secs, 0)
+		} else if len(rest) < maxDeviceEntries-1 {
+			rest = append(rest, e)
+		}
+	}
+	return at, rest
+}
+
+// mfaRemembered reports whether this browser may skip u's second factor
+// under a remember window of window.
+func (h *Handler) mfaRemembered(r *http.Request, u storage.User, window time.Duration) bool {
+	at, _ := h.rememberedAt(r, u.ID)
+	now := h.cfg.Now()
+	return window > 0 && !at.IsZero() && at.After(u.MFAResetAt) && !at.After(now) && now.Sub(at) < window
+}
+
+// rememberMFA remembers this browser for userID for window.
+func (h *Handler) rememberMFA(w http.ResponseWriter, r *http.Request, userID string, window time.Duration) {
+	browser := h.browserID(r)
+	if browser == "" || window <= 0 {
+		return
+	}
+	_, rest := h.rememberedAt(r, userID)
+	issued := strconv.FormatInt(h.cfg.Now().Unix(), 10)
+	entries := append([]string{issued + ":" + h.rememberMAC(userID, browser, issued)}, rest...)
+	http.SetCookie(w, h.cookie(rememberCookie, strings.Join(entries, "."), int(window.Seconds())))
 }

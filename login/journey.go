@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 // decide asks the policy what the session still lacks for this request,
 // and acts on the answer.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
-	in, err := h.policyInput(r.Context(), a, sess)
+	in, err := h.policyInput(r, a, sess)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -88,6 +89,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 				return
 			}
 			h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
+			a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
 		}
 		h.showSetup(w, r, a, d)
 	case policy.Challenge:
@@ -108,11 +110,15 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	}
 }
 
-func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *storage.Session) (policy.Input, error) {
+func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (policy.Input, error) {
+	ctx := r.Context()
 	in := policy.Input{
 		Request: policy.Request{
 			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
 			MFAMaxAge: mfaMaxAge(a), EnrolmentDeclined: a.EnrolmentDeclined,
+			// Gatehouse's own pages honour exceptions; what they change
+			// needs a recent second factor, which no exception waives.
+			ExceptionsAllowed: a.ReturnTo != "",
 		},
 		// Past the password step the session has already been checked
 		// against the request (a password entered here, or single sign-on
@@ -121,7 +127,7 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 		Now:           h.cfg.Now(),
 	}
 	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
-		in.Request.ClientMinimumACR = c.MinimumACR
+		in.Request.ClientMinimumACR, in.Request.ExceptionsAllowed = c.MinimumACR, c.ExceptionsAllowed
 	}
 	// Any one of the values asked for will do: require the weakest that
 	// Gatehouse issues.
@@ -138,20 +144,78 @@ func (h *Handler) policyInput(ctx context.Context, a storage.AuthRequest, sess *
 	if err != nil {
 		return in, fmt.Errorf("get user: %w", err)
 	}
-	methods, err := h.store.ListUserMethods(ctx, u.ID)
-	if err != nil {
-		return in, fmt.Errorf("list methods: %w", err)
-	}
-	chain, err := h.orgUnitChain(ctx, u.OrgUnitID)
+	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
 		return in, err
 	}
-	setting, from := policy.Effective(chain)
-	in.User = policy.User{
-		OrgUnit: setting, OrgUnitName: from.Name, Privileged: len(u.Roles) > 0,
-		MFAEnabled: u.MFAEnabled, Methods: h.usableTypes(methods), Registered: len(methods),
-	}
+	in.User = up.user
+	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
 	return in, nil
+}
+
+// userPolicy is a user as the policy sees them: their org unit's policy,
+// the methods it allows (of those Gatehouse offers), and the decision's
+// view of them.
+type userPolicy struct {
+	org     policy.OrgPolicy
+	methods []storage.Method
+	user    policy.User
+}
+
+// loadUserPolicy is loadPolicy for a user id.
+func (h *Handler) loadUserPolicy(ctx context.Context, userID string) (userPolicy, error) {
+	u, err := h.store.GetUser(ctx, userID)
+	if err != nil {
+		return userPolicy{}, fmt.Errorf("get user: %w", err)
+	}
+	return h.loadPolicy(ctx, u)
+}
+
+func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, error) {
+	all, err := h.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		return userPolicy{}, fmt.Errorf("list methods: %w", err)
+	}
+	exceptions, err := h.store.ListUserExceptions(ctx, u.ID)
+	if err != nil {
+		return userPolicy{}, fmt.Errorf("list exceptions: %w", err)
+	}
+	chain, err := h.orgUnitChain(ctx, u.OrgUnitID)
+	if err != nil {
+		return userPolicy{}, err
+	}
+	up := userPolicy{org: policy.Effective(chain)}
+	var types []string
+	for _, m := range all {
+		if h.offers(up.org, m.Type) {
+			up.methods = append(up.methods, m)
+			if !slices.Contains(types, m.Type) {
+				types = append(types, m.Type)
+			}
+		}
+	}
+	up.user = policy.User{
+		OrgUnit: up.org.MFA, OrgUnitName: up.org.MFAFrom, Privileged: len(u.Roles) > 0,
+		MFAEnabled: u.MFAEnabled, Methods: types, Registered: len(all), Exceptions: exceptions,
+	}
+	return up, nil
+}
+
+// offers reports whether users under org can use methods of type t: a
+// factor is configured for it and the org unit allows it.
+func (h *Handler) offers(org policy.OrgPolicy, t string) bool {
+	_, ok := h.factors[t]
+	return ok && org.Allows(t)
+}
+
+// NextSignIn answers the admin pages' question: what will this user meet
+// at their next sign-in, and why?
+func (h *Handler) NextSignIn(ctx context.Context, userID string) (policy.Decision, error) {
+	up, err := h.loadUserPolicy(ctx, userID)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	return policy.NextSignIn(up.user, h.cfg.Now()), nil
 }
 
 // orgUnitChain is the user's org unit and its ancestors, nearest first.
@@ -173,8 +237,11 @@ func (h *Handler) orgUnitChain(ctx context.Context, id string) ([]storage.OrgUni
 
 // auditDecision records what the policy decided for a sign-in, and why.
 func (h *Handler) auditDecision(r *http.Request, a storage.AuthRequest, userID, outcome string, d policy.Decision) {
-	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: outcome,
-		Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}})
+	details := map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}
+	if d.Exception != nil {
+		details["exception"] = d.Exception.ID
+	}
+	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: outcome, Details: details})
 }
 
 // unmet tells the client the user cannot reach the level it requires.
@@ -193,6 +260,10 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 	if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
 		a.Step, a.UserID, a.SessionID = storage.StepDone, sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
+		a.Exception = nil
+		if e := d.Exception; e != nil {
+			a.Exception = &storage.ExceptionClaim{Kind: e.Kind, ExpiresAt: e.ExpiresAt}
+		}
 	}) {
 		return
 	}

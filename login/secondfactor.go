@@ -38,17 +38,6 @@ func sends(t string) bool {
 	return t == storage.MethodEmail || t == storage.MethodSMS || t == storage.MethodVoice
 }
 
-// usableTypes are the types of methods a factor is configured for.
-func (h *Handler) usableTypes(methods []storage.Method) []string {
-	var types []string
-	for _, m := range methods {
-		if _, ok := h.factors[m.Type]; ok && !slices.Contains(types, m.Type) {
-			types = append(types, m.Type)
-		}
-	}
-	return types
-}
-
 // mfaMaxAge is how recent a second factor a request asks for: Gatehouse's
 // own pages ask for one within ten minutes.
 func mfaMaxAge(a storage.AuthRequest) time.Duration {
@@ -58,14 +47,11 @@ func mfaMaxAge(a storage.AuthRequest) time.Duration {
 	return 0
 }
 
-// pickMethod returns the method to challenge: the one the user chose, else
-// the preferred one, else the first in methodOrder; only of allowed types
-// when the policy names some.
-func (h *Handler) pickMethod(u storage.User, methods []storage.Method, chosen string, allowed []string) (storage.Method, bool) {
-	ok := func(m storage.Method) bool {
-		_, known := h.factors[m.Type]
-		return known && (len(allowed) == 0 || slices.Contains(allowed, m.Type))
-	}
+// pickMethod returns the method to challenge from the user's usable
+// methods: the one the user chose, else the preferred one, else the first
+// in methodOrder; only of allowed types when the decision names some.
+func pickMethod(u storage.User, methods []storage.Method, chosen string, allowed []string) (storage.Method, bool) {
+	ok := func(m storage.Method) bool { return len(allowed) == 0 || slices.Contains(allowed, m.Type) }
 	for _, id := range []string{chosen, u.PreferredMethod} {
 		for _, m := range methods {
 			if id != "" && m.ID == id && ok(m) {
@@ -92,12 +78,13 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		h.serverError(w, r, err)
 		return
 	}
-	methods, err := h.store.ListUserMethods(ctx, u.ID)
+	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	m, ok := h.pickMethod(u, methods, a.MethodID, allowed)
+	methods := up.methods
+	m, ok := pickMethod(u, methods, a.MethodID, allowed)
 	if !ok {
 		h.serverError(w, r, fmt.Errorf("no usable method for user %s", u.ID))
 		return
@@ -126,8 +113,18 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		Options:       string(p.Options),
 		CanResend:     sends(m.Type),
 		OtherMethods:  others > 0,
+		RememberFor:   rememberFor(up),
 		Error:         msg,
 	})
+}
+
+// rememberFor is the window a user may ask this browser to be remembered
+// for, in words, or "" when there is none (or their role forbids it).
+func rememberFor(up userPolicy) string {
+	if up.org.RememberMFA <= 0 || up.user.Privileged {
+		return ""
+	}
+	return humanDuration(up.org.RememberMFA)
 }
 
 // beginChallenge starts a challenge of m for this sign-in and records it on
@@ -209,8 +206,14 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	up, err := h.loadPolicy(ctx, u)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	m, err := h.store.GetMethod(ctx, c.MethodID)
-	if err != nil || m.UserID != u.ID {
+	if err != nil || m.UserID != u.ID || !h.offers(up.org, m.Type) {
+		// Gone, or no longer allowed by the user's org unit.
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
@@ -288,6 +291,10 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
+	if r.PostFormValue("remember") == "on" && rememberFor(up) != "" {
+		h.rememberMFA(w, r, u.ID, up.org.RememberMFA)
+		h.auditUser(r, u, "mfa.device_remembered", storage.OutcomeSuccess, with(details, "until", now.Add(up.org.RememberMFA).UTC().Format(time.RFC3339)))
+	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
@@ -353,16 +360,16 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
-	methods, err := h.store.ListUserMethods(r.Context(), sess.UserID)
+	up, err := h.loadUserPolicy(r.Context(), sess.UserID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	var list []templates.MethodChoice
 	for _, t := range methodOrder {
-		for _, m := range methods {
-			if f, ok := h.factors[m.Type]; ok && m.Type == t {
-				list = append(list, templates.MethodChoice{ID: m.ID, Label: f.Label(), Name: m.Name, Current: m.ID == a.MethodID})
+		for _, m := range up.methods {
+			if m.Type == t {
+				list = append(list, templates.MethodChoice{ID: m.ID, Label: h.factors[t].Label(), Name: m.Name, Current: m.ID == a.MethodID})
 			}
 		}
 	}
@@ -377,11 +384,17 @@ func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, err := h.store.GetMethod(r.Context(), r.PostFormValue("method"))
-	if err != nil || m.UserID != a.UserID {
+	up, err := h.loadUserPolicy(r.Context(), a.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(up.methods, func(m storage.Method) bool { return m.ID == r.PostFormValue("method") })
+	if i < 0 {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
+	m := up.methods[i]
 	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.MethodID, a.ChallengeID = m.ID, "" }) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 	}

@@ -30,7 +30,8 @@ const securityPath = "/security"
 type account struct {
 	sess    *storage.Session
 	user    storage.User
-	methods []storage.Method
+	methods []storage.Method // all of them, allowed or not
+	policy  userPolicy
 }
 
 // signedIn loads the session's user and methods, or sends the browser to
@@ -54,7 +55,33 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 		h.serverError(w, r, err)
 		return acct, false
 	}
+	if acct.policy, err = h.loadPolicy(r.Context(), acct.user); err != nil {
+		h.serverError(w, r, err)
+		return acct, false
+	}
 	return acct, true
+}
+
+// mfaLocked says why the user may not turn MFA off, or "".
+func mfaLocked(up userPolicy) string {
+	switch {
+	case up.user.Privileged:
+		return "Your admin or helpdesk role always needs multi-factor authentication, so you can't turn it off."
+	case up.org.MFA == storage.MFARequired:
+		return "Your organisation (" + up.org.MFAFrom + ") requires multi-factor authentication, so you can't turn it off."
+	case up.org.MFA == storage.MFAPrompted:
+		return "Your organisation (" + up.org.MFAFrom + ") asks everyone to use multi-factor authentication, so you can't turn it off."
+	}
+	return ""
+}
+
+// enroller is the factor for a method type the user may add, or nil.
+func (h *Handler) enroller(acct account, t string) factors.Enroller {
+	f, ok := h.factors[t].(factors.Enroller)
+	if !ok || !acct.policy.org.Allows(t) {
+		return nil
+	}
+	return f
 }
 
 // fresh reports whether the session proved enough, recently enough, to
@@ -105,6 +132,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		Name:       cmp.Or(acct.user.DisplayName, acct.user.Username),
 		Username:   acct.user.Username,
 		MFAEnabled: acct.user.MFAEnabled,
+		MFALocked:  mfaLocked(acct.policy),
 		Notice:     notices[r.URL.Query().Get("done")],
 		Verified:   r.URL.Query().Get("verified") != "",
 	}
@@ -114,10 +142,11 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			if m.Type != t || !known {
 				continue
 			}
+			allowed := acct.policy.org.Allows(m.Type)
 			row := templates.MethodRow{
 				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
-				Preferable: m.Type != storage.MethodRecovery,
+				Preferable: m.Type != storage.MethodRecovery && allowed, NotAllowed: !allowed,
 			}
 			if m.Type == storage.MethodRecovery {
 				row.Name = fmt.Sprintf("%d of %d codes left", recovery.Remaining(m), recovery.Count)
@@ -127,13 +156,11 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	}
 	p.SingleMethod = len(p.Methods) == 1
 	for _, t := range methodOrder {
-		if f, ok := h.factors[t].(factors.Enroller); ok {
+		if f := h.enroller(acct, t); f != nil {
 			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})
 		}
 	}
-	if _, ok := h.factors[storage.MethodRecovery]; ok {
-		p.CanRecovery = true
-	}
+	p.CanRecovery = h.offers(acct.policy.org, storage.MethodRecovery)
 	h.pages.Security(w, http.StatusOK, p)
 }
 
@@ -175,9 +202,9 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
-	if !ok {
-		http.NotFound(w, r)
+	f := h.enroller(acct, r.PathValue("type"))
+	if f == nil {
+		h.notAllowed(w, r)
 		return
 	}
 	if !h.fresh(w, r, acct) {
@@ -188,6 +215,13 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
 		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Return: returnPath(r),
 	})
+}
+
+// notAllowed answers a request to add a method the user's org unit does not
+// allow (or Gatehouse does not offer).
+func (h *Handler) notAllowed(w http.ResponseWriter, r *http.Request) {
+	h.errorPage(w, r, http.StatusNotFound, "You can't add this method",
+		"Your organisation doesn't allow this kind of method. Go back to Security info and choose another.", "method_not_allowed")
 }
 
 func needsTarget(t string) string {
@@ -207,12 +241,13 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
-	if !ok {
-		http.NotFound(w, r)
+	f := h.enroller(acct, r.PathValue("type"))
+	if f == nil {
+		h.notAllowed(w, r)
 		return
 	}
-	in := factors.EnrolInput{Name: name(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target"))}
+	in := factors.EnrolInput{Name: name(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target")),
+		Regions: acct.policy.org.PhoneRegions}
 	if sends(f.Type()) {
 		// Enrolment sends a code to an address the user typed: the same
 		// budget as resends, so the page cannot be used to spam anyone.
@@ -282,9 +317,9 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f, ok := h.factors[r.PathValue("type")].(factors.Enroller)
-	if !ok {
-		http.NotFound(w, r)
+	f := h.enroller(acct, r.PathValue("type"))
+	if f == nil {
+		h.notAllowed(w, r)
 		return
 	}
 	c, err := h.store.GetChallenge(ctx, r.PostFormValue("challenge"))
@@ -444,7 +479,8 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 }
 
 // postMFA turns the user's own MFA switch on or off. Turning it off needs
-// a recent factor like any change; org-unit policy (coming) may forbid it.
+// a recent factor like any change, and is refused where the org unit
+// prompts for or requires MFA, or the user holds a role.
 func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
@@ -454,8 +490,12 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if on && len(h.usableTypes(acct.methods)) == 0 {
+	if on && len(acct.policy.methods) == 0 {
 		http.Redirect(w, r, securityPath, http.StatusSeeOther)
+		return
+	}
+	if reason := mfaLocked(acct.policy); !on && reason != "" {
+		h.errorPage(w, r, http.StatusForbidden, "You can't turn off multi-factor authentication", reason, "mfa_locked")
 		return
 	}
 	action, done := "mfa.disabled", "mfa-off"

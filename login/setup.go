@@ -17,6 +17,11 @@ import (
 // "Not now" is offered only where MFA is prompted, not required.
 
 func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, d policy.Decision) {
+	up, err := h.loadUserPolicy(r.Context(), a.UserID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	back := journeyURL(a.ID)
 	p := templates.SetupPage{
 		Page:          templates.Page{Title: "Set up multi-factor authentication", CSRF: h.csrfToken(r)},
@@ -24,7 +29,7 @@ func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.Au
 		Required:      d.Outcome == policy.RequireEnrolment,
 	}
 	for _, t := range methodOrder {
-		if f, ok := h.factors[t].(factors.Enroller); ok {
+		if f, ok := h.factors[t].(factors.Enroller); ok && up.org.Allows(t) {
 			p.Methods = append(p.Methods, templates.MethodType{Type: t, Label: f.Label(),
 				URL: securityPath + "/add/" + t + "?return=" + url.QueryEscape(back)})
 		}

@@ -113,6 +113,7 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 var supportedClaims = []string{
 	"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "at_hash", "c_hash", "azp",
 	"name", "preferred_username", "email", "email_verified", "phone_number", "phone_number_verified",
+	ExceptionClaim,
 }
 
 // ACRValues are the authentication context classes Gatehouse issues, weakest first.

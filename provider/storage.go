@@ -293,8 +293,14 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		AuthTime:  at.AuthTime,
 		AMR:       at.AMR,
 		ACR:       at.ACR,
+		Exception: exceptionOf(req),
 		CreatedAt: now,
 		ExpiresAt: now.Add(c.refreshTokenLifetime()),
+	}
+	if rt.Exception != nil && rt.Exception.ExpiresAt.Before(rt.ExpiresAt) {
+		// A sign-in that skipped MFA under an exception lasts no longer
+		// than the exception.
+		rt.ExpiresAt = rt.Exception.ExpiresAt
 	}
 	if r, ok := req.(*authRequest); ok {
 		err = s.redeem(ctx, r, at, &rt)
@@ -473,7 +479,9 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 }
 
 // SetUserinfoFromRequest fills the ID token's user claims. A refreshed ID
-// token also repeats the acr of the original sign-in.
+// token also repeats the acr of the original sign-in. A sign-in that
+// skipped MFA under an exception says so, with the exception's kind and
+// expiry, so a relying party can decide for itself.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	u, err := s.store.GetUser(ctx, req.GetSubject())
 	if err != nil {
@@ -482,6 +490,23 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	setUserinfo(info, u, scopes)
 	if r, ok := req.(*refreshRequest); ok && r.ACR != "" {
 		info.AppendClaims("acr", r.ACR)
+	}
+	if e := exceptionOf(req); e != nil {
+		info.AppendClaims(ExceptionClaim, map[string]any{"kind": e.Kind, "expires_at": e.ExpiresAt.Unix()})
+	}
+	return nil
+}
+
+// ExceptionClaim names the ID token claim that reports an MFA exception.
+const ExceptionClaim = "gatehouse_mfa_exception"
+
+// exceptionOf is the MFA exception a sign-in or refresh used, if any.
+func exceptionOf(req any) *storage.ExceptionClaim {
+	switch r := req.(type) {
+	case *authRequest:
+		return r.Exception
+	case *refreshRequest:
+		return r.Exception
 	}
 	return nil
 }

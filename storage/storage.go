@@ -50,6 +50,7 @@ type Storage interface {
 	OrgUnits
 	Users
 	Methods
+	Exceptions
 	Challenges
 	Clients
 	AuthRequests
@@ -94,11 +95,19 @@ const (
 
 // OrgUnit is a node of the org-unit tree. The root has an empty ParentID.
 type OrgUnit struct {
-	ID        string
-	Name      string
-	ParentID  string
-	MFA       MFASetting
-	CreatedAt time.Time
+	ID       string
+	Name     string
+	ParentID string
+	MFA      MFASetting
+	// Overrides, each inherited from the parent while unset: the method
+	// types users may register and use (empty: every configured one), the
+	// ISO 3166 regions whose phone numbers are accepted (empty: the
+	// server's default), and how long a browser may skip the second factor
+	// after one passed (nil: inherit; 0: ask at every sign-in).
+	AllowedMethods []string       `json:",omitempty"`
+	PhoneRegions   []string       `json:",omitempty"`
+	RememberMFA    *time.Duration `json:",omitempty"`
+	CreatedAt      time.Time
 }
 
 // OrgUnits stores the org-unit tree.
@@ -142,9 +151,12 @@ type User struct {
 	AltPhone           string // E.164
 	MFAEnabled         bool
 	PreferredMethod    string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
-	PasswordChangedAt  time.Time
+	// MFAResetAt is when an admin last reset the user's MFA: a device
+	// remembered before it no longer skips the second factor.
+	MFAResetAt        time.Time `json:",omitzero"`
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	PasswordChangedAt time.Time
 }
 
 // UserPage is one page of ListUsers.
@@ -208,6 +220,73 @@ type Methods interface {
 	UpdateMethod(ctx context.Context, id string, update func(Method) (Method, error)) (Method, error)
 	DeleteMethod(ctx context.Context, id string) error
 	DeleteUserMethods(ctx context.Context, userID string) error
+}
+
+// Exception kinds and states. An exception is never self-service: helpdesk
+// or an admin makes it for a user, and while it is approved and unexpired
+// the user signs in without a second factor.
+const (
+	ExceptionShortTerm = "short_term" // 24 hours
+	ExceptionLongTerm  = "long_term"  // 180 days, two-person approval
+
+	ExceptionRequested = "requested"
+	ExceptionApproved  = "approved"
+	ExceptionRejected  = "rejected"
+	ExceptionRevoked   = "revoked"
+	// ExceptionExpired is never stored: an approved exception past its
+	// ExpiresAt is expired (see Exception.StateAt).
+	ExceptionExpired = "expired"
+)
+
+// Exception lets a user sign in without a second factor for a while.
+type Exception struct {
+	ID        string
+	UserID    string
+	OrgUnitID string // the user's unit when it was made, for audit and lists
+	Kind      string
+	Reason    string
+	// Note is the requester's words; Evidence, mandatory for a long-term
+	// exception, is what supports it.
+	Note        string `json:",omitempty"`
+	Evidence    string `json:",omitempty"`
+	State       string
+	RequestedBy string
+	RequestedAt time.Time
+	// DecidedBy approved or rejected it; RevokedBy ended it early.
+	DecidedBy    string    `json:",omitempty"`
+	DecidedAt    time.Time `json:",omitzero"`
+	DecisionNote string    `json:",omitempty"`
+	RevokedBy    string    `json:",omitempty"`
+	RevokedAt    time.Time `json:",omitzero"`
+	// ExpiresAt is set on approval.
+	ExpiresAt time.Time `json:",omitzero"`
+}
+
+// StateAt is the exception's state at now: an approved exception past its
+// expiry is expired.
+func (e Exception) StateAt(now time.Time) string {
+	if e.State == ExceptionApproved && !now.Before(e.ExpiresAt) {
+		return ExceptionExpired
+	}
+	return e.State
+}
+
+// ExceptionClaim is what a token says of the exception a sign-in used.
+type ExceptionClaim struct {
+	Kind      string    `json:"kind"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Exceptions stores MFA exceptions. A user's, and those in one state, are
+// found by index.
+type Exceptions interface {
+	CreateException(ctx context.Context, e Exception) error
+	GetException(ctx context.Context, id string) (Exception, error)
+	UpdateException(ctx context.Context, id string, update func(Exception) (Exception, error)) (Exception, error)
+	ListUserExceptions(ctx context.Context, userID string) ([]Exception, error)
+	// ListExceptions returns the exceptions stored in state (requested,
+	// approved, ...).
+	ListExceptions(ctx context.Context, state string) ([]Exception, error)
 }
 
 // Challenge is an outstanding second-factor check or enrolment: a code
@@ -339,6 +418,9 @@ type AuthRequest struct {
 	// ReturnTo is set for Gatehouse's own pages (the Security info page):
 	// a local path to go back to instead of answering a client.
 	ReturnTo string `json:",omitempty"`
+	// Exception is set when the sign-in skipped the second factor under an
+	// MFA exception; the ID token says so.
+	Exception *ExceptionClaim `json:",omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until
@@ -389,15 +471,17 @@ type AccessToken struct {
 // value. Every exchange rotates it; all tokens descending from one sign-in
 // share a FamilyID, so presenting a rotated token revokes the family.
 type RefreshToken struct {
-	Hash      string // SHA-256 of the token value, base64url
-	FamilyID  string
-	ClientID  string
-	UserID    string
-	Audience  []string
-	Scopes    []string
-	AuthTime  time.Time
-	AMR       []string
-	ACR       string
+	Hash     string // SHA-256 of the token value, base64url
+	FamilyID string
+	ClientID string
+	UserID   string
+	Audience []string
+	Scopes   []string
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	// Exception is the MFA exception the sign-in used, if any.
+	Exception *ExceptionClaim `json:",omitempty"`
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	// RotatedAt is set once the token has been exchanged.

@@ -92,7 +92,10 @@ type ChallengePage struct {
 	Options      string
 	CanResend    bool
 	OtherMethods bool
-	Error        string
+	// RememberFor offers "Don't ask again on this device for ..." when
+	// the user's org unit allows it.
+	RememberFor string
+	Error       string
 }
 
 // MethodsPage lists the user's methods to choose from.
@@ -113,7 +116,9 @@ type SecurityPage struct {
 	Page
 	Name, Username string
 	MFAEnabled     bool
-	Methods        []MethodRow
+	// MFALocked says why the user cannot turn MFA off; empty if they can.
+	MFALocked string
+	Methods   []MethodRow
 	// SingleMethod suggests adding a second method for emergencies.
 	SingleMethod bool
 	CanAdd       []MethodType
@@ -128,6 +133,8 @@ type MethodRow struct {
 	ID, Type, Label, Name, Target string
 	Added, LastUsed               time.Time
 	Preferred, Preferable         bool
+	// NotAllowed marks a method the user's org unit no longer allows.
+	NotAllowed bool
 }
 
 // MethodType is a kind of method a user can add, and where to add it.

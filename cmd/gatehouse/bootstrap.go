@@ -85,6 +85,8 @@ func ensureDemoClient(ctx context.Context, store storage.Clients, demoURL string
 		RedirectURIs:           []string{demoURL + "/callback"},
 		PostLogoutRedirectURIs: []string{demoURL + "/"},
 		GrantTypes:             []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken},
+		MinimumACR:             "pwd",
+		ExceptionsAllowed:      true,
 		CreatedAt:              now,
 	}
 	_, err := store.UpdateClient(ctx, demoClientID, func(c storage.Client) (storage.Client, error) {

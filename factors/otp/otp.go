@@ -50,8 +50,9 @@ type sender struct {
 	typ, label, amr string
 	sealer          *factors.Sealer
 	now             func() time.Time
-	// parse checks and normalises a target the user typed.
-	parse func(string) (string, error)
+	// parse checks and normalises a target the user typed; regions, when
+	// set, are the phone regions the user's org unit accepts.
+	parse func(raw string, regions []string) (string, error)
 	// deliver sends the challenge to target and returns the prompt.
 	deliver func(ctx context.Context, target string, c *storage.Challenge) (factors.Prompt, error)
 }
@@ -102,7 +103,7 @@ func (s *sender) passed() factors.Result {
 // BeginEnrol checks the target and sends a code (or places a call) to it;
 // the target waits, sealed, in the challenge until the answer comes back.
 func (s *sender) BeginEnrol(ctx context.Context, u storage.User, in factors.EnrolInput, c *storage.Challenge) (factors.EnrolPrompt, error) {
-	target, err := s.parse(in.Target)
+	target, err := s.parse(in.Target, in.Regions)
 	if err != nil {
 		return factors.EnrolPrompt{}, err
 	}
@@ -146,7 +147,7 @@ var (
 
 // NewEmail is the email-code factor (AMR "otp").
 func NewEmail(mail Mailer, sealer *factors.Sealer, now func() time.Time) *Email {
-	f := &Email{sender{typ: storage.MethodEmail, label: "Email code", amr: "otp", sealer: sealer, now: now, parse: ParseEmail}}
+	f := &Email{sender{typ: storage.MethodEmail, label: "Email code", amr: "otp", sealer: sealer, now: now, parse: func(raw string, _ []string) (string, error) { return ParseEmail(raw) }}}
 	f.deliver = f.codeBy("email code", func(ctx context.Context, to, text string) error {
 		return mail.SendMail(ctx, to, "Your Gatehouse code", text)
 	})

@@ -73,8 +73,15 @@ func isDramaNumber(n *phonenumbers.PhoneNumber) bool {
 	return n.GetCountryCode() == 44 && n.GetNationalNumber()/1000 == 7700900
 }
 
-func phoneParser(allowed []string) func(string) (string, error) {
-	return func(raw string) (string, error) { return ParsePhone(raw, allowed) }
+// phoneParser parses numbers against the org unit's regions, else the
+// factor's configured default.
+func phoneParser(defaults []string) func(string, []string) (string, error) {
+	return func(raw string, regions []string) (string, error) {
+		if len(regions) == 0 {
+			regions = defaults
+		}
+		return ParsePhone(raw, regions)
+	}
 }
 
 // ParseRegions reads a comma-separated list of ISO 3166 regions ("GB,

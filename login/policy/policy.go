@@ -7,6 +7,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -68,6 +69,15 @@ type Request struct {
 	// session proved before (the Security info page's "within the last 10
 	// minutes"). Zero means no such limit.
 	MFAMaxAge time.Duration
+	// ExceptionsAllowed is the client's choice to honour MFA exceptions.
+	ExceptionsAllowed bool
+}
+
+// explicit reports whether the request itself asks to see the user again
+// (prompt=login, max_age) or asks for a second factor: a remembered device
+// never answers that.
+func (r Request) explicit() bool {
+	return slices.Contains(r.Prompt, "login") || r.MaxAge != nil || r.MFAMaxAge > 0 || ACRRank(r.RequestedACR) >= ACRRank("mfa")
 }
 
 // User is what the decision needs to know of the user.
@@ -86,6 +96,18 @@ type User struct {
 	// only method is switched off is refused, not let through.
 	Methods    []string
 	Registered int
+	// Exceptions are the user's MFA exceptions, in any state.
+	Exceptions []storage.Exception
+}
+
+// ActiveException returns the user's exception in force at now, if any.
+func (u User) ActiveException(now time.Time) (storage.Exception, bool) {
+	for _, e := range u.Exceptions {
+		if e.StateAt(now) == storage.ExceptionApproved {
+			return e, true
+		}
+	}
+	return storage.Exception{}, false
 }
 
 // Input is everything one decision depends on.
@@ -96,8 +118,11 @@ type Input struct {
 	// FreshPassword is true when the password was entered in this very
 	// journey (so max_age and prompt=login are already satisfied).
 	FreshPassword bool
-	User          User
-	Now           time.Time
+	// RememberedDevice is true when a second factor passed in this browser
+	// within the org unit's remember window (and after any MFA reset).
+	RememberedDevice bool
+	User             User
+	Now              time.Time
 }
 
 // Decision is an outcome and why.
@@ -106,6 +131,9 @@ type Decision struct {
 	Reason  string
 	// Methods are the method types that satisfy a Challenge.
 	Methods []string
+	// Exception is the exception that let a Done sign-in skip the second
+	// factor; the token says so.
+	Exception *storage.Exception
 }
 
 // Decide returns what the journey does next.
@@ -145,6 +173,18 @@ func Decide(in Input) Decision {
 	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
+	if need == "mfa" {
+		// Only org-unit, role and user settings, and a client's minimum,
+		// can be waived: never a request's own acr or a recent-factor check.
+		ex, active := in.User.ActiveException(in.Now)
+		switch {
+		case active && in.Request.ExceptionsAllowed && ACRRank(in.Request.RequestedACR) < ACRRank("mfa") && in.Request.MFAMaxAge == 0:
+			return Decision{Outcome: Done, Exception: &ex, Reason: fmt.Sprintf("skipped: %s exception until %s (%s)",
+				strings.ReplaceAll(ex.Kind, "_", "-"), ex.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), why)}
+		case in.RememberedDevice && !in.User.Privileged && ACRRank(in.Request.ClientMinimumACR) < ACRRank("mfa") && !in.Request.explicit():
+			return Decision{Outcome: Done, Reason: "skipped: a second factor passed on this device within the org unit's remember window (" + why + ")"}
+		}
+	}
 	if need != "" {
 		methods := in.User.Methods
 		if need == "phr" {
@@ -174,20 +214,75 @@ func Decide(in Input) Decision {
 	return Decision{Outcome: Done, Reason: "single sign-on: session satisfies the request"}
 }
 
-// Effective is the MFA setting that applies to a user in the org unit that
-// chain starts with, followed by its ancestors up to the root: the nearest
-// explicit setting, else optional. It returns the unit the setting comes
-// from too.
-func Effective(chain []storage.OrgUnit) (storage.MFASetting, storage.OrgUnit) {
+// OrgPolicy is the policy an org unit gives its users: each setting is the
+// nearest one set walking up the tree.
+type OrgPolicy struct {
+	MFA storage.MFASetting
+	// MFAFrom names the unit the MFA setting comes from.
+	MFAFrom string
+	// AllowedMethods are the method types users may use; nil allows all.
+	AllowedMethods []string
+	// PhoneRegions are the regions whose numbers are accepted; nil means
+	// the server's default.
+	PhoneRegions []string
+	// RememberMFA is how long a browser may skip the second factor; zero
+	// asks every time.
+	RememberMFA time.Duration
+}
+
+// Allows reports whether the policy lets users use methods of type t.
+func (p OrgPolicy) Allows(t string) bool {
+	return p.AllowedMethods == nil || slices.Contains(p.AllowedMethods, t)
+}
+
+// Effective is the policy that applies to a user in the org unit that chain
+// starts with, followed by its ancestors up to the root. The MFA setting is
+// the nearest explicit one, else optional.
+func Effective(chain []storage.OrgUnit) OrgPolicy {
+	p := OrgPolicy{MFA: storage.MFAOptional}
+	if len(chain) > 0 {
+		p.MFAFrom = chain[len(chain)-1].Name
+	}
+	mfaSet, rememberSet := false, false
 	for _, ou := range chain {
-		if ou.MFA != "" && ou.MFA != storage.MFAInherit {
-			return ou.MFA, ou
+		if !mfaSet && ou.MFA != "" && ou.MFA != storage.MFAInherit {
+			p.MFA, p.MFAFrom, mfaSet = ou.MFA, ou.Name, true
+		}
+		if p.AllowedMethods == nil && len(ou.AllowedMethods) > 0 {
+			p.AllowedMethods = ou.AllowedMethods
+		}
+		if p.PhoneRegions == nil && len(ou.PhoneRegions) > 0 {
+			p.PhoneRegions = ou.PhoneRegions
+		}
+		if !rememberSet && ou.RememberMFA != nil {
+			p.RememberMFA, rememberSet = *ou.RememberMFA, true
 		}
 	}
-	if len(chain) > 0 {
-		return storage.MFAOptional, chain[len(chain)-1]
+	return p
+}
+
+// NextSignIn is what the user will meet at their next sign-in to a client
+// that honours exceptions and asks for nothing more: the admin pages' "at
+// next sign-in this user will be ...".
+func NextSignIn(u User, now time.Time) Decision {
+	return Decide(Input{FreshPassword: true, User: u, Now: now, Request: Request{ExceptionsAllowed: true}})
+}
+
+// Summary says what a decision means for the user, for admins.
+func (d Decision) Summary() string {
+	switch d.Outcome {
+	case Challenge:
+		return "challenged for a second factor"
+	case OfferEnrolment:
+		return "prompted to set up multi-factor authentication"
+	case RequireEnrolment:
+		return "made to set up multi-factor authentication"
+	case Done:
+		return "let through"
+	case Unmet:
+		return "refused"
 	}
-	return storage.MFAOptional, storage.OrgUnit{}
+	return "asked to sign in"
 }
 
 // ACRRank orders authentication context classes: pwd < mfa < phr. An

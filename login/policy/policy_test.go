@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +25,19 @@ func TestDecide(t *testing.T) {
 	mfaOff := User{Methods: []string{"totp"}, Registered: 1}
 	withKey := User{MFAEnabled: true, Methods: []string{"totp", "webauthn"}, Registered: 2}
 	switchedOff := User{MFAEnabled: true, Registered: 1} // only method's type is not offered
+	exception := func(state string, expires time.Time) []storage.Exception {
+		return []storage.Exception{{ID: "e1", Kind: storage.ExceptionShortTerm, State: state, ExpiresAt: expires}}
+	}
+	required := func(ex []storage.Exception) User {
+		return User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1, Exceptions: ex}
+	}
+	active := exception(storage.ExceptionApproved, now.Add(time.Hour))
+	honoured := Request{ExceptionsAllowed: true}
+	const (
+		waived    = "skipped: short-term exception until 23 Nov 2026 13:00 UTC (org unit Wards requires multi-factor authentication)"
+		ouNeeds   = "org unit Wards requires multi-factor authentication"
+		remembers = "skipped: a second factor passed on this device within the org unit's remember window (org unit Wards requires multi-factor authentication)"
+	)
 	const (
 		sso   = "single sign-on: session satisfies the request"
 		fresh = "password verified; no second factor required"
@@ -88,6 +103,35 @@ func TestDecide(t *testing.T) {
 		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
 		{"admin in an optional OU, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true, Methods: []string{"webauthn"}, Registered: 1}}, Challenge, "admin and helpdesk roles always need a second factor", nil},
 
+		// Exceptions: only an approved, unexpired one, at a client that
+		// honours them, and never for a request's own acr.
+		{"exception active", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: honoured}, Done, waived, nil},
+		{"exception active, SSO", Input{Session: pwd(time.Hour), User: required(active), Request: honoured}, Done, waived, nil},
+		{"exception active, prompt=none", Input{Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, Prompt: []string{"none"}}}, Done, waived, nil},
+		{"exception active, client refuses exceptions", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, Challenge, ouNeeds, nil},
+		{"exception expired", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionApproved, now)), Request: honoured}, Challenge, ouNeeds, nil},
+		{"exception revoked", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRevoked, now.Add(time.Hour))), Request: honoured}, Challenge, ouNeeds, nil},
+		{"exception rejected", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRejected, time.Time{})), Request: honoured}, Challenge, ouNeeds, nil},
+		{"exception requested, not yet approved", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRequested, time.Time{})), Request: honoured}, Challenge, ouNeeds, nil},
+		{"exception active, client minimum mfa honours it", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, ClientMinimumACR: "mfa"}},
+			Done, "skipped: short-term exception until 23 Nov 2026 13:00 UTC (client requires a second factor (acr mfa))", nil},
+		{"exception active, client minimum mfa refuses it", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
+		{"exception active, request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"exception active, request asks for phr", Input{FreshPassword: true, Session: pwd(0), User: User{Methods: []string{"webauthn"}, Registered: 1, Exceptions: active}, Request: Request{ExceptionsAllowed: true, RequestedACR: "phr"}}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
+		{"exception active, recent factor wanted", Input{Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
+		{"exception active, admin", Input{FreshPassword: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, Request: honoured},
+			Done, "skipped: short-term exception until 23 Nov 2026 13:00 UTC (admin and helpdesk roles always need a second factor)", nil},
+		{"exception active, MFA session anyway", Input{Session: mfa(0), User: required(active), Request: honoured}, Done, both, nil},
+
+		// A device that passed a second factor within the remember window.
+		{"remembered device", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, Done, remembers, nil},
+		{"remembered device, prompt=login", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{Prompt: []string{"login"}}}, Challenge, ouNeeds, nil},
+		{"remembered device, max_age", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{MaxAge: maxAge(1)}}, Challenge, ouNeeds, nil},
+		{"remembered device, request asks for mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"remembered device, client requires mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
+		{"remembered device, admin", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1}}, Challenge, "admin and helpdesk roles always need a second factor", nil},
+		{"remembered device, recent factor wanted", Input{RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
+
 		// A recent second factor (the Security info page).
 		{"recent factor wanted, fresh enough", Input{Session: mfa(5 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Done, both, nil},
 		{"recent factor wanted, too old", Input{Session: mfa(11 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
@@ -100,6 +144,9 @@ func TestDecide(t *testing.T) {
 			if got.Outcome != tt.want || got.Reason != tt.wantWhy || len(got.Methods) != len(tt.methods) {
 				t.Errorf("Decide() = %q (%s) %v, want %q (%s) %v", got.Outcome, got.Reason, got.Methods, tt.want, tt.wantWhy, tt.methods)
 			}
+			if waivedByException := strings.HasPrefix(got.Reason, "skipped: short-term"); waivedByException != (got.Exception != nil) {
+				t.Errorf("Decide().Exception = %v for reason %q", got.Exception, got.Reason)
+			}
 		})
 	}
 }
@@ -108,23 +155,30 @@ func TestEffective(t *testing.T) {
 	ou := func(name string, mfa storage.MFASetting) storage.OrgUnit {
 		return storage.OrgUnit{Name: name, MFA: mfa}
 	}
+	hours := func(h int) *time.Duration { d := time.Duration(h) * time.Hour; return &d }
 	tests := []struct {
-		name     string
-		chain    []storage.OrgUnit
-		want     storage.MFASetting
-		wantFrom string
+		name  string
+		chain []storage.OrgUnit
+		want  OrgPolicy
 	}{
-		{"root only, unset", []storage.OrgUnit{ou("Root", "")}, "optional", "Root"},
-		{"own setting", []storage.OrgUnit{ou("Ward", "required"), ou("Root", "optional")}, "required", "Ward"},
-		{"inherit from parent", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "prompted"), ou("Root", "optional")}, "prompted", "Trust"},
-		{"inherit all the way", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "inherit"), ou("Root", "inherit")}, "optional", "Root"},
-		{"nearest wins", []storage.OrgUnit{ou("Ward", "optional"), ou("Trust", "required")}, "optional", "Ward"},
-		{"no chain", nil, "optional", ""},
+		{"root only, unset", []storage.OrgUnit{ou("Root", "")}, OrgPolicy{MFA: "optional", MFAFrom: "Root"}},
+		{"own setting", []storage.OrgUnit{ou("Ward", "required"), ou("Root", "optional")}, OrgPolicy{MFA: "required", MFAFrom: "Ward"}},
+		{"inherit from parent", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "prompted"), ou("Root", "optional")}, OrgPolicy{MFA: "prompted", MFAFrom: "Trust"}},
+		{"inherit all the way", []storage.OrgUnit{ou("Ward", "inherit"), ou("Trust", "inherit"), ou("Root", "inherit")}, OrgPolicy{MFA: "optional", MFAFrom: "Root"}},
+		{"nearest wins", []storage.OrgUnit{ou("Ward", "optional"), ou("Trust", "required")}, OrgPolicy{MFA: "optional", MFAFrom: "Ward"}},
+		{"no chain", nil, OrgPolicy{MFA: "optional"}},
+		{"overrides inherit one by one", []storage.OrgUnit{
+			{Name: "Ward", MFA: "inherit", PhoneRegions: []string{"IE"}},
+			{Name: "Trust", MFA: "required", AllowedMethods: []string{"totp", "webauthn"}, RememberMFA: hours(12)},
+			{Name: "Root", MFA: "optional", AllowedMethods: []string{"sms"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(24)},
+		}, OrgPolicy{MFA: "required", MFAFrom: "Trust", AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"IE"}, RememberMFA: 12 * time.Hour}},
+		{"a zero remember window is set, not inherited", []storage.OrgUnit{
+			{Name: "Ward", RememberMFA: hours(0)}, {Name: "Root", RememberMFA: hours(12)},
+		}, OrgPolicy{MFA: "optional", MFAFrom: "Root", RememberMFA: 0}},
 	}
 	for _, tt := range tests {
-		got, from := Effective(tt.chain)
-		if got != tt.want || from.Name != tt.wantFrom {
-			t.Errorf("%s: Effective() = %s from %q, want %s from %q", tt.name, got, from.Name, tt.want, tt.wantFrom)
+		if got := Effective(tt.chain); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: Effective() = %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
 }

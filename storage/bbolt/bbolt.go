@@ -125,7 +125,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 func allBuckets() [][]byte {
 	names := [][]byte{auditBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
-		orgUnits, users, methods, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
+		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
 	} {
 		names = append(names, t.buckets()...)
 	}

@@ -13,7 +13,9 @@ func testOrgUnits(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := testNow()
 	root := storage.OrgUnit{ID: "root", Name: "Trust", MFA: storage.MFAOptional, CreatedAt: now}
-	ward := storage.OrgUnit{ID: "ward", Name: "Ward 7", ParentID: "root", MFA: storage.MFAInherit, CreatedAt: now}
+	remember := 12 * time.Hour
+	ward := storage.OrgUnit{ID: "ward", Name: "Ward 7", ParentID: "root", MFA: storage.MFAInherit, CreatedAt: now,
+		AllowedMethods: []string{storage.MethodTOTP, storage.MethodWebAuthn}, PhoneRegions: []string{"GB", "IE"}, RememberMFA: &remember}
 	for _, ou := range []storage.OrgUnit{root, ward} {
 		must(t, "CreateOrgUnit "+ou.ID, s.CreateOrgUnit(ctx, ou))
 	}
@@ -71,6 +73,7 @@ func newUser(id, username, email string, now time.Time) storage.User {
 		AltPhone:           "+447700900456",
 		MFAEnabled:         true,
 		PreferredMethod:    "totp",
+		MFAResetAt:         now.Add(-time.Hour),
 		CreatedAt:          now,
 		UpdatedAt:          now.Add(time.Minute),
 		PasswordChangedAt:  now.Add(2 * time.Minute),

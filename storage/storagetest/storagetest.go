@@ -28,6 +28,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"Users", testUsers},
 		{"ListUsers", testListUsers},
 		{"Methods", testMethods},
+		{"Exceptions", testExceptions},
 		{"Challenges", testChallenges},
 		{"Clients", testClients},
 		{"AuthRequests", testAuthRequests},

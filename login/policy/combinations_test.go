@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// TestEveryCombination decides every combination of org-unit chain, role,
+// methods, exception state, client minimum, requested acr, max_age, prompt,
+// remembered device and session, and checks what must hold whatever the
+// combination: a token never claims more than was proved, an exception or
+// remembered device only waives what it may, prompt=none never prompts.
+func TestEveryCombination(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	ou := func(name string, mfa storage.MFASetting) storage.OrgUnit { return storage.OrgUnit{Name: name, MFA: mfa} }
+	chains := [][]storage.OrgUnit{
+		{ou("Root", storage.MFAOptional)},
+		{ou("Wales", storage.MFAPrompted), ou("Root", storage.MFAOptional)},
+		{ou("Wards", storage.MFARequired), ou("Root", storage.MFAOptional)},
+		{ou("Ward 7", storage.MFAInherit), ou("Wales", storage.MFAPrompted), ou("Root", "")},
+		{ou("Ward 7", storage.MFAInherit), ou("Trust", storage.MFAInherit), ou("Root", "")},
+	}
+	type methods struct {
+		usable     []string
+		registered int
+	}
+	methodSets := []methods{{nil, 0}, {[]string{"totp"}, 1}, {[]string{"totp", "webauthn"}, 2}, {nil, 1}}
+	exceptionStates := []string{"", storage.ExceptionApproved, storage.ExceptionExpired, storage.ExceptionRevoked, storage.ExceptionRejected, storage.ExceptionRequested}
+	acrs := []string{"", "pwd", "mfa", "phr"}
+	one, hour := uint(1), uint(3600)
+	maxAges := []*uint{nil, &one, &hour}
+	prompts := [][]string{nil, {"none"}, {"login"}}
+	sessions := map[string]*Proof{
+		"none":       nil,
+		"fresh pwd":  {UserID: "u", AuthTime: now, AMR: []string{"pwd"}, ACR: "pwd"},
+		"old pwd":    {UserID: "u", AuthTime: now.Add(-2 * time.Hour), AMR: []string{"pwd"}, ACR: "pwd"},
+		"recent mfa": {UserID: "u", AuthTime: now.Add(-time.Minute), AMR: []string{"pwd", "otp", "mfa"}, ACR: "mfa", MFAAt: now.Add(-time.Minute)},
+		"old phr":    {UserID: "u", AuthTime: now.Add(-2 * time.Hour), AMR: []string{"pwd", "hwk", "mfa"}, ACR: "phr", MFAAt: now.Add(-2 * time.Hour)},
+	}
+
+	count := 0
+	for _, chain := range chains {
+		org := Effective(chain)
+		for _, privileged := range []bool{false, true} {
+			for _, ms := range methodSets {
+				for _, exState := range exceptionStates {
+					var exceptions []storage.Exception
+					switch exState {
+					case "":
+					case storage.ExceptionExpired:
+						exceptions = []storage.Exception{{Kind: storage.ExceptionLongTerm, State: storage.ExceptionApproved, ExpiresAt: now.Add(-time.Second)}}
+					default:
+						exceptions = []storage.Exception{{Kind: storage.ExceptionShortTerm, State: exState, ExpiresAt: now.Add(time.Hour)}}
+					}
+					user := User{OrgUnit: org.MFA, OrgUnitName: org.MFAFrom, Privileged: privileged, MFAEnabled: ms.registered > 0,
+						Methods: ms.usable, Registered: ms.registered, Exceptions: exceptions}
+					for _, allowed := range []bool{false, true} {
+						for _, minimum := range acrs {
+							for _, requested := range acrs {
+								for _, maxAge := range maxAges {
+									for _, prompt := range prompts {
+										for _, remembered := range []bool{false, true} {
+											for sessName, sess := range sessions {
+												in := Input{
+													Request: Request{Prompt: prompt, MaxAge: maxAge, ClientMinimumACR: minimum,
+														RequestedACR: requested, ExceptionsAllowed: allowed},
+													Session: sess, FreshPassword: sessName == "fresh pwd", RememberedDevice: remembered,
+													User: user, Now: now,
+												}
+												checkInvariants(t, in, Decide(in), exState)
+												count++
+											}
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d combinations decided", count)
+}
+
+func checkInvariants(t *testing.T, in Input, d Decision, exState string) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%+v\nrequest %+v session %+v exception %q remembered %v\n-> %s (%s): "+format,
+			append([]any{in.User, in.Request, in.Session, exState, in.RememberedDevice, d.Outcome, d.Reason}, args...)...)
+	}
+	if d.Reason == "" {
+		fail("no reason")
+	}
+	req := max(ACRRank(in.Request.ClientMinimumACR), ACRRank(in.Request.RequestedACR))
+	proved := -1
+	hasMFA := false
+	if in.Session != nil {
+		proved, hasMFA = ACRRank(in.Session.ACR), slices.Contains(in.Session.AMR, "mfa")
+	}
+
+	// Whatever is done is no more than was proved, unless an exception
+	// waived it, and an exception waives only what it may.
+	if d.Outcome == Done && d.Exception == nil && proved < req {
+		fail("done with acr rank %d proved, %d required", proved, req)
+	}
+	if d.Exception != nil {
+		if exState != storage.ExceptionApproved || !in.Request.ExceptionsAllowed {
+			fail("waived by an exception that is %q (allowed %v)", exState, in.Request.ExceptionsAllowed)
+		}
+		if d.Outcome != Done || ACRRank(in.Request.RequestedACR) >= ACRRank("mfa") || ACRRank(in.Request.ClientMinimumACR) > ACRRank("mfa") {
+			fail("an exception waived a request's own acr or phr")
+		}
+	}
+	// Mandatory MFA is met by a second factor, an exception or (outside
+	// roles) a remembered device; never by nothing.
+	if d.Outcome == Done && !hasMFA && d.Exception == nil {
+		if in.User.Privileged {
+			fail("a privileged user through without a second factor")
+		}
+		if in.User.OrgUnit == storage.MFARequired && !in.RememberedDevice {
+			fail("required MFA skipped")
+		}
+	}
+	if slices.Contains(in.Request.Prompt, "none") && !slices.Contains([]Outcome{Done, LoginRequired, InteractionRequired, Unmet}, d.Outcome) {
+		fail("prompt=none prompted")
+	}
+	switch d.Outcome {
+	case Challenge:
+		if len(in.User.Methods) == 0 {
+			fail("challenge without a usable method")
+		}
+		for _, m := range d.Methods {
+			if !slices.Contains(in.User.Methods, m) {
+				fail("challenge names %s, which the user lacks", m)
+			}
+		}
+	case OfferEnrolment:
+		if in.User.OrgUnit != storage.MFAPrompted || in.User.Registered > 0 {
+			fail("offered enrolment outside a prompted unit or with a method")
+		}
+	case RequireEnrolment:
+		if in.User.Registered > 0 || !(in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
+			fail("required enrolment with a method, or where nothing requires MFA")
+		}
+	}
+
+	// An inactive exception is no exception; a remembered device matters
+	// only where it may.
+	if exState != "" && exState != storage.ExceptionApproved {
+		plain := in
+		plain.User.Exceptions = nil
+		if other := Decide(plain); other.Outcome != d.Outcome || other.Reason != d.Reason {
+			fail("an exception in state %s changed the decision (without it: %s)", exState, other.Outcome)
+		}
+	}
+	if in.RememberedDevice && (in.User.Privileged || in.Request.explicit() || ACRRank(in.Request.ClientMinimumACR) >= ACRRank("mfa")) {
+		plain := in
+		plain.RememberedDevice = false
+		if other := Decide(plain); other.Outcome != d.Outcome {
+			fail("a remembered device changed the decision where it may not (without it: %s)", other.Outcome)
+		}
+	}
+}
