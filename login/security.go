@@ -213,7 +213,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
 		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Return: returnPath(r),
+		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
 	})
 }
 
@@ -222,6 +222,15 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) notAllowed(w http.ResponseWriter, r *http.Request) {
 	h.errorPage(w, r, http.StatusNotFound, "You can't add this method",
 		"Your organisation doesn't allow this kind of method. Go back to Security info and choose another.", "method_not_allowed")
+}
+
+// phoneRule says which numbers the user's org unit accepts, or "" for the
+// server's default.
+func phoneRule(acct account) string {
+	if r := acct.policy.org.PhoneRegions; len(r) > 0 {
+		return sentence(otp.RegionRule(r))
+	}
+	return ""
 }
 
 func needsTarget(t string) string {
@@ -276,7 +285,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), Name: in.Name, Target: in.Target, Return: returnPath(r),
+			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: msg,
 		})
 		return

@@ -156,6 +156,9 @@ type AddMethodPage struct {
 	Type, Label string
 	// NeedsTarget is "email", "phone" or "".
 	NeedsTarget string
+	// PhoneRule says which phone numbers the user's org unit accepts, when
+	// it names regions of its own.
+	PhoneRule string
 	// Return is where to go when the method is added (a sign-in in
 	// progress), or "" for Security info.
 	Return       string

@@ -46,14 +46,14 @@ func ParsePhone(raw string, allowed []string) (string, error) {
 		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
 	}
 	if !slices.Contains(allowed, region) {
-		return "", &factors.InputError{Msg: regionRule(allowed)}
+		return "", &factors.InputError{Msg: RegionRule(allowed)}
 	}
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
-// regionRule says which numbers are allowed: "only UK numbers (+44) are
+// RegionRule says which numbers are allowed: "only UK (+44) numbers are
 // allowed".
-func regionRule(allowed []string) string {
+func RegionRule(allowed []string) string {
 	names := make([]string, len(allowed))
 	for i, r := range allowed {
 		name := r

@@ -1,0 +1,149 @@
+// Package admin owns what admins and the helpdesk do: granting and
+// approving MFA exceptions, resetting a user's MFA, and (with the admin
+// pages) managing org units, users and clients. Every operation checks the
+// actor's role over the subject's org-unit subtree and is audited, allowed
+// or not. It works over the storage contract, never raw bbolt.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Errors an operation returns; pages translate them.
+var (
+	// ErrForbidden: the actor holds no role that allows this over the
+	// subject's org unit. The attempt is audited as denied.
+	ErrForbidden = errors.New("outside your scope")
+)
+
+// InputError is a refused form field, worded for the admin.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+
+// Actor is who is acting, and from where, for scope checks and audit.
+type Actor struct {
+	User      storage.User
+	IP        string
+	UserAgent string
+}
+
+// Service runs admin operations.
+type Service struct {
+	store  storage.Storage
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// NewService returns a Service over store; now is the clock.
+func NewService(store storage.Storage, now func() time.Time, logger *slog.Logger) *Service {
+	return &Service{store: store, now: now, logger: logger}
+}
+
+// chain is the org unit id and its ancestors, nearest first.
+func (s *Service) chain(ctx context.Context, id string) ([]string, error) {
+	var ids []string
+	for id != "" && len(ids) < 64 { // the bound stops a cycle
+		ou, err := s.store.GetOrgUnit(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get org unit: %w", err)
+		}
+		ids = append(ids, ou.ID)
+		id = ou.ParentID
+	}
+	return ids, nil
+}
+
+// Can reports whether actor holds one of roles over org unit ouID: a
+// global admin everywhere, an org admin or helpdesk member in their
+// subtree.
+func (s *Service) Can(ctx context.Context, actor storage.User, ouID string, roles ...string) (bool, error) {
+	if actor.Disabled {
+		return false, nil
+	}
+	for _, b := range actor.Roles {
+		if b.Role == storage.RoleGlobalAdmin {
+			return true, nil
+		}
+	}
+	chain, err := s.chain(ctx, ouID)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range actor.Roles {
+		if slices.Contains(roles, b.Role) && slices.Contains(chain, b.OrgUnitID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// authorize checks that actor may act on u with one of roles, auditing a
+// refusal as action denied.
+func (s *Service) authorize(ctx context.Context, a Actor, u storage.User, action string, roles ...string) error {
+	ok, err := s.Can(ctx, a.User, u.OrgUnitID, roles...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "outside the actor's scope"})
+		return ErrForbidden
+	}
+	return nil
+}
+
+func (s *Service) audit(ctx context.Context, a Actor, u storage.User, action, outcome string, details map[string]string) {
+	e := storage.AuditEvent{Time: s.now(), Actor: a.User.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action,
+		Outcome: outcome, IP: a.IP, UserAgent: a.UserAgent, Details: details}
+	if err := s.store.AppendAudit(ctx, e); err != nil {
+		s.logger.ErrorContext(ctx, "append audit event", "action", action, "err", err)
+	}
+}
+
+// ResetMFA removes all of a user's methods (recovery codes included),
+// forgets every device remembered for them, turns their MFA switch off and
+// ends their sessions: they set MFA up again at their next sign-in (or
+// when their org unit asks). Only admins may do it.
+func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorize(ctx, a, u, "mfa.reset", storage.RoleOrgAdmin); err != nil {
+		return err
+	}
+	methods, err := s.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("list methods: %w", err)
+	}
+	// The reset time goes first: from then on no remembered device counts,
+	// even if a later step fails and is retried.
+	now := s.now()
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
+		u.MFAResetAt, u.MFAEnabled, u.PreferredMethod, u.UpdatedAt = now, false, "", now
+		return u, nil
+	}); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	if err := s.store.DeleteUserMethods(ctx, u.ID); err != nil {
+		return fmt.Errorf("delete methods: %w", err)
+	}
+	if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	s.audit(ctx, a, u, "mfa.reset", storage.OutcomeSuccess, map[string]string{"methods_removed": fmt.Sprint(len(methods))})
+	return nil
+}

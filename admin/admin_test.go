@@ -1,0 +1,242 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// fixture is a store with a small tree (root > wales > ward, root >
+// england), a user in ward with one method, and actors with each role.
+type fixture struct {
+	svc   *Service
+	store storage.Storage
+	now   time.Time
+	user  storage.User
+	actor map[string]Actor
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	store, err := bbolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := &fixture{store: store, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), actor: map[string]Actor{}}
+	f.svc = NewService(store, func() time.Time { return f.now }, slog.New(slog.DiscardHandler))
+	for _, ou := range []storage.OrgUnit{{ID: "root"}, {ID: "wales", ParentID: "root"}, {ID: "ward", ParentID: "wales"}, {ID: "england", ParentID: "root"}} {
+		if err := store.CreateOrgUnit(ctx, ou); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(name, ou string, roles ...storage.RoleBinding) storage.User {
+		u := storage.User{ID: name, Username: name, OrgUnitID: ou, Roles: roles}
+		if err := store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	f.user = add("alice", "ward")
+	if err := store.CreateMethod(ctx, storage.Method{ID: "m1", UserID: "alice", Type: storage.MethodTOTP}); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]storage.RoleBinding{
+		"global":          {Role: storage.RoleGlobalAdmin},
+		"wales-admin":     {Role: storage.RoleOrgAdmin, OrgUnitID: "wales"},
+		"wales-admin-2":   {Role: storage.RoleOrgAdmin, OrgUnitID: "wales"},
+		"wales-helpdesk":  {Role: storage.RoleHelpdesk, OrgUnitID: "wales"},
+		"england-admin":   {Role: storage.RoleOrgAdmin, OrgUnitID: "england"},
+		"ward-helpdesk":   {Role: storage.RoleHelpdesk, OrgUnitID: "ward"},
+		"england-helpdsk": {Role: storage.RoleHelpdesk, OrgUnitID: "england"},
+	} {
+		f.actor[name] = Actor{User: add(name, "root", b)}
+	}
+	f.actor["nobody"] = Actor{User: add("nobody", "ward")}
+	return f
+}
+
+func TestCan(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		actor string
+		ou    string
+		roles []string
+		want  bool
+	}{
+		{"global", "ward", nil, true},
+		{"wales-admin", "ward", []string{storage.RoleOrgAdmin}, true},
+		{"wales-admin", "wales", []string{storage.RoleOrgAdmin}, true},
+		{"wales-admin", "root", []string{storage.RoleOrgAdmin}, false},
+		{"wales-admin", "england", []string{storage.RoleOrgAdmin}, false},
+		{"wales-helpdesk", "ward", []string{storage.RoleOrgAdmin}, false},
+		{"wales-helpdesk", "ward", []string{storage.RoleOrgAdmin, storage.RoleHelpdesk}, true},
+		{"england-admin", "ward", []string{storage.RoleOrgAdmin}, false},
+		{"nobody", "ward", []string{storage.RoleOrgAdmin, storage.RoleHelpdesk}, false},
+	}
+	for _, tt := range tests {
+		got, err := f.svc.Can(context.Background(), f.actor[tt.actor].User, tt.ou, tt.roles...)
+		if err != nil || got != tt.want {
+			t.Errorf("Can(%s, %s, %v) = %v, %v; want %v", tt.actor, tt.ou, tt.roles, got, err, tt.want)
+		}
+	}
+}
+
+func TestRequestException(t *testing.T) {
+	ctx := context.Background()
+	req := func(kind, reason, note, evidence string) ExceptionRequest {
+		return ExceptionRequest{UserID: "alice", Kind: kind, Reason: reason, Note: note, Evidence: evidence}
+	}
+	short, long := storage.ExceptionShortTerm, storage.ExceptionLongTerm
+	tests := []struct {
+		name      string
+		actor     string
+		req       ExceptionRequest
+		wantErr   error  // a sentinel, or nil
+		wantField string // an InputError's field
+		wantState string
+	}{
+		{"helpdesk, short-term", "wales-helpdesk", req(short, "phone_lost", "", ""), nil, "", storage.ExceptionApproved},
+		{"ward helpdesk, short-term", "ward-helpdesk", req(short, "no_notifications", "", ""), nil, "", storage.ExceptionApproved},
+		{"global admin, short-term", "global", req(short, "phone_misplaced", "", ""), nil, "", storage.ExceptionApproved},
+		{"other with a note", "wales-helpdesk", req(short, "other", "travelling, phone broken", ""), nil, "", storage.ExceptionApproved},
+		{"other without a note", "wales-helpdesk", req(short, "other", " ", ""), nil, "note", ""},
+		{"a long-term reason for a short-term one", "wales-helpdesk", req(short, "accessibility", "", ""), nil, "reason", ""},
+		{"unknown kind", "wales-helpdesk", req("forever", "phone_lost", "", ""), nil, "kind", ""},
+		{"outside the subtree", "england-helpdsk", req(short, "phone_lost", "", ""), ErrForbidden, "", ""},
+		{"no role", "nobody", req(short, "phone_lost", "", ""), ErrForbidden, "", ""},
+		{"long-term with evidence waits", "wales-helpdesk", req(long, "clinical_risk", "", "Risk assessment RA-17"), nil, "", storage.ExceptionRequested},
+		{"long-term without evidence is rejected", "wales-helpdesk", req(long, "clinical_risk", "", ""), ErrEvidenceRequired, "evidence", storage.ExceptionRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			e, err := f.svc.RequestException(ctx, f.actor[tt.actor], tt.req)
+			var ie *InputError
+			switch {
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			case tt.wantField != "" && (!errors.As(err, &ie) || ie.Field != tt.wantField):
+				t.Fatalf("err = %v, want an input error on %s", err, tt.wantField)
+			case tt.wantErr == nil && tt.wantField == "" && err != nil:
+				t.Fatal(err)
+			}
+			stored, _ := f.store.ListUserExceptions(ctx, "alice")
+			if tt.wantState == "" {
+				if len(stored) != 0 {
+					t.Errorf("a refused request stored %v", stored)
+				}
+				return
+			}
+			if len(stored) != 1 || stored[0].State != tt.wantState || e.State != tt.wantState {
+				t.Fatalf("stored %+v, want one in state %s", stored, tt.wantState)
+			}
+			if tt.wantState == storage.ExceptionApproved && !e.ExpiresAt.Equal(f.now.Add(24*time.Hour)) {
+				t.Errorf("expires %v, want in 24 hours", e.ExpiresAt)
+			}
+		})
+	}
+
+	t.Run("no method, no exception", func(t *testing.T) {
+		f := newFixture(t)
+		f.store.DeleteUserMethods(ctx, "alice")
+		if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], req(short, "phone_lost", "", "")); err == nil {
+			t.Fatal("an exception was made for a user with no method")
+		}
+	})
+	t.Run("one at a time", func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], req(short, "phone_lost", "", "")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], req(short, "no_signal", "", "")); err == nil {
+			t.Fatal("a second exception was made while one is in force")
+		}
+		f.now = f.now.Add(24 * time.Hour)
+		if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], req(short, "no_signal", "", "")); err != nil {
+			t.Fatalf("after the first expired: %v", err)
+		}
+	})
+}
+
+func TestDecideAndRevokeException(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	e, err := f.svc.RequestException(ctx, f.actor["wales-admin"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionLongTerm, Reason: "secure_location", Evidence: "Secure unit rota"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		actor string
+		want  string
+	}{
+		{"wales-admin", "the requester"},
+		{"wales-helpdesk", "helpdesk"},
+		{"england-admin", "an admin outside the subtree"},
+	} {
+		if _, err := f.svc.DecideException(ctx, f.actor[tc.actor], e.ID, true, ""); err == nil {
+			t.Errorf("%s approved a long-term exception", tc.want)
+		}
+	}
+	f.now = f.now.Add(time.Hour)
+	e, err = f.svc.DecideException(ctx, f.actor["wales-admin-2"], e.ID, true, "rota seen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.State != storage.ExceptionApproved || !e.ExpiresAt.Equal(f.now.Add(180*24*time.Hour)) || e.DecidedBy != "wales-admin-2" {
+		t.Fatalf("approved: %+v", e)
+	}
+	if _, err := f.svc.DecideException(ctx, f.actor["global"], e.ID, false, ""); err == nil {
+		t.Error("a decided request was decided again")
+	}
+	if _, err := f.svc.RevokeException(ctx, f.actor["england-helpdsk"], e.ID, ""); !errors.Is(err, ErrForbidden) {
+		t.Errorf("revoke outside the subtree: %v, want ErrForbidden", err)
+	}
+	if e, err = f.svc.RevokeException(ctx, f.actor["ward-helpdesk"], e.ID, "left the unit"); err != nil || e.State != storage.ExceptionRevoked {
+		t.Fatalf("revoke: %v, %+v", err, e)
+	}
+	if _, err := f.svc.RevokeException(ctx, f.actor["ward-helpdesk"], e.ID, ""); err == nil {
+		t.Error("a revoked exception was revoked again")
+	}
+
+	// Denied attempts are audited with their actor.
+	events, _ := f.store.ListAudit(ctx, storage.AuditQuery{Subject: "alice"})
+	denied := map[string]bool{}
+	for _, ev := range events {
+		if ev.Outcome == storage.OutcomeDenied {
+			denied[ev.Actor+" "+ev.Action] = true
+		}
+	}
+	for _, want := range []string{"wales-admin exception.approved", "wales-helpdesk exception.approved", "england-admin exception.approved", "england-helpdsk exception.revoked"} {
+		if !denied[want] {
+			t.Errorf("no denied audit event %q (have %v)", want, denied)
+		}
+	}
+}
+
+func TestResetMFA(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.store.CreateSession(ctx, storage.Session{ID: "s1", UserID: "alice", ExpiresAt: f.now.Add(time.Hour)})
+	for _, actor := range []string{"wales-helpdesk", "england-admin"} {
+		if err := f.svc.ResetMFA(ctx, f.actor[actor], "alice"); !errors.Is(err, ErrForbidden) {
+			t.Errorf("%s reset alice's MFA: %v, want ErrForbidden", actor, err)
+		}
+	}
+	if err := f.svc.ResetMFA(ctx, f.actor["wales-admin"], "alice"); err != nil {
+		t.Fatal(err)
+	}
+	methods, _ := f.store.ListUserMethods(ctx, "alice")
+	sessions, _ := f.store.ListUserSessions(ctx, "alice")
+	u, _ := f.store.GetUser(ctx, "alice")
+	if len(methods) != 0 || len(sessions) != 0 || !u.MFAResetAt.Equal(f.now) || u.MFAEnabled {
+		t.Errorf("after reset: %d methods, %d sessions, reset at %v, MFA on %v", len(methods), len(sessions), u.MFAResetAt, u.MFAEnabled)
+	}
+}

@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// How long each kind of exception lasts once approved.
+const (
+	ShortTermDuration = 24 * time.Hour
+	LongTermDuration  = 180 * 24 * time.Hour
+)
+
+// Reason is a reason an exception may be made for.
+type Reason struct {
+	Code, Label string
+}
+
+// ShortTermReasons and LongTermReasons are the reasons each kind of
+// exception may be made for, in the order the pages offer them.
+var (
+	ShortTermReasons = []Reason{
+		{"phone_lost", "Phone lost or stolen"},
+		{"phone_misplaced", "Phone misplaced"},
+		{"no_signal", "At a location without signal or internet"},
+		{"no_notifications", "Not receiving notifications"},
+		{"other", "Other (helpdesk discretion; note required)"},
+	}
+	LongTermReasons = []Reason{
+		{"accessibility", "Accessibility needs"},
+		{"clinical_risk", "Disproportionate clinical risk"},
+		{"secure_location", "Persistent work in a secure location"},
+	}
+)
+
+// ReasonLabel is the words for a reason code.
+func ReasonLabel(code string) string {
+	for _, r := range append(ShortTermReasons, LongTermReasons...) {
+		if r.Code == code {
+			return r.Label
+		}
+	}
+	return code
+}
+
+func validReason(reasons []Reason, code string) bool {
+	for _, r := range reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrEvidenceRequired refuses a long-term request without evidence; the
+// request is recorded as rejected with this reason.
+var ErrEvidenceRequired = &InputError{Field: "evidence", Msg: "Evidence is required for a long-term exception"}
+
+// maxText bounds a note or evidence, which go to the audit log.
+const maxText = 2000
+
+// ExceptionRequest is what a helpdesk member or admin fills in.
+type ExceptionRequest struct {
+	UserID   string
+	Kind     string
+	Reason   string
+	Note     string
+	Evidence string
+}
+
+// RequestException makes an exception for a user. A short-term exception
+// is approved at once, for 24 hours; a long-term one waits for another
+// admin's approval, and without evidence is rejected. Nobody makes one for
+// themselves, and the user must already have a registered method: an
+// exception covers a method that is unavailable, not one never set up.
+func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRequest) (storage.Exception, error) {
+	u, err := s.store.GetUser(ctx, req.UserID)
+	if err != nil {
+		return storage.Exception{}, fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorize(ctx, a, u, "exception.requested", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
+		return storage.Exception{}, err
+	}
+	if a.User.ID == u.ID {
+		s.audit(ctx, a, u, "exception.requested", storage.OutcomeDenied, map[string]string{"reason": "self-service"})
+		return storage.Exception{}, ErrForbidden
+	}
+	now := s.now()
+	e := storage.Exception{
+		ID: storage.NewID(), UserID: u.ID, OrgUnitID: u.OrgUnitID, Kind: req.Kind, Reason: req.Reason,
+		Note: strings.TrimSpace(req.Note), Evidence: strings.TrimSpace(req.Evidence),
+		State: storage.ExceptionRequested, RequestedBy: a.User.ID, RequestedAt: now,
+	}
+	switch {
+	case req.Kind != storage.ExceptionShortTerm && req.Kind != storage.ExceptionLongTerm:
+		return e, &InputError{Field: "kind", Msg: "Choose short-term or long-term"}
+	case req.Kind == storage.ExceptionShortTerm && !validReason(ShortTermReasons, req.Reason),
+		req.Kind == storage.ExceptionLongTerm && !validReason(LongTermReasons, req.Reason):
+		return e, &InputError{Field: "reason", Msg: "Choose a reason from the list"}
+	case req.Reason == "other" && e.Note == "":
+		return e, &InputError{Field: "note", Msg: "Say why in a note when the reason is Other"}
+	case len(e.Note) > maxText || len(e.Evidence) > maxText:
+		return e, &InputError{Field: "note", Msg: fmt.Sprintf("Keep the note and evidence under %d characters", maxText)}
+	}
+	if err := s.hasMethod(ctx, u); err != nil {
+		return e, err
+	}
+	if active, err := s.activeException(ctx, u.ID); err != nil {
+		return e, err
+	} else if active != nil {
+		return e, &InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
+	}
+
+	switch {
+	case req.Kind == storage.ExceptionShortTerm:
+		e.State, e.DecidedBy, e.DecidedAt, e.ExpiresAt = storage.ExceptionApproved, a.User.ID, now, now.Add(ShortTermDuration)
+	case e.Evidence == "":
+		e.State, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, now, ErrEvidenceRequired.Msg
+	}
+	if err := s.store.CreateException(ctx, e); err != nil {
+		return e, fmt.Errorf("create exception: %w", err)
+	}
+	s.audit(ctx, a, u, "exception.requested", storage.OutcomeSuccess, exceptionDetails(e))
+	switch e.State {
+	case storage.ExceptionApproved:
+		s.audit(ctx, a, u, "exception.approved", storage.OutcomeSuccess, exceptionDetails(e))
+	case storage.ExceptionRejected:
+		s.audit(ctx, a, u, "exception.rejected", storage.OutcomeSuccess, exceptionDetails(e))
+		return e, ErrEvidenceRequired
+	}
+	return e, nil
+}
+
+// DecideException approves or rejects a long-term request. The approver
+// must be an admin over the user, and not the person who asked for it.
+func (s *Service) DecideException(ctx context.Context, a Actor, id string, approve bool, note string) (storage.Exception, error) {
+	e, u, err := s.exceptionAndUser(ctx, id)
+	if err != nil {
+		return e, err
+	}
+	action := "exception.rejected"
+	if approve {
+		action = "exception.approved"
+	}
+	if err := s.authorize(ctx, a, u, action, storage.RoleOrgAdmin); err != nil {
+		return e, err
+	}
+	if approve && a.User.ID == e.RequestedBy {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "requester cannot approve"))
+		return e, &InputError{Field: "decision", Msg: "Another admin must approve a request you made"}
+	}
+	if approve {
+		if err := s.hasMethod(ctx, u); err != nil {
+			return e, err
+		}
+	}
+	now := s.now()
+	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
+		if e.State != storage.ExceptionRequested {
+			return e, &InputError{Field: "decision", Msg: "This request was already " + e.State}
+		}
+		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, strings.TrimSpace(note)
+		if approve {
+			e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(LongTermDuration)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return e, err
+	}
+	s.audit(ctx, a, u, action, storage.OutcomeSuccess, exceptionDetails(e))
+	return e, nil
+}
+
+// RevokeException ends an approved exception before it expires: prompts
+// resume at the user's next sign-in.
+func (s *Service) RevokeException(ctx context.Context, a Actor, id, note string) (storage.Exception, error) {
+	e, u, err := s.exceptionAndUser(ctx, id)
+	if err != nil {
+		return e, err
+	}
+	if err := s.authorize(ctx, a, u, "exception.revoked", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
+		return e, err
+	}
+	now := s.now()
+	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
+		if e.StateAt(now) != storage.ExceptionApproved {
+			return e, &InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
+		}
+		e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
+		if note = strings.TrimSpace(note); note != "" {
+			e.DecisionNote = note
+		}
+		return e, nil
+	})
+	if err != nil {
+		return e, err
+	}
+	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(e))
+	return e, nil
+}
+
+func (s *Service) exceptionAndUser(ctx context.Context, id string) (storage.Exception, storage.User, error) {
+	e, err := s.store.GetException(ctx, id)
+	if err != nil {
+		return e, storage.User{}, fmt.Errorf("get exception: %w", err)
+	}
+	u, err := s.store.GetUser(ctx, e.UserID)
+	if err != nil {
+		return e, u, fmt.Errorf("get user: %w", err)
+	}
+	return e, u, nil
+}
+
+func (s *Service) hasMethod(ctx context.Context, u storage.User) error {
+	methods, err := s.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("list methods: %w", err)
+	}
+	if len(methods) == 0 {
+		return &InputError{Field: "kind", Msg: "This user has no registered method: an exception covers a method that is unavailable. Ask them to set one up instead"}
+	}
+	return nil
+}
+
+// activeException is the user's exception in force now, or nil.
+func (s *Service) activeException(ctx context.Context, userID string) (*storage.Exception, error) {
+	list, err := s.store.ListUserExceptions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list exceptions: %w", err)
+	}
+	now := s.now()
+	for _, e := range list {
+		if e.StateAt(now) == storage.ExceptionApproved {
+			return &e, nil
+		}
+	}
+	return nil, nil
+}
+
+func exceptionDetails(e storage.Exception) map[string]string {
+	d := map[string]string{"exception": e.ID, "kind": e.Kind, "reason": e.Reason, "state": e.State}
+	if !e.ExpiresAt.IsZero() {
+		d["expires"] = e.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if e.Note != "" {
+		d["note"] = e.Note
+	}
+	if e.DecisionNote != "" {
+		d["decision_note"] = e.DecisionNote
+	}
+	return d
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	m[k] = v
+	return m
+}
