@@ -15,7 +15,9 @@ import (
 // remembered device only waives what it may, prompt=none never prompts.
 func TestEveryCombination(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	ou := func(name string, mfa storage.MFASetting) storage.OrgUnit { return storage.OrgUnit{Name: name, MFA: mfa} }
+	ou := func(name string, mfa storage.MFASetting) storage.OrgUnit {
+		return storage.OrgUnit{Name: name, MFA: mfa}
+	}
 	chains := [][]storage.OrgUnit{
 		{ou("Root", storage.MFAOptional)},
 		{ou("Wales", storage.MFAPrompted), ou("Root", storage.MFAOptional)},
