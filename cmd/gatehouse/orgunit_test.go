@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +78,10 @@ func TestOrgUnitPolicy(t *testing.T) {
 			t.Fatalf("prompted OU: expected the offer with Not now, got status %d:\n%s", p.status(), p.body)
 		}
 		tok, err := app.exchange(a, b.codeFrom(b.post("/login/not-now", p.form()), a))
-		if err != nil || tok.claims["acr"] != "pwd" {
-			t.Fatalf("after Not now: %v, acr %v; want acr pwd", err, tok.claims["acr"])
+		if err != nil {
+			t.Fatal(err)
 		}
+		wantPasswordOnly(t, tok, e.clock.Now())
 	})
 	t.Run("required: no way round", func(t *testing.T) {
 		e, app := newAliceEnv(t)
@@ -101,8 +103,11 @@ func TestOrgUnitPolicy(t *testing.T) {
 		secret, p := b.enrolDuringSignIn(b.get(e.issuer + "/login?id=" + id))
 		e.clock.Advance(30 * time.Second)
 		tok, err := app.exchange(a, b.codeFrom(b.passChallenge(p, e.totpCode(secret)), a))
-		if err != nil || tok.claims["acr"] != "mfa" {
-			t.Fatalf("after setting up and using TOTP: %v, acr %v; want mfa", err, tok.claims["acr"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if amr := claimsAMR(t, tok); tok.claims["acr"] != "mfa" || !slices.Equal(amr, []string{"pwd", "otp", "mfa"}) || !tok.authTime().Equal(e.clock.Now()) {
+			t.Errorf("after setting up and using TOTP: acr %v amr %v auth_time %v; want mfa, [pwd otp mfa], %v", tok.claims["acr"], amr, tok.authTime(), e.clock.Now())
 		}
 	})
 	t.Run("admin in an optional org unit is forced", func(t *testing.T) {
