@@ -223,6 +223,8 @@ const (
 	anySession     freshness = iota // any live session will do
 	recentPassword                  // the password within recentFactor
 	recentMFA                       // a second factor within recentFactor
+	adminMFA                        // a second factor, never waived
+	adminReauth                     // the password and a second factor, again
 )
 
 // startInternal signs the browser in, or checks a recent password or second
@@ -239,8 +241,10 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 		a.HintUserID = sess.UserID
 	}
 	switch want {
-	case recentMFA:
+	case recentMFA, adminMFA:
 		a.ACRValues = []string{"mfa"}
+	case adminReauth:
+		a.ACRValues, a.MaxAge = []string{"mfa"}, new(uint)
 	case recentPassword:
 		maxAge := uint(recentFactor.Seconds())
 		a.MaxAge = &maxAge

@@ -180,6 +180,8 @@ type Users interface {
 	// ListUsers returns up to limit users in username order, starting after
 	// the cursor (a previous page's Next; empty for the first page).
 	ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error)
+	// CountUsers counts the users in one org unit (not its children).
+	CountUsers(ctx context.Context, orgUnitID string) (int, error)
 }
 
 // Method types: the second factors a user can register.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,17 +26,27 @@ type Templates struct {
 	logger *slog.Logger
 }
 
-// pageNames lists every page; Parse fails if one is missing.
-var pageNames = []string{"login", "change_password", "challenge", "methods", "security", "setup", "add_method", "enrol", "recovery_codes", "error", "logout", "logged_out", "demo", "outbox"}
+var funcs = template.FuncMap{
+	"base64": base64.StdEncoding.EncodeToString,
+	"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") },
+	"iter":   func(n int) []int { return make([]int, n) },
+}
 
-var funcs = template.FuncMap{"base64": base64.StdEncoding.EncodeToString}
-
-// Parse parses the layout with each page; logger hears of a page that
-// fails to render.
+// Parse parses the layout with each page (every .html file but the
+// layout); logger hears of a page that fails to render. A page that does
+// not parse fails start-up.
 func Parse(logger *slog.Logger) (*Templates, error) {
-	t := &Templates{pages: make(map[string]*template.Template, len(pageNames)), logger: logger}
-	for _, name := range pageNames {
-		p, err := template.New(name).Funcs(funcs).ParseFS(files, "layout.html", name+".html")
+	names, err := fs.Glob(files, "*.html")
+	if err != nil {
+		return nil, err
+	}
+	t := &Templates{pages: make(map[string]*template.Template, len(names)), logger: logger}
+	for _, file := range names {
+		if file == "layout.html" {
+			continue
+		}
+		name := strings.TrimSuffix(file, ".html")
+		p, err := template.New(name).Funcs(funcs).ParseFS(files, "layout.html", file)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -59,7 +70,20 @@ type Page struct {
 	Title string
 	// CSRF is the form token, where the page has a form.
 	CSRF string
+	// Admin is set on admin pages: the layout adds their navigation.
+	Admin *AdminNav
 }
+
+// AdminNav is the admin pages' navigation: who is signed in, the section
+// shown, and the sections the admin may use.
+type AdminNav struct {
+	Name    string
+	Current string
+	Links   []NavLink
+}
+
+// NavLink is one section in the admin navigation.
+type NavLink struct{ Label, URL string }
 
 // LoginPage is the username and password form.
 type LoginPage struct {
@@ -296,7 +320,13 @@ func (t *Templates) Outbox(w http.ResponseWriter, status int, p OutboxPage) {
 // half-written page.
 func (t *Templates) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := t.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+	page, ok := t.pages[name]
+	if !ok {
+		t.logger.Error("render page", "page", name, "err", "no such page")
+		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
+		return
+	}
+	if err := page.ExecuteTemplate(&buf, "layout", data); err != nil {
 		t.logger.Error("render page", "page", name, "err", err)
 		http.Error(w, "The page could not be shown.", http.StatusInternalServerError)
 		return

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func (e *env) withRole(u storage.User, role string) storage.User {
 }
 
 func (e *env) adminService() *admin.Service {
-	return admin.NewService(e.store, e.clock.Now, slog.New(slog.DiscardHandler))
+	return e.server.admin
 }
 
 // newRequiredAliceEnv is alice with an authenticator app in an org unit

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
@@ -25,6 +26,7 @@ type server struct {
 	store    storage.Storage
 	provider *provider.Provider
 	login    *login.Handler
+	admin    *admin.Service
 	hasher   *password.Hasher
 	handler  http.Handler
 	logger   *slog.Logger
@@ -100,6 +102,14 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 
 	mux := http.NewServeMux()
 	lh.Register(mux)
+	var methods []templates.Choice
+	for _, t := range []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery} {
+		if f, ok := registry[t]; ok {
+			methods = append(methods, templates.Choice{Value: t, Label: f.Label()})
+		}
+	}
+	adminSvc := admin.NewService(store, now, logger)
+	admin.NewHandler(adminSvc, lh, pages, methods).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
 	mountDelivery(mux, pages, outbox, voice, logger)
@@ -114,7 +124,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		}
 		w.Write([]byte("ready\n"))
 	})
-	s := &server{cfg: cfg, store: store, provider: p, login: lh, hasher: hasher, logger: logger, now: now}
+	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, logger: logger, now: now}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	return s, nil
 }

@@ -173,6 +173,11 @@ func Decide(in Input) Decision {
 	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
+	if need == "mfa" && (in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
+		// Whatever asked, a user who must have MFA and has no method sets
+		// one up rather than being refused.
+		mandatory = true
+	}
 	if need == "mfa" {
 		// Only org-unit, role and user settings, and a client's minimum,
 		// can be waived: never a request's own acr or a recent-factor check.

@@ -156,3 +156,12 @@ func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) (page sto
 	})
 	return page, err
 }
+
+// CountUsers implements storage.Users.
+func (db *DB) CountUsers(ctx context.Context, orgUnitID string) (n int, err error) {
+	err = db.view(ctx, "count users", func(tx *bolt.Tx) error {
+		n = len(userByOrgUnit.ids(tx, orgUnitID, 0))
+		return nil
+	})
+	return n, err
+}

@@ -47,6 +47,13 @@ func testOrgUnits(t *testing.T, s storage.Storage) {
 	_, err = s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.OrgUnitID = "ward"; return u, nil })
 	must(t, "move user into ward", err)
 	checkErr(t, "delete unit with a user", s.DeleteOrgUnit(ctx, "ward"), storage.ErrNotEmpty)
+	for ou, want := range map[string]int{"ward": 1, "root": 0, "nowhere": 0} {
+		n, err := s.CountUsers(ctx, ou)
+		must(t, "CountUsers", err)
+		if n != want {
+			t.Errorf("CountUsers(%s) = %d, want %d", ou, n, want)
+		}
+	}
 	_, err = s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.OrgUnitID = "root"; return u, nil })
 	must(t, "move user to root", err)
 	checkErr(t, "delete emptied unit", s.DeleteOrgUnit(ctx, "ward"), nil)
