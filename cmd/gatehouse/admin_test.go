@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -111,5 +112,28 @@ func TestAdminAccess(t *testing.T) {
 	p = b.submitPassword(p, "wales-admin", alicePassword)
 	if p = b.passChallenge(p, e.totpCode(secret)); !strings.Contains(p.body, "<h1>Org units</h1>") {
 		t.Errorf("after signing in again: want the page asked for, got status %d", p.status())
+	}
+}
+
+// TestExceptionNeverOpensAdmin: a helpdesk member with an MFA exception
+// signs in to apps without a second factor, but the admin pages still ask
+// for one.
+func TestExceptionNeverOpensAdmin(t *testing.T) {
+	ctx := context.Background()
+	e, app := newAliceEnv(t)
+	hd := e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)
+	boss := e.withRole(e.addUser("boss", alicePassword), storage.RoleOrgAdmin)
+	e.adminSignIn(t, "hd") // sets up an authenticator app
+	if _, err := e.server.admin.RequestException(ctx, admin.Actor{User: boss}, admin.ExceptionRequest{UserID: hd.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.newBrowser()
+	a := app.authorize()
+	tok, err := app.exchange(a, b.signIn(app, a, "hd", alicePassword))
+	if err != nil || tok.claims["acr"] != "pwd" || exceptionClaim(tok) == nil {
+		t.Fatalf("the helpdesk member's app sign-in under the exception: %v, acr %v", err, tok.claims["acr"])
+	}
+	if p := b.get(e.issuer + "/admin"); !strings.Contains(p.body, "Verify it's you") {
+		t.Errorf("the admin pages under an exception: want the challenge, got status %d", p.status())
 	}
 }
