@@ -150,7 +150,7 @@ func Decide(in Input) Decision {
 	s := in.Session
 	mfaFresh := s != nil && slices.Contains(s.AMR, "mfa") &&
 		(in.Request.MFAMaxAge == 0 || in.Now.Sub(s.MFAAt) <= in.Request.MFAMaxAge)
-	need, why, mandatory := "", "", false
+	need, why := "", ""
 	required, by := in.Request.ClientMinimumACR, "client requires"
 	if ACRRank(in.Request.RequestedACR) > ACRRank(required) {
 		required, by = in.Request.RequestedACR, "request asks for"
@@ -163,9 +163,9 @@ func Decide(in Input) Decision {
 	case in.Request.MFAMaxAge > 0 && !mfaFresh:
 		need, why = "mfa", fmt.Sprintf("a second factor within the last %s is required", in.Request.MFAMaxAge)
 	case in.User.Privileged && !mfaFresh:
-		need, why, mandatory = "mfa", "admin and helpdesk roles always need a second factor", true
+		need, why = "mfa", "admin and helpdesk roles always need a second factor"
 	case in.User.OrgUnit == storage.MFARequired && !mfaFresh:
-		need, why, mandatory = "mfa", fmt.Sprintf("org unit %s requires multi-factor authentication", in.User.OrgUnitName), true
+		need, why = "mfa", fmt.Sprintf("org unit %s requires multi-factor authentication", in.User.OrgUnitName)
 	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", fmt.Sprintf("org unit %s prompts for multi-factor authentication and the user has a method", in.User.OrgUnitName)
 	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered == 0 && !in.Request.EnrolmentDeclined && !none:
@@ -173,11 +173,9 @@ func Decide(in Input) Decision {
 	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
 		need, why = "mfa", "the user has turned multi-factor authentication on"
 	}
-	if need == "mfa" && (in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
-		// Whatever asked, a user who must have MFA and has no method sets
-		// one up rather than being refused.
-		mandatory = true
-	}
+	// Whatever asked for it, a user who must have MFA (a role, a unit that
+	// requires it) and has no method sets one up rather than being refused.
+	mandatory := need == "mfa" && (in.User.Privileged || in.User.OrgUnit == storage.MFARequired)
 	if need == "mfa" {
 		// Only org-unit, role and user settings, and a client's minimum,
 		// can be waived: never a request's own acr or a recent-factor check.
