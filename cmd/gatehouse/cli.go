@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -187,8 +185,6 @@ func listUsers(ctx context.Context, store storage.Users, stdout io.Writer) error
 	}
 }
 
-var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{3,64}$`)
-
 func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errors.New("usage: gatehouse client add|list [flags]")
@@ -226,12 +222,14 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 				AccessTokenLifetime: accessTTL, IDTokenLifetime: idTTL, RefreshTokenLifetime: refreshTTL,
 				CreatedAt: time.Now(),
 			}
-			if err := validateClient(c, public); err != nil {
-				return err
-			}
+			// The secret comes first: CheckClient tells public from
+			// confidential by it.
 			var secret string
 			if !public {
 				secret, c.SecretHash = provider.NewSecret()
+			}
+			if err := validateClient(c); err != nil {
+				return err
 			}
 			if err := store.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
 				return fmt.Errorf("client %q already exists", c.ID)
@@ -267,64 +265,29 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	return fmt.Errorf("unknown client command %q (want add or list)", args[0])
 }
 
-// validateClient reports every problem with a new client at once.
-func validateClient(c storage.Client, public bool) error {
-	var errs []error
-	if !clientIDPattern.MatchString(c.ID) {
-		errs = append(errs, errors.New("--id: 3 to 64 letters, digits, dots, dashes or underscores"))
-	}
-	if c.Name == "" {
-		errs = append(errs, errors.New("--name is required"))
-	}
-	needsRedirect := false
-	for _, g := range c.GrantTypes {
-		switch g {
-		case provider.GrantAuthorizationCode:
-			needsRedirect = true
-		case provider.GrantRefreshToken:
-		case provider.GrantClientCredentials:
-			if public {
-				errs = append(errs, errors.New("--grant client_credentials needs a confidential client"))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("--grant: %q is not authorization_code, refresh_token or client_credentials", g))
-		}
-	}
-	if needsRedirect && len(c.RedirectURIs) == 0 {
-		errs = append(errs, errors.New("--redirect-uri is required for authorization_code"))
-	}
-	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
-		for _, raw := range list {
-			if err := checkRedirectURI(raw); err != nil {
-				errs = append(errs, fmt.Errorf("redirect URI %q: %w", raw, err))
-			}
-		}
-	}
-	switch c.MinimumACR {
-	case "pwd", "mfa", "phr":
-	default:
-		errs = append(errs, fmt.Errorf("--min-acr: %q is not pwd, mfa or phr", c.MinimumACR))
-	}
-	return errors.Join(errs...)
+// clientFlags names the flag behind each field provider.CheckClient checks.
+var clientFlags = map[string]string{
+	"id": "--id", "name": "--name", "redirect_uris": "--redirect-uri", "post_logout_uris": "--post-logout-uri",
+	"grants": "--grant", "min_acr": "--min-acr", "access_token_lifetime": "--access-token-lifetime",
+	"id_token_lifetime": "--id-token-lifetime", "refresh_token_lifetime": "--refresh-token-lifetime",
 }
 
-// checkRedirectURI enforces what exact matching needs: an absolute URI with
-// no fragment, https except on loopback.
-func checkRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || !u.IsAbs() || u.Host == "":
-		return errors.New("not an absolute URI")
-	case u.Scheme != "https" && u.Scheme != "http":
-		return errors.New("must be https (or http on a loopback host)")
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return errors.New("must not have a fragment")
-	case strings.Contains(raw, "*"):
-		return errors.New("wildcards are not allowed")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return errors.New("http is allowed only for localhost and loopback addresses")
+// validateClient reports every problem with a new client at once, each
+// naming its flag.
+func validateClient(c storage.Client) error {
+	var ps provider.ClientProblems
+	if err := provider.CheckClient(c); !errors.As(err, &ps) {
+		return err
 	}
-	return nil
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		if p.Field == "name" && strings.TrimSpace(c.Name) == "" {
+			errs[i] = errors.New("--name is required") // a missing flag reads as one
+			continue
+		}
+		errs[i] = fmt.Errorf("%s: %s", clientFlags[p.Field], p.Msg)
+	}
+	return errors.Join(errs...)
 }
 
 func audit(ctx context.Context, store storage.Audit, e storage.AuditEvent) {
