@@ -75,6 +75,12 @@ func TestBrowserAdminFirstSignIn(t *testing.T) {
 	b.wantPage("Verify it's you")
 	checkA11y(t, b, "challenge, authenticator app")
 
+	b.fill("#code", "000000")
+	if got := b.submit(`#challenge button[type=submit]`); got != http.StatusUnauthorized {
+		t.Errorf("wrong code: status %d, want 401", got)
+	}
+	b.wantText(".error-summary", "That didn't work")
+	checkA11y(t, b, "challenge, wrong code")
 	e.clock.Advance(30 * time.Second) // the enrolment spent the current code
 	b.fill("#code", e.totpCode(key))
 	b.submit(`#challenge button[type=submit]`)
@@ -122,6 +128,7 @@ func TestBrowserPromptedNotNow(t *testing.T) {
 func TestBrowserSecurityInfo(t *testing.T) {
 	e, demo := newBrowserEnv(t, nil)
 	e.addUser("alice", alicePassword)
+	e.setRootRememberMFA(30 * 24 * time.Hour)
 	b := newTab(t)
 	authenticator := b.addVirtualAuthenticator()
 	phone := b.otherTab() // the dev outbox, open beside the sign-in
@@ -178,6 +185,10 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	checkA11y(t, b, "enrol email code")
 	code := phone.sentCode(e.issuer, "alice@example.org")
 	checkA11y(t, phone, "dev outbox")
+	b.fill("#code", "000000")
+	b.submit(`#enrol button[type=submit]`)
+	b.wantText(".error-summary", "That didn't work")
+	checkA11y(t, b, "enrol email code, wrong code")
 	b.fill("#code", code)
 	b.submit(`#enrol button[type=submit]`)
 	b.wantNotice("Method added.")
@@ -187,6 +198,12 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	b.wantPage("Add Voice call")
 	checkA11y(t, b, "add voice call")
 	b.fill("#name", "Desk phone")
+	b.fill("#target", "+33 6 12 34 56 78")
+	if got := b.submit(`form[action="/security/add/voice"] button`); got != http.StatusUnprocessableEntity {
+		t.Errorf("a French number: status %d, want 422", got)
+	}
+	b.wantText(".error-summary", "UK")
+	checkA11y(t, b, "add voice call, error")
 	b.fill("#target", "07700 900123")
 	b.submit(`form[action="/security/add/voice"] button`)
 	b.wantText("#enrol_hint", "We're calling")
@@ -260,8 +277,17 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	b.wantText("#challenge_hint", "We're calling")
 	checkA11y(t, b, "challenge, voice call")
 	phone.pressHash(e.issuer)
+	b.click("#remember") // "Don't ask again on this device for 30 days"
 	b.submit(`#challenge button[type=submit]`)
 	wantSignedIn("mfa", "tel")
+
+	// This browser is remembered: the next sign-in asks for the password only.
+	b.submit(`form[action="/logout"] button`)
+	b.signInAtDemo(demo, "alice", alicePassword)
+	b.wantPage("Demo app")
+	if got := b.demoClaim("acr"); got != `"pwd"` {
+		t.Errorf("sign-in on a remembered device: acr = %s, want \"pwd\"", got)
+	}
 }
 
 // TestBrowserSignOutAndErrors: the sign-out confirmation (asked when the
@@ -298,23 +324,38 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	e, demo := newBrowserEnv(t, nil)
 	e.addUser("alice", alicePassword)
 	b := newTab(t)
-	b.viewport(375, 740, chromedp.EmulateMobile)
+	const width = 375
+	b.viewport(width, 740, chromedp.EmulateMobile)
 
 	b.open(demo + "/")
 	b.submit(`form[action="/login"] button`)
 	b.wantPage("Sign in")
-	b.wantFits()
+	b.wantFits(width)
 	checkA11y(t, b, "sign in, phone")
 	b.fill("#username", "alice")
 	b.fill("#password", alicePassword)
 	b.submit(`form[action="/login/password"] button`)
 	b.wantPage("Demo app")
-	b.wantFits()
+	b.wantFits(width)
 
 	b.open(e.issuer + "/security/add/totp")
 	b.enrolTOTP(e, "Phone app with a rather long name to wrap")
 	b.wantNotice("Method added.")
-	b.wantFits()
+	b.wantFits(width)
+
+	// More rows, with every kind of action: stored as if added before.
+	alice, err := e.store.GetUserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateMethod(t.Context(), storage.Method{ID: storage.NewID(), UserID: alice.ID, Type: storage.MethodEmail,
+		Name: "Personal email", Target: "alice.with.a.long.address@example.org", CreatedAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	recoveryGenerate(alice.ID, e)
+	b.open(e.issuer + "/security")
+	b.wantText("table", "Personal email")
+	b.wantFits(width)
 	checkA11y(t, b, "security info, phone")
 }
 
@@ -337,6 +378,22 @@ func TestBrowserA11yCheckFindsViolations(t *testing.T) {
 		if impact[id] != want {
 			t.Errorf("axe on a bad page: %s has impact %q, want %q (all: %v)", id, impact[id], want, impact)
 		}
+	}
+}
+
+// setRootRememberMFA sets how long the root org unit lets a browser skip
+// the second factor.
+func (e *env) setRootRememberMFA(d time.Duration) {
+	e.t.Helper()
+	root, err := findOrgUnit(context.Background(), e.store, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.store.UpdateOrgUnit(context.Background(), root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) {
+		ou.RememberMFA = &d
+		return ou, nil
+	}); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -425,12 +482,13 @@ func (b *tab) count(sel string) int {
 	return inTab(b, "count "+sel, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%s).length", q)))
 }
 
-// wantFits fails the test if the page is wider than the viewport.
-func (b *tab) wantFits() {
+// wantFits fails the test if the page is wider than width CSS pixels,
+// so it would scroll sideways (WCAG 1.4.10 Reflow). A phone's browser
+// widens its layout viewport to fit, so innerWidth cannot tell.
+func (b *tab) wantFits(width int) {
 	b.t.Helper()
-	w := inTab(b, "measure the page", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
-	if w[0] > w[1] {
-		b.t.Errorf("at %s: the page is %d px wide in a %d px viewport", b.url(), w[0], w[1])
+	if got := inTab(b, "measure the page", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); got > width {
+		b.t.Errorf("at %s: the page is %d px wide, wider than the %d px screen", b.url(), got, width)
 	}
 }
 
