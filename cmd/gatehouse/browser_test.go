@@ -156,6 +156,9 @@ func newTab(t *testing.T) *tab {
 	if chrome.err != nil {
 		t.Fatal(chrome.err)
 	}
+	if _, err := axeSource(); err != nil { // before the journey, not at its first check
+		skipOrFail(t, "%v", err)
+	}
 	ctx, cancel := chromedp.NewContext(chrome.ctx, chromedp.WithNewBrowserContext())
 	b := &tab{t: t, ctx: ctx, shots: new(atomic.Int32)}
 	t.Cleanup(func() {
