@@ -14,6 +14,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,6 +101,9 @@ func (c *sharedChrome) start() {
 	}
 	c.dataDir = dir
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		// Trust the one key every httptest TLS server uses, and no other
+		// bad certificate (rather than --ignore-certificate-errors).
+		chromedp.Flag("ignore-certificate-errors-spki-list", httptestSPKI()),
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(dir),
 		chromedp.Flag("headless", true),
@@ -124,6 +129,16 @@ func (c *sharedChrome) start() {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		c.err = fmt.Errorf("start %s: %w", path, err)
 	}
+}
+
+// httptestSPKI is the base64 SHA-256 of the public key of httptest's TLS
+// certificate, as Chromium's ignore-certificate-errors-spki-list wants it.
+func httptestSPKI() string {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.StartTLS()
+	defer srv.Close()
+	sum := sha256.Sum256(srv.Certificate().RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func (c *sharedChrome) stop() {
