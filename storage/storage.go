@@ -182,6 +182,34 @@ type Users interface {
 	ListUsers(ctx context.Context, cursor string, limit int) (UserPage, error)
 	// CountUsers counts the users in one org unit (not its children).
 	CountUsers(ctx context.Context, orgUnitID string) (int, error)
+	// SearchUsers returns a page of the users q matches, each user once
+	// across the pages: in username order without Text, else in an order
+	// the backend chooses that holds from page to page. Candidates come
+	// from an index, never a scan of every user, and one call examines a
+	// bounded number of them, so a page may hold fewer than Limit users,
+	// even none, while Next is set: keep following Next until it is empty.
+	SearchUsers(ctx context.Context, q UserQuery) (UserPage, error)
+}
+
+// UserQuery filters SearchUsers. Zero fields match everything; a user must
+// match every field that is set.
+type UserQuery struct {
+	// Text matches, ignoring case and extra spaces, users whose username,
+	// email or display name starts with it, or who have a word of their
+	// display name (or a part of a hyphenated word) that does: "ali" finds
+	// alice, "smi" and "alice sm" find Alice Smith, "jane" finds Mary-Jane.
+	Text string
+	// OrgUnitIDs keeps users in any of these units; list a subtree's units
+	// to search the subtree.
+	OrgUnitIDs []string
+	// MFA keeps users whose MFA switch is "on" or "off".
+	MFA string
+	// Method keeps users with at least one method of this type.
+	Method string
+	// Cursor is the Next of the page before; empty for the first page.
+	Cursor string
+	// Limit bounds the page; zero means 50.
+	Limit int
 }
 
 // Method types: the second factors a user can register.

@@ -119,7 +119,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	return nil
+	return setupUserSearch(tx)
 }
 
 func allBuckets() [][]byte {

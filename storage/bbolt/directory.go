@@ -17,7 +17,7 @@ var (
 	userByEmail    = unique("users_by_email", func(u storage.User) string { return u.Email })
 	// userByOrgUnit lets DeleteOrgUnit find a member without a scan.
 	userByOrgUnit = multi("users_by_org_unit", func(u storage.User) string { return u.OrgUnitID })
-	users         = newTable("users", func(u storage.User) string { return u.ID }, userByUsername, userByEmail, userByOrgUnit)
+	users         = newTable("users", func(u storage.User) string { return u.ID }, userByUsername, userByEmail, userByOrgUnit, userByOrgUnitName)
 )
 
 // CreateOrgUnit implements storage.OrgUnits.
@@ -75,7 +75,12 @@ func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	return db.update(ctx, "create user", func(tx *bolt.Tx) error { return users.insert(tx, u) })
+	return db.update(ctx, "create user", func(tx *bolt.Tx) error {
+		if err := users.insert(tx, u); err != nil {
+			return err
+		}
+		return indexTerms(tx, nil, &u)
+	})
 }
 
 // GetUser implements storage.Users.
@@ -113,21 +118,35 @@ func (db *DB) GetUserByEmail(ctx context.Context, email string) (u storage.User,
 // UpdateUser implements storage.Users.
 func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (u storage.User, err error) {
 	err = db.update(ctx, "update user", func(tx *bolt.Tx) error {
+		var before storage.User
 		u, err = users.update(tx, id, func(old storage.User) (storage.User, error) {
+			before = old
 			next, err := update(old)
 			if err != nil {
 				return next, err
 			}
 			return normalizeUser(next)
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return indexTerms(tx, &before, &u)
 	})
 	return u, err
 }
 
 // DeleteUser implements storage.Users.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	return deleteRecord(ctx, db, users, "delete user", id)
+	return db.update(ctx, "delete user", func(tx *bolt.Tx) error {
+		old, err := users.get(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := users.delete(tx, id); err != nil {
+			return err
+		}
+		return indexTerms(tx, &old, nil)
+	})
 }
 
 // ListUsers implements storage.Users. The cursor is the last username of the

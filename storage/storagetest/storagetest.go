@@ -27,6 +27,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OrgUnits", testOrgUnits},
 		{"Users", testUsers},
 		{"ListUsers", testListUsers},
+		{"SearchUsers", testSearchUsers},
 		{"Methods", testMethods},
 		{"Exceptions", testExceptions},
 		{"Challenges", testChallenges},
