@@ -270,14 +270,14 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	checkA11y(t, b, "challenge, security key")
 	b.click(`#challenge button[type=submit]`)
 	b.waitFor("table")
-	wantSignedIn("phr", "mfa")
+	wantSignedIn("phr", "hwk") // a key that cannot be copied: not backup eligible
 
 	signInAgain()
 	choose("Voice call")
 	b.wantText("#challenge_hint", "We're calling")
 	checkA11y(t, b, "challenge, voice call")
 	phone.pressHash(e.issuer)
-	b.click("#remember") // "Don't ask again on this device for 30 days"
+	b.click("#remember") // "Don't ask again on this device for 720 hours"
 	b.submit(`#challenge button[type=submit]`)
 	wantSignedIn("mfa", "tel")
 
