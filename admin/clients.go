@@ -1,0 +1,407 @@
+package admin
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// The client pages, for global admins only: register a relying party
+// (its secret shown once, only a hash kept), edit it, rotate its secret,
+// delete it. Settings are checked by provider.CheckClient, as the CLI's
+// are. A secret never reaches the audit log.
+
+func (h *Handler) clientRoutes(get, post func(string, func(*request))) {
+	get("/admin/clients", h.showClients)
+	get("/admin/clients/new", h.newClient)
+	post("/admin/clients", h.createClient)
+	get("/admin/clients/{id}", h.showClient)
+	post("/admin/clients/{id}", h.saveClient)
+	post("/admin/clients/{id}/rotate-secret", h.rotateClientSecret)
+	post("/admin/clients/{id}/delete", h.deleteClient)
+}
+
+// clientsAllowed lets global admins through; anyone else is refused and
+// audited, however they got here.
+func (rq *request) clientsAllowed(subject, action string) bool {
+	if rq.global() {
+		return true
+	}
+	rq.forbidden(subject, "", action)
+	return false
+}
+
+var clientNotices = map[string]string{
+	"created": "Client registered. A public client has no secret: it proves itself with PKCE.",
+	"saved":   "Client saved.",
+	"deleted": "Client deleted.",
+}
+
+var (
+	grantChoices = []templates.Choice{
+		{Value: provider.GrantAuthorizationCode, Label: "authorization_code: people sign in through the app"},
+		{Value: provider.GrantRefreshToken, Label: "refresh_token: the app keeps people signed in"},
+		{Value: provider.GrantClientCredentials, Label: "client_credentials: the app calls APIs as itself (confidential clients only)"},
+	}
+	acrChoices = []templates.Choice{
+		{Value: "pwd", Label: "pwd: a password is enough (the org unit's MFA policy still applies)"},
+		{Value: "mfa", Label: "mfa: always a second factor"},
+		{Value: "phr", Label: "phr: always a security key or passkey (phishing-resistant)"},
+	}
+)
+
+func (h *Handler) showClients(rq *request) {
+	if !rq.clientsAllowed("", "client.listed") {
+		return
+	}
+	list, err := h.store.ListClients(rq.ctx())
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	slices.SortFunc(list, func(a, b storage.Client) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
+	})
+	p := templates.ClientsPage{Page: rq.page("Clients", "Clients"), Notice: clientNotices[rq.r.URL.Query().Get("done")]}
+	for _, c := range list {
+		p.Clients = append(p.Clients, templates.ClientRow{ID: c.ID, Name: c.Name, Public: c.Public(), RedirectURIs: c.RedirectURIs,
+			Grants: c.GrantTypes, MinimumACR: c.MinimumACR, Exceptions: c.ExceptionsAllowed, CreatedAt: c.CreatedAt})
+	}
+	h.pages.AdminClients(rq.w, http.StatusOK, p)
+}
+
+func (h *Handler) newClient(rq *request) {
+	if !rq.clientsAllowed("", "client.created") {
+		return
+	}
+	c := storage.Client{GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}, MinimumACR: "pwd", ExceptionsAllowed: true}
+	h.clientPage(rq, http.StatusOK, c, true, "confidential", nil, "")
+}
+
+// clientPage shows the form for c; typ is the type chosen for a new
+// client.
+func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bool, typ string, errs []error, notice string) {
+	title := "Register a client"
+	if !isNew {
+		title = c.Name + ": client settings"
+		typ = "confidential"
+		if c.Public() {
+			typ = "public"
+		}
+	}
+	p := templates.ClientPage{
+		Page: rq.page(title, "Clients"), New: isNew, ID: c.ID, CreatedAt: c.CreatedAt, Type: typ,
+		Name:           templates.Field{Value: c.Name},
+		RedirectURIs:   templates.Field{Value: strings.Join(c.RedirectURIs, "\n")},
+		PostLogoutURIs: templates.Field{Value: strings.Join(c.PostLogoutRedirectURIs, "\n")},
+		Exceptions:     c.ExceptionsAllowed, Scopes: c.Scopes, Notice: notice,
+		Lifetimes: []templates.Lifetime{
+			{ID: "access_token_lifetime", Label: "Access token", Field: templates.Field{Value: formatLifetime(c.AccessTokenLifetime)}},
+			{ID: "id_token_lifetime", Label: "ID token", Field: templates.Field{Value: formatLifetime(c.IDTokenLifetime)}},
+			{ID: "refresh_token_lifetime", Label: "Refresh token", Field: templates.Field{Value: formatLifetime(c.RefreshTokenLifetime)}},
+		},
+	}
+	for _, g := range grantChoices {
+		p.Grants = append(p.Grants, templates.Choice{Value: g.Value, Label: g.Label, Selected: slices.Contains(c.GrantTypes, g.Value)})
+	}
+	for _, a := range acrChoices {
+		p.ACRs = append(p.ACRs, templates.Choice{Value: a.Value, Label: a.Label, Selected: a.Value == c.MinimumACR})
+	}
+	p.Errors = formErrors(errs...)
+	// A field with several problems shows them all, one after another.
+	note := func(s *string, msg string) { *s = strings.TrimSpace(*s + " " + msg) }
+	for _, e := range p.Errors {
+		switch e.Field {
+		case "name":
+			note(&p.Name.Error, e.Msg)
+		case "type":
+			note(&p.TypeError, e.Msg)
+		case "redirect_uris":
+			note(&p.RedirectURIs.Error, e.Msg)
+		case "post_logout_uris":
+			note(&p.PostLogoutURIs.Error, e.Msg)
+		case "grants":
+			note(&p.GrantsError, e.Msg)
+		case "min_acr":
+			note(&p.ACRError, e.Msg)
+		}
+		for i := range p.Lifetimes {
+			if p.Lifetimes[i].ID == e.Field {
+				note(&p.Lifetimes[i].Error, e.Msg)
+			}
+		}
+	}
+	h.pages.AdminClient(rq.w, status, p)
+}
+
+// readClient applies the form to c, reporting fields it cannot read;
+// provider.CheckClient judges the result.
+func readClient(rq *request, c storage.Client) (storage.Client, []error) {
+	f := rq.r.PostForm
+	var errs []error
+	c.Name = strings.TrimSpace(f.Get("name"))
+	c.RedirectURIs = lines(f.Get("redirect_uris"))
+	c.PostLogoutRedirectURIs = lines(f.Get("post_logout_uris"))
+	c.GrantTypes = nil
+	for _, g := range f["grants"] {
+		if !slices.Contains(c.GrantTypes, g) {
+			c.GrantTypes = append(c.GrantTypes, g)
+		}
+	}
+	c.MinimumACR = f.Get("min_acr")
+	c.ExceptionsAllowed = f.Get("exceptions") != "no"
+	for _, l := range []struct {
+		field string
+		d     *time.Duration
+	}{
+		{"access_token_lifetime", &c.AccessTokenLifetime},
+		{"id_token_lifetime", &c.IDTokenLifetime},
+		{"refresh_token_lifetime", &c.RefreshTokenLifetime},
+	} {
+		d, err := parseLifetime(f.Get(l.field))
+		if err != nil {
+			errs = append(errs, &InputError{Field: l.field, Msg: "Enter a lifetime such as 15m, 1h or 30d, or leave it empty"})
+		}
+		*l.d = d
+	}
+	return c, errs
+}
+
+// checkClient is provider.CheckClient's verdict as refused fields.
+func checkClient(c storage.Client) []error {
+	var ps provider.ClientProblems
+	if !errors.As(provider.CheckClient(c), &ps) {
+		return nil
+	}
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = &InputError{Field: p.Field, Msg: p.Msg}
+	}
+	return errs
+}
+
+// lines are the non-empty lines of s, trimmed, each once.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// parseLifetime reads a Go duration or a number of days ("30d"); empty is
+// zero, the server's setting.
+func parseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, errors.New("bad number of days")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// formatLifetime writes a lifetime as parseLifetime reads it, briefly:
+// 30d, 1h, 15m.
+func formatLifetime(d time.Duration) string {
+	switch {
+	case d == 0:
+		return ""
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String() // 1h30m0s, 15m0s, 1h0m0s, 1m30s
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (h *Handler) createClient(rq *request) {
+	if !rq.clientsAllowed("", "client.created") {
+		return
+	}
+	ctx := rq.ctx()
+	c, errs := readClient(rq, storage.Client{ID: storage.RandomString(12), CreatedAt: h.now()})
+	typ := rq.r.PostFormValue("type")
+	var secret string
+	switch typ {
+	case "confidential":
+		// The hash goes on first: CheckClient tells the types apart by it.
+		secret, c.SecretHash = provider.NewSecret()
+	case "public":
+	default:
+		errs = append(errs, &InputError{Field: "type", Msg: "Choose confidential or public"})
+	}
+	if errs = append(errs, checkClient(c)...); len(errs) > 0 {
+		h.clientPage(rq, http.StatusUnprocessableEntity, c, true, typ, errs, "")
+		return
+	}
+	if err := h.store.CreateClient(ctx, c); err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(ctx, rq.actor, storage.User{ID: c.ID}, "client.created", storage.OutcomeSuccess, clientChanges(storage.Client{}, c))
+	if secret == "" {
+		rq.redirect("/admin/clients/" + c.ID + "?done=created")
+		return
+	}
+	h.showSecret(rq, c, secret, "Client registered", c.Name+" is registered. Its client ID is "+c.ID+".")
+}
+
+// showSecret shows a client's new secret, this once.
+func (h *Handler) showSecret(rq *request, c storage.Client, secret, heading, msg string) {
+	h.pages.AdminNotice(rq.w, http.StatusOK, templates.AdminNoticePage{
+		Page: rq.page(heading, "Clients"), Heading: heading, Message: msg,
+		SecretLabel: "Client secret for " + c.ID, Secret: secret,
+		Next: []string{
+			"Copy the secret into the app's secret store now: Gatehouse keeps only a hash of it and cannot show it again.",
+			"The app authenticates at the token endpoint with HTTP Basic (client_secret_basic), using client ID " + c.ID + ".",
+		},
+		Back: templates.NavLink{Label: "Back to " + c.Name, URL: "/admin/clients/" + c.ID},
+	})
+}
+
+// client loads the client named in the path, for a global admin.
+func (h *Handler) client(rq *request, action string) (storage.Client, bool) {
+	id := rq.r.PathValue("id")
+	if !rq.clientsAllowed(id, action) {
+		return storage.Client{}, false
+	}
+	c, err := h.store.GetClient(rq.ctx(), id)
+	if err != nil {
+		rq.serverError(err)
+		return c, false
+	}
+	return c, true
+}
+
+func (h *Handler) showClient(rq *request) {
+	c, ok := h.client(rq, "client.viewed")
+	if !ok {
+		return
+	}
+	h.clientPage(rq, http.StatusOK, c, false, "", nil, clientNotices[rq.r.URL.Query().Get("done")])
+}
+
+func (h *Handler) saveClient(rq *request) {
+	c, ok := h.client(rq, "client.updated")
+	if !ok {
+		return
+	}
+	next, errs := readClient(rq, c)
+	if errs = append(errs, checkClient(next)...); len(errs) > 0 {
+		h.clientPage(rq, http.StatusUnprocessableEntity, next, false, "", errs, "")
+		return
+	}
+	saved, err := h.store.UpdateClient(rq.ctx(), c.ID, func(cur storage.Client) (storage.Client, error) {
+		cur.Name, cur.RedirectURIs, cur.PostLogoutRedirectURIs = next.Name, next.RedirectURIs, next.PostLogoutRedirectURIs
+		cur.GrantTypes, cur.MinimumACR, cur.ExceptionsAllowed = next.GrantTypes, next.MinimumACR, next.ExceptionsAllowed
+		cur.AccessTokenLifetime, cur.IDTokenLifetime, cur.RefreshTokenLifetime = next.AccessTokenLifetime, next.IDTokenLifetime, next.RefreshTokenLifetime
+		return cur, nil
+	})
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(rq.ctx(), rq.actor, storage.User{ID: c.ID}, "client.updated", storage.OutcomeSuccess, clientChanges(c, saved))
+	rq.redirect("/admin/clients/" + c.ID + "?done=saved")
+}
+
+// clientChanges lists what changed, before and after, for the audit log;
+// from an empty client, the settings it was made with. The secret is
+// never among them.
+func clientChanges(before, after storage.Client) map[string]string {
+	d := map[string]string{}
+	kind := func(c storage.Client) string {
+		if c.Public() {
+			return "public"
+		}
+		return "confidential"
+	}
+	for _, f := range []struct{ k, a, b string }{
+		{"name", before.Name, after.Name},
+		{"redirect_uris", strings.Join(before.RedirectURIs, " "), strings.Join(after.RedirectURIs, " ")},
+		{"post_logout_uris", strings.Join(before.PostLogoutRedirectURIs, " "), strings.Join(after.PostLogoutRedirectURIs, " ")},
+		{"grants", strings.Join(before.GrantTypes, ","), strings.Join(after.GrantTypes, ",")},
+		{"min_acr", before.MinimumACR, after.MinimumACR},
+		{"exceptions_allowed", strconv.FormatBool(before.ExceptionsAllowed), strconv.FormatBool(after.ExceptionsAllowed)},
+		{"access_token_lifetime", formatLifetime(before.AccessTokenLifetime), formatLifetime(after.AccessTokenLifetime)},
+		{"id_token_lifetime", formatLifetime(before.IDTokenLifetime), formatLifetime(after.IDTokenLifetime)},
+		{"refresh_token_lifetime", formatLifetime(before.RefreshTokenLifetime), formatLifetime(after.RefreshTokenLifetime)},
+	} {
+		switch {
+		case f.a == f.b:
+		case before.ID == "":
+			d[f.k] = f.b
+		default:
+			d[f.k] = f.a + " -> " + f.b
+		}
+	}
+	if before.ID == "" {
+		d["type"] = kind(after)
+	}
+	return d
+}
+
+func (h *Handler) rotateClientSecret(rq *request) {
+	c, ok := h.client(rq, "client.secret_rotated")
+	if !ok {
+		return
+	}
+	if c.Public() {
+		rq.fail(http.StatusBadRequest, "A public client has no secret", "It proves itself with PKCE instead.", "public_client")
+		return
+	}
+	if !rq.confirmed("Rotate the secret of "+c.Name+"?",
+		"A new secret is made and shown once. The old one stops working at once: "+c.Name+" cannot get tokens until it has the new one.",
+		"Rotate the secret", "/admin/clients/"+c.ID) {
+		return
+	}
+	secret, hash := provider.NewSecret()
+	if _, err := h.store.UpdateClient(rq.ctx(), c.ID, func(cur storage.Client) (storage.Client, error) {
+		cur.SecretHash = hash
+		return cur, nil
+	}); err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(rq.ctx(), rq.actor, storage.User{ID: c.ID}, "client.secret_rotated", storage.OutcomeSuccess, nil)
+	h.showSecret(rq, c, secret, "Secret rotated", "The old secret of "+c.Name+" no longer works.")
+}
+
+func (h *Handler) deleteClient(rq *request) {
+	c, ok := h.client(rq, "client.deleted")
+	if !ok {
+		return
+	}
+	if !rq.confirmed("Delete "+c.Name+"?", "The app can no longer sign anyone in, and tokens already issued to it can no longer be refreshed.",
+		"Delete "+c.Name, "/admin/clients/"+c.ID) {
+		return
+	}
+	if err := h.store.DeleteClient(rq.ctx(), c.ID); err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(rq.ctx(), rq.actor, storage.User{ID: c.ID}, "client.deleted", storage.OutcomeSuccess, map[string]string{"name": c.Name})
+	rq.redirect("/admin/clients?done=deleted")
+}
