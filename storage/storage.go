@@ -651,19 +651,38 @@ type AuditEvent struct {
 	Details   map[string]string `json:",omitempty"`
 }
 
-// AuditQuery filters ListAudit. Zero fields match everything.
+// AuditQuery filters ListAudit. Zero fields match everything; an event
+// must match every field that is set.
 type AuditQuery struct {
+	// Subject matches the event's Subject exactly.
 	Subject string
-	Action  string
-	Since   time.Time
-	Until   time.Time
-	Limit   int
+	// User matches events the user did or that were done to them: the
+	// event's Actor or Subject is User.
+	User string
+	// OrgUnitIDs matches events in any of these units. An event without an
+	// org unit matches only when OrgUnitIDs is empty.
+	OrgUnitIDs []string
+	// Action matches exactly; ActionPrefix matches actions that start with
+	// it, such as "exception." for every exception event.
+	Action       string
+	ActionPrefix string
+	Outcome      string
+	// Since is inclusive and Until exclusive.
+	Since time.Time
+	Until time.Time
+	// Before pages back through the log: only events whose ID sorts before
+	// it (IDs order events by time), such as the last ID of the page before.
+	Before string
+	// Limit caps the number of events returned; zero means no cap.
+	Limit int
 }
 
 // Audit stores the audit log.
 type Audit interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
-	// ListAudit returns matching events, newest first.
+	// ListAudit returns matching events, newest first. Its cost follows
+	// the events it walks past, not the size of the log: callers page with
+	// Limit and Before rather than load everything.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }
 

@@ -21,13 +21,24 @@ func testAudit(t *testing.T, s storage.Storage) {
 	e2 := event(now.Add(-time.Minute), "bob", "login")
 	e3 := event(now.Add(-time.Minute), "alice", "mfa.reset") // same time as e2, appended after it
 	e4 := event(now, "bob", "login")
-	e5 := event(now.Add(-3*time.Minute), "carol", "login") // appended last, but the oldest
-	for _, e := range []storage.AuditEvent{e1, e2, e3, e4, e5} {
+	e5 := event(now.Add(-3*time.Minute), "carol", "login") // appended after e1-e4, but older
+	// Older still: other actors, units and outcomes.
+	e6 := storage.AuditEvent{Time: now.Add(-4 * time.Minute), Actor: "alice", Subject: "bob", OrgUnitID: "ward",
+		Action: "exception.approved", Outcome: storage.OutcomeDenied}
+	e7 := storage.AuditEvent{Time: now.Add(-5 * time.Minute), Actor: "gatehouse", Subject: "alice",
+		Action: "exception.revoked", Outcome: storage.OutcomeFailure} // no org unit
+	e8 := storage.AuditEvent{Time: now.Add(-6 * time.Minute), Actor: "bob", Subject: "carol", OrgUnitID: "wales",
+		Action: "exceptional", Outcome: storage.OutcomeSuccess}
+	for _, e := range []storage.AuditEvent{e1, e2, e3, e4, e5, e6, e7, e8} {
 		must(t, "AppendAudit", s.AppendAudit(ctx, e))
 	}
 
 	all, err := s.ListAudit(ctx, storage.AuditQuery{})
 	must(t, "ListAudit", err)
+	check(t, "everything, newest first", all, []storage.AuditEvent{e4, e3, e2, e1, e5, e6, e7, e8}, ignoreAuditID)
+	if len(all) != 8 {
+		t.FailNow()
+	}
 	seen := map[string]bool{}
 	for i, e := range all {
 		if e.ID == "" || seen[e.ID] {
@@ -38,26 +49,70 @@ func testAudit(t *testing.T, s storage.Storage) {
 			t.Errorf("event %d: got ID %q after %q, want IDs falling as events get older", i, e.ID, all[i-1].ID)
 		}
 	}
+	id := func(i int) string { return all[i].ID } // in the order above: 0 is e4, 1 is e3, ...
 
 	tests := []struct {
 		name string
 		q    storage.AuditQuery
 		want []storage.AuditEvent
 	}{
-		{"everything, newest first", storage.AuditQuery{}, []storage.AuditEvent{e4, e3, e2, e1, e5}},
-		{"subject", storage.AuditQuery{Subject: "alice"}, []storage.AuditEvent{e3, e1}},
+		{"subject", storage.AuditQuery{Subject: "alice"}, []storage.AuditEvent{e3, e1, e7}},
+		{"user: actor or subject", storage.AuditQuery{User: "alice"}, []storage.AuditEvent{e3, e1, e6, e7}},
+		{"user as actor only", storage.AuditQuery{User: "gatehouse"}, []storage.AuditEvent{e7}},
+		{"user and subject", storage.AuditQuery{User: "alice", Subject: "bob"}, []storage.AuditEvent{e6}},
 		{"action", storage.AuditQuery{Action: "login"}, []storage.AuditEvent{e4, e2, e1, e5}},
+		{"action is exact", storage.AuditQuery{Action: "exception"}, nil},
+		{"action prefix", storage.AuditQuery{ActionPrefix: "exception."}, []storage.AuditEvent{e6, e7}},
+		{"action prefix without the dot", storage.AuditQuery{ActionPrefix: "exception"}, []storage.AuditEvent{e6, e7, e8}},
+		{"outcome", storage.AuditQuery{Outcome: storage.OutcomeDenied}, []storage.AuditEvent{e6}},
+		{"org unit", storage.AuditQuery{OrgUnitIDs: []string{"root"}}, []storage.AuditEvent{e4, e3, e2, e1, e5}},
+		{"any of the org units", storage.AuditQuery{OrgUnitIDs: []string{"wales", "ward"}}, []storage.AuditEvent{e6, e8}},
+		{"no such org unit", storage.AuditQuery{OrgUnitIDs: []string{"nowhere"}}, nil},
+		{"empty org-unit list", storage.AuditQuery{OrgUnitIDs: []string{}}, []storage.AuditEvent{e4, e3, e2, e1, e5, e6, e7, e8}},
 		{"since is inclusive", storage.AuditQuery{Since: now.Add(-time.Minute)}, []storage.AuditEvent{e4, e3, e2}},
-		{"until is exclusive", storage.AuditQuery{Until: now.Add(-time.Minute)}, []storage.AuditEvent{e1, e5}},
+		{"until is exclusive", storage.AuditQuery{Until: now.Add(-time.Minute)}, []storage.AuditEvent{e1, e5, e6, e7, e8}},
 		{"since and until", storage.AuditQuery{Since: now.Add(-2 * time.Minute), Until: now}, []storage.AuditEvent{e3, e2, e1}},
-		{"until after the last event", storage.AuditQuery{Until: now.Add(time.Hour)}, []storage.AuditEvent{e4, e3, e2, e1, e5}},
+		{"until after the last event", storage.AuditQuery{Until: now.Add(time.Hour)}, []storage.AuditEvent{e4, e3, e2, e1, e5, e6, e7, e8}},
 		{"limit", storage.AuditQuery{Limit: 2}, []storage.AuditEvent{e4, e3}},
+		{"before", storage.AuditQuery{Before: id(1)}, []storage.AuditEvent{e2, e1, e5, e6, e7, e8}},
+		{"before, same time", storage.AuditQuery{Before: id(2)}, []storage.AuditEvent{e1, e5, e6, e7, e8}},
+		{"before and limit", storage.AuditQuery{Before: id(2), Limit: 2}, []storage.AuditEvent{e1, e5}},
+		{"before is later than until", storage.AuditQuery{Before: id(0), Until: now.Add(-2 * time.Minute)}, []storage.AuditEvent{e5, e6, e7, e8}},
+		{"until is later than before", storage.AuditQuery{Before: id(4), Until: now}, []storage.AuditEvent{e6, e7, e8}},
+		{"before the oldest", storage.AuditQuery{Before: id(7)}, nil},
 		{"all filters", storage.AuditQuery{Subject: "bob", Action: "login", Since: now.Add(-time.Hour), Until: now.Add(time.Hour), Limit: 1}, []storage.AuditEvent{e4}},
+		{"every new filter", storage.AuditQuery{User: "alice", OrgUnitIDs: []string{"ward", "root"}, ActionPrefix: "exception.",
+			Outcome: storage.OutcomeDenied, Since: now.Add(-time.Hour), Before: id(3), Limit: 5}, []storage.AuditEvent{e6}},
 		{"no match", storage.AuditQuery{Subject: "zed"}, nil},
 	}
 	for _, tt := range tests {
 		got, err := s.ListAudit(ctx, tt.q)
 		must(t, tt.name, err)
+		check(t, tt.name, got, tt.want, ignoreAuditID)
+	}
+
+	// Paging with Limit and Before visits every match once, newest first.
+	for _, tt := range []struct {
+		name string
+		q    storage.AuditQuery
+		want []storage.AuditEvent
+	}{
+		{"pages of everything", storage.AuditQuery{Limit: 3}, []storage.AuditEvent{e4, e3, e2, e1, e5, e6, e7, e8}},
+		{"pages of one user", storage.AuditQuery{User: "alice", Limit: 1}, []storage.AuditEvent{e3, e1, e6, e7}},
+	} {
+		var got []storage.AuditEvent
+		for q, pages := tt.q, 0; pages < 10; pages++ {
+			page, err := s.ListAudit(ctx, q)
+			must(t, tt.name, err)
+			if len(page) > q.Limit {
+				t.Errorf("%s: got %d events, want at most %d", tt.name, len(page), q.Limit)
+			}
+			got = append(got, page...)
+			if len(page) < q.Limit {
+				break
+			}
+			q.Before = page[len(page)-1].ID
+		}
 		check(t, tt.name, got, tt.want, ignoreAuditID)
 	}
 }
