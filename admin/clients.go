@@ -74,7 +74,7 @@ func (h *Handler) showClients(rq *request) {
 	p := templates.ClientsPage{Page: rq.page("Clients", "Clients"), Notice: clientNotices[rq.r.URL.Query().Get("done")]}
 	for _, c := range list {
 		p.Clients = append(p.Clients, templates.ClientRow{ID: c.ID, Name: c.Name, Public: c.Public(), RedirectURIs: c.RedirectURIs,
-			Grants: c.GrantTypes, MinimumACR: c.MinimumACR, Exceptions: c.ExceptionsAllowed, CreatedAt: c.CreatedAt})
+			MinimumACR: c.MinimumACR, Exceptions: c.ExceptionsAllowed})
 	}
 	h.pages.AdminClients(rq.w, http.StatusOK, p)
 }

@@ -127,6 +127,9 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 	rows := func(list []storage.Exception) ([]templates.ExceptionRow, error) {
 		var out []templates.ExceptionRow
 		for _, e := range list {
+			if e.StateAt(now) != e.State {
+				continue // expired: approved is its stored state for good
+			}
 			u, err := who.get(e.UserID)
 			if err != nil {
 				return nil, err
@@ -138,8 +141,8 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 			if err != nil {
 				return nil, err
 			}
-			if !r.see || e.StateAt(now) != e.State {
-				continue // outside the actor's scope, or expired
+			if !r.see {
+				continue // outside the actor's scope
 			}
 			out = append(out, templates.ExceptionRow{
 				ID: e.ID, UserID: u.ID, UserName: displayName(*u), Kind: e.Kind, KindLabel: kindLabels[e.Kind],
@@ -240,6 +243,9 @@ func (h *Handler) exceptionUser(rq *request, action string) (storage.User, bool)
 		return u, false
 	}
 	if u.ID == rq.actor.User.ID {
+		if rq.r.Method == http.MethodPost {
+			h.svc.audit(rq.ctx(), rq.actor, u, action, storage.OutcomeDenied, map[string]string{"reason": "self-service"})
+		}
 		rq.fail(http.StatusForbidden, "You can't make an exception for yourself", "Exceptions are never self-service: ask a colleague on the helpdesk or an admin.", "self_service")
 		return u, false
 	}

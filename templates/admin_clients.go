@@ -17,10 +17,8 @@ type ClientRow struct {
 	ID, Name     string
 	Public       bool
 	RedirectURIs []string
-	Grants       []string
 	MinimumACR   string
 	Exceptions   bool
-	CreatedAt    time.Time
 }
 
 // ClientPage registers a client (New) or edits one.

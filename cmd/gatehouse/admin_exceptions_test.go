@@ -47,7 +47,7 @@ func TestAdminExceptionPages(t *testing.T) {
 	ctx := context.Background()
 	e, app, _ := newRequiredAliceEnv(t)
 	alice := mustUser(t, e, "alice")
-	e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)
+	hdUser := e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)
 	e.withRole(e.addUser("boss", alicePassword), storage.RoleOrgAdmin)
 	e.withRole(e.addUser("boss2", alicePassword), storage.RoleOrgAdmin)
 	root, _ := findOrgUnit(ctx, e.store, "")
@@ -91,6 +91,15 @@ func TestAdminExceptionPages(t *testing.T) {
 	p = hd.post(postURL, url.Values{"csrf": {csrf}, "kind": {"short_term"}, "reason": {"no_signal"}})
 	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, `<a href="#short">This user already has an exception until`) {
 		t.Errorf("a second exception: status %d\n%s", p.status(), p.body)
+	}
+
+	// Never for oneself, however asked; the attempt is audited.
+	p = hd.post("/admin/users/"+hdUser.ID+"/exceptions", url.Values{"csrf": {csrf}, "kind": {"short_term"}, "reason": {"phone_lost"}})
+	if p.status() != http.StatusForbidden || !strings.Contains(p.body, "You can&#39;t make an exception for yourself") {
+		t.Errorf("an exception for oneself: status %d\n%s", p.status(), p.body)
+	}
+	if self, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: hdUser.ID, Action: "exception.requested"}); len(self) != 1 || self[0].Outcome != storage.OutcomeDenied {
+		t.Errorf("audit of an exception for oneself: %+v", self)
 	}
 
 	// Revoke: first the confirmation step, then the exception ends.
