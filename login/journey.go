@@ -631,7 +631,16 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d seconds", max(s, 1))
 	case s < 3600:
 		return fmt.Sprintf("%d minutes", (s+59)/60)
+	case s < 2*86400:
+		return plural((s+3599)/3600, "hour")
 	default:
-		return fmt.Sprintf("%d hours", (s+3599)/3600)
+		return plural((s+86399)/86400, "day")
 	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

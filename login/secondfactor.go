@@ -369,7 +369,11 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 	for _, t := range methodOrder {
 		for _, m := range up.methods {
 			if m.Type == t {
-				list = append(list, templates.MethodChoice{ID: m.ID, Label: h.factors[t].Label(), Name: m.Name, Current: m.ID == a.MethodID})
+				c := templates.MethodChoice{ID: m.ID, Label: h.factors[t].Label(), Name: m.Name, Current: m.ID == a.MethodID}
+				if t == storage.MethodRecovery {
+					c.Name = "" // one set per user: its name says nothing more
+				}
+				list = append(list, c)
 			}
 		}
 	}
