@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -41,13 +42,15 @@ type Actor struct {
 // Service runs admin operations.
 type Service struct {
 	store  storage.Storage
+	hasher *password.Hasher
 	now    func() time.Time
 	logger *slog.Logger
 }
 
-// NewService returns a Service over store; now is the clock.
-func NewService(store storage.Storage, now func() time.Time, logger *slog.Logger) *Service {
-	return &Service{store: store, now: now, logger: logger}
+// NewService returns a Service over store; hasher hashes the one-time
+// passwords it makes, now is the clock.
+func NewService(store storage.Storage, hasher *password.Hasher, now func() time.Time, logger *slog.Logger) *Service {
+	return &Service{store: store, hasher: hasher, now: now, logger: logger}
 }
 
 // chain is the org unit id and its ancestors, nearest first.
@@ -122,7 +125,7 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
 	if err != nil {
 		return fmt.Errorf("get user: %w", err)
 	}
-	if err := s.authorize(ctx, a, u, "mfa.reset", storage.RoleOrgAdmin); err != nil {
+	if err := s.authorizeManage(ctx, a, u, "mfa.reset"); err != nil {
 		return err
 	}
 	methods, err := s.store.ListUserMethods(ctx, u.ID)

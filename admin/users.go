@@ -1,0 +1,1125 @@
+package admin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
+)
+
+// The user pages: a search (name, username or email; an org unit and the
+// units below it; MFA switch; method) paged by cursor; create a user with
+// a one-time password shown once; one user's page (details, roles,
+// methods, exceptions, recent sign-ins, and what their next sign-in will
+// be); edit, move, disable and enable, reset the password or the MFA, and,
+// for global admins, roles. Helpdesk members see users in their subtrees;
+// changing one takes an org admin. The changes are Service methods that
+// check scope and audit, refusals too.
+
+// NewUser is what an admin fills in to create a user.
+type NewUser struct {
+	Username, DisplayName, Email, OrgUnitID string
+}
+
+// Profile is what an admin may change of a user's details.
+type Profile struct {
+	DisplayName, Email, Phone, AltPhone string
+}
+
+// covers reports whether actor could grant every role u holds: only a
+// global admin a global admin's, and an org admin's or helpdesk member's
+// only an org admin over their unit. Without it an org admin could reset
+// the password and MFA of an account more powerful than their own, and
+// take it over.
+func (s *Service) covers(ctx context.Context, actor, u storage.User) (bool, error) {
+	for _, b := range u.Roles {
+		if b.Role == storage.RoleGlobalAdmin {
+			if !isGlobal(actor) {
+				return false, nil
+			}
+			continue
+		}
+		if ok, err := s.Can(ctx, actor, b.OrgUnitID, storage.RoleOrgAdmin); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func isGlobal(u storage.User) bool {
+	return !u.Disabled && slices.ContainsFunc(u.Roles, func(b storage.RoleBinding) bool { return b.Role == storage.RoleGlobalAdmin })
+}
+
+// manages reports whether actor may change u: an org admin over u's unit
+// who covers u's roles.
+func (s *Service) manages(ctx context.Context, actor, u storage.User) (bool, error) {
+	ok, err := s.Can(ctx, actor, u.OrgUnitID, storage.RoleOrgAdmin)
+	if err != nil || !ok {
+		return false, err
+	}
+	return s.covers(ctx, actor, u)
+}
+
+// authorizeManage checks that actor manages u, auditing a refusal as
+// action denied.
+func (s *Service) authorizeManage(ctx context.Context, a Actor, u storage.User, action string) error {
+	if err := s.authorize(ctx, a, u, action, storage.RoleOrgAdmin); err != nil {
+		return err
+	}
+	ok, err := s.covers(ctx, a.User, u)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "the user holds roles beyond the actor's"})
+		return ErrForbidden
+	}
+	return nil
+}
+
+// CreateUser creates a user in an org unit the actor is an org admin
+// over, with a one-time password it returns (to be shown once) and must
+// change at their first sign-in: no admin ever chooses a user's password.
+// Refused fields come back as InputErrors, joined.
+func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.User, string, error) {
+	target := storage.User{OrgUnitID: in.OrgUnitID}
+	var errs []error
+	_, err := s.store.GetOrgUnit(ctx, in.OrgUnitID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || in.OrgUnitID == "":
+		// No unit to check the scope against: check that the actor is an
+		// org admin somewhere, and report the unit with the other fields.
+		if !slices.ContainsFunc(a.User.Roles, func(b storage.RoleBinding) bool {
+			return b.Role == storage.RoleOrgAdmin || b.Role == storage.RoleGlobalAdmin
+		}) || a.User.Disabled {
+			s.audit(ctx, a, target, "user.created", storage.OutcomeDenied, map[string]string{"reason": "no org admin role"})
+			return storage.User{}, "", ErrForbidden
+		}
+		errs = append(errs, &InputError{Field: "org_unit", Msg: "Choose an org unit"})
+	case err != nil:
+		return storage.User{}, "", fmt.Errorf("get org unit: %w", err)
+	default:
+		if err := s.authorize(ctx, a, target, "user.created", storage.RoleOrgAdmin); err != nil {
+			return storage.User{}, "", err
+		}
+	}
+	now := s.now()
+	u := storage.User{ID: storage.NewID(), OrgUnitID: in.OrgUnitID, MustChangePassword: true, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
+	if u.Username, err = s.checkUsername(ctx, in.Username); err != nil {
+		errs = append(errs, err)
+	}
+	if u.DisplayName, err = checkDisplayName(in.DisplayName); err != nil {
+		errs = append(errs, err)
+	}
+	if u.Email, err = s.checkEmail(ctx, in.Email, ""); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return u, "", err
+	}
+	pw := password.Generate()
+	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
+		return u, "", fmt.Errorf("hash one-time password: %w", err)
+	}
+	if err := s.store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
+		// Taken between the checks and now.
+		return u, "", &InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
+	} else if err != nil {
+		return u, "", fmt.Errorf("create user: %w", err)
+	}
+	s.audit(ctx, a, u, "user.created", storage.OutcomeSuccess, map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName})
+	return u, pw, nil
+}
+
+// UpdateProfile changes a user's display name, email and phone numbers.
+// Refused fields come back as InputErrors, joined.
+func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p Profile) (storage.User, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return u, fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorizeManage(ctx, a, u, "user.updated"); err != nil {
+		return u, err
+	}
+	next := u
+	var errs []error
+	if next.DisplayName, err = checkDisplayName(p.DisplayName); err != nil {
+		errs = append(errs, err)
+	}
+	if next.Email, err = s.checkEmail(ctx, p.Email, u.ID); err != nil {
+		errs = append(errs, err)
+	}
+	regions, err := s.phoneRegions(ctx, u.OrgUnitID)
+	if err != nil {
+		return u, err
+	}
+	if next.Phone, err = checkPhone(p.Phone, "phone", regions); err != nil {
+		errs = append(errs, err)
+	}
+	if next.AltPhone, err = checkPhone(p.AltPhone, "alt_phone", regions); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return u, err
+	}
+	changes := map[string]string{}
+	for _, c := range []struct{ k, a, b string }{
+		{"display_name", u.DisplayName, next.DisplayName}, {"email", u.Email, next.Email},
+		{"phone", u.Phone, next.Phone}, {"alt_phone", u.AltPhone, next.AltPhone},
+	} {
+		if c.a != c.b {
+			changes[c.k] = c.a + " -> " + c.b
+		}
+	}
+	if len(changes) == 0 {
+		return u, nil
+	}
+	now := s.now()
+	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.DisplayName, cur.Email, cur.Phone, cur.AltPhone, cur.UpdatedAt = next.DisplayName, next.Email, next.Phone, next.AltPhone, now
+		return cur, nil
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return u, &InputError{Field: "email", Msg: "Another user has that email address"}
+	}
+	if err != nil {
+		return u, fmt.Errorf("update user: %w", err)
+	}
+	s.audit(ctx, a, saved, "user.updated", storage.OutcomeSuccess, changes)
+	return saved, nil
+}
+
+// MoveUser moves a user to another org unit, whose policy then applies to
+// them. The actor must manage the user and be an org admin over the new
+// unit too.
+func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (storage.User, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return u, fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorizeManage(ctx, a, u, "user.moved"); err != nil {
+		return u, err
+	}
+	if _, err := s.store.GetOrgUnit(ctx, ouID); errors.Is(err, storage.ErrNotFound) || ouID == "" {
+		return u, &InputError{Field: "org_unit", Msg: "Choose an org unit to move to"}
+	} else if err != nil {
+		return u, fmt.Errorf("get org unit: %w", err)
+	}
+	if err := s.authorize(ctx, a, storage.User{ID: u.ID, OrgUnitID: ouID}, "user.moved", storage.RoleOrgAdmin); err != nil {
+		return u, err
+	}
+	if ouID == u.OrgUnitID {
+		return u, nil
+	}
+	now := s.now()
+	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.OrgUnitID, cur.UpdatedAt = ouID, now
+		return cur, nil
+	})
+	if err != nil {
+		return u, fmt.Errorf("update user: %w", err)
+	}
+	s.audit(ctx, a, saved, "user.moved", storage.OutcomeSuccess, map[string]string{"from": u.OrgUnitID, "to": ouID})
+	return saved, nil
+}
+
+// SetDisabled disables or enables a user. Disabling also ends every
+// session and revokes every refresh and access token: apps lose access at
+// their next refresh or introspection, not at the token's expiry. Nobody
+// disables themselves.
+func (s *Service) SetDisabled(ctx context.Context, a Actor, userID string, disabled bool) error {
+	action := "user.enabled"
+	if disabled {
+		action = "user.disabled"
+	}
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorizeManage(ctx, a, u, action); err != nil {
+		return err
+	}
+	if disabled && u.ID == a.User.ID {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "self"})
+		return &InputError{Field: "account", Msg: "You can't disable your own account: ask another admin"}
+	}
+	now := s.now()
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.Disabled, cur.UpdatedAt = disabled, now
+		return cur, nil
+	}); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	if disabled {
+		if err := s.signOut(ctx, u.ID); err != nil {
+			return err
+		}
+	}
+	s.audit(ctx, a, u, action, storage.OutcomeSuccess, nil)
+	return nil
+}
+
+// signOut ends a user's sessions and revokes their tokens.
+func (s *Service) signOut(ctx context.Context, userID string) error {
+	if err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if err := s.store.RevokeUserTokens(ctx, userID); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
+	}
+	return nil
+}
+
+// ResetPassword gives a user a new one-time password, returned to be shown
+// once, which they must change at their next sign-in; their sessions end
+// and their tokens are revoked, as with the CLI's reset.
+func (s *Service) ResetPassword(ctx context.Context, a Actor, userID string) (string, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorizeManage(ctx, a, u, "user.password_reset"); err != nil {
+		return "", err
+	}
+	pw := password.Generate()
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return "", fmt.Errorf("hash one-time password: %w", err)
+	}
+	now := s.now()
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.PasswordHash, cur.MustChangePassword, cur.PasswordChangedAt, cur.UpdatedAt = hash, true, now, now
+		return cur, nil
+	}); err != nil {
+		return "", fmt.Errorf("update user: %w", err)
+	}
+	if err := s.signOut(ctx, u.ID); err != nil {
+		return "", err
+	}
+	s.audit(ctx, a, u, "user.password_reset", storage.OutcomeSuccess, nil)
+	return pw, nil
+}
+
+// roleLabels are the roles a global admin may grant, in the order offered.
+var roleLabels = []templates.Choice{
+	{Value: storage.RoleOrgAdmin, Label: "Org admin"},
+	{Value: storage.RoleHelpdesk, Label: "Helpdesk"},
+	{Value: storage.RoleGlobalAdmin, Label: "Global admin"},
+}
+
+func roleLabel(role string) string {
+	for _, c := range roleLabels {
+		if c.Value == role {
+			return c.Label
+		}
+	}
+	return role
+}
+
+// GrantRole gives a user a role: org admin or helpdesk over an org unit's
+// subtree, or global admin. Only a global admin grants roles.
+func (s *Service) GrantRole(ctx context.Context, a Actor, userID string, b storage.RoleBinding) error {
+	return s.changeRole(ctx, a, userID, b, true)
+}
+
+// RemoveRole takes a role away. A global admin cannot remove their own
+// global admin role, so the last one cannot lock everybody out.
+func (s *Service) RemoveRole(ctx context.Context, a Actor, userID string, b storage.RoleBinding) error {
+	return s.changeRole(ctx, a, userID, b, false)
+}
+
+func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b storage.RoleBinding, grant bool) error {
+	action := "user.role_removed"
+	if grant {
+		action = "user.role_granted"
+	}
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	details := map[string]string{"role": b.Role, "org_unit": b.OrgUnitID}
+	if !isGlobal(a.User) {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(details, "reason", "only a global admin changes roles"))
+		return ErrForbidden
+	}
+	switch b.Role {
+	case storage.RoleGlobalAdmin:
+		b.OrgUnitID = ""
+		details["org_unit"] = ""
+	case storage.RoleOrgAdmin, storage.RoleHelpdesk:
+		if _, err := s.store.GetOrgUnit(ctx, b.OrgUnitID); errors.Is(err, storage.ErrNotFound) || b.OrgUnitID == "" {
+			if grant {
+				return &InputError{Field: "role_unit", Msg: "Choose the org unit the role is over"}
+			}
+		} else if err != nil {
+			return fmt.Errorf("get org unit: %w", err)
+		}
+	default:
+		return &InputError{Field: "role", Msg: "Choose a role"}
+	}
+	has := slices.Contains(u.Roles, b)
+	switch {
+	case grant && has:
+		return &InputError{Field: "role", Msg: displayName(u) + " already holds that role"}
+	case !grant && !has:
+		return &InputError{Field: "role", Msg: displayName(u) + " does not hold that role"}
+	case !grant && u.ID == a.User.ID && b.Role == storage.RoleGlobalAdmin:
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(details, "reason", "own global admin role"))
+		return &InputError{Field: "role", Msg: "You can't remove your own global admin role: ask another global admin"}
+	}
+	now := s.now()
+	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.Roles = slices.DeleteFunc(slices.Clone(cur.Roles), func(r storage.RoleBinding) bool { return r == b })
+		if grant {
+			cur.Roles = append(cur.Roles, b)
+		}
+		cur.UpdatedAt = now
+		return cur, nil
+	}); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	s.audit(ctx, a, u, action, storage.OutcomeSuccess, details)
+	return nil
+}
+
+// checkUsername checks a new username and returns its stored form.
+func (s *Service) checkUsername(ctx context.Context, raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case raw == "":
+		return raw, &InputError{Field: "username", Msg: "Enter a username"}
+	case utf8.RuneCountInString(raw) > 64:
+		return raw, &InputError{Field: "username", Msg: "Use at most 64 characters for the username"}
+	case strings.Contains(raw, "@"):
+		// People sign in with their email address too: a username that
+		// looks like one would be ambiguous.
+		return raw, &InputError{Field: "username", Msg: "A username can't contain @"}
+	}
+	name, err := storage.NormalizeUsername(raw)
+	if err != nil {
+		return raw, &InputError{Field: "username", Msg: "Use letters, digits and punctuation such as . - _ in the username, with no spaces"}
+	}
+	if _, err := s.store.GetUserByUsername(ctx, name); err == nil {
+		return name, &InputError{Field: "username", Msg: "That username is taken"}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return name, fmt.Errorf("get user by username: %w", err)
+	}
+	return name, nil
+}
+
+func checkDisplayName(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "":
+		return name, &InputError{Field: "display_name", Msg: "Enter the user's name"}
+	case utf8.RuneCountInString(name) > 100:
+		return name, &InputError{Field: "display_name", Msg: "Use at most 100 characters for the name"}
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return name, &InputError{Field: "display_name", Msg: "Use only printable characters in the name"}
+	}
+	return name, nil
+}
+
+// checkEmail checks an email address, which may be empty, and that no
+// user but self has it.
+func (s *Service) checkEmail(ctx context.Context, raw, self string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", nil
+	}
+	addr, err := otp.ParseEmail(raw)
+	if err != nil || len(addr) > 254 {
+		return strings.TrimSpace(raw), &InputError{Field: "email", Msg: "Enter an email address, like name@example.org"}
+	}
+	addr = storage.NormalizeEmail(addr)
+	if other, err := s.store.GetUserByEmail(ctx, addr); err == nil && other.ID != self {
+		return addr, &InputError{Field: "email", Msg: "Another user has that email address"}
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return addr, fmt.Errorf("get user by email: %w", err)
+	}
+	return addr, nil
+}
+
+// checkPhone checks a phone number, which may be empty, against the
+// regions the user's org unit accepts.
+func checkPhone(raw, field string, regions []string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", nil
+	}
+	n, err := otp.ParsePhone(raw, regions)
+	var ie *factors.InputError
+	if errors.As(err, &ie) {
+		msg := []rune(ie.Msg)
+		return strings.TrimSpace(raw), &InputError{Field: field, Msg: string(unicode.ToUpper(msg[0])) + string(msg[1:])}
+	}
+	return n, err
+}
+
+// phoneRegions are the regions whose numbers an org unit accepts: its
+// own or inherited setting, else the default.
+func (s *Service) phoneRegions(ctx context.Context, ouID string) ([]string, error) {
+	t, err := s.loadTree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r := policy.Effective(t.chain(ouID)).PhoneRegions; len(r) > 0 {
+		return r, nil
+	}
+	return otp.DefaultRegions, nil
+}
+
+// The pages.
+
+func (h *Handler) userRoutes(get, post func(string, func(*request))) {
+	get("/admin/users", h.showUsers)
+	get("/admin/users/new", h.newUser)
+	post("/admin/users", h.createUser)
+	get("/admin/users/{id}", h.showUser)
+	post("/admin/users/{id}", h.saveUser)
+	post("/admin/users/{id}/move", h.moveUser)
+	post("/admin/users/{id}/disable", func(rq *request) { h.setDisabled(rq, true) })
+	post("/admin/users/{id}/enable", func(rq *request) { h.setDisabled(rq, false) })
+	post("/admin/users/{id}/reset-password", h.resetPassword)
+	get("/admin/users/{id}/mfa", h.showUserMFA)
+	post("/admin/users/{id}/mfa", h.resetUserMFA)
+	post("/admin/users/{id}/roles", func(rq *request) { h.changeRole(rq, true) })
+	post("/admin/users/{id}/roles/remove", func(rq *request) { h.changeRole(rq, false) })
+}
+
+// usersPerPage is the size of a page of search results.
+const usersPerPage = 50
+
+var userNotices = map[string]string{
+	"saved":        "Details saved.",
+	"moved":        "User moved. Their new org unit's policy applies from their next sign-in.",
+	"disabled":     "User disabled: they were signed out everywhere and apps' tokens for them were revoked.",
+	"enabled":      "User enabled: they can sign in again.",
+	"role_granted": "Role granted.",
+	"role_removed": "Role removed.",
+}
+
+func (h *Handler) showUsers(rq *request) {
+	ctx := rq.ctx()
+	if !rq.holds(storage.RoleOrgAdmin, storage.RoleHelpdesk) {
+		rq.forbidden("", "", "user.searched")
+		return
+	}
+	t, err := h.svc.loadTree(ctx)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	in := rq.r.URL.Query()
+	q := storage.UserQuery{Text: strings.TrimSpace(in.Get("q")), Cursor: in.Get("cursor"), Limit: usersPerPage}
+	if len(q.Text) > 200 {
+		q.Text = q.Text[:200]
+	}
+	if m := in.Get("mfa"); m == "on" || m == "off" {
+		q.MFA = m
+	}
+	if m := in.Get("method"); slices.ContainsFunc(h.methods, func(c templates.Choice) bool { return c.Value == m }) {
+		q.Method = m
+	}
+	// The units searched: the one chosen and those below it, else every
+	// unit the actor looks after. A global admin searching everywhere
+	// needs no unit filter.
+	roots := t.visibleRoots(rq.actor.User, storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	ou := in.Get("ou")
+	if ou != "" {
+		if _, ok := t.units[ou]; !ok {
+			rq.serverError(storage.ErrNotFound)
+			return
+		}
+		if !rq.allowed(ou, "", "user.searched", storage.RoleOrgAdmin, storage.RoleHelpdesk) {
+			return
+		}
+		roots = []string{ou}
+	}
+	everywhere := rq.global() && len(roots) == 1 && roots[0] == t.root
+	if !everywhere {
+		for _, root := range roots {
+			t.walk(root, 0, func(u storage.OrgUnit, _ int) bool {
+				q.OrgUnitIDs = append(q.OrgUnitIDs, u.ID)
+				return true
+			})
+		}
+	}
+	p := templates.UsersPage{Page: rq.page("Users", "Users"), Notice: userNotices[in.Get("done")], Text: q.Text,
+		AllUnits: "All my units", CanCreate: rq.holds(storage.RoleOrgAdmin)}
+	if rq.global() {
+		p.AllUnits = "All units"
+	}
+	for _, root := range t.visibleRoots(rq.actor.User, storage.RoleOrgAdmin, storage.RoleHelpdesk) {
+		t.walk(root, 0, func(u storage.OrgUnit, depth int) bool {
+			p.Units = append(p.Units, templates.Choice{Value: u.ID, Label: strings.Repeat("— ", depth) + u.Name, Selected: u.ID == ou})
+			return true
+		})
+	}
+	p.MFA = []templates.Choice{{Value: "", Label: "On or off"}, {Value: "on", Label: "On"}, {Value: "off", Label: "Off"}}
+	for i := range p.MFA {
+		p.MFA[i].Selected = p.MFA[i].Value == q.MFA
+	}
+	p.Methods = []templates.Choice{{Value: "", Label: "Any or none", Selected: q.Method == ""}}
+	for _, m := range h.methods {
+		p.Methods = append(p.Methods, templates.Choice{Value: m.Value, Label: m.Label, Selected: m.Value == q.Method})
+	}
+	// A scoped actor whose units are all gone searches nothing, never
+	// everything.
+	if everywhere || len(q.OrgUnitIDs) > 0 {
+		page, err := h.store.SearchUsers(ctx, q)
+		if err != nil {
+			rq.serverError(err)
+			return
+		}
+		for _, u := range page.Users {
+			methods, err := h.store.ListUserMethods(ctx, u.ID)
+			if err != nil {
+				rq.serverError(err)
+				return
+			}
+			row := templates.UserRow{ID: u.ID, Username: u.Username, Name: u.DisplayName, Email: u.Email,
+				OrgUnit: t.units[u.OrgUnitID].Name, MFA: u.MFAEnabled, Disabled: u.Disabled}
+			for _, m := range methods {
+				if l := h.methodLabel(m.Type); !slices.Contains(row.Methods, l) {
+					row.Methods = append(row.Methods, l)
+				}
+			}
+			p.Rows = append(p.Rows, row)
+		}
+		link := func(cursor string) string {
+			v := url.Values{}
+			for k, val := range map[string]string{"q": q.Text, "ou": ou, "mfa": q.MFA, "method": q.Method, "cursor": cursor} {
+				if val != "" {
+					v.Set(k, val)
+				}
+			}
+			return "/admin/users?" + v.Encode()
+		}
+		if page.Next != "" {
+			p.Next = link(page.Next)
+		}
+		if q.Cursor != "" {
+			p.First = link("")
+		}
+	}
+	h.pages.AdminUsers(rq.w, http.StatusOK, p)
+}
+
+func (h *Handler) methodLabel(typ string) string {
+	for _, m := range h.methods {
+		if m.Value == typ {
+			return m.Label
+		}
+	}
+	return typ
+}
+
+func (h *Handler) newUser(rq *request) {
+	h.newUserPage(rq, http.StatusOK, NewUser{}, nil)
+}
+
+// newUserPage shows the create form with what was sent and what was
+// wrong with it. Helpdesk members are refused: creating takes an org
+// admin.
+func (h *Handler) newUserPage(rq *request, status int, in NewUser, errs []error) {
+	t, err := h.svc.loadTree(rq.ctx())
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	units := h.editableUnits(rq, t, "")
+	if len(units) == 0 {
+		rq.forbidden("", "", "user.created")
+		return
+	}
+	p := templates.NewUserPage{Page: rq.page("Create a user", "Users"), Errors: formErrors(errs...)}
+	p.Fields = []templates.TextField{
+		{ID: "username", Label: "Username", Type: "text", Hint: "What they sign in with, with their password. It can't be changed later.", MaxLength: 64, Autocomplete: "off", Field: templates.Field{Value: in.Username}},
+		{ID: "display_name", Label: "Name", Type: "text", Hint: "Their full name, as colleagues know it.", MaxLength: 100, Autocomplete: "off", Field: templates.Field{Value: in.DisplayName}},
+		{ID: "email", Label: "Email address (optional)", Type: "email", Hint: "They can sign in with it instead of their username.", MaxLength: 254, Autocomplete: "off", Field: templates.Field{Value: in.Email}},
+	}
+	setFieldErrors(p.Fields, p.Errors)
+	for _, u := range units {
+		p.Units = append(p.Units, templates.Choice{Value: u.URL, Label: u.Label, Selected: u.URL == in.OrgUnitID})
+	}
+	for _, e := range p.Errors {
+		if e.Field == "org_unit" {
+			p.UnitErr = e.Msg
+		}
+	}
+	h.pages.AdminNewUser(rq.w, status, p)
+}
+
+// setFieldErrors puts each refused field's message by its field.
+func setFieldErrors(fields []templates.TextField, errs []templates.FormError) {
+	for _, e := range errs {
+		for i := range fields {
+			if fields[i].ID == e.Field {
+				fields[i].Error = e.Msg
+			}
+		}
+	}
+}
+
+// inputErrors lists the refused fields in err: one, or several joined.
+func inputErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func isInput(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
+
+func (h *Handler) createUser(rq *request) {
+	f := rq.r.PostForm
+	in := NewUser{Username: f.Get("username"), DisplayName: f.Get("display_name"), Email: f.Get("email"), OrgUnitID: f.Get("org_unit")}
+	u, pw, err := h.svc.CreateUser(rq.ctx(), rq.actor, in)
+	switch {
+	case isInput(err):
+		h.newUserPage(rq, http.StatusUnprocessableEntity, in, inputErrors(err))
+		return
+	case err != nil:
+		rq.serverError(err) // a refusal was audited by the service
+		return
+	}
+	name := displayName(u)
+	next := []string{
+		"Give " + name + " their username, " + u.Username + ", and this one-time password by a safe route: in person or by phone, not in one email with the username.",
+		"At their first sign-in they choose a password of their own, and the one-time password stops working.",
+	}
+	if s := h.nextSignInSentence(rq, u.ID, "After that, at sign-in this user will be: "); s != "" {
+		next = append(next, s)
+	}
+	h.pages.AdminNotice(rq.w, http.StatusOK, templates.AdminNoticePage{
+		Page: rq.page("User created", "Users"), Heading: name + " was created",
+		Message:     "The account " + u.Username + " is ready in the org unit you chose.",
+		SecretLabel: "One-time password for " + u.Username, Secret: pw, Next: next,
+		Back: templates.NavLink{Label: "Go to " + name + "'s page", URL: "/admin/users/" + u.ID},
+	})
+}
+
+// nextSignInSentence is prefix followed by what the user will meet at
+// their next sign-in and why, or "" if that cannot be worked out (it is
+// logged).
+func (h *Handler) nextSignInSentence(rq *request, userID, prefix string) string {
+	d, err := h.auth.NextSignIn(rq.ctx(), userID)
+	if err != nil {
+		h.logger.ErrorContext(rq.ctx(), "next sign-in", "user", userID, "err", err)
+		return ""
+	}
+	return prefix + d.Summary() + ", because " + d.Reason + "."
+}
+
+// pathUser loads the user named in the path and checks the actor holds
+// one of roles over their org unit; a refusal is audited as action.
+func (h *Handler) pathUser(rq *request, action string, roles ...string) (storage.User, bool) {
+	u, err := h.store.GetUser(rq.ctx(), rq.r.PathValue("id"))
+	if err != nil {
+		rq.serverError(err)
+		return u, false
+	}
+	return u, rq.allowed(u.OrgUnitID, u.ID, action, roles...)
+}
+
+// managedUser loads the user named in the path for a change: the actor
+// must manage them (see Service.manages). A refusal is audited as action.
+func (h *Handler) managedUser(rq *request, action string) (storage.User, bool) {
+	u, err := h.store.GetUser(rq.ctx(), rq.r.PathValue("id"))
+	if err == nil {
+		err = h.svc.authorizeManage(rq.ctx(), rq.actor, u, action)
+	}
+	if err != nil {
+		rq.serverError(err)
+		return u, false
+	}
+	return u, true
+}
+
+func (h *Handler) showUser(rq *request) {
+	u, ok := h.pathUser(rq, "user.viewed", storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	if !ok {
+		return
+	}
+	h.userPage(rq, http.StatusOK, u, userNotices[rq.r.URL.Query().Get("done")], nil, nil)
+}
+
+var exceptionStates = map[string]string{
+	storage.ExceptionRequested: "Waiting for approval",
+	storage.ExceptionApproved:  "In force",
+	storage.ExceptionRejected:  "Rejected",
+	storage.ExceptionRevoked:   "Revoked",
+	storage.ExceptionExpired:   "Expired",
+}
+
+// userPage shows u, with the details form as sent (posted, when it was
+// refused) and what was wrong.
+func (h *Handler) userPage(rq *request, status int, u storage.User, notice string, errs []error, posted *Profile) {
+	ctx := rq.ctx()
+	t, err := h.svc.loadTree(ctx)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	canEdit, err := h.svc.manages(ctx, rq.actor.User, u)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	canExceptions, err := h.svc.Can(ctx, rq.actor.User, u.OrgUnitID, storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	d, err := h.auth.NextSignIn(ctx, u.ID)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	name := displayName(u)
+	p := templates.UserPage{
+		Page: rq.page(name, "Users"), ID: u.ID, Username: u.Username, Name: name,
+		Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone, OrgUnitID: u.OrgUnitID, OrgUnit: t.units[u.OrgUnitID].Name,
+		Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, MFAEnabled: u.MFAEnabled,
+		Created: u.CreatedAt, PasswordChanged: u.PasswordChangedAt,
+		NextSignIn: d.Summary(), NextSignInWhy: d.Reason,
+		CanEdit: canEdit, CanResetMFA: canEdit, CanExceptions: canExceptions && u.ID != rq.actor.User.ID, CanRoles: rq.global(),
+		Self: u.ID == rq.actor.User.ID, Notice: notice, Errors: formErrors(errs...),
+	}
+	if p.OrgUnit == "" {
+		p.OrgUnit = "a removed unit"
+	}
+
+	for _, b := range u.Roles {
+		over := "Everywhere"
+		if b.Role != storage.RoleGlobalAdmin {
+			over = cmp.Or(t.units[b.OrgUnitID].Name, "a removed unit") + " and the units below it"
+		}
+		p.Roles = append(p.Roles, templates.RoleRow{Label: roleLabel(b.Role), Unit: over, Value: b.Role + "|" + b.OrgUnitID})
+	}
+	if p.CanRoles {
+		p.RoleTypes = roleLabels
+		t.walk(t.root, 0, func(ou storage.OrgUnit, depth int) bool {
+			p.RoleUnits = append(p.RoleUnits, templates.Choice{Value: ou.ID, Label: strings.Repeat("— ", depth) + ou.Name})
+			return true
+		})
+	}
+
+	methods, err := h.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	slices.SortFunc(methods, func(a, b storage.Method) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	for _, m := range methods {
+		row := templates.UserMethodRow{Label: h.methodLabel(m.Type), Name: m.Name, Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
+		if m.Target != "" {
+			row.Target = otp.Mask(m.Target)
+		}
+		p.Methods = append(p.Methods, row)
+	}
+
+	exceptions, err := h.store.ListUserExceptions(ctx, u.ID)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	slices.SortFunc(exceptions, func(a, b storage.Exception) int { return b.RequestedAt.Compare(a.RequestedAt) })
+	who := &people{h: h, rq: rq, users: map[string]*storage.User{}}
+	now := h.now()
+	for _, e := range exceptions {
+		p.Exceptions = append(p.Exceptions, templates.UserExceptionRow{
+			State: exceptionStates[e.StateAt(now)], Kind: kindLabels[e.Kind], Reason: ReasonLabel(e.Reason),
+			RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt, DecidedBy: who.name(e.DecidedBy), ExpiresAt: e.ExpiresAt,
+		})
+	}
+
+	if p.SignIns, err = h.recentSignIns(ctx, u.ID); err != nil {
+		rq.serverError(err)
+		return
+	}
+
+	if canEdit {
+		regions, err := h.svc.phoneRegions(ctx, u.OrgUnitID)
+		if err != nil {
+			rq.serverError(err)
+			return
+		}
+		in := Profile{DisplayName: u.DisplayName, Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone}
+		if posted != nil {
+			in = *posted
+		}
+		phoneHint := "Optional. In international form, or a national number; " + otp.RegionRule(regions) + "."
+		p.Edit = []templates.TextField{
+			{ID: "display_name", Label: "Name", Type: "text", MaxLength: 100, Autocomplete: "off", Field: templates.Field{Value: in.DisplayName}},
+			{ID: "email", Label: "Email address (optional)", Type: "email", MaxLength: 254, Autocomplete: "off", Field: templates.Field{Value: in.Email}},
+			{ID: "phone", Label: "Phone", Type: "tel", Hint: phoneHint, MaxLength: 40, Autocomplete: "off", Field: templates.Field{Value: in.Phone}},
+			{ID: "alt_phone", Label: "Alternative phone", Type: "tel", Hint: "Optional, as above.", MaxLength: 40, Autocomplete: "off", Field: templates.Field{Value: in.AltPhone}},
+		}
+		setFieldErrors(p.Edit, p.Errors)
+		if units := h.editableUnits(rq, t, ""); len(units) > 1 {
+			for _, ou := range units {
+				p.MoveTo = append(p.MoveTo, templates.Choice{Value: ou.URL, Label: ou.Label, Selected: ou.URL == u.OrgUnitID})
+			}
+		}
+	}
+	h.pages.AdminUser(rq.w, status, p)
+}
+
+// recentSignIns are the user's last password checks and second-factor
+// decisions, newest first.
+func (h *Handler) recentSignIns(ctx context.Context, userID string) ([]templates.SignInRow, error) {
+	const n = 10
+	var events []storage.AuditEvent
+	for _, action := range []string{"login.password", "login.decision"} {
+		list, err := h.store.ListAudit(ctx, storage.AuditQuery{Subject: userID, Action: action, Limit: n})
+		if err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		events = append(events, list...)
+	}
+	slices.SortFunc(events, func(a, b storage.AuditEvent) int { return cmp.Compare(b.ID, a.ID) })
+	events = events[:min(n, len(events))]
+	apps := map[string]string{}
+	var rows []templates.SignInRow
+	for _, e := range events {
+		row := templates.SignInRow{At: e.Time, Event: "Password", Outcome: outcomeLabel(e.Outcome), IP: e.IP}
+		if e.Action == "login.decision" {
+			row.Event = "Decision: " + cmp.Or(decisionLabels[policy.Outcome(e.Details["outcome"])], strings.ReplaceAll(e.Details["outcome"], "_", " "))
+		}
+		if r := e.Details["reason"]; r != "" {
+			row.Outcome += " (" + r + ")"
+		}
+		if id := e.Details["client_id"]; id != "" {
+			if _, ok := apps[id]; !ok {
+				c, err := h.store.GetClient(ctx, id)
+				apps[id] = id
+				if err == nil {
+					apps[id] = c.Name
+				} else if !errors.Is(err, storage.ErrNotFound) {
+					return nil, fmt.Errorf("get client: %w", err)
+				}
+			}
+			row.App = apps[id]
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// decisionLabels say what a sign-in decision did, for the sign-ins table.
+var decisionLabels = map[policy.Outcome]string{
+	policy.Done:             "signed in",
+	policy.Challenge:        "second factor asked for",
+	policy.OfferEnrolment:   "offered MFA set-up",
+	policy.RequireEnrolment: "MFA set-up required",
+	policy.Unmet:            "refused",
+}
+
+func outcomeLabel(o string) string {
+	switch o {
+	case storage.OutcomeSuccess:
+		return "Succeeded"
+	case storage.OutcomeFailure:
+		return "Failed"
+	case storage.OutcomeDenied:
+		return "Refused"
+	}
+	return o
+}
+
+func (h *Handler) saveUser(rq *request) {
+	u, ok := h.managedUser(rq, "user.updated")
+	if !ok {
+		return
+	}
+	f := rq.r.PostForm
+	in := Profile{DisplayName: f.Get("display_name"), Email: f.Get("email"), Phone: f.Get("phone"), AltPhone: f.Get("alt_phone")}
+	_, err := h.svc.UpdateProfile(rq.ctx(), rq.actor, u.ID, in)
+	switch {
+	case isInput(err):
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), &in)
+	case err != nil:
+		rq.serverError(err)
+	default:
+		rq.redirect("/admin/users/" + u.ID + "?done=saved")
+	}
+}
+
+func (h *Handler) moveUser(rq *request) {
+	u, ok := h.managedUser(rq, "user.moved")
+	if !ok {
+		return
+	}
+	_, err := h.svc.MoveUser(rq.ctx(), rq.actor, u.ID, rq.r.PostFormValue("org_unit"))
+	switch {
+	case isInput(err):
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), nil)
+	case err != nil:
+		rq.serverError(err)
+	default:
+		rq.redirect("/admin/users/" + u.ID + "?done=moved")
+	}
+}
+
+func (h *Handler) setDisabled(rq *request, disabled bool) {
+	action := "user.enabled"
+	if disabled {
+		action = "user.disabled"
+	}
+	u, ok := h.managedUser(rq, action)
+	if !ok {
+		return
+	}
+	name := displayName(u)
+	if disabled && u.ID != rq.actor.User.ID && !rq.confirmed("Disable "+name+"?",
+		name+" will be signed out everywhere, the tokens apps hold for them will be revoked, and they won't be able to sign in until an admin enables the account again.",
+		"Disable "+name, "/admin/users/"+u.ID) {
+		return
+	}
+	err := h.svc.SetDisabled(rq.ctx(), rq.actor, u.ID, disabled)
+	var ie *InputError
+	switch {
+	case errors.As(err, &ie):
+		rq.fail(http.StatusConflict, "That can't be done", ie.Msg+".", "bad_request")
+	case err != nil:
+		rq.serverError(err)
+	case disabled:
+		rq.redirect("/admin/users/" + u.ID + "?done=disabled")
+	default:
+		rq.redirect("/admin/users/" + u.ID + "?done=enabled")
+	}
+}
+
+func (h *Handler) resetPassword(rq *request) {
+	u, ok := h.managedUser(rq, "user.password_reset")
+	if !ok {
+		return
+	}
+	name := displayName(u)
+	if !rq.confirmed("Reset "+name+"'s password?",
+		"Gatehouse makes a one-time password, shown to you once. "+name+"'s current password stops working, they are signed out everywhere, and they choose a new password at their next sign-in.",
+		"Reset the password", "/admin/users/"+u.ID) {
+		return
+	}
+	pw, err := h.svc.ResetPassword(rq.ctx(), rq.actor, u.ID)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.pages.AdminNotice(rq.w, http.StatusOK, templates.AdminNoticePage{
+		Page: rq.page("Password reset", "Users"), Heading: name + "'s password was reset",
+		Message:     name + " was signed out everywhere; their old password no longer works.",
+		SecretLabel: "One-time password for " + u.Username, Secret: pw,
+		Next: []string{
+			"Give " + name + " this one-time password by a safe route, once you are sure it is them asking: in person or by phone.",
+			"At their next sign-in they choose a new password of their own, and the one-time password stops working.",
+		},
+		Back: templates.NavLink{Label: "Back to " + name + "'s page", URL: "/admin/users/" + u.ID},
+	})
+}
+
+func (h *Handler) showUserMFA(rq *request) {
+	u, ok := h.managedUser(rq, "mfa.reset")
+	if !ok {
+		return
+	}
+	h.userMFAPage(rq, http.StatusOK, u, "")
+}
+
+func (h *Handler) userMFAPage(rq *request, status int, u storage.User, problem string) {
+	methods, err := h.store.ListUserMethods(rq.ctx(), u.ID)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	name := displayName(u)
+	p := templates.UserMFAPage{Page: rq.page("MFA settings for "+name, "Users"), ID: u.ID, Name: name, MFAEnabled: u.MFAEnabled, Methods: len(methods), Error: problem}
+	if problem != "" {
+		p.Errors = []templates.FormError{{Field: "turn_off", Msg: problem}}
+	}
+	h.pages.AdminUserMFA(rq.w, status, p)
+}
+
+// resetUserMFA turns a user's MFA off, removing every method: the box
+// must be ticked, then the "Are you sure?" step confirmed.
+func (h *Handler) resetUserMFA(rq *request) {
+	u, ok := h.managedUser(rq, "mfa.reset")
+	if !ok {
+		return
+	}
+	name := displayName(u)
+	if rq.r.PostFormValue("turn_off") != "on" {
+		h.userMFAPage(rq, http.StatusUnprocessableEntity, u, "Tick “Turn off MFA for "+name+"” to remove their methods")
+		return
+	}
+	if !rq.confirmed("Turn off MFA for "+name+"?",
+		"All of "+name+"'s methods will be removed, recovery codes included, and they will be signed out everywhere. This cannot be undone: they will have to set MFA up again.",
+		"Yes, turn off MFA", "/admin/users/"+u.ID+"/mfa") {
+		return
+	}
+	if err := h.svc.ResetMFA(rq.ctx(), rq.actor, u.ID); err != nil {
+		rq.serverError(err)
+		return
+	}
+	next := []string{"Ask " + name + " to set MFA up again: they can add a method on their Security info page."}
+	if d, err := h.auth.NextSignIn(rq.ctx(), u.ID); err != nil {
+		h.logger.ErrorContext(rq.ctx(), "next sign-in", "user", u.ID, "err", err)
+	} else {
+		switch d.Outcome {
+		case policy.OfferEnrolment:
+			next = append(next, "Their org unit prompts for MFA: they will be asked to set it up at their next sign-in, and may say “Not now”.")
+		case policy.RequireEnrolment:
+			next = append(next, "Their org unit requires MFA: they will have to set it up at their next sign-in before they can go on.")
+		default:
+			next = append(next, "Until they do, at their next sign-in they will be "+d.Summary()+", because "+d.Reason+".")
+		}
+	}
+	h.pages.AdminNotice(rq.w, http.StatusOK, templates.AdminNoticePage{
+		Page: rq.page("MFA turned off", "Users"), Heading: "MFA turned off for " + name,
+		Message: "All of " + name + "'s methods were removed and they were signed out everywhere.", Next: next,
+		Back: templates.NavLink{Label: "Back to " + name + "'s page", URL: "/admin/users/" + u.ID},
+	})
+}
+
+func (h *Handler) changeRole(rq *request, grant bool) {
+	u, err := h.store.GetUser(rq.ctx(), rq.r.PathValue("id"))
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	b := storage.RoleBinding{Role: rq.r.PostFormValue("role"), OrgUnitID: rq.r.PostFormValue("role_unit")}
+	if !grant {
+		b.Role, b.OrgUnitID, _ = strings.Cut(rq.r.PostFormValue("binding"), "|")
+	}
+	if grant {
+		err = h.svc.GrantRole(rq.ctx(), rq.actor, u.ID, b)
+	} else {
+		err = h.svc.RemoveRole(rq.ctx(), rq.actor, u.ID, b)
+	}
+	switch {
+	case isInput(err):
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), nil)
+	case err != nil:
+		rq.serverError(err) // a refusal was audited by the service
+	case grant:
+		rq.redirect("/admin/users/" + u.ID + "?done=role_granted")
+	default:
+		rq.redirect("/admin/users/" + u.ID + "?done=role_removed")
+	}
+}
