@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -523,8 +524,8 @@ func (h *Handler) showUsers(rq *request) {
 	}
 	in := rq.r.URL.Query()
 	q := storage.UserQuery{Text: strings.TrimSpace(in.Get("q")), Cursor: in.Get("cursor"), Limit: usersPerPage}
-	if len(q.Text) > 200 {
-		q.Text = q.Text[:200]
+	if r := []rune(q.Text); len(r) > 200 {
+		q.Text = string(r[:200])
 	}
 	if m := in.Get("mfa"); m == "on" || m == "off" {
 		q.MFA = m
@@ -881,13 +882,18 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	h.pages.AdminUser(rq.w, status, p)
 }
 
+// signInsWindow bounds how far back the user page looks for sign-ins: the
+// audit log has no index by user, so the walk back must stop somewhere.
+const signInsWindow = 90 * 24 * time.Hour
+
 // recentSignIns are the user's last password checks and second-factor
-// decisions, newest first.
+// decisions within signInsWindow, newest first.
 func (h *Handler) recentSignIns(ctx context.Context, userID string) ([]templates.SignInRow, error) {
 	const n = 10
 	var events []storage.AuditEvent
+	since := h.now().Add(-signInsWindow)
 	for _, action := range []string{"login.password", "login.decision"} {
-		list, err := h.store.ListAudit(ctx, storage.AuditQuery{Subject: userID, Action: action, Limit: n})
+		list, err := h.store.ListAudit(ctx, storage.AuditQuery{Subject: userID, Action: action, Since: since, Limit: n})
 		if err != nil {
 			return nil, fmt.Errorf("list audit: %w", err)
 		}
