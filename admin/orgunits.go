@@ -272,9 +272,17 @@ func (h *Handler) orgUnitPage(rq *request, status int, ou storage.OrgUnit, t tre
 		p.Methods = append(p.Methods, templates.Choice{Value: m.Value, Label: m.Label,
 			Selected: len(ou.AllowedMethods) == 0 || slices.Contains(ou.AllowedMethods, m.Value)})
 	}
-	for _, e := range errs {
-		if e.Field == "regions" {
-			p.Regions.Error = e.Msg
+	p.NameValue = ou.Name
+	if len(errs) > 0 {
+		// Show what was typed, not what is stored, next to its error.
+		f := rq.r.PostForm
+		p.NameValue, p.MFA, p.Regions.Value, p.Remember = f.Get("name"), f.Get("mfa"), f.Get("regions"), f.Get("remember")
+		p.MethodsOwn = f.Get("methods_mode") == "own"
+		for i := range p.Methods {
+			p.Methods[i].Selected = slices.Contains(f["methods"], p.Methods[i].Value)
+		}
+		for i := range p.RememberChoices {
+			p.RememberChoices[i].Selected = p.RememberChoices[i].Value == p.Remember
 		}
 	}
 	// The users this unit's MFA setting reaches: its own, and those of
@@ -356,7 +364,7 @@ func (h *Handler) saveOrgUnit(rq *request) {
 		next.RememberMFA = &d
 	}
 	if len(errs) > 0 {
-		h.orgUnitPage(rq, http.StatusUnprocessableEntity, next, t, "", formErrors(errs...))
+		h.orgUnitPage(rq, http.StatusUnprocessableEntity, ou, t, "", formErrors(errs...))
 		return
 	}
 	saved, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {

@@ -68,7 +68,9 @@ type OrgUnitRow struct {
 // Authentication (MFA), rename, move and delete.
 type OrgUnitPage struct {
 	Page
-	ID, Name  string
+	ID, Name string
+	// NameValue is the name field's value: what was typed, after an error.
+	NameValue string
 	IsRoot    bool
 	CanEdit   bool
 	MFA       string // the unit's own setting, inherit included

@@ -30,6 +30,15 @@ var funcs = template.FuncMap{
 	"base64": base64.StdEncoding.EncodeToString,
 	"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") },
 	"iter":   func(n int) []int { return make([]int, n) },
+	// errorFor is the error a form's summary has for field, or "".
+	"errorFor": func(errs []FormError, field string) string {
+		for _, e := range errs {
+			if e.Field == field {
+				return e.Msg
+			}
+		}
+		return ""
+	},
 }
 
 // Parse parses the layout with each page (every .html file but the

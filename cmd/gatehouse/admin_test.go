@@ -83,6 +83,12 @@ func TestAdminAccess(t *testing.T) {
 	if p = b.post("/admin/org-units/wales", url.Values{"name": {"Cymru"}, "mfa": {"required"}}); p.status() != http.StatusForbidden {
 		t.Errorf("a form without its token: status %d, want 403", p.status())
 	}
+	// A refused save shows what was typed, with the error by its field.
+	p = b.post("/admin/org-units/wales", url.Values{"csrf": {csrf}, "name": {"Wales"}, "mfa": {"required"}, "methods_mode": {"inherit"}, "regions": {"GB, XX"}})
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, `value="GB, XX"`) || !strings.Contains(p.body, `id="regions_error"`) ||
+		!strings.Contains(p.body, `value="required" checked`) {
+		t.Errorf("a refused save: status %d, the typed values or the field error missing:\n%s", p.status(), p.body)
+	}
 	// Set Wales to prompted: the page says how many users it reaches.
 	p = b.post("/admin/org-units/wales", url.Values{"csrf": {csrf}, "name": {"Wales"}, "mfa": {"prompted"}, "methods_mode": {"inherit"}, "remember": {"12h0m0s"}})
 	if !strings.Contains(p.body, "Settings saved.") || !strings.Contains(p.body, "prompted (own setting)") {
