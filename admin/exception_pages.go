@@ -150,7 +150,7 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 				RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt,
 				DecidedBy: who.name(e.DecidedBy), DecidedAt: e.DecidedAt, DecisionNote: e.DecisionNote,
 				ExpiresAt: e.ExpiresAt, EndsIn: endsIn(e.ExpiresAt.Sub(now)),
-				CanDecide: r.decide, OwnRequest: e.RequestedBy == rq.actor.User.ID, CanRevoke: true,
+				CanDecide: r.decide && u.ID != rq.actor.User.ID, OwnRequest: e.RequestedBy == rq.actor.User.ID, CanRevoke: true,
 			})
 		}
 		return out, nil

@@ -136,7 +136,8 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 }
 
 // DecideException approves or rejects a long-term request. The approver
-// must be an admin over the user, and not the person who asked for it.
+// must be an admin over the user, and neither the person who asked for it
+// nor the user it is for.
 func (s *Service) DecideException(ctx context.Context, a Actor, id string, approve bool, note string) (storage.Exception, error) {
 	e, u, err := s.exceptionAndUser(ctx, id)
 	if err != nil {
@@ -152,6 +153,10 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 	if approve && a.User.ID == e.RequestedBy {
 		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "requester cannot approve"))
 		return e, &InputError{Field: "decision", Msg: "Another admin must approve a request you made"}
+	}
+	if approve && a.User.ID == u.ID {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "self-service"))
+		return e, &InputError{Field: "decision", Msg: "Another admin must approve an exception for you"}
 	}
 	if approve {
 		if err := s.hasMethod(ctx, u); err != nil {
