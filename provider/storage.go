@@ -345,7 +345,31 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if _, err := s.activeUser(ctx, rt.UserID); err != nil {
 		return nil, err
 	}
+	if rt.Exception != nil {
+		// A sign-in that skipped MFA under an exception lasts no longer
+		// than the exception: its expiry caps the token, and a revoked
+		// one ends it here.
+		ok, err := s.exceptionInForce(ctx, rt.UserID, now)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		if !ok {
+			s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID,
+				Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": "the MFA exception the sign-in used has ended"}})
+			return nil, errors.New("the MFA exception the sign-in used has ended")
+		}
+	}
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes}, nil
+}
+
+// exceptionInForce reports whether the user has an MFA exception in force
+// at now.
+func (s *opStorage) exceptionInForce(ctx context.Context, userID string, now time.Time) (bool, error) {
+	list, err := s.store.ListUserExceptions(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("list exceptions: %w", err)
+	}
+	return slices.ContainsFunc(list, func(e storage.Exception) bool { return e.StateAt(now) == storage.ExceptionApproved }), nil
 }
 
 // TerminateSession is op's logout hook; Gatehouse's end_session handler in
