@@ -227,15 +227,38 @@ func (h *Handler) home(rq *request) {
 	}
 	p := templates.AdminHomePage{Page: rq.page("Admin", "")}
 	now := h.now()
-	for _, e := range pending {
-		if ok, _ := h.svc.Can(rq.ctx(), rq.actor.User, e.OrgUnitID, storage.RoleOrgAdmin); ok {
-			p.PendingRequests++
+	// Counted by each user's current org unit, as the exceptions page
+	// lists them; expired exceptions (approved is their stored state for
+	// good) are skipped before their users are loaded.
+	who := &people{h: h, rq: rq, users: map[string]*storage.User{}}
+	count := func(list []storage.Exception, roles ...string) (int, error) {
+		n := 0
+		for _, e := range list {
+			if e.StateAt(now) != e.State {
+				continue
+			}
+			u, err := who.get(e.UserID)
+			if err != nil {
+				return 0, err
+			}
+			if u == nil {
+				continue
+			}
+			if ok, err := h.svc.Can(rq.ctx(), rq.actor.User, u.OrgUnitID, roles...); err != nil {
+				return 0, err
+			} else if ok {
+				n++
+			}
 		}
+		return n, nil
 	}
-	for _, e := range active {
-		if ok, _ := h.svc.Can(rq.ctx(), rq.actor.User, e.OrgUnitID, storage.RoleOrgAdmin, storage.RoleHelpdesk); ok && e.StateAt(now) == storage.ExceptionApproved {
-			p.ActiveExceptions++
-		}
+	if p.PendingRequests, err = count(pending, storage.RoleOrgAdmin); err != nil {
+		rq.serverError(err)
+		return
+	}
+	if p.ActiveExceptions, err = count(active, storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
+		rq.serverError(err)
+		return
 	}
 	p.Sections = p.Admin.Links
 	h.pages.AdminHome(rq.w, http.StatusOK, p)

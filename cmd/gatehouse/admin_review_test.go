@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,47 @@ func TestRefreshEndsWithRevokedException(t *testing.T) {
 	}
 	if _, err := app.refresh(full.RefreshToken); err != nil {
 		t.Errorf("refreshing the MFA sign-in's token: %v", err)
+	}
+}
+
+// TestAdminHomeCountsByCurrentUnit: the start page's counts of requests
+// waiting and exceptions in force follow each user's current org unit, as
+// the exceptions page does, not the unit they were in when the exception
+// was asked for: an org admin is not told of records outside their
+// subtree, and is told of those inside it.
+func TestAdminHomeCountsByCurrentUnit(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	hd := admin.Actor{User: mustUser(t, ue.env, "hd")}
+	// request makes a long-term request and a short-term exception for a
+	// new user in from, then moves them to to.
+	request := func(name, from, to string) {
+		t.Helper()
+		u := ue.addUser(name, alicePassword)
+		if err := ue.store.CreateMethod(ctx, storage.Method{ID: storage.NewID(), UserID: u.ID, Type: storage.MethodTOTP}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ue.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) { u.OrgUnitID = from; return u, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ue.adminService().RequestException(ctx, hd, admin.ExceptionRequest{UserID: u.ID, Kind: storage.ExceptionLongTerm, Reason: "accessibility", Evidence: "OH report"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ue.adminService().RequestException(ctx, hd, admin.ExceptionRequest{UserID: u.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ue.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) { u.OrgUnitID = to; return u, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request("left-wales", "wales", "england")
+	p := ue.wales.get(ue.issuer + "/admin")
+	if !strings.Contains(p.body, "0 MFA exceptions in force") || strings.Contains(p.body, "waiting for approval") {
+		t.Errorf("the Wales admin's start page counts a user who moved to England:\n%s", p.body)
+	}
+	request("joined-wales", "england", "cardiff")
+	p = ue.wales.get(ue.issuer + "/admin")
+	if !strings.Contains(p.body, "1 MFA exception in force") || !strings.Contains(p.body, "1 long-term exception request waiting") {
+		t.Errorf("the Wales admin's start page misses a user who moved to Cardiff:\n%s", p.body)
 	}
 }
