@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -39,6 +40,11 @@ type Handler struct {
 	// methods are the method types Gatehouse offers, for org-unit settings
 	// and user filters, in display order with their labels.
 	methods []templates.Choice
+	// moves serialises org-unit moves: each is checked against the tree
+	// as it is when written, so two moves that are each valid alone (A
+	// under B, B under A) cannot make a cycle together. One process holds
+	// the bbolt file; a shared backend would need the check in storage.
+	moves sync.Mutex
 }
 
 // NewHandler returns the admin pages over svc. methods lists the method

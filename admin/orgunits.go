@@ -415,7 +415,13 @@ func (h *Handler) moveOrgUnit(rq *request) {
 	if !rq.allowed(parent, "", "org_unit.moved", storage.RoleOrgAdmin) {
 		return
 	}
-	if t.within(parent, ou.ID) {
+	h.moves.Lock()
+	defer h.moves.Unlock()
+	// The tree again, as it is now no other move is under way.
+	if t, err := h.svc.loadTree(rq.ctx()); err != nil {
+		rq.serverError(err)
+		return
+	} else if t.within(parent, ou.ID) {
 		rq.fail(http.StatusBadRequest, "That move is not possible", "A unit cannot move under itself or one of its own units.", "bad_move")
 		return
 	}

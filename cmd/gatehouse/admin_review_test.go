@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,5 +96,33 @@ func TestAdminHomeCountsByCurrentUnit(t *testing.T) {
 	p = ue.wales.get(ue.issuer + "/admin")
 	if !strings.Contains(p.body, "1 MFA exception in force") || !strings.Contains(p.body, "1 long-term exception request waiting") {
 		t.Errorf("the Wales admin's start page misses a user who moved to Cardiff:\n%s", p.body)
+	}
+}
+
+// TestConcurrentOrgUnitMoves: two moves at once, each valid alone (A under
+// B, and B under A), must not both happen: that would leave a cycle cut
+// off from the root, whose users lose every setting inherited from above
+// it and whose admins lose sight of it.
+func TestConcurrentOrgUnitMoves(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	csrf := ue.wales.get(ue.issuer + "/security").form().Get("csrf")
+	for i := range 10 {
+		a, b := storage.NewID(), storage.NewID()
+		for _, id := range []string{a, b} {
+			if err := ue.store.CreateOrgUnit(ctx, storage.OrgUnit{ID: id, Name: id, ParentID: "wales"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, m := range [][2]string{{a, b}, {b, a}} {
+			wg.Go(func() { ue.wales.post("/admin/org-units/"+m[0]+"/move", url.Values{"csrf": {csrf}, "parent": {m[1]}}) })
+		}
+		wg.Wait()
+		ua, _ := ue.store.GetOrgUnit(ctx, a)
+		ub, _ := ue.store.GetOrgUnit(ctx, b)
+		if ua.ParentID == b && ub.ParentID == a {
+			t.Fatalf("try %d: the two units are now each other's parent", i)
+		}
 	}
 }
