@@ -40,10 +40,11 @@ type Handler struct {
 	// methods are the method types Gatehouse offers, for org-unit settings
 	// and user filters, in display order with their labels.
 	methods []templates.Choice
-	// moves serialises org-unit moves: each is checked against the tree
-	// as it is when written, so two moves that are each valid alone (A
-	// under B, B under A) cannot make a cycle together. One process holds
-	// the bbolt file; a shared backend would need the check in storage.
+	// moves serialises org-unit moves and deletes: each move is checked
+	// against the tree as it is when written, so two moves that are each
+	// valid alone (A under B, B under A) cannot make a cycle together, nor
+	// a move land under a unit deleted meanwhile. One process holds the
+	// bbolt file; a shared backend would need the check in storage.
 	moves sync.Mutex
 }
 

@@ -417,9 +417,12 @@ func (h *Handler) moveOrgUnit(rq *request) {
 	}
 	h.moves.Lock()
 	defer h.moves.Unlock()
-	// The tree again, as it is now no other move is under way.
+	// The tree again, as it is now no other move or delete is under way.
 	if t, err := h.svc.loadTree(rq.ctx()); err != nil {
 		rq.serverError(err)
+		return
+	} else if _, exists := t.units[parent]; !exists {
+		rq.fail(http.StatusBadRequest, "That move is not possible", "The unit you chose was deleted just now. Choose another.", "bad_move")
 		return
 	} else if t.within(parent, ou.ID) {
 		rq.fail(http.StatusBadRequest, "That move is not possible", "A unit cannot move under itself or one of its own units.", "bad_move")
@@ -448,7 +451,11 @@ func (h *Handler) deleteOrgUnit(rq *request) {
 	if !rq.confirmed("Delete "+ou.Name+"?", "The unit is removed for good. Only an empty unit (no users, no units below it) can be deleted.", "Delete "+ou.Name, "/admin/org-units/"+ou.ID) {
 		return
 	}
+	// Not while a move is under way: it could be moving a unit under this
+	// one.
+	h.moves.Lock()
 	err := h.store.DeleteOrgUnit(rq.ctx(), ou.ID)
+	h.moves.Unlock()
 	if errors.Is(err, storage.ErrNotEmpty) {
 		rq.fail(http.StatusConflict, ou.Name+" is not empty", "Move its users and units elsewhere first.", "not_empty")
 		return

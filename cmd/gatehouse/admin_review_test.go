@@ -126,3 +126,29 @@ func TestConcurrentOrgUnitMoves(t *testing.T) {
 		}
 	}
 }
+
+// TestOrgUnitMoveWhileParentDeleted: a unit moved under a unit being
+// deleted at the same moment ends up under a unit that exists (the move
+// is refused, or the delete finds the unit not empty), never under a
+// removed one, cut off from the root.
+func TestOrgUnitMoveWhileParentDeleted(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	csrf := ue.wales.get(ue.issuer + "/security").form().Get("csrf")
+	for i := range 10 {
+		x, d := storage.NewID(), storage.NewID()
+		for _, id := range []string{x, d} {
+			if err := ue.store.CreateOrgUnit(ctx, storage.OrgUnit{ID: id, Name: id, ParentID: "wales"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { ue.wales.post("/admin/org-units/"+x+"/move", url.Values{"csrf": {csrf}, "parent": {d}}) })
+		wg.Go(func() { ue.wales.post("/admin/org-units/"+d+"/delete", url.Values{"csrf": {csrf}, "confirm": {"yes"}}) })
+		wg.Wait()
+		ux, _ := ue.store.GetOrgUnit(ctx, x)
+		if _, err := ue.store.GetOrgUnit(ctx, ux.ParentID); err != nil {
+			t.Fatalf("try %d: the moved unit's parent %s: %v", i, ux.ParentID, err)
+		}
+	}
+}
