@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
@@ -45,6 +46,14 @@ type Service struct {
 	hasher *password.Hasher
 	now    func() time.Time
 	logger *slog.Logger
+	// tree serialises what puts something in an org unit (a unit moved or
+	// created under it, a user moved or created in it) with deleting a
+	// unit, and moves with each other: each checks the tree as it is when
+	// it writes, so nothing lands in a unit deleted meanwhile and two
+	// moves valid alone (A under B, B under A) cannot make a cycle. One
+	// process holds the bbolt file; a shared backend would need these
+	// checks in storage.
+	tree sync.Mutex
 }
 
 // NewService returns a Service over store; hasher hashes the one-time

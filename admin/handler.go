@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -40,12 +39,6 @@ type Handler struct {
 	// methods are the method types Gatehouse offers, for org-unit settings
 	// and user filters, in display order with their labels.
 	methods []templates.Choice
-	// moves serialises org-unit moves and deletes: each move is checked
-	// against the tree as it is when written, so two moves that are each
-	// valid alone (A under B, B under A) cannot make a cycle together, nor
-	// a move land under a unit deleted meanwhile. One process holds the
-	// bbolt file; a shared backend would need the check in storage.
-	moves sync.Mutex
 }
 
 // NewHandler returns the admin pages over svc. methods lists the method

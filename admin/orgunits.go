@@ -189,7 +189,13 @@ func (h *Handler) createOrgUnit(rq *request) {
 		return
 	}
 	ou := storage.OrgUnit{ID: storage.NewID(), Name: name, ParentID: parent, MFA: storage.MFAInherit, CreatedAt: h.now()}
-	if err := h.store.CreateOrgUnit(ctx, ou); err != nil {
+	h.svc.tree.Lock()
+	_, err = h.store.GetOrgUnit(ctx, parent) // not deleted meanwhile
+	if err == nil {
+		err = h.store.CreateOrgUnit(ctx, ou)
+	}
+	h.svc.tree.Unlock()
+	if err != nil {
 		rq.serverError(err)
 		return
 	}
@@ -415,8 +421,8 @@ func (h *Handler) moveOrgUnit(rq *request) {
 	if !rq.allowed(parent, "", "org_unit.moved", storage.RoleOrgAdmin) {
 		return
 	}
-	h.moves.Lock()
-	defer h.moves.Unlock()
+	h.svc.tree.Lock()
+	defer h.svc.tree.Unlock()
 	// The tree again, as it is now no other move or delete is under way.
 	if t, err := h.svc.loadTree(rq.ctx()); err != nil {
 		rq.serverError(err)
@@ -451,11 +457,11 @@ func (h *Handler) deleteOrgUnit(rq *request) {
 	if !rq.confirmed("Delete "+ou.Name+"?", "The unit is removed for good. Only an empty unit (no users, no units below it) can be deleted.", "Delete "+ou.Name, "/admin/org-units/"+ou.ID) {
 		return
 	}
-	// Not while a move is under way: it could be moving a unit under this
-	// one.
-	h.moves.Lock()
+	// Not while a move or create is under way: it could be putting
+	// something in this unit.
+	h.svc.tree.Lock()
 	err := h.store.DeleteOrgUnit(rq.ctx(), ou.ID)
-	h.moves.Unlock()
+	h.svc.tree.Unlock()
 	if errors.Is(err, storage.ErrNotEmpty) {
 		rq.fail(http.StatusConflict, ou.Name+" is not empty", "Move its users and units elsewhere first.", "not_empty")
 		return

@@ -135,6 +135,13 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
 		return u, "", fmt.Errorf("hash one-time password: %w", err)
 	}
+	s.tree.Lock()
+	defer s.tree.Unlock()
+	if _, err := s.store.GetOrgUnit(ctx, u.OrgUnitID); errors.Is(err, storage.ErrNotFound) {
+		return u, "", &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
+	} else if err != nil {
+		return u, "", fmt.Errorf("get org unit: %w", err)
+	}
 	if err := s.store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
 		// Taken between the checks and now.
 		return u, "", &InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
@@ -224,6 +231,13 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 	}
 	if ouID == u.OrgUnitID {
 		return u, nil
+	}
+	s.tree.Lock()
+	defer s.tree.Unlock()
+	if _, err := s.store.GetOrgUnit(ctx, ouID); errors.Is(err, storage.ErrNotFound) {
+		return u, &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
+	} else if err != nil {
+		return u, fmt.Errorf("get org unit: %w", err)
 	}
 	now := s.now()
 	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {

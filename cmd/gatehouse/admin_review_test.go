@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,6 +150,42 @@ func TestOrgUnitMoveWhileParentDeleted(t *testing.T) {
 		ux, _ := ue.store.GetOrgUnit(ctx, x)
 		if _, err := ue.store.GetOrgUnit(ctx, ux.ParentID); err != nil {
 			t.Fatalf("try %d: the moved unit's parent %s: %v", i, ux.ParentID, err)
+		}
+	}
+}
+
+// TestUserMoveWhileUnitDeleted: a user moved, or created, into a unit
+// being deleted at the same moment ends up in a unit that exists, never
+// in a removed one, where no org-unit policy and no scoped admin reaches
+// them.
+func TestUserMoveWhileUnitDeleted(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	csrf := ue.wales.get(ue.issuer + "/security").form().Get("csrf")
+	for i := range 10 {
+		d := storage.NewID()
+		if err := ue.store.CreateOrgUnit(ctx, storage.OrgUnit{ID: d, Name: d, ParentID: "wales"}); err != nil {
+			t.Fatal(err)
+		}
+		u := ue.addUser(fmt.Sprintf("mover%d", i), alicePassword)
+		if _, err := ue.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) { u.OrgUnitID = "cardiff"; return u, nil }); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { ue.wales.post("/admin/users/"+u.ID+"/move", url.Values{"csrf": {csrf}, "org_unit": {d}}) })
+		wg.Go(func() {
+			ue.wales.post("/admin/users", url.Values{"csrf": {csrf}, "username": {fmt.Sprintf("new%d", i)}, "display_name": {"New"}, "org_unit": {d}})
+		})
+		wg.Go(func() { ue.wales.post("/admin/org-units/"+d+"/delete", url.Values{"csrf": {csrf}, "confirm": {"yes"}}) })
+		wg.Wait()
+		for _, name := range []string{u.Username, fmt.Sprintf("new%d", i)} {
+			got, err := ue.store.GetUserByUsername(ctx, name)
+			if err != nil {
+				continue // not created: the unit was gone
+			}
+			if _, err := ue.store.GetOrgUnit(ctx, got.OrgUnitID); err != nil {
+				t.Fatalf("try %d: %s is in unit %s: %v", i, name, got.OrgUnitID, err)
+			}
 		}
 	}
 }
