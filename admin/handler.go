@@ -61,6 +61,13 @@ func (rq *request) ctx() context.Context { return rq.r.Context() }
 func (h *Handler) Register(mux *http.ServeMux) {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Refused before the session is looked at: the actor is unknown.
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		h.svc.audit(r.Context(), Actor{IP: ip, UserAgent: r.UserAgent()}, storage.User{}, "admin.access", storage.OutcomeDenied,
+			map[string]string{"path": r.URL.Path, "reason": "cross-origin request"})
 		h.pages.Error(w, http.StatusForbidden, templates.ErrorPage{Page: templates.Page{Title: "Request refused"},
 			Heading: "Request refused", Message: "This form came from another site. Go back to the admin pages and try again.", Code: "cross_origin"})
 	}))
@@ -84,6 +91,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 				return
 			}
 			if !h.auth.ValidCSRF(r) {
+				h.svc.audit(r.Context(), rq.actor, storage.User{}, "admin.access", storage.OutcomeDenied,
+					map[string]string{"path": r.URL.Path, "reason": "form token missing or wrong"})
 				rq.fail(http.StatusForbidden, "This form has expired", "Go back, reload the page and try again.", "csrf")
 				return
 			}

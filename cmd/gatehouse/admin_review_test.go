@@ -189,3 +189,34 @@ func TestUserMoveWhileUnitDeleted(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminFormRefusalsAudited: an admin form refused for a missing or
+// wrong form token, or for coming from another site, is recorded in the
+// audit log like any other refusal.
+func TestAdminFormRefusalsAudited(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	boss := mustUser(t, ue.env, "boss")
+	if p := ue.boss.post("/admin/org-units/wales", url.Values{"csrf": {"forged"}, "name": {"Cymru"}, "mfa": {"required"}}); p.status() != http.StatusForbidden {
+		t.Fatalf("a wrong form token: status %d, want 403", p.status())
+	}
+	req, _ := http.NewRequest(http.MethodPost, ue.issuer+"/admin/org-units/wales", strings.NewReader("name=Cymru&mfa=required"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if p := ue.boss.do(req); p.status() != http.StatusForbidden {
+		t.Fatalf("a cross-site form: status %d, want 403", p.status())
+	}
+	events, _ := ue.store.ListAudit(ctx, storage.AuditQuery{Action: "admin.access", Outcome: storage.OutcomeDenied})
+	var csrf, crossSite bool
+	for _, ev := range events {
+		switch ev.Details["reason"] {
+		case "form token missing or wrong":
+			csrf = ev.Actor == boss.ID && ev.Details["path"] == "/admin/org-units/wales"
+		case "cross-origin request":
+			crossSite = ev.Details["path"] == "/admin/org-units/wales"
+		}
+	}
+	if !csrf || !crossSite {
+		t.Errorf("audited: form token %v, cross-site %v; want both (events %+v)", csrf, crossSite, events)
+	}
+}
