@@ -62,7 +62,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 // decide asks the policy what the session still lacks for this request,
 // and acts on the answer.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
-	in, err := h.policyInput(r, a, sess)
+	in, u, err := h.policyInput(r, a, sess)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -74,7 +74,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	case policy.InteractionRequired:
 		h.fail(w, r, a, oidc.ErrInteractionRequired().WithDescription("The user must complete a second factor."))
 	case policy.Unmet:
-		h.unmet(w, r, a, sess.UserID, d)
+		h.unmet(w, r, a, u, d)
 	case policy.Reauthenticate:
 		if a.Step != storage.StepPassword {
 			h.restart(w, r, a)
@@ -88,7 +88,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			}) {
 				return
 			}
-			h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
+			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 			a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
 		}
 		h.showSetup(w, r, a, d)
@@ -99,20 +99,22 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			}) {
 				return
 			}
-			h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
+			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 			a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
 		}
 		h.showChallenge(w, r, a, sess, d.Methods, http.StatusOK, "")
 	case policy.Done:
-		h.complete(w, r, a, sess, d)
+		h.complete(w, r, a, sess, u, d)
 	default:
 		h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
 	}
 }
 
-func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (policy.Input, error) {
+// policyInput gathers what the decision needs; u is the session's user
+// (zero without a session).
+func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (in policy.Input, u storage.User, err error) {
 	ctx := r.Context()
-	in := policy.Input{
+	in = policy.Input{
 		Request: policy.Request{
 			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
 			MFAMaxAge: mfaMaxAge(a), EnrolmentDeclined: a.EnrolmentDeclined,
@@ -137,20 +139,19 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		}
 	}
 	if sess == nil {
-		return in, nil
+		return in, u, nil
 	}
 	in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, MFAAt: sess.MFAAt}
-	u, err := h.store.GetUser(ctx, sess.UserID)
-	if err != nil {
-		return in, fmt.Errorf("get user: %w", err)
+	if u, err = h.store.GetUser(ctx, sess.UserID); err != nil {
+		return in, u, fmt.Errorf("get user: %w", err)
 	}
 	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
-		return in, err
+		return in, u, err
 	}
 	in.User = up.user
 	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
-	return in, nil
+	return in, u, nil
 }
 
 // userPolicy is a user as the policy sees them: their org unit's policy,
@@ -235,24 +236,25 @@ func (h *Handler) orgUnitChain(ctx context.Context, id string) ([]storage.OrgUni
 	return chain, nil
 }
 
-// auditDecision records what the policy decided for a sign-in, and why.
-func (h *Handler) auditDecision(r *http.Request, a storage.AuthRequest, userID, outcome string, d policy.Decision) {
+// auditDecision records what the policy decided for u's sign-in, and why,
+// in u's org unit, where their org admins see it.
+func (h *Handler) auditDecision(r *http.Request, a storage.AuthRequest, u storage.User, outcome string, d policy.Decision) {
 	details := map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}
 	if d.Exception != nil {
 		details["exception"] = d.Exception.ID
 	}
-	h.audit(r, storage.AuditEvent{Actor: userID, Subject: userID, Action: "login.decision", Outcome: outcome, Details: details})
+	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.decision", Outcome: outcome, Details: details})
 }
 
 // unmet tells the client the user cannot reach the level it requires.
-func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, userID string, d policy.Decision) {
-	h.auditDecision(r, a, userID, storage.OutcomeDenied, d)
+func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, d policy.Decision) {
+	h.auditDecision(r, a, u, storage.OutcomeDenied, d)
 	h.fail(w, r, a, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "The sign-in cannot meet this application's requirements."})
 }
 
 // complete marks the request done with what the session proved, and sends
 // the browser to the callback, which issues the code.
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, d policy.Decision) {
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, d policy.Decision) {
 	if d.Outcome != policy.Done {
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
@@ -267,7 +269,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 	}) {
 		return
 	}
-	h.auditDecision(r, a, sess.UserID, storage.OutcomeSuccess, d)
+	h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 	http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }
 

@@ -220,3 +220,28 @@ func TestAdminFormRefusalsAudited(t *testing.T) {
 		t.Errorf("audited: form token %v, cross-site %v; want both (events %+v)", csrf, crossSite, events)
 	}
 }
+
+// TestSignInDecisionsInOrgAdminsAuditLog: what the policy decided at a
+// user's sign-in (let through, challenged, skipped under an exception) is
+// recorded with the user's org unit, so an org admin over that unit sees
+// it in the audit log, not only a global admin.
+func TestSignInDecisionsInOrgAdminsAuditLog(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	u := ue.addUser("cardiff-user", alicePassword)
+	if _, err := ue.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) { u.OrgUnitID = "cardiff"; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	b := ue.newBrowser()
+	a := ue.app.authorize()
+	if _, err := ue.app.exchange(a, b.signIn(ue.app, a, "cardiff-user", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := ue.store.ListAudit(ctx, storage.AuditQuery{Subject: u.ID, Action: "login.decision"})
+	if len(events) == 0 || events[0].OrgUnitID != "cardiff" {
+		t.Fatalf("login.decision events %+v, want one in cardiff", events)
+	}
+	if p := ue.wales.get(ue.issuer + "/admin/audit?action=login.decision"); !strings.Contains(p.body, ">cardiff-user</a>") {
+		t.Errorf("the Wales admin's audit log lacks the Cardiff user's sign-in decision:\n%s", p.body)
+	}
+}
