@@ -126,8 +126,8 @@ func (s *Service) audit(ctx context.Context, a Actor, u storage.User, action, ou
 }
 
 // ResetMFA removes all of a user's methods (recovery codes included),
-// forgets every device remembered for them, turns their MFA switch off and
-// ends their sessions: they set MFA up again at their next sign-in (or
+// forgets every device remembered for them, turns their MFA switch off,
+// ends their sessions and revokes their tokens: they set MFA up again at their next sign-in (or
 // when their org unit asks). Only admins may do it.
 func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
 	u, err := s.store.GetUser(ctx, userID)
@@ -155,6 +155,10 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
 	}
 	if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
+	}
+	// Tokens proved a factor that may be in the wrong hands now.
+	if err := s.store.RevokeUserTokens(ctx, u.ID); err != nil {
+		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	s.audit(ctx, a, u, "mfa.reset", storage.OutcomeSuccess, map[string]string{"methods_removed": fmt.Sprint(len(methods))})
 	return nil

@@ -226,6 +226,8 @@ func TestResetMFA(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.store.CreateSession(ctx, storage.Session{ID: "s1", UserID: "alice", ExpiresAt: f.now.Add(time.Hour)})
+	f.store.CreateRefreshToken(ctx, storage.RefreshToken{Hash: "rt1", FamilyID: "f1", UserID: "alice", ExpiresAt: f.now.Add(time.Hour)},
+		storage.AccessToken{ID: "at1", Subject: "alice", FamilyID: "f1", ExpiresAt: f.now.Add(time.Hour)})
 	for _, actor := range []string{"wales-helpdesk", "england-admin"} {
 		if err := f.svc.ResetMFA(ctx, f.actor[actor], "alice"); !errors.Is(err, ErrForbidden) {
 			t.Errorf("%s reset alice's MFA: %v, want ErrForbidden", actor, err)
@@ -239,5 +241,8 @@ func TestResetMFA(t *testing.T) {
 	u, _ := f.store.GetUser(ctx, "alice")
 	if len(methods) != 0 || len(sessions) != 0 || !u.MFAResetAt.Equal(f.now) || u.MFAEnabled {
 		t.Errorf("after reset: %d methods, %d sessions, reset at %v, MFA on %v", len(methods), len(sessions), u.MFAResetAt, u.MFAEnabled)
+	}
+	if _, err := f.store.GetRefreshToken(ctx, "rt1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after reset the refresh token is still there: %v", err)
 	}
 }

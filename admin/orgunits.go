@@ -344,6 +344,9 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	default:
 		errs = append(errs, &InputError{Field: "mfa", Msg: "Choose a security policy"})
 	}
+	if err := h.checkNotLooser(rq, t, ou, next.MFA); err != nil {
+		errs = append(errs, err)
+	}
 	next.AllowedMethods = nil
 	if f.Get("methods_mode") == "own" {
 		for _, m := range f["methods"] {
@@ -383,6 +386,27 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	}
 	h.svc.audit(rq.ctx(), rq.actor, storage.User{OrgUnitID: ou.ID}, "org_unit.updated", storage.OutcomeSuccess, unitChanges(ou, saved))
 	rq.redirect("/admin/org-units/" + ou.ID + "?done=saved")
+}
+
+// mfaStrength orders MFA settings from loosest to strictest.
+var mfaStrength = []storage.MFASetting{storage.MFAOptional, storage.MFAPrompted, storage.MFARequired}
+
+// checkNotLooser refuses to set a unit's MFA looser than what it inherits
+// from above, unless the actor could change the unit above themselves: an
+// org admin of a ward cannot undo what the trust above it requires.
+func (h *Handler) checkNotLooser(rq *request, t tree, ou storage.OrgUnit, setting storage.MFASetting) error {
+	if ou.ParentID == "" || setting == storage.MFAInherit || setting == "" {
+		return nil
+	}
+	above := policy.Effective(t.chain(ou.ParentID))
+	if slices.Index(mfaStrength, setting) >= slices.Index(mfaStrength, above.MFA) {
+		return nil
+	}
+	ok, err := h.svc.Can(rq.ctx(), rq.actor.User, ou.ParentID, storage.RoleOrgAdmin)
+	if err != nil || ok {
+		return err
+	}
+	return &InputError{Field: "mfa", Msg: fmt.Sprintf("%s, above this unit, makes MFA %s; only an admin of %s can make it looser here", above.MFAFrom, above.MFA, above.MFAFrom)}
 }
 
 // unitChanges lists what changed, before and after, for the audit log.

@@ -23,6 +23,9 @@ import (
 // moved the journey on. The dispatcher shows whatever comes next.
 var errAdvanced = errors.New("journey already advanced")
 
+// errClientGone: the client of a sign-in in progress was deleted.
+var errClientGone = errors.New("client no longer registered")
+
 func journeyURL(id string) string { return "/login?id=" + url.QueryEscape(id) }
 
 // dispatch is the one place that decides what the browser sees next.
@@ -63,6 +66,11 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 // and acts on the answer.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
 	in, u, err := h.policyInput(r, a, sess)
+	if errors.Is(err, errClientGone) {
+		h.errorPage(w, r, http.StatusBadRequest, "This app is no longer registered",
+			"The app you were signing in to has been removed. Go back to it, or contact your helpdesk.", "invalid_client")
+		return
+	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -128,7 +136,16 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		FreshPassword: a.Step != storage.StepPassword,
 		Now:           h.cfg.Now(),
 	}
-	if c, err := h.store.GetClient(ctx, a.ClientID); err == nil {
+	if a.ReturnTo == "" {
+		// A client's requirements are never skipped: if it cannot be read
+		// (or was deleted mid-sign-in), the sign-in stops.
+		c, err := h.store.GetClient(ctx, a.ClientID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return in, u, errClientGone
+		}
+		if err != nil {
+			return in, u, fmt.Errorf("get client: %w", err)
+		}
 		in.Request.ClientMinimumACR, in.Request.ExceptionsAllowed = c.MinimumACR, c.ExceptionsAllowed
 	}
 	// Any one of the values asked for will do: require the weakest that

@@ -578,6 +578,10 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 	if t.Subject != subject || s.cfg.Now().After(t.ExpiresAt) {
 		return t, storage.User{}, errors.New("access token expired or mismatched")
 	}
+	// A deleted client's tokens die with it.
+	if _, err := s.store.GetClient(ctx, t.ClientID); err != nil {
+		return t, storage.User{}, fmt.Errorf("get client: %w", err)
+	}
 	if t.AuthTime.IsZero() {
 		return t, storage.User{}, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -83,6 +85,13 @@ func TestAdminAccess(t *testing.T) {
 	if p = b.post("/admin/org-units/wales", url.Values{"name": {"Cymru"}, "mfa": {"required"}}); p.status() != http.StatusForbidden {
 		t.Errorf("a form without its token: status %d, want 403", p.status())
 	}
+	// Required above Wales: its admin may not loosen it here.
+	e.setRootMFA(storage.MFARequired)
+	p = b.post("/admin/org-units/wales", url.Values{"csrf": {csrf}, "name": {"Wales"}, "mfa": {"optional"}, "methods_mode": {"inherit"}})
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, "only an admin of Organisation can make it looser here") {
+		t.Errorf("loosening below a required parent: status %d, want 422 and why", p.status())
+	}
+	e.setRootMFA(storage.MFAOptional)
 	// A refused save shows what was typed, with the error by its field.
 	p = b.post("/admin/org-units/wales", url.Values{"csrf": {csrf}, "name": {"Wales"}, "mfa": {"required"}, "methods_mode": {"inherit"}, "regions": {"GB, XX"}})
 	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, `value="GB, XX"`) || !strings.Contains(p.body, `id="regions_error"`) ||
@@ -141,5 +150,37 @@ func TestExceptionNeverOpensAdmin(t *testing.T) {
 	}
 	if p := b.get(e.issuer + "/admin"); !strings.Contains(p.body, "Verify it's you") {
 		t.Errorf("the admin pages under an exception: want the challenge, got status %d", p.status())
+	}
+}
+
+// TestDeletedClient: a deleted client's access tokens stop working, and a
+// sign-in to it that was under way ends with a clear page, not a token.
+func TestDeletedClient(t *testing.T) {
+	ctx := context.Background()
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	a := app.authorize()
+	tok, err := app.exchange(a, b.signIn(app, a, "alice", alicePassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.provider.UserInfo(app.ctx(), oauth2.StaticTokenSource(tok.Token)); err != nil {
+		t.Fatalf("userinfo before the delete: %v", err)
+	}
+	other := e.addRP("other", false)
+	a = other.authorize()
+	fresh := e.newBrowser()
+	p := fresh.get(a.url)
+	for _, id := range []string{"app", "other"} {
+		if err := e.store.DeleteClient(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := app.provider.UserInfo(app.ctx(), oauth2.StaticTokenSource(tok.Token)); err == nil {
+		t.Error("a deleted client's access token still works at userinfo")
+	}
+	p = fresh.submitPassword(p, "alice", alicePassword)
+	if p.location().Host == e.rpHost || p.status() != http.StatusBadRequest || !strings.Contains(p.body, "no longer registered") {
+		t.Errorf("signing in to a deleted client: status %d location %q", p.status(), p.location())
 	}
 }
