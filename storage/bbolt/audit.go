@@ -26,23 +26,25 @@ func (db *DB) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 		// The key orders events by time; an event without one is a bug.
 		return errors.New("append audit: event has no time")
 	}
-	return db.batch(ctx, "append audit", func(tx *bolt.Tx) error {
-		b := tx.Bucket(auditBucket)
-		// The sequence is part of this transaction, so a batch retry
-		// rolls it back and draws again.
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		key := binary.BigEndian.AppendUint64(timeKey(e.Time), seq)
-		e := e
-		e.ID = hex.EncodeToString(key)
-		data, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("encode audit event: %w", err)
-		}
-		return b.Put(key, data)
-	})
+	return db.batch(ctx, "append audit", func(tx *bolt.Tx) error { return putAudit(tx, e) })
+}
+
+// putAudit stores e under a new key.
+func putAudit(tx *bolt.Tx, e storage.AuditEvent) error {
+	b := tx.Bucket(auditBucket)
+	// The sequence is part of this transaction, so a batch retry rolls it
+	// back and draws again.
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := binary.BigEndian.AppendUint64(timeKey(e.Time), seq)
+	e.ID = hex.EncodeToString(key)
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode audit event: %w", err)
+	}
+	return b.Put(key, data)
 }
 
 // ListAudit implements storage.Audit. It walks back from the newest event
