@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -84,6 +85,29 @@ func testAudit(t *testing.T, s storage.Storage) {
 		{"every new filter", storage.AuditQuery{User: "alice", OrgUnitIDs: []string{"ward", "root"}, ActionPrefix: "exception.",
 			Outcome: storage.OutcomeDenied, Since: now.Add(-time.Hour), Before: id(3), Limit: 5}, []storage.AuditEvent{e6}},
 		{"no match", storage.AuditQuery{Subject: "zed"}, nil},
+
+		// A user's events with the other filters: a backend that finds
+		// them through an index must still apply every filter and bound.
+		{"user is not a prefix", storage.AuditQuery{User: "al"}, nil},
+		{"user as actor", storage.AuditQuery{User: "admin"}, []storage.AuditEvent{e4, e3, e2, e1, e5}},
+		{"subject is not actor", storage.AuditQuery{Subject: "admin"}, nil},
+		{"subject as actor only", storage.AuditQuery{Subject: "gatehouse"}, nil},
+		{"user and action", storage.AuditQuery{User: "alice", Action: "login"}, []storage.AuditEvent{e1}},
+		{"user and action prefix", storage.AuditQuery{User: "bob", ActionPrefix: "exception"}, []storage.AuditEvent{e6, e8}},
+		{"user and outcome", storage.AuditQuery{User: "alice", Outcome: storage.OutcomeFailure}, []storage.AuditEvent{e7}},
+		{"user and org unit", storage.AuditQuery{User: "alice", OrgUnitIDs: []string{"root"}}, []storage.AuditEvent{e3, e1}},
+		{"user and any of the org units", storage.AuditQuery{User: "bob", OrgUnitIDs: []string{"wales", "ward"}}, []storage.AuditEvent{e6, e8}},
+		{"user since", storage.AuditQuery{User: "alice", Since: now.Add(-2 * time.Minute)}, []storage.AuditEvent{e3, e1}},
+		{"user until", storage.AuditQuery{User: "alice", Until: now.Add(-2 * time.Minute)}, []storage.AuditEvent{e6, e7}},
+		{"user since and until", storage.AuditQuery{User: "bob", Since: now.Add(-time.Minute), Until: now}, []storage.AuditEvent{e2}},
+		{"user before", storage.AuditQuery{User: "alice", Before: id(1)}, []storage.AuditEvent{e1, e6, e7}},
+		{"subject before, same time", storage.AuditQuery{Subject: "bob", Before: id(1)}, []storage.AuditEvent{e2, e6}},
+		{"user before another user's event", storage.AuditQuery{User: "alice", Before: id(2)}, []storage.AuditEvent{e1, e6, e7}},
+		{"user before is later than until", storage.AuditQuery{User: "bob", Before: id(0), Until: now.Add(-time.Minute)}, []storage.AuditEvent{e6, e8}},
+		{"user until is later than before", storage.AuditQuery{User: "bob", Before: id(5), Until: now}, []storage.AuditEvent{e8}},
+		{"user before the oldest", storage.AuditQuery{User: "bob", Before: id(7)}, nil},
+		{"user and limit", storage.AuditQuery{User: "bob", Limit: 3}, []storage.AuditEvent{e4, e2, e6}},
+		{"subject, action and limit", storage.AuditQuery{Subject: "bob", Action: "login", Limit: 1}, []storage.AuditEvent{e4}},
 	}
 	for _, tt := range tests {
 		got, err := s.ListAudit(ctx, tt.q)
@@ -99,6 +123,10 @@ func testAudit(t *testing.T, s storage.Storage) {
 	}{
 		{"pages of everything", storage.AuditQuery{Limit: 3}, []storage.AuditEvent{e4, e3, e2, e1, e5, e6, e7, e8}},
 		{"pages of one user", storage.AuditQuery{User: "alice", Limit: 1}, []storage.AuditEvent{e3, e1, e6, e7}},
+		{"pages of one user, two at a time", storage.AuditQuery{User: "bob", Limit: 2}, []storage.AuditEvent{e4, e2, e6, e8}},
+		{"pages of one subject", storage.AuditQuery{Subject: "alice", Limit: 2}, []storage.AuditEvent{e3, e1, e7}},
+		{"pages of one user's filtered events", storage.AuditQuery{User: "bob", ActionPrefix: "login", OrgUnitIDs: []string{"root"},
+			Outcome: storage.OutcomeSuccess, Since: now.Add(-time.Hour), Limit: 1}, []storage.AuditEvent{e4, e2}},
 	} {
 		var got []storage.AuditEvent
 		for q, pages := tt.q, 0; pages < 10; pages++ {
@@ -115,4 +143,20 @@ func testAudit(t *testing.T, s storage.Storage) {
 		}
 		check(t, tt.name, got, tt.want, ignoreAuditID)
 	}
+
+	// An event a user did to themselves is theirs once, however asked for;
+	// one with neither actor nor subject is nobody's.
+	self := storage.AuditEvent{Time: now.Add(-10 * time.Minute), Actor: "dave", Subject: "dave", OrgUnitID: "root",
+		Action: "login.password", Outcome: storage.OutcomeSuccess}
+	nobody := storage.AuditEvent{Time: now.Add(-11 * time.Minute), Action: "bootstrap", Outcome: storage.OutcomeSuccess}
+	must(t, "AppendAudit", s.AppendAudit(ctx, self))
+	must(t, "AppendAudit", s.AppendAudit(ctx, nobody))
+	for _, q := range []storage.AuditQuery{{User: "dave"}, {Subject: "dave"}, {User: "dave", Subject: "dave"}, {User: "dave", Limit: 5}} {
+		got, err := s.ListAudit(ctx, q)
+		must(t, "ListAudit", err)
+		check(t, fmt.Sprintf("self-inflicted, %+v", q), got, []storage.AuditEvent{self}, ignoreAuditID)
+	}
+	got, err := s.ListAudit(ctx, storage.AuditQuery{Since: nobody.Time, Until: self.Time.Add(time.Nanosecond)})
+	must(t, "ListAudit", err)
+	check(t, "events of nobody and of one user", got, []storage.AuditEvent{self, nobody}, ignoreAuditID)
 }
