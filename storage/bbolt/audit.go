@@ -2,6 +2,7 @@ package bbolt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,6 +22,29 @@ import (
 // the bucket is in time order with ties in append order.
 var auditBucket = []byte("audit")
 
+const auditKeyLen = 8 + 8 // timeKey, then the sequence
+
+// The audit log's user index, audit_by_user, holds id\x00key, with an
+// empty value, for the event's Actor and for its Subject (one entry when
+// they are the same, none for an empty id): one user's events are a range
+// of the index in time order, so a query by user reads only theirs, however
+// long the log. Audit ids are free text and may hold \x00, so an entry is
+// a user's only when it is exactly the length their id makes: another id
+// starting "id\x00" makes longer entries in the same range.
+var (
+	auditByUserBucket = []byte("audit_by_user")
+	// auditByUserKey in the meta bucket is how far the index of a log
+	// written before it has been built: the key of the last event indexed,
+	// or auditIndexed once every event is.
+	auditByUserKey = []byte("audit_by_user_index")
+	auditIndexed   = []byte("1")
+)
+
+// auditIndexChunk is how many events one transaction indexes when an older
+// log is indexed at Open. bolt splits pages only at commit, so a single
+// transaction over millions of events would be slow.
+const auditIndexChunk = 50_000
+
 // AppendAudit implements storage.Audit.
 func (db *DB) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	if e.Time.IsZero() {
@@ -29,7 +54,7 @@ func (db *DB) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	return db.batch(ctx, "append audit", func(tx *bolt.Tx) error { return putAudit(tx, e) })
 }
 
-// putAudit stores e under a new key.
+// putAudit stores e under a new key, with its user index entries.
 func putAudit(tx *bolt.Tx, e storage.AuditEvent) error {
 	b := tx.Bucket(auditBucket)
 	// The sequence is part of this transaction, so a batch retry rolls it
@@ -44,26 +69,127 @@ func putAudit(tx *bolt.Tx, e storage.AuditEvent) error {
 	if err != nil {
 		return fmt.Errorf("encode audit event: %w", err)
 	}
-	return b.Put(key, data)
+	if err := b.Put(key, data); err != nil {
+		return err
+	}
+	return indexAudit(tx.Bucket(auditByUserBucket), key, asStored(e.Actor), asStored(e.Subject))
+}
+
+// asStored is s as json.Marshal stores it, and so as ListAudit compares it:
+// each byte that is not UTF-8 becomes U+FFFD, as ranging over s gives.
+func asStored(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// indexAudit adds the user index entries of the event stored under key.
+func indexAudit(ix *bolt.Bucket, key []byte, actor, subject string) error {
+	ids := []string{actor}
+	if subject != actor {
+		ids = append(ids, subject)
+	}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if err := ix.Put(append([]byte(id+"\x00"), key...), []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexOldAudit builds the user index of a log written before it, a chunk
+// of events a transaction, noting in meta how far it has got so that an
+// interrupted Open carries on where it stopped. It runs in Open, before
+// any event can be appended.
+func (db *DB) indexOldAudit(chunk int) error {
+	var done bool
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		done = bytes.Equal(tx.Bucket(metaBucket).Get(auditByUserKey), auditIndexed)
+		return nil
+	}); err != nil || done {
+		return err
+	}
+	started, total := time.Now(), 0
+	for {
+		var n int
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			n = 0
+			meta := tx.Bucket(metaBucket)
+			from := meta.Get(auditByUserKey)
+			if done = bytes.Equal(from, auditIndexed); done {
+				return nil
+			}
+			ix := tx.Bucket(auditByUserBucket)
+			c := tx.Bucket(auditBucket).Cursor()
+			k, data := c.First()
+			if from != nil {
+				if k, data = c.Seek(from); bytes.Equal(k, from) {
+					k, data = c.Next()
+				}
+			}
+			var last []byte
+			for ; k != nil && n < chunk; k, data = c.Next() {
+				var e struct{ Actor, Subject string }
+				if err := json.Unmarshal(data, &e); err != nil {
+					return fmt.Errorf("decode audit event %x: %w", k, err)
+				}
+				if err := indexAudit(ix, k, e.Actor, e.Subject); err != nil {
+					return err
+				}
+				last, n = k, n+1
+			}
+			if done = k == nil; done {
+				return meta.Put(auditByUserKey, auditIndexed)
+			}
+			// last is bolt's memory: a copy stays put whatever the
+			// transaction writes.
+			return meta.Put(auditByUserKey, bytes.Clone(last))
+		})
+		if err != nil {
+			return fmt.Errorf("index audit log by user: %w", err)
+		}
+		if total == 0 && n > 0 && !done {
+			db.log.Info("indexing the audit log by user, once; this may take a minute", "path", db.bolt.Path())
+		}
+		total += n
+		if done {
+			if total > 0 {
+				db.log.Info("indexed the audit log by user", "events", total, "took", time.Since(started).Round(time.Millisecond))
+			}
+			return nil
+		}
+	}
 }
 
 // ListAudit implements storage.Audit. It walks back from the newest event
 // the query allows (Until, Before) to Since, so its cost follows the time
-// range and Limit asked for, not the size of the log. Each event is checked
-// against the raw JSON before it is decoded, so walking past events that
-// do not match is cheap.
+// range and Limit asked for, not the size of the log; a query by user or
+// subject walks only that user's events, through the user index. Each
+// event is checked against the raw JSON before it is decoded, so walking
+// past events that do not match is cheap.
 func (db *DB) ListAudit(ctx context.Context, q storage.AuditQuery) (list []storage.AuditEvent, err error) {
 	m := newAuditMatcher(q)
 	err = db.view(ctx, "list audit", func(tx *bolt.Tx) error {
 		list = nil
-		c := tx.Bucket(auditBucket).Cursor()
-		since := timeKey(q.Since)
+		w := newAuditWalk(tx, q)
 		n := 0
-		for k, data := auditStart(c, q); k != nil && bytes.Compare(k[:8], since) >= 0; k, data = c.Prev() {
+		for k, data := w.first(); k != nil; k, data = w.prev() {
 			if n++; n%4096 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+			}
+			if data == nil {
+				// Events are never deleted: an entry without one is damage.
+				return fmt.Errorf("user index names missing audit event %x", k)
 			}
 			if !m.mayMatch(data) {
 				continue
@@ -85,8 +211,31 @@ func (db *DB) ListAudit(ctx context.Context, q storage.AuditQuery) (list []stora
 	return list, err
 }
 
-// auditStart places c on the newest event before both q.Until and q.Before.
-func auditStart(c *bolt.Cursor, q storage.AuditQuery) (k, data []byte) {
+// auditWalk steps back through the events an AuditQuery's bounds allow,
+// newest first: through the log itself, or through one user's range of the
+// user index, loading each event it names.
+type auditWalk struct {
+	c *bolt.Cursor
+	// events is the log, when c walks the user index; nil when c walks the
+	// log itself.
+	events *bolt.Bucket
+	prefix []byte // the user's "id\x00"; empty for the log itself
+	end    []byte // where to start: just before this key (nil: the newest)
+	since  []byte
+	// before is a Before that is not an ID this backend made, compared as
+	// a string one event at a time until the walk is past it.
+	before string
+}
+
+func newAuditWalk(tx *bolt.Tx, q storage.AuditQuery) *auditWalk {
+	w := &auditWalk{since: timeKey(q.Since)}
+	if user := cmp.Or(q.Subject, q.User); user != "" {
+		// Subject is the narrower filter when both are set; either
+		// user's range holds every match.
+		w.c, w.events, w.prefix = tx.Bucket(auditByUserBucket).Cursor(), tx.Bucket(auditBucket), []byte(user+"\x00")
+	} else {
+		w.c = tx.Bucket(auditBucket).Cursor()
+	}
 	var end []byte // keys from here on are too new
 	if !q.Until.IsZero() {
 		end = timeKey(q.Until)
@@ -99,19 +248,65 @@ func auditStart(c *bolt.Cursor, q storage.AuditQuery) (k, data []byte) {
 	if q.Before != "" && canonical && (end == nil || bytes.Compare(before, end) < 0) {
 		end = before
 	}
-	if end == nil {
-		k, data = c.Last()
-	} else if k, _ = c.Seek(end); k != nil {
-		k, data = c.Prev()
-	} else {
-		k, data = c.Last()
-	}
 	if q.Before != "" && !canonical {
-		for k != nil && hex.EncodeToString(k) >= q.Before {
-			k, data = c.Prev()
-		}
+		w.before = q.Before
 	}
-	return k, data
+	switch {
+	case end != nil:
+		w.end = append(bytes.Clone(w.prefix), end...)
+	case len(w.prefix) > 0:
+		// Just past the user's range: "id\x01".
+		w.end = append(bytes.Clone(w.prefix[:len(w.prefix)-1]), 1)
+	}
+	return w
+}
+
+// first returns the newest event the bounds allow: its key in the log and
+// its stored JSON. A nil key ends the walk.
+func (w *auditWalk) first() (key, data []byte) {
+	var k, v []byte
+	if w.end == nil {
+		k, v = w.c.Last()
+	} else if k, _ = w.c.Seek(w.end); k != nil {
+		k, v = w.c.Prev()
+	} else {
+		k, v = w.c.Last()
+	}
+	return w.settle(k, v)
+}
+
+// prev returns the next older event.
+func (w *auditWalk) prev() (key, data []byte) {
+	k, v := w.c.Prev()
+	return w.settle(k, v)
+}
+
+// settle steps back from the cursor's entry k to the first that is one of
+// the walk's events, or returns nil past the last.
+func (w *auditWalk) settle(k, v []byte) (key, data []byte) {
+	for ; k != nil; k, v = w.c.Prev() {
+		if !bytes.HasPrefix(k, w.prefix) {
+			return nil, nil
+		}
+		if len(k) != len(w.prefix)+auditKeyLen {
+			continue // another user's entry
+		}
+		key = k[len(w.prefix):]
+		if bytes.Compare(key[:8], w.since) < 0 {
+			return nil, nil
+		}
+		if w.before != "" {
+			if hex.EncodeToString(key) >= w.before {
+				continue
+			}
+			w.before = "" // keys only fall from here
+		}
+		if w.events != nil {
+			v = w.events.Get(key)
+		}
+		return key, v
+	}
+	return nil, nil
 }
 
 // auditMatcher applies an AuditQuery's field filters to one event.
@@ -135,14 +330,17 @@ func newAuditMatcher(q storage.AuditQuery) auditMatcher {
 	// AppendAudit encodes with json.Marshal, which writes a given string
 	// the same way every time, so a field equal to v holds v's encoding.
 	// (The field's name is left out: most needles would then start with a
-	// quote, which JSON is full of, and the search would be slower.)
+	// quote, which JSON is full of, and the search would be slower.) The
+	// exception is U+FFFD, written as itself but also, escaped, for each
+	// byte that is not UTF-8: a value holding either gets no needle.
+	needle := func(v string) bool { return v != "" && !strings.ContainsRune(v, utf8.RuneError) }
 	for _, v := range []string{q.Subject, q.User, q.Action, q.Outcome} {
-		if v != "" {
+		if needle(v) {
 			b, _ := json.Marshal(v)
 			m.needles = append(m.needles, b)
 		}
 	}
-	if p := q.ActionPrefix; p != "" && utf8.ValidString(p) {
+	if p := q.ActionPrefix; needle(p) {
 		b, _ := json.Marshal(p)
 		m.needles = append(m.needles, b[:len(b)-1]) // without the closing quote
 	}

@@ -59,7 +59,8 @@ type DB struct {
 }
 
 // Open opens or creates the store at path, creating its directory if needed.
-// It refuses a file written with another schema version.
+// It refuses a file written with another schema version, and builds any
+// index a file from an older Gatehouse lacks.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = time.Second
@@ -84,6 +85,10 @@ func Open(path string, opts Options) (*DB, error) {
 	b.MaxBatchDelay = 500 * time.Microsecond
 	db := &DB{bolt: b, log: log}
 	if err := b.Update(db.setup); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.indexOldAudit(auditIndexChunk); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -123,7 +128,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 }
 
 func allBuckets() [][]byte {
-	names := [][]byte{auditBucket, signingKeysBucket, secretsBucket}
+	names := [][]byte{auditBucket, auditByUserBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
 		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
 	} {
