@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -896,31 +895,25 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	h.pages.AdminUser(rq.w, status, p)
 }
 
-// signInsWindow bounds how far back the user page looks for sign-ins: the
-// audit log has no index by user, so the walk back must stop somewhere.
-const signInsWindow = 90 * 24 * time.Hour
-
-// recentSignIns are the user's last password checks and second-factor
-// decisions within signInsWindow, newest first.
+// recentSignIns are the user's last ten sign-in steps (password checks,
+// decisions, lock-outs: their login.* events), newest first, however long
+// ago. The audit log is indexed by user, so this reads only their events.
 func (h *Handler) recentSignIns(ctx context.Context, userID string) ([]templates.SignInRow, error) {
-	const n = 10
-	var events []storage.AuditEvent
-	since := h.now().Add(-signInsWindow)
-	for _, action := range []string{"login.password", "login.decision"} {
-		list, err := h.store.ListAudit(ctx, storage.AuditQuery{Subject: userID, Action: action, Since: since, Limit: n})
-		if err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		events = append(events, list...)
+	events, err := h.store.ListAudit(ctx, storage.AuditQuery{Subject: userID, ActionPrefix: "login.", Limit: 10})
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	slices.SortFunc(events, func(a, b storage.AuditEvent) int { return cmp.Compare(b.ID, a.ID) })
-	events = events[:min(n, len(events))]
 	apps := map[string]string{}
 	var rows []templates.SignInRow
 	for _, e := range events {
-		row := templates.SignInRow{At: e.Time, Event: "Password", Outcome: outcomeLabel(e.Outcome), IP: e.IP}
-		if e.Action == "login.decision" {
+		row := templates.SignInRow{At: e.Time, Event: e.Action, Outcome: outcomeLabel(e.Outcome), IP: e.IP}
+		switch e.Action {
+		case "login.password":
+			row.Event = "Password"
+		case "login.decision":
 			row.Event = "Decision: " + cmp.Or(decisionLabels[policy.Outcome(e.Details["outcome"])], strings.ReplaceAll(e.Details["outcome"], "_", " "))
+		case "login.locked":
+			row.Event = "Locked out"
 		}
 		if r := e.Details["reason"]; r != "" {
 			row.Outcome += " (" + r + ")"

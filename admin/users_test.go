@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // fields lists the fields of the InputErrors in err.
@@ -282,5 +285,70 @@ func TestRoles(t *testing.T) {
 	}
 	if err := f.svc.RemoveRole(ctx, f.actor["global"], "global", storage.RoleBinding{Role: storage.RoleGlobalAdmin}); fields(err) == nil {
 		t.Errorf("a global admin removed their own role: %v", err)
+	}
+}
+
+// TestRecentSignIns: the user page lists the user's last ten sign-in
+// steps, newest first, however long ago, and nothing else of theirs or of
+// anyone else's.
+func TestRecentSignIns(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t)
+	h := &Handler{store: f.store}
+	if err := f.store.CreateClient(ctx, storage.Client{ID: "web", Name: "Web app", RedirectURIs: []string{"https://app.example.org/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	long := f.now.AddDate(-1, -2, 0) // long before any cut-off
+	for i, e := range []storage.AuditEvent{
+		{Actor: "alice", Subject: "alice", Action: "login.password", Outcome: storage.OutcomeSuccess, IP: "192.0.2.1", Details: map[string]string{"client_id": "web"}},
+		{Actor: "alice", Subject: "alice", Action: "login.decision", Outcome: storage.OutcomeSuccess, Details: map[string]string{"client_id": "gone", "outcome": "done"}},
+		{Actor: "alice", Subject: "alice", Action: "login.password", Outcome: storage.OutcomeFailure},
+		{Subject: "alice", Action: "login.password", Outcome: storage.OutcomeDenied, Details: map[string]string{"reason": "throttled"}},
+		{Subject: "alice", Action: "login.locked", Outcome: storage.OutcomeDenied},
+		{Actor: "bob", Subject: "bob", Action: "login.password", Outcome: storage.OutcomeSuccess},
+		{Actor: "alice", Subject: "bob", Action: "login.password", Outcome: storage.OutcomeSuccess},
+		{Actor: "global", Subject: "alice", Action: "mfa.reset", Outcome: storage.OutcomeSuccess},
+	} {
+		e.Time = long.Add(time.Duration(i) * time.Minute)
+		if err := f.store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := h.recentSignIns(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(i int) time.Time { return long.Add(time.Duration(i) * time.Minute) }
+	want := []templates.SignInRow{
+		{At: at(4), Event: "Locked out", Outcome: "Refused"},
+		{At: at(3), Event: "Password", Outcome: "Refused (throttled)"},
+		{At: at(2), Event: "Password", Outcome: "Failed"},
+		{At: at(1), Event: "Decision: signed in", Outcome: "Succeeded", App: "gone"},
+		{At: at(0), Event: "Password", Outcome: "Succeeded", App: "Web app", IP: "192.0.2.1"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sign-ins long ago: mismatch (-want +got):\n%s", diff)
+	}
+
+	for i := range 12 {
+		e := storage.AuditEvent{Time: f.now.Add(time.Duration(i) * time.Second), Actor: "alice", Subject: "alice", Action: "login.password", Outcome: storage.OutcomeSuccess}
+		if err := f.store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = h.recentSignIns(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times []time.Time
+	for _, r := range got {
+		times = append(times, r.At)
+	}
+	var wantTimes []time.Time
+	for i := 11; i > 1; i-- {
+		wantTimes = append(wantTimes, f.now.Add(time.Duration(i)*time.Second))
+	}
+	if diff := cmp.Diff(wantTimes, times); diff != "" {
+		t.Errorf("the last ten of many: mismatch (-want +got):\n%s", diff)
 	}
 }

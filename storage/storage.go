@@ -682,7 +682,9 @@ type Audit interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns matching events, newest first. Its cost follows
 	// the events it walks past, not the size of the log: callers page with
-	// Limit and Before rather than load everything.
+	// Limit and Before rather than load everything. With User or Subject
+	// set it walks only that user's events, so a user's last few events
+	// are cheap however long ago they were.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }
 
