@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -39,12 +39,15 @@ type Handler struct {
 	// methods are the method types Gatehouse offers, for org-unit settings
 	// and user filters, in display order with their labels.
 	methods []templates.Choice
+	// proxies tell the actor's address, as the sign-in journey reads it.
+	proxies clientip.Proxies
 }
 
 // NewHandler returns the admin pages over svc. methods lists the method
-// types on offer (value: type, label: what people call it).
-func NewHandler(svc *Service, auth Auth, pages *templates.Templates, methods []templates.Choice) *Handler {
-	return &Handler{svc: svc, store: svc.store, auth: auth, pages: pages, now: svc.now, logger: svc.logger, methods: methods}
+// types on offer (value: type, label: what people call it); proxies are
+// the reverse proxies whose X-Forwarded-For gives an actor's address.
+func NewHandler(svc *Service, auth Auth, pages *templates.Templates, methods []templates.Choice, proxies clientip.Proxies) *Handler {
+	return &Handler{svc: svc, store: svc.store, auth: auth, pages: pages, now: svc.now, logger: svc.logger, methods: methods, proxies: proxies}
 }
 
 // request is one admin request that passed the session check.
@@ -62,11 +65,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Refused before the session is looked at: the actor is unknown.
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		h.svc.audit(r.Context(), Actor{IP: ip, UserAgent: r.UserAgent()}, storage.User{}, "admin.access", storage.OutcomeDenied,
+		h.svc.audit(r.Context(), Actor{IP: h.proxies.ClientIP(r), UserAgent: r.UserAgent()}, storage.User{}, "admin.access", storage.OutcomeDenied,
 			map[string]string{"path": r.URL.Path, "reason": "cross-origin request"})
 		h.pages.Error(w, http.StatusForbidden, templates.ErrorPage{Page: templates.Page{Title: "Request refused"},
 			Heading: "Request refused", Message: "This form came from another site. Go back to the admin pages and try again.", Code: "cross_origin"})
@@ -113,11 +112,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) (*request, bool)
 	if !ok {
 		return nil, false
 	}
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	return &request{w: w, r: r, h: h, actor: Actor{User: u, IP: ip, UserAgent: r.UserAgent()}}, true
+	return &request{w: w, r: r, h: h, actor: Actor{User: u, IP: h.proxies.ClientIP(r), UserAgent: r.UserAgent()}}, true
 }
 
 // sections are the admin areas, and who may use each.

@@ -6,8 +6,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -40,7 +44,8 @@ func (h *Handler) browserID(r *http.Request) string {
 }
 
 // BindBrowser wraps the authorization endpoint: it makes sure the browser
-// has a binding cookie and passes its hash to CreateAuthRequest.
+// has a binding cookie and passes its hash to CreateAuthRequest, with the
+// budget the new auth request is charged to (AdmitAuthRequest).
 func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/authorize" {
@@ -52,14 +57,65 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 			id = storage.RandomString(32)
 			http.SetCookie(w, h.cookie("browser", id, 400*24*60*60))
 		}
+		ctx := context.WithValue(r.Context(), browserKey{}, hashBrowser(id))
+		ctx = context.WithValue(ctx, admitKey{}, admission{h: h, r: r})
 		cw := &plainErrorCatcher{ResponseWriter: w}
-		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), browserKey{}, hashBrowser(id))))
+		next.ServeHTTP(cw, r.WithContext(ctx))
 		if cw.caught {
 			h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid",
 				"The app that sent you here is not registered with Gatehouse, or sent you with an address or request Gatehouse does not accept. Contact the app's support.",
 				"invalid_request")
 		}
 	})
+}
+
+type admitKey struct{}
+
+// admission is the /authorize request a new auth request would be charged
+// to: its client address and, for the audit, its user agent.
+type admission struct {
+	h *Handler
+	r *http.Request
+}
+
+// AdmitAuthRequest charges a new auth request to its client address's
+// budget (a stored auth request costs the database for its whole lifetime,
+// and /authorize asks nobody to sign in first) and refuses it as
+// temporarily_unavailable when the address is over. The provider asks it
+// after op has checked the client and redirect URI, so the refusal goes to
+// the client's redirect URI with its state, and a request op refuses
+// anyway costs nothing. A request that did not come through BindBrowser is
+// refused: it has no browser binding, so it could never finish.
+func AdmitAuthRequest(ctx context.Context, clientID string) error {
+	a, ok := ctx.Value(admitKey{}).(admission)
+	if !ok {
+		return oidc.ErrServerError().WithDescription("The authorization request did not come through the sign-in page.")
+	}
+	if until, ok := a.h.admitStart(a.r, clientID); !ok {
+		return &oidc.Error{ErrorType: "temporarily_unavailable",
+			Description: "Too many sign-ins were started from your network. Try again in " + humanDuration(until.Sub(a.h.cfg.Now())) + "."}
+	}
+	return nil
+}
+
+// admitStart charges a new auth request, for clientID or (with none) for
+// one of Gatehouse's own pages, to r's client address, and reports whether
+// it is within the budget, else until when it is not. The first refusal of
+// each lock is audited and logged; the rest of it, never.
+func (h *Handler) admitStart(r *http.Request, clientID string) (time.Time, bool) {
+	ip := h.clientIP(r)
+	key := ipKey(ip)
+	ok, until, first := h.starts.take(key)
+	if !ok && first {
+		details := map[string]string{"reason": "too many sign-ins started", "key": key,
+			"limit": fmt.Sprintf("%d per %s", h.cfg.StartRule.Limit, h.cfg.StartRule.Window), "until": until.UTC().Format(time.RFC3339)}
+		if clientID != "" {
+			details["client_id"] = clientID
+		}
+		h.audit(r, storage.AuditEvent{Action: "login.start_throttled", Outcome: storage.OutcomeDenied, Details: details})
+		h.cfg.Logger.WarnContext(r.Context(), "sign-ins refused: an address started too many", "ip", ip, "key", key, "until", until)
+	}
+	return until, ok
 }
 
 // plainErrorCatcher swallows the plain-text 400 op sends where it must not

@@ -385,7 +385,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 
 	// Charge the attempt to the address and the account before checking
 	// it; a success is refunded below.
-	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(clientIP(r))
+	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(h.clientIP(r))
 	acct, ok := h.chargeAttempt(w, r, a, login, u.ID, accountKey, ipKey)
 	if !ok {
 		return
@@ -647,9 +647,9 @@ func humanDuration(d time.Duration) string {
 	s := int(d.Seconds())
 	switch {
 	case s < 60:
-		return fmt.Sprintf("%d seconds", max(s, 1))
+		return plural(max(s, 1), "second")
 	case s < 3600:
-		return fmt.Sprintf("%d minutes", (s+59)/60)
+		return plural((s+59)/60, "minute")
 	case s < 2*86400:
 		return plural((s+3599)/3600, "hour")
 	default:

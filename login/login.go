@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/provider"
@@ -38,8 +38,14 @@ type Config struct {
 	// SendThrottle the codes and calls sent per user.
 	MFAThrottle  ThrottleRule
 	SendThrottle ThrottleRule
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// StartRule budgets the auth requests one client address may create,
+	// through /authorize or one of Gatehouse's own pages.
+	StartRule RateRule
+	// Proxies are the reverse proxies whose X-Forwarded-For is believed;
+	// every client address (throttles, audit, sessions) is read through it.
+	Proxies clientip.Proxies
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Handler serves the login, callback and logout pages.
@@ -52,6 +58,7 @@ type Handler struct {
 	pages    *templates.Templates
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
+	starts   *rateLimiter
 	csrfKey  []byte
 	secure   bool
 }
@@ -71,6 +78,7 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 	h := &Handler{
 		cfg: cfg, store: store, provider: p, hasher: hasher, factors: fs, pages: pages,
 		throttle: throttle{store: store, now: cfg.Now},
+		starts:   newRateLimiter(cfg.StartRule, cfg.Now),
 		secure:   issuer.Scheme == "https",
 	}
 	if err := h.RotateCookieKeys(ctx); err != nil {
@@ -240,6 +248,12 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 	if sess != nil {
 		a.HintUserID = sess.UserID
 	}
+	if until, ok := h.admitStart(r, ""); !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(max(int(until.Sub(now).Seconds()), 1)))
+		h.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins",
+			"Too many sign-ins were started from your network. Wait "+humanDuration(until.Sub(now))+" and try again.", "too_many_requests")
+		return
+	}
 	switch want {
 	case recentMFA, adminMFA:
 		a.ACRValues = []string{"mfa"}
@@ -258,7 +272,7 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 
 func (h *Handler) audit(r *http.Request, e storage.AuditEvent) {
 	e.Time = h.cfg.Now()
-	e.IP = clientIP(r)
+	e.IP = h.clientIP(r)
 	e.UserAgent = r.UserAgent()
 	if err := h.store.AppendAudit(r.Context(), e); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "append audit event", "action", e.Action, "err", err)
@@ -270,14 +284,6 @@ func (h *Handler) auditUser(r *http.Request, u storage.User, action, outcome str
 	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action, Outcome: outcome, Details: details})
 }
 
-// clientIP is the connection's address. Behind a proxy, configure the
-// proxy to connect from the client's address or extend this with a
-// trusted-proxy list; X-Forwarded-For is not trusted blindly, since anyone
-// can send it.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the client's address: the connection's, or behind a trusted
+// proxy the one it forwarded.
+func (h *Handler) clientIP(r *http.Request) string { return h.cfg.Proxies.ClientIP(r) }

@@ -122,7 +122,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		CreatedAt:  now,
 		LastSeenAt: now,
 		ExpiresAt:  now.Add(h.cfg.SessionLifetime),
-		IP:         clientIP(r),
+		IP:         h.clientIP(r),
 		UserAgent:  r.UserAgent(),
 	}
 	if err := h.store.CreateSession(r.Context(), s); err != nil {

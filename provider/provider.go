@@ -46,8 +46,12 @@ type Config struct {
 	// BrowserHash returns the browser binding that /authorize stored in the
 	// request context (see package login), or nil.
 	BrowserHash func(context.Context) []byte
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// AdmitAuthRequest is asked before a validated auth request is stored;
+	// an *oidc.Error it returns goes to the client's redirect URI instead
+	// (see package login: a budget per client address). Nil admits all.
+	AdmitAuthRequest func(ctx context.Context, clientID string) error
+	Now              func() time.Time
+	Logger           *slog.Logger
 }
 
 // Provider is the OpenID provider.

@@ -61,7 +61,8 @@ func (s *opStorage) audit(ctx context.Context, e storage.AuditEvent) {
 
 // CreateAuthRequest stores a validated authorization request. op has checked
 // the client and redirect URI; PKCE policy is Gatehouse's: S256 only, and
-// mandatory for public clients.
+// mandatory for public clients. Only a request that passes every check is
+// charged to AdmitAuthRequest's budget.
 func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hintUserID string) (op.AuthRequest, error) {
 	c, err := s.getClient(ctx, r.ClientID)
 	if err != nil {
@@ -78,6 +79,11 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 	}
 	if r.ResponseMode != "" && r.ResponseMode != oidc.ResponseModeQuery && r.ResponseMode != oidc.ResponseModeFormPost {
 		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query or form_post.")
+	}
+	if s.cfg.AdmitAuthRequest != nil {
+		if err := s.cfg.AdmitAuthRequest(ctx, r.ClientID); err != nil {
+			return nil, err
+		}
 	}
 	now := s.cfg.Now()
 	a := storage.AuthRequest{

@@ -18,7 +18,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -35,7 +37,8 @@ type Config struct {
 		CertFile string `yaml:"cert_file" help:"PEM certificate to serve https directly (else run behind a TLS proxy)"`
 		KeyFile  string `yaml:"key_file" help:"PEM private key for cert_file"`
 	} `yaml:"tls"`
-	Log struct {
+	TrustedProxies list `yaml:"trusted_proxies" help:"reverse proxies (CIDR ranges or addresses, comma-separated) whose X-Forwarded-For gives the client's address: the rightmost address in it that is not one of them"`
+	Log            struct {
 		Level  string `yaml:"level" help:"debug, info, warn or error"`
 		Format string `yaml:"format" help:"json, text, or auto (json unless stderr is a terminal)"`
 	} `yaml:"log"`
@@ -60,6 +63,9 @@ type Config struct {
 	Session struct {
 		Lifetime time.Duration `yaml:"lifetime" help:"how long a browser session lasts"`
 	} `yaml:"session"`
+	Limits struct {
+		AuthRequestsPerMinute int `yaml:"auth_requests_per_minute" help:"sign-ins one client address (an IPv6 /64) may start a minute; more are refused until the minute is out"`
+	} `yaml:"limits"`
 	MFA struct {
 		KeyFile string `yaml:"key_file" help:"AES-256 key sealing second-factor secrets, created on first start (default <data_dir>/mfa.key)"`
 	} `yaml:"mfa"`
@@ -113,6 +119,7 @@ func defaultConfig() Config {
 	c.Keys.SigningKeyRetention = 48 * time.Hour
 	c.Keys.CookieKeyRotation = 30 * 24 * time.Hour
 	c.Session.Lifetime = 12 * time.Hour
+	c.Limits.AuthRequestsPerMinute = login.DefaultStartRule.Limit
 	c.Demo.Enabled = true
 	c.Demo.Listen = "localhost:9090"
 	c.Demo.URL = "http://localhost:9090"
@@ -212,6 +219,14 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must be set")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := clientip.ParsePrefix(p); err != nil {
+			bad("trusted_proxies", "%v", err)
+		}
+	}
+	if c.Limits.AuthRequestsPerMinute < 1 {
+		bad("limits.auth_requests_per_minute", "must be at least 1")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls", "cert_file and key_file must be set together")
@@ -347,7 +362,37 @@ func settings(c *Config) []setting {
 	return out
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+// list is a setting of several values: a YAML sequence, or one string of
+// comma-separated values, as the environment and flags give it.
+type list []string
+
+func (l *list) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = splitList(n.Value)
+		return nil
+	}
+	var values []string
+	if err := n.Decode(&values); err != nil {
+		return err
+	}
+	*l = values
+	return nil
+}
+
+func splitList(raw string) list {
+	var out list
+	for v := range strings.SplitSeq(raw, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	listType     = reflect.TypeFor[list]()
+)
 
 func (s setting) set(raw string) error {
 	v := s.value
@@ -358,6 +403,8 @@ func (s setting) set(raw string) error {
 			return fmt.Errorf("%q is not a duration such as 90s, 15m or 12h", raw)
 		}
 		v.SetInt(int64(d))
+	case v.Type() == listType:
+		v.Set(reflect.ValueOf(splitList(raw)))
 	case v.Kind() == reflect.String:
 		v.SetString(raw)
 	case v.Kind() == reflect.Bool:

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func load(t *testing.T, args []string, env map[string]string) (Config, error) {
@@ -123,5 +125,56 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README lacks the row for %s:\n%s", s.yamlPath, row)
 		}
+	}
+}
+
+// TestConfigTrustedProxies: the list is a YAML sequence or a comma-separated
+// string (as the environment and flags give it), and every entry is
+// checked, each bad one named.
+func TestConfigTrustedProxies(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(body), 0o600)
+		return path
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want list
+	}{
+		{name: "default: none"},
+		{name: "YAML sequence", args: []string{"--config", write("seq.yaml", "trusted_proxies:\n  - 10.0.0.0/8\n  - fd00::/8\n")}, want: list{"10.0.0.0/8", "fd00::/8"}},
+		{name: "YAML string", args: []string{"--config", write("str.yaml", "trusted_proxies: 10.0.0.0/8, 192.0.2.9\n")}, want: list{"10.0.0.0/8", "192.0.2.9"}},
+		{name: "environment over YAML", args: []string{"--config", write("env.yaml", "trusted_proxies: [10.0.0.0/8]\n")},
+			env: map[string]string{"GATEHOUSE_TRUSTED_PROXIES": " 172.16.0.0/12 ,, 192.0.2.9 "}, want: list{"172.16.0.0/12", "192.0.2.9"}},
+		{name: "flag over environment", args: []string{"--trusted-proxies", "127.0.0.1"},
+			env: map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, want: list{"127.0.0.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.TrustedProxies); diff != "" {
+				t.Errorf("trusted_proxies (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	_, err := load(t, []string{"--trusted-proxies", "10.0.0.0/8,proxy.internal,0.0.0.0/0", "--limits.auth-requests-per-minute", "0"}, nil)
+	for _, want := range []string{
+		`trusted_proxies: "proxy.internal" is not a CIDR range`,
+		`trusted_proxies: "0.0.0.0/0" trusts every address`,
+		"limits.auth_requests_per_minute: must be at least 1",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to contain %q", err, want)
+		}
+	}
+	if _, err := load(t, []string{"--config", write("map.yaml", "trusted_proxies: {a: b}\n")}, nil); err == nil || !strings.Contains(err.Error(), "config file") {
+		t.Errorf("a map for trusted_proxies: err = %v, want the config file refused", err)
 	}
 }

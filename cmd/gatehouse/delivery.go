@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -119,14 +120,14 @@ func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logge
 }
 
 // mountDelivery serves the voice callback and, when in use, the dev outbox.
-func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outbox, voice *otp.Voice, logger *slog.Logger) {
+func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outbox, voice *otp.Voice, proxies clientip.Proxies, logger *slog.Logger) {
 	if voice != nil {
 		mux.Handle("POST "+otp.CallbackPath, voice)
 	}
 	if box == nil {
 		return
 	}
-	mux.Handle("GET /dev/outbox", loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /dev/outbox", loopbackOnly(proxies, func(w http.ResponseWriter, r *http.Request) {
 		p := templates.OutboxPage{Page: templates.Page{Title: "Dev outbox"}}
 		if r.URL.Query().Get("pressed") != "" {
 			p.Notice = "You pressed #. Go back to the sign-in page and select Continue."
@@ -140,7 +141,7 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 	}))
 	// Pressing # is a state change: cross-origin posts are refused, and
 	// each call's button carries its own random token.
-	mux.Handle("POST /dev/outbox/press", http.NewCrossOriginProtection().Handler(loopbackOnly(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /dev/outbox/press", http.NewCrossOriginProtection().Handler(loopbackOnly(proxies, func(w http.ResponseWriter, r *http.Request) {
 		err := box.Press(r.Context(), r.PostFormValue("call"), r.PostFormValue("token"))
 		switch {
 		case errors.Is(err, otp.ErrNoCall), errors.Is(err, otp.ErrBadCallback):
@@ -157,11 +158,17 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 
 // loopbackOnly serves the outbox to this machine only: a loopback issuer
 // does not mean a loopback listener (Docker publishes :8080), and the
-// outbox shows every code.
-func loopbackOnly(h http.HandlerFunc) http.Handler {
+// outbox shows every code. Both the connection and the client it carries
+// must be local: a trusted proxy on this machine may be forwarding someone
+// else.
+func loopbackOnly(proxies clientip.Proxies, h http.HandlerFunc) http.Handler {
+	local := func(addr string) bool {
+		ip := net.ParseIP(addr)
+		return ip != nil && ip.IsLoopback()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		if err != nil || !local(host) || !local(proxies.ClientIP(r)) {
 			http.Error(w, "The dev outbox is only served to this machine.", http.StatusForbidden)
 			return
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -584,16 +585,40 @@ func TestChoosingAMethodAgainIsThrottled(t *testing.T) {
 }
 
 // TestOutboxOnlyForThisMachine: the outbox shows every code, so only a
-// loopback client may read it, whatever address the server listens on.
+// loopback client may read it, whatever address the server listens on, and
+// a trusted proxy on this machine cannot carry anyone else to it.
 func TestOutboxOnlyForThisMachine(t *testing.T) {
-	h := loopbackOnly(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("codes")) })
-	for addr, want := range map[string]int{"127.0.0.1:5000": 200, "[::1]:5000": 200, "172.17.0.1:5000": 403, "192.0.2.7:5000": 403} {
+	local, err := clientip.ParseProxies([]string{"127.0.0.1", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		proxies clientip.Proxies
+		addr    string
+		xff     string
+		want    int
+	}{
+		{addr: "127.0.0.1:5000", want: 200},
+		{addr: "[::1]:5000", want: 200},
+		{addr: "172.17.0.1:5000", want: 403},
+		{addr: "192.0.2.7:5000", want: 403},
+		{addr: "192.0.2.7:5000", xff: "127.0.0.1", want: 403},
+		{proxies: local, addr: "127.0.0.1:5000", want: 200},
+		{proxies: local, addr: "127.0.0.1:5000", xff: "127.0.0.1", want: 200},
+		{proxies: local, addr: "127.0.0.1:5000", xff: "192.0.2.7", want: 403},
+		{proxies: local, addr: "10.0.0.1:5000", xff: "127.0.0.1", want: 403},
+	}
+	for _, tt := range tests {
+		h := loopbackOnly(tt.proxies, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("codes")) })
 		req := httptest.NewRequest(http.MethodGet, "/dev/outbox", nil)
-		req.RemoteAddr = addr
+		req.RemoteAddr = tt.addr
+		if tt.xff != "" {
+			req.Header.Set("X-Forwarded-For", tt.xff)
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("outbox from %s: status %d, want %d", addr, rec.Code, want)
+		if rec.Code != tt.want {
+			t.Errorf("outbox from %s (X-Forwarded-For %q): status %d, want %d", tt.addr, tt.xff, rec.Code, tt.want)
 		}
 	}
 }

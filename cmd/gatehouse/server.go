@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/admin"
+	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
@@ -39,6 +40,10 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		return nil, err
 	}
 	hasher := newHasher(cfg)
+	proxies, err := clientip.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
 	p, err := provider.New(ctx, provider.Config{
 		Issuer: cfg.Issuer,
 		Lifetimes: provider.Lifetimes{
@@ -52,6 +57,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
 		LoginURL:            login.LoginURL(cfg.Issuer),
 		BrowserHash:         login.BrowserHash,
+		AdmitAuthRequest:    login.AdmitAuthRequest,
 		Now:                 now,
 		Logger:              logger,
 	}, store)
@@ -93,6 +99,8 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		IPThrottle:        login.DefaultIPRule,
 		MFAThrottle:       login.DefaultMFARule,
 		SendThrottle:      login.DefaultSendRule,
+		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
+		Proxies:           proxies,
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
@@ -109,10 +117,10 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		}
 	}
 	adminSvc := admin.NewService(store, hasher, now, logger)
-	admin.NewHandler(adminSvc, lh, pages, methods).Register(mux)
+	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
-	mountDelivery(mux, pages, outbox, voice, logger)
+	mountDelivery(mux, pages, outbox, voice, proxies, logger)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
