@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/clientip"
+	"github.com/gatehouse-id/gatehouse/login/clientip"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"

@@ -19,9 +19,9 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
-	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/clientip"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"

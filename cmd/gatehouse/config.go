@@ -18,9 +18,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/login"
+	"github.com/gatehouse-id/gatehouse/login/clientip"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 

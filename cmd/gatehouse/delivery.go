@@ -9,9 +9,9 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/login/clientip"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )

@@ -18,8 +18,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/clientip"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/login/clientip"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
