@@ -23,7 +23,13 @@ import (
 
 // schemaVersion is the layout of buckets and values this code reads and
 // writes. Change it with any incompatible change, and migrate in Open.
-const schemaVersion = 1
+// Version 2 added the user-search and audit-by-user indexes: a version 1
+// file is indexed at Open and then stamped 2, so an older Gatehouse, which
+// would write records without index entries, refuses it.
+const schemaVersion = 2
+
+// migratesFrom is the older version Open brings up to date.
+const migratesFrom = 1
 
 var (
 	metaBucket = []byte("meta")
@@ -92,6 +98,18 @@ func Open(path string, opts Options) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// Every index is built: stamp the file with this version.
+	if err := b.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(metaBucket)
+		if string(meta.Get(versionKey)) == strconv.Itoa(schemaVersion) {
+			return nil
+		}
+		log.Info("migrated storage", "path", path, "schema_version", schemaVersion)
+		return meta.Put(versionKey, []byte(strconv.Itoa(schemaVersion)))
+	}); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	return db, nil
 }
 
@@ -116,7 +134,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 		}
 		db.log.Info("created storage", "path", db.bolt.Path(), "schema_version", schemaVersion)
 	}
-	if got := string(meta.Get(versionKey)); got != strconv.Itoa(schemaVersion) {
+	if got := string(meta.Get(versionKey)); got != strconv.Itoa(schemaVersion) && got != strconv.Itoa(migratesFrom) {
 		return fmt.Errorf("database has schema version %q, this Gatehouse needs version %d", got, schemaVersion)
 	}
 	for _, name := range allBuckets() {

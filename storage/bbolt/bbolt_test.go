@@ -63,7 +63,10 @@ func TestOpenChecksSchema(t *testing.T) {
 		{"same version", func(*bolt.Tx) error { return nil }, ""},
 		{"other version", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
-		}, `schema version "99", this Gatehouse needs version 1`},
+		}, `schema version "99", this Gatehouse needs version 2`},
+		{"version 1, migrated", func(tx *bolt.Tx) error {
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("1"))
+		}, ""},
 		{"not a Gatehouse file", func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(metaBucket)
 		}, "not a Gatehouse database"},
@@ -82,11 +85,21 @@ func TestOpenChecksSchema(t *testing.T) {
 
 			db, err = Open(path, Options{})
 			if err == nil {
-				db.Close()
+				defer db.Close()
 			}
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("Open: got error %v, want none", err)
+			case tt.want == "":
+				err = db.bolt.View(func(tx *bolt.Tx) error {
+					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "2" {
+						t.Errorf("schema version after Open = %q, want 2", got)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("Open: got error %v, want one containing %q", err, tt.want)
 			}
