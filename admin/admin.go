@@ -54,6 +54,9 @@ type Service struct {
 	// process holds the bbolt file; a shared backend would need these
 	// checks in storage.
 	tree sync.Mutex
+	// grant serialises the "none in force yet" check with making a
+	// short-term exception, so two granted at once cannot both be.
+	grant sync.Mutex
 }
 
 // NewService returns a Service over store; hasher hashes the one-time

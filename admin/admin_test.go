@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,5 +245,23 @@ func TestResetMFA(t *testing.T) {
 	}
 	if _, err := f.store.GetRefreshToken(ctx, "rt1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("after reset the refresh token is still there: %v", err)
+	}
+}
+
+// TestConcurrentShortTermExceptions: of several short-term exceptions
+// granted for one user at the same moment, one is made.
+func TestConcurrentShortTermExceptions(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+		})
+	}
+	wg.Wait()
+	list, _ := f.store.ListUserExceptions(ctx, "alice")
+	if len(list) != 1 {
+		t.Errorf("%d exceptions made, want 1", len(list))
 	}
 }

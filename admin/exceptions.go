@@ -109,6 +109,8 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	if err := s.hasMethod(ctx, u); err != nil {
 		return e, err
 	}
+	s.grant.Lock()
+	defer s.grant.Unlock()
 	if active, err := s.activeException(ctx, u.ID); err != nil {
 		return e, err
 	} else if active != nil {

@@ -100,14 +100,18 @@ type User struct {
 	Exceptions []storage.Exception
 }
 
-// ActiveException returns the user's exception in force at now, if any.
+// ActiveException returns the user's exception in force at now, if any:
+// of several (a short-term one bridging until a long-term one was
+// approved), the one lasting longest.
 func (u User) ActiveException(now time.Time) (storage.Exception, bool) {
+	var best storage.Exception
+	found := false
 	for _, e := range u.Exceptions {
-		if e.StateAt(now) == storage.ExceptionApproved {
-			return e, true
+		if e.StateAt(now) == storage.ExceptionApproved && (!found || e.ExpiresAt.After(best.ExpiresAt)) {
+			best, found = e, true
 		}
 	}
-	return storage.Exception{}, false
+	return best, found
 }
 
 // Input is everything one decision depends on.

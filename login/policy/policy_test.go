@@ -182,3 +182,18 @@ func TestEffective(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveExceptionLastsLongest(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	u := User{Exceptions: []storage.Exception{
+		{ID: "short", State: storage.ExceptionApproved, ExpiresAt: now.Add(24 * time.Hour)},
+		{ID: "long", State: storage.ExceptionApproved, ExpiresAt: now.Add(180 * 24 * time.Hour)},
+		{ID: "revoked", State: storage.ExceptionRevoked, ExpiresAt: now.Add(365 * 24 * time.Hour)},
+	}}
+	if e, ok := u.ActiveException(now); !ok || e.ID != "long" {
+		t.Errorf("ActiveException = %q, %v; want the long one", e.ID, ok)
+	}
+	if e, ok := u.ActiveException(now.Add(200 * 24 * time.Hour)); ok {
+		t.Errorf("ActiveException after both ended = %q", e.ID)
+	}
+}
