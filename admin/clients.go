@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,7 +84,9 @@ func (h *Handler) newClient(rq *request) {
 	if !rq.clientsAllowed("", "client.created") {
 		return
 	}
-	c := storage.Client{GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}, MinimumACR: "pwd", ExceptionsAllowed: true}
+	// The id is drawn here and carried by the form, so a form sent twice
+	// (a reload of the page showing the secret) registers one client.
+	c := storage.Client{ID: storage.RandomString(12), GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}, MinimumACR: "pwd", ExceptionsAllowed: true}
 	h.clientPage(rq, http.StatusOK, c, true, "confidential", nil, "")
 }
 
@@ -236,12 +239,19 @@ func formatLifetime(d time.Duration) string {
 	return s
 }
 
+// newClientID is the shape of the id the new-client form carries.
+var newClientID = regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
+
 func (h *Handler) createClient(rq *request) {
 	if !rq.clientsAllowed("", "client.created") {
 		return
 	}
 	ctx := rq.ctx()
-	c, errs := readClient(rq, storage.Client{ID: storage.RandomString(12), CreatedAt: h.now()})
+	id := rq.r.PostFormValue("client_id")
+	if !newClientID.MatchString(id) {
+		id = storage.RandomString(12)
+	}
+	c, errs := readClient(rq, storage.Client{ID: id, CreatedAt: h.now()})
 	typ := rq.r.PostFormValue("type")
 	var secret string
 	switch typ {
@@ -256,7 +266,11 @@ func (h *Handler) createClient(rq *request) {
 		h.clientPage(rq, http.StatusUnprocessableEntity, c, true, typ, errs, "")
 		return
 	}
-	if err := h.store.CreateClient(ctx, c); err != nil {
+	if err := h.store.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
+		rq.fail(http.StatusConflict, "This client is already registered",
+			"The form was sent twice; the client "+c.ID+" was registered the first time and its secret shown then. If it was not kept, rotate it on the client's page.", "already_registered")
+		return
+	} else if err != nil {
 		rq.serverError(err)
 		return
 	}

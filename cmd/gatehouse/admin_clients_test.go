@@ -127,6 +127,27 @@ func TestAdminClientPages(t *testing.T) {
 		t.Errorf("the clients list lacks Payroll:\n%s", p.body)
 	}
 
+	// The same form sent twice (a reload of the page showing the secret)
+	// registers one client.
+	twice := url.Values{}
+	for k, v := range form {
+		twice[k] = v
+	}
+	twice.Set("name", "Rota")
+	twice.Set("client_id", b.get(e.issuer+"/admin/clients/new").form().Get("client_id"))
+	if p = b.post("/admin/clients", twice); !shownSecret.MatchString(p.body) {
+		t.Fatalf("registering Rota: status %d", p.status())
+	}
+	if p = b.post("/admin/clients", twice); p.status() != http.StatusConflict || !strings.Contains(p.body, "already registered") {
+		t.Errorf("the same form again: status %d, want 409", p.status())
+	}
+	if list, _ := e.store.ListClients(ctx); len(list) != 2 {
+		t.Errorf("%d clients after sending one form twice, want Payroll and Rota", len(list))
+	}
+	if err := e.store.DeleteClient(ctx, twice.Get("client_id")); err != nil {
+		t.Fatal(err)
+	}
+
 	// A real relying party signs alice in with it.
 	rp := e.rpFor(t, c, secret)
 	a := rp.authorize()
@@ -253,7 +274,7 @@ func TestAdminClientPages(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]int{
-		"root client.created/success": 2, "root client.updated/success": 1, "root client.secret_rotated/success": 1, "root client.deleted/success": 1,
+		"root client.created/success": 3, "root client.updated/success": 1, "root client.secret_rotated/success": 1, "root client.deleted/success": 1,
 		"org client.listed/denied": 1, "org client.created/denied": 2, "org client.viewed/denied": 1, "org client.updated/denied": 1,
 		"org client.secret_rotated/denied": 1, "org client.deleted/denied": 1,
 	} {
