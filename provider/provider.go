@@ -27,8 +27,12 @@ type Lifetimes struct {
 	AccessToken  time.Duration
 	IDToken      time.Duration
 	RefreshToken time.Duration
-	Code         time.Duration
-	AuthRequest  time.Duration
+	// RefreshMax is how long after the user authenticated a sign-in's
+	// refresh tokens keep working, however often they are renewed; zero
+	// sets no limit.
+	RefreshMax  time.Duration
+	Code        time.Duration
+	AuthRequest time.Duration
 }
 
 // Config configures a Provider.

@@ -303,6 +303,10 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 		CreatedAt: now,
 		ExpiresAt: now.Add(c.refreshTokenLifetime()),
 	}
+	if limit := s.cfg.Lifetimes.RefreshMax; limit > 0 && rt.AuthTime.Add(limit).Before(rt.ExpiresAt) {
+		// Renewal slides the token, never past the sign-in's own end.
+		rt.ExpiresAt = rt.AuthTime.Add(limit)
+	}
 	if rt.Exception != nil && rt.Exception.ExpiresAt.Before(rt.ExpiresAt) {
 		// A sign-in that skipped MFA under an exception lasts no longer
 		// than the exception.

@@ -52,6 +52,7 @@ type Config struct {
 		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime" help:"default access token lifetime"`
 		IDTokenLifetime      time.Duration `yaml:"id_token_lifetime" help:"default ID token lifetime"`
 		RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime" help:"default refresh token lifetime (renewed on each use)"`
+		RefreshTokenMaxAge   time.Duration `yaml:"refresh_token_max_age" help:"how long after the user signed in refresh tokens stop, however often renewed"`
 		CodeLifetime         time.Duration `yaml:"code_lifetime" help:"authorization code lifetime"`
 		AuthRequestLifetime  time.Duration `yaml:"auth_request_lifetime" help:"time allowed to finish signing in"`
 	} `yaml:"tokens"`
@@ -113,6 +114,7 @@ func defaultConfig() Config {
 	c.Tokens.AccessTokenLifetime = time.Hour
 	c.Tokens.IDTokenLifetime = time.Hour
 	c.Tokens.RefreshTokenLifetime = 30 * 24 * time.Hour
+	c.Tokens.RefreshTokenMaxAge = 90 * 24 * time.Hour
 	c.Tokens.CodeLifetime = time.Minute
 	c.Tokens.AuthRequestLifetime = 30 * time.Minute
 	c.Keys.SigningKeyRotation = 30 * 24 * time.Hour
@@ -257,6 +259,7 @@ func (c Config) Validate() error {
 		"tokens.access_token_lifetime":  c.Tokens.AccessTokenLifetime,
 		"tokens.id_token_lifetime":      c.Tokens.IDTokenLifetime,
 		"tokens.refresh_token_lifetime": c.Tokens.RefreshTokenLifetime,
+		"tokens.refresh_token_max_age":  c.Tokens.RefreshTokenMaxAge,
 		"tokens.code_lifetime":          c.Tokens.CodeLifetime,
 		"tokens.auth_request_lifetime":  c.Tokens.AuthRequestLifetime,
 		"keys.signing_key_rotation":     c.Keys.SigningKeyRotation,

@@ -424,3 +424,29 @@ func TestPerClientLifetimes(t *testing.T) {
 		t.Errorf("access token lifetime = %vs, want 300s", got)
 	}
 }
+
+// TestRefreshMaxAge: refresh tokens slide with use, but never past
+// tokens.refresh_token_max_age after the user signed in.
+func TestRefreshMaxAge(t *testing.T) {
+	e := newSeededEnv(t, nil, func(c *Config) { c.Tokens.RefreshTokenMaxAge = 3 * time.Hour })
+	e.addUser("alice", "correct horse battery")
+	r := e.addRP("app", false)
+	a := r.authorize()
+	tok, err := r.exchange(a, e.newBrowser().signIn(r, a, "alice", "correct horse battery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := tok.RefreshToken
+	for range 2 {
+		e.clock.Advance(80 * time.Minute)
+		next, err := r.refresh(rt)
+		if err != nil {
+			t.Fatalf("refresh %v after signing in: %v", e.clock.Now().Sub(tok.authTime()), err)
+		}
+		rt = next.RefreshToken
+	}
+	e.clock.Advance(21 * time.Minute) // 3 h 1 min after signing in
+	if _, err := r.refresh(rt); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("refresh past the maximum age: %v, want invalid_grant", err)
+	}
+}

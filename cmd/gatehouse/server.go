@@ -50,6 +50,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 			AccessToken:  cfg.Tokens.AccessTokenLifetime,
 			IDToken:      cfg.Tokens.IDTokenLifetime,
 			RefreshToken: cfg.Tokens.RefreshTokenLifetime,
+			RefreshMax:   cfg.Tokens.RefreshTokenMaxAge,
 			Code:         cfg.Tokens.CodeLifetime,
 			AuthRequest:  cfg.Tokens.AuthRequestLifetime,
 		},
