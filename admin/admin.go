@@ -65,23 +65,6 @@ func NewService(store storage.Storage, hasher *password.Hasher, now func() time.
 	return &Service{store: store, hasher: hasher, now: now, logger: logger}
 }
 
-// chain is the org unit id and its ancestors, nearest first.
-func (s *Service) chain(ctx context.Context, id string) ([]string, error) {
-	var ids []string
-	for id != "" && len(ids) < 64 { // the bound stops a cycle
-		ou, err := s.store.GetOrgUnit(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get org unit: %w", err)
-		}
-		ids = append(ids, ou.ID)
-		id = ou.ParentID
-	}
-	return ids, nil
-}
-
 // Can reports whether actor holds one of roles over org unit ouID: a
 // global admin everywhere, an org admin or helpdesk member in their
 // subtree.
@@ -94,12 +77,12 @@ func (s *Service) Can(ctx context.Context, actor storage.User, ouID string, role
 			return true, nil
 		}
 	}
-	chain, err := s.chain(ctx, ouID)
+	chain, err := storage.OrgUnitChain(ctx, s.store, ouID)
 	if err != nil {
 		return false, err
 	}
 	for _, b := range actor.Roles {
-		if slices.Contains(roles, b.Role) && slices.Contains(chain, b.OrgUnitID) {
+		if slices.Contains(roles, b.Role) && slices.ContainsFunc(chain, func(ou storage.OrgUnit) bool { return ou.ID == b.OrgUnitID }) {
 			return true, nil
 		}
 	}

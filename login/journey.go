@@ -198,7 +198,7 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 	if err != nil {
 		return userPolicy{}, fmt.Errorf("list exceptions: %w", err)
 	}
-	chain, err := h.orgUnitChain(ctx, u.OrgUnitID)
+	chain, err := storage.OrgUnitChain(ctx, h.store, u.OrgUnitID)
 	if err != nil {
 		return userPolicy{}, err
 	}
@@ -234,23 +234,6 @@ func (h *Handler) NextSignIn(ctx context.Context, userID string) (policy.Decisio
 		return policy.Decision{}, err
 	}
 	return policy.NextSignIn(up.user, h.cfg.Now()), nil
-}
-
-// orgUnitChain is the user's org unit and its ancestors, nearest first.
-func (h *Handler) orgUnitChain(ctx context.Context, id string) ([]storage.OrgUnit, error) {
-	var chain []storage.OrgUnit
-	for id != "" && len(chain) < 64 { // the tree is shallow; the bound stops a cycle
-		ou, err := h.store.GetOrgUnit(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get org unit: %w", err)
-		}
-		chain = append(chain, ou)
-		id = ou.ParentID
-	}
-	return chain, nil
 }
 
 // auditDecision records what the policy decided for u's sign-in, and why,
