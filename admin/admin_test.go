@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,8 @@ func TestRequestException(t *testing.T) {
 		{"no role", "nobody", req(short, "phone_lost", "", ""), ErrForbidden, "", ""},
 		{"long-term with evidence waits", "wales-helpdesk", req(long, "clinical_risk", "", "Risk assessment RA-17"), nil, "", storage.ExceptionRequested},
 		{"long-term without evidence is rejected", "wales-helpdesk", req(long, "clinical_risk", "", ""), ErrEvidenceRequired, "evidence", storage.ExceptionRejected},
+		{"a note of 2000 characters, not bytes", "wales-helpdesk", req(short, "other", strings.Repeat("é", 2000), ""), nil, "", storage.ExceptionApproved},
+		{"a note over 2000 characters", "wales-helpdesk", req(short, "other", strings.Repeat("a", 2001), ""), nil, "note", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

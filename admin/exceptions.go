@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -60,8 +61,11 @@ func validReason(reasons []Reason, code string) bool {
 // request is recorded as rejected with this reason.
 var ErrEvidenceRequired = &InputError{Field: "evidence", Msg: "Evidence is required for a long-term exception"}
 
-// maxText bounds a note or evidence, which go to the audit log.
+// maxText bounds a note or evidence, which go to the audit log, in
+// characters, as the forms' maxlength does.
 const maxText = 2000
+
+func tooLong(s string) bool { return utf8.RuneCountInString(s) > maxText }
 
 // ExceptionRequest is what a helpdesk member or admin fills in.
 type ExceptionRequest struct {
@@ -103,7 +107,7 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 		return e, &InputError{Field: "reason", Msg: "Choose a reason from the list"}
 	case req.Reason == "other" && e.Note == "":
 		return e, &InputError{Field: "note", Msg: "Say why in a note when the reason is Other"}
-	case len(e.Note) > maxText || len(e.Evidence) > maxText:
+	case tooLong(e.Note) || tooLong(e.Evidence):
 		return e, &InputError{Field: "note", Msg: fmt.Sprintf("Keep the note and evidence under %d characters", maxText)}
 	}
 	if err := s.hasMethod(ctx, u); err != nil {
