@@ -202,7 +202,6 @@ func (t *table[T]) lookup(tx *bolt.Tx, ix index[T], key string) (T, error) {
 	return t.get(tx, string(id))
 }
 
-// deleteAll deletes the records a non-unique index holds under key.
 // under returns the records an index holds under key.
 func (t *table[T]) under(tx *bolt.Tx, ix index[T], key string) ([]T, error) {
 	var list []T
@@ -216,6 +215,7 @@ func (t *table[T]) under(tx *bolt.Tx, ix index[T], key string) ([]T, error) {
 	return list, nil
 }
 
+// deleteAll deletes the records a non-unique index holds under key.
 func (t *table[T]) deleteAll(tx *bolt.Tx, ix index[T], key string) error {
 	for _, id := range ix.ids(tx, key, 0) {
 		if err := t.delete(tx, id); err != nil {
