@@ -60,10 +60,6 @@ func normalizeUser(u storage.User) (storage.User, error) {
 	if err != nil {
 		return u, err
 	}
-	if name == "" {
-		// NormalizeUsername lets an empty or blank name through.
-		return u, fmt.Errorf("%w: empty", storage.ErrInvalidUsername)
-	}
 	u.Username = name
 	u.Email = storage.NormalizeEmail(u.Email)
 	return u, nil

@@ -136,6 +136,7 @@ func testUsers(t *testing.T, s storage.Storage) {
 		{"taken username", newUser("u9", "BOB", "zed@example.org", now), storage.ErrAlreadyExists},
 		{"taken email", newUser("u9", "zed", "BOB@example.org", now), storage.ErrAlreadyExists},
 		{"invalid username", newUser("u9", "", "zed@example.org", now), storage.ErrInvalidUsername},
+		{"blank username", newUser("u9", " \t ", "zed@example.org", now), storage.ErrInvalidUsername},
 	}
 	for _, tt := range creates {
 		checkErr(t, "create with "+tt.name, s.CreateUser(ctx, tt.user), tt.want)
