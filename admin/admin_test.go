@@ -190,6 +190,11 @@ func TestDecideAndRevokeException(t *testing.T) {
 			t.Errorf("%s approved a long-term exception", tc.want)
 		}
 	}
+	// Notes go to the store and the audit log: they are bounded.
+	var ie *InputError
+	if _, err := f.svc.DecideException(ctx, f.actor["wales-admin-2"], e.ID, true, strings.Repeat("a", 2001)); !errors.As(err, &ie) {
+		t.Errorf("a decision note of 2001 characters: %v, want an input error", err)
+	}
 	f.now = f.now.Add(time.Hour)
 	e, err = f.svc.DecideException(ctx, f.actor["wales-admin-2"], e.ID, true, "rota seen")
 	if err != nil {
@@ -203,6 +208,9 @@ func TestDecideAndRevokeException(t *testing.T) {
 	}
 	if _, err := f.svc.RevokeException(ctx, f.actor["england-helpdsk"], e.ID, ""); !errors.Is(err, ErrForbidden) {
 		t.Errorf("revoke outside the subtree: %v, want ErrForbidden", err)
+	}
+	if _, err := f.svc.RevokeException(ctx, f.actor["ward-helpdesk"], e.ID, strings.Repeat("a", 2001)); !errors.As(err, &ie) {
+		t.Errorf("a revocation note of 2001 characters: %v, want an input error", err)
 	}
 	if e, err = f.svc.RevokeException(ctx, f.actor["ward-helpdesk"], e.ID, "left the unit"); err != nil || e.State != storage.ExceptionRevoked {
 		t.Fatalf("revoke: %v, %+v", err, e)

@@ -164,6 +164,9 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "self-service"))
 		return e, &InputError{Field: "decision", Msg: "Another admin must approve an exception for you"}
 	}
+	if note = strings.TrimSpace(note); tooLong(note) {
+		return e, &InputError{Field: "decision", Msg: fmt.Sprintf("Keep the decision note under %d characters", maxText)}
+	}
 	if approve {
 		if err := s.hasMethod(ctx, u); err != nil {
 			return e, err
@@ -174,7 +177,7 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		if e.State != storage.ExceptionRequested {
 			return e, &InputError{Field: "decision", Msg: "This request was already " + e.State}
 		}
-		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, strings.TrimSpace(note)
+		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, note
 		if approve {
 			e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(LongTermDuration)
 		}
@@ -197,13 +200,16 @@ func (s *Service) RevokeException(ctx context.Context, a Actor, id, note string)
 	if err := s.authorize(ctx, a, u, "exception.revoked", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
 		return e, err
 	}
+	if note = strings.TrimSpace(note); tooLong(note) {
+		return e, &InputError{Field: "exception", Msg: fmt.Sprintf("Keep the note under %d characters", maxText)}
+	}
 	now := s.now()
 	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
 		if e.StateAt(now) != storage.ExceptionApproved {
 			return e, &InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
 		}
 		e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
-		if note = strings.TrimSpace(note); note != "" {
+		if note != "" {
 			e.DecisionNote = note
 		}
 		return e, nil
