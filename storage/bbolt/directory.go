@@ -138,7 +138,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := users.delete(tx, id); err != nil {
+		if err := users.remove(tx, old); err != nil {
 			return err
 		}
 		return indexTerms(tx, &old, nil)

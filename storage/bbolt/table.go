@@ -147,6 +147,13 @@ func (t *table[T]) delete(tx *bolt.Tx, id string) error {
 	if err != nil {
 		return err
 	}
+	return t.remove(tx, old)
+}
+
+// remove deletes old, a record the caller has just read, and its index
+// entries, without reading it again.
+func (t *table[T]) remove(tx *bolt.Tx, old T) error {
+	id := t.id(old)
 	for _, ix := range t.indexes {
 		if key := ix.key(old); key != "" {
 			if err := tx.Bucket(ix.bucket).Delete(ix.entry(key, id)); err != nil {

@@ -36,7 +36,7 @@ func (db *DB) UpdateAttempts(ctx context.Context, key string, update func(storag
 		case a.Key != key:
 			return errors.New("update must not change the key")
 		case a.Failures == 0 && stored:
-			return attempts.delete(tx, key)
+			return attempts.remove(tx, old)
 		case a.Failures == 0:
 			return nil
 		case stored:
