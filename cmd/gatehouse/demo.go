@@ -28,6 +28,7 @@ type demo struct {
 	pages  *templates.Templates
 	issuer string
 	base   string
+	logger *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[string]demoSession // by cookie value; demo only, in memory
@@ -49,13 +50,19 @@ func newDemo(ctx context.Context, issuer, base string, client *http.Client, logg
 	rand.Read(hashKey)
 	rand.Read(encryptKey)
 	cookies := httphelper.NewCookieHandler(hashKey, encryptKey, httphelper.WithUnsecure())
-	d := &demo{pages: pages, issuer: issuer, base: base, sessions: map[string]demoSession{}}
+	d := &demo{pages: pages, issuer: issuer, base: base, logger: logger, sessions: map[string]demoSession{}}
 	d.rp, err = rp.NewRelyingPartyOIDC(ctx, issuer, demoClientID, "", base+"/callback",
 		[]string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail},
 		rp.WithPKCE(cookies),
 		rp.WithHTTPClient(client),
-		rp.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, errorType, desc, state string) {
-			d.page(w, r, http.StatusBadRequest, fmt.Sprintf("Sign-in failed: %s %s", errorType, desc))
+		// What went wrong is logged, never shown: the library's own
+		// failures carry its error text, and an error the provider sent
+		// carries a description anyone can write into the callback's URL.
+		rp.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, errorType, desc, _ string) {
+			d.failed(w, r, errorType, desc)
+		}),
+		rp.WithUnauthorizedHandler(func(w http.ResponseWriter, r *http.Request, desc, _ string) {
+			d.failed(w, r, "unauthorized", desc)
 		}),
 	)
 	if err != nil {
@@ -92,6 +99,12 @@ func (d *demo) signedIn(w http.ResponseWriter, r *http.Request, tokens *oidc.Tok
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// failed shows a sign-in failure with no detail but its OAuth error code.
+func (d *demo) failed(w http.ResponseWriter, r *http.Request, code, detail string) {
+	d.logger.WarnContext(r.Context(), "demo sign-in failed", "error", code, "detail", detail)
+	d.page(w, r, http.StatusBadRequest, "Sign-in failed ("+code+"). Sign in again to retry.")
 }
 
 func (d *demo) session(r *http.Request) (string, demoSession, bool) {

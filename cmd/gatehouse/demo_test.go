@@ -54,3 +54,34 @@ func TestDemoSignIn(t *testing.T) {
 		t.Errorf("after sign-out, at %s:\n%s", p.resp.Request.URL, p.body)
 	}
 }
+
+// TestDemoCallbackErrorIsGeneric: a failed callback shows a plain failure,
+// never the rp library's error text (here: no state cookie) or the query's
+// error description.
+func TestDemoCallbackErrorIsGeneric(t *testing.T) {
+	e := newEnv(t)
+	base := "http://127.0.0.1:9"
+	if err := ensureDemoClient(context.Background(), e.store, base, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDemo(context.Background(), e.issuer, base, e.srv.Client(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range []string{
+		"code=x&state=y",
+		"error=access_denied&error_description=call+0800+to+unlock&state=y",
+	} {
+		rec := httptest.NewRecorder()
+		d.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?"+query, nil))
+		body := rec.Body.String()
+		if rec.Code != http.StatusBadRequest || !strings.Contains(body, "Sign-in failed") {
+			t.Errorf("/callback?%s: status %d, want 400 and a sign-in failure:\n%s", query, rec.Code, body)
+		}
+		for _, leak := range []string{"failed to get state", "cookie", "0800"} {
+			if strings.Contains(body, leak) {
+				t.Errorf("/callback?%s shows %q:\n%s", query, leak, body)
+			}
+		}
+	}
+}
