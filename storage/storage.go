@@ -61,9 +61,9 @@ type Storage interface {
 	Throttle
 	Audit
 
-	// DeleteExpired removes auth requests, codes, tokens, sessions and
-	// throttle records that expired before now. Its cost is proportional to
-	// what it deletes, not to what is stored.
+	// DeleteExpired removes auth requests, codes, tokens, sessions,
+	// challenges and throttle records whose expiry is not after now. Its
+	// cost is proportional to what it deletes, not to what is stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Backup writes a consistent copy of the whole store to w while the
 	// store stays online.
