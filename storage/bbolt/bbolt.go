@@ -146,7 +146,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 }
 
 func allBuckets() [][]byte {
-	names := [][]byte{auditBucket, auditByUserBucket, signingKeysBucket, secretsBucket}
+	names := [][]byte{auditBucket, auditByUserBucket, userTermsBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
 		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
 	} {

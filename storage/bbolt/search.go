@@ -112,12 +112,9 @@ func indexTerms(tx *bolt.Tx, old, u *storage.User) error {
 	return nil
 }
 
-// setupUserSearch creates the term index and, in a store written before
-// the search indexes, fills both from the users already stored.
+// setupUserSearch, in a store written before the search indexes, fills
+// both from the users already stored.
 func setupUserSearch(tx *bolt.Tx) error {
-	if _, err := tx.CreateBucketIfNotExists(userTermsBucket); err != nil {
-		return fmt.Errorf("create bucket %s: %w", userTermsBucket, err)
-	}
 	meta := tx.Bucket(metaBucket)
 	if meta.Get(userSearchKey) != nil {
 		return nil
