@@ -169,10 +169,11 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 	if next.Email, err = s.checkEmail(ctx, p.Email, u.ID); err != nil {
 		errs = append(errs, err)
 	}
-	regions, err := s.phoneRegions(ctx, u.OrgUnitID)
+	t, err := s.loadTree(ctx)
 	if err != nil {
 		return u, err
 	}
+	regions := t.phoneRegions(u.OrgUnitID)
 	if next.Phone, err = checkPhone(p.Phone, "phone", regions); err != nil {
 		errs = append(errs, err)
 	}
@@ -483,15 +484,11 @@ func checkPhone(raw, field string, regions []string) (string, error) {
 
 // phoneRegions are the regions whose numbers an org unit accepts: its
 // own or inherited setting, else the default.
-func (s *Service) phoneRegions(ctx context.Context, ouID string) ([]string, error) {
-	t, err := s.loadTree(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (t tree) phoneRegions(ouID string) []string {
 	if r := policy.Effective(t.chain(ouID)).PhoneRegions; len(r) > 0 {
-		return r, nil
+		return r
 	}
-	return otp.DefaultRegions, nil
+	return otp.DefaultRegions
 }
 
 // The pages.
@@ -869,11 +866,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	}
 
 	if canEdit {
-		regions, err := h.svc.phoneRegions(ctx, u.OrgUnitID)
-		if err != nil {
-			rq.serverError(err)
-			return
-		}
+		regions := t.phoneRegions(u.OrgUnitID)
 		in := Profile{DisplayName: u.DisplayName, Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone}
 		if posted != nil {
 			in = *posted
