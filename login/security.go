@@ -350,12 +350,18 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Wait %s and start adding the method again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
 		return
 	}
-	c, err = h.countGuess(ctx, c.ID)
-	if err != nil {
+	// countGuess returns a zero challenge with its error: keep the id.
+	guessed, err := h.countGuess(ctx, c.ID)
+	switch {
+	case errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound):
 		h.store.DeleteChallenge(ctx, c.ID)
 		h.errorPage(w, r, http.StatusBadRequest, "Too many wrong answers", "Start adding the method again.", "too_many_guesses")
 		return
+	case err != nil:
+		h.serverError(w, r, err)
+		return
 	}
+	c = guessed
 	methodName := name(r.PostFormValue("name"))
 	m, err := f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
 	if err != nil {
