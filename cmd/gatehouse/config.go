@@ -156,13 +156,7 @@ func (c Config) webAuthnOrigins() []string {
 		}
 		return []string{u.Scheme + "://" + u.Host}
 	}
-	var out []string
-	for o := range strings.SplitSeq(c.WebAuthn.Origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
+	return splitList(c.WebAuthn.Origins)
 }
 
 // mfaKeyFile is the sealing key's path: kept beside the database, not in it.
