@@ -103,24 +103,7 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 		return
 	}
 	who := &people{h: h, rq: rq, users: map[string]*storage.User{}}
-	// What the actor may do in each org unit, worked out once per unit.
-	type rights struct{ see, decide bool }
-	units := map[string]rights{}
-	rightsIn := func(ouID string) (rights, error) {
-		if r, ok := units[ouID]; ok {
-			return r, nil
-		}
-		var r rights
-		var err error
-		if r.see, err = h.svc.Can(ctx, rq.actor.User, ouID, storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
-			return r, err
-		}
-		if r.decide, err = h.svc.Can(ctx, rq.actor.User, ouID, storage.RoleOrgAdmin); err != nil {
-			return r, err
-		}
-		units[ouID] = r
-		return r, nil
-	}
+	can := rq.rights()
 	// rows are the exceptions in list whose user (by their current org
 	// unit) the actor looks after.
 	now := h.now()
@@ -137,12 +120,16 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 			if u == nil {
 				continue
 			}
-			r, err := rightsIn(u.OrgUnitID)
+			see, err := can(u.OrgUnitID, storage.RoleOrgAdmin, storage.RoleHelpdesk)
 			if err != nil {
 				return nil, err
 			}
-			if !r.see {
+			if !see {
 				continue // outside the actor's scope
+			}
+			decide, err := can(u.OrgUnitID, storage.RoleOrgAdmin)
+			if err != nil {
+				return nil, err
 			}
 			out = append(out, templates.ExceptionRow{
 				ID: e.ID, UserID: u.ID, UserName: displayName(*u), Kind: e.Kind, KindLabel: kindLabels[e.Kind],
@@ -150,7 +137,7 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 				RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt,
 				DecidedBy: who.name(e.DecidedBy), DecidedAt: e.DecidedAt, DecisionNote: e.DecisionNote,
 				ExpiresAt: e.ExpiresAt, EndsIn: endsIn(e.ExpiresAt.Sub(now)),
-				CanDecide: r.decide && u.ID != rq.actor.User.ID, OwnRequest: e.RequestedBy == rq.actor.User.ID, CanRevoke: true,
+				CanDecide: decide && u.ID != rq.actor.User.ID, OwnRequest: e.RequestedBy == rq.actor.User.ID, CanRevoke: true,
 			})
 		}
 		return out, nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/login/clientip"
@@ -170,6 +171,25 @@ func (rq *request) allowed(ouID, subject, action string, roles ...string) bool {
 	return ok
 }
 
+// rights is Service.Can for the actor, worked out once per org unit and
+// roles: for pages that check many rows (exceptions, say) against few
+// units.
+func (rq *request) rights() func(ouID string, roles ...string) (bool, error) {
+	memo := map[string]bool{}
+	return func(ouID string, roles ...string) (bool, error) {
+		key := ouID + " " + strings.Join(roles, " ")
+		if ok, done := memo[key]; done {
+			return ok, nil
+		}
+		ok, err := rq.h.svc.Can(rq.ctx(), rq.actor.User, ouID, roles...)
+		if err != nil {
+			return false, err
+		}
+		memo[key] = ok
+		return ok, nil
+	}
+}
+
 // forbidden audits and refuses a request outside the actor's scope.
 func (rq *request) forbidden(subject, ouID, action string) {
 	rq.h.svc.audit(rq.ctx(), rq.actor, storage.User{ID: subject, OrgUnitID: ouID}, action, storage.OutcomeDenied,
@@ -235,6 +255,7 @@ func (h *Handler) home(rq *request) {
 	// lists them; expired exceptions (approved is their stored state for
 	// good) are skipped before their users are loaded.
 	who := &people{h: h, rq: rq, users: map[string]*storage.User{}}
+	can := rq.rights()
 	count := func(list []storage.Exception, roles ...string) (int, error) {
 		n := 0
 		for _, e := range list {
@@ -248,7 +269,7 @@ func (h *Handler) home(rq *request) {
 			if u == nil {
 				continue
 			}
-			if ok, err := h.svc.Can(rq.ctx(), rq.actor.User, u.OrgUnitID, roles...); err != nil {
+			if ok, err := can(u.OrgUnitID, roles...); err != nil {
 				return 0, err
 			} else if ok {
 				n++
