@@ -475,6 +475,12 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The page offers the button only where the org unit allows the codes;
+	// a post made without it is refused the same.
+	if !h.offers(acct.policy.org, storage.MethodRecovery) {
+		h.notAllowed(w, r)
+		return
+	}
 	ctx := r.Context()
 	codes, m := recovery.Generate(acct.user.ID, h.cfg.Now())
 	for _, old := range acct.methods {
