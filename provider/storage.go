@@ -389,8 +389,9 @@ func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID strin
 	return s.store.DeleteUserSessions(ctx, userID)
 }
 
-// GetRefreshTokenInfo identifies a refresh token for revocation; its "id"
-// is its hash.
+// GetRefreshTokenInfo identifies a refresh token for revocation. Its "id"
+// is the token itself, as RevokeToken also receives a token op could not
+// place (with token_type_hint=access_token, op never asks here).
 func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token string) (string, string, error) {
 	rt, err := s.store.GetRefreshToken(ctx, tokenHash(token))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -399,7 +400,7 @@ func (s *opStorage) GetRefreshTokenInfo(ctx context.Context, clientID, token str
 	if err != nil {
 		return "", "", fmt.Errorf("get refresh token: %w", err)
 	}
-	return rt.UserID, rt.Hash, nil
+	return rt.UserID, token, nil
 }
 
 // errOtherClientsToken refuses to revoke another client's token (RFC 7009
@@ -409,10 +410,12 @@ func errOtherClientsToken() *oidc.Error {
 	return oidc.ErrInvalidGrant().WithDescription("The token was not issued to this client.")
 }
 
-// RevokeToken implements RFC 7009. Revoking a refresh token revokes its
-// family, access tokens included. Unknown tokens are not an error.
+// RevokeToken implements RFC 7009. tokenOrID is a refresh token or an
+// access token's id; whatever the hint said, both are looked for (section
+// 2.1). Revoking a refresh token revokes its family, access tokens
+// included. Unknown tokens are not an error.
 func (s *opStorage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
-	rt, err := s.store.GetRefreshToken(ctx, tokenOrID)
+	rt, err := s.store.GetRefreshToken(ctx, tokenHash(tokenOrID))
 	switch {
 	case err == nil:
 		if rt.ClientID != clientID {

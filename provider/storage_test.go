@@ -1,0 +1,92 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// newTestProvider is a Provider over a fresh database, with one
+// confidential client "app" whose secret is returned.
+func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "provider.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := New(ctx, Config{
+		Issuer: "http://localhost:8080",
+		Lifetimes: Lifetimes{AccessToken: time.Hour, IDToken: time.Hour, RefreshToken: 24 * time.Hour,
+			Code: time.Minute, AuthRequest: time.Hour},
+		SigningKeyRotation:  30 * 24 * time.Hour,
+		SigningKeyRetention: 48 * time.Hour,
+		SigningKeyBits:      1024,
+		LoginURL:            func(id string) string { return "/login?id=" + id },
+		BrowserHash:         func(context.Context) []byte { return nil },
+		Logger:              slog.New(slog.DiscardHandler),
+	}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, hash := NewSecret()
+	if err := db.CreateClient(ctx, storage.Client{
+		ID: "app", Name: "App", SecretHash: hash, RedirectURIs: []string{"https://app.example/cb"},
+		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken}, MinimumACR: "pwd",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p, db, secret
+}
+
+// TestRevokeRefreshTokenWithAnyHint revokes a refresh token whatever
+// token_type_hint says: RFC 7009 section 2.1 has the server search every
+// token type when the hint is wrong. op passes a token it cannot place on
+// to RevokeToken as it came.
+func TestRevokeRefreshTokenWithAnyHint(t *testing.T) {
+	for _, hint := range []string{"", "refresh_token", "access_token"} {
+		t.Run("hint="+hint, func(t *testing.T) {
+			ctx := context.Background()
+			p, db, secret := newTestProvider(t)
+			value := storage.RandomString(32)
+			now := time.Now()
+			rt := storage.RefreshToken{Hash: tokenHash(value), FamilyID: "family", ClientID: "app", UserID: "user",
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			at := storage.AccessToken{ID: storage.NewID(), ClientID: "app", Subject: "user", FamilyID: "family",
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := db.CreateRefreshToken(ctx, rt, at); err != nil {
+				t.Fatal(err)
+			}
+
+			form := url.Values{"token": {value}}
+			if hint != "" {
+				form.Set("token_type_hint", hint)
+			}
+			req := httptest.NewRequest(http.MethodPost, "http://localhost:8080/revoke", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("app", secret)
+			w := httptest.NewRecorder()
+			p.Handler().ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				t.Fatalf("revoke: status %d, body %s", w.Code, w.Body)
+			}
+			if _, err := db.GetRefreshToken(ctx, rt.Hash); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("refresh token after revocation: got err %v, want ErrNotFound", err)
+			}
+			if _, err := db.GetAccessToken(ctx, at.ID); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("family's access token after revocation: got err %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
