@@ -98,17 +98,21 @@ func Open(path string, opts Options) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// Every index is built: stamp the file with this version.
-	if err := b.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(metaBucket)
-		if string(meta.Get(versionKey)) == strconv.Itoa(schemaVersion) {
-			return nil
+	// Every index is built: stamp a migrated file with this version (a
+	// write, with its fsync, only when one is due).
+	var stamped bool
+	b.View(func(tx *bolt.Tx) error {
+		stamped = string(tx.Bucket(metaBucket).Get(versionKey)) == strconv.Itoa(schemaVersion)
+		return nil
+	})
+	if !stamped {
+		if err := b.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(metaBucket).Put(versionKey, []byte(strconv.Itoa(schemaVersion)))
+		}); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		log.Info("migrated storage", "path", path, "schema_version", schemaVersion)
-		return meta.Put(versionKey, []byte(strconv.Itoa(schemaVersion)))
-	}); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, nil
 }
