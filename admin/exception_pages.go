@@ -137,13 +137,13 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 				RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt,
 				DecidedBy: who.name(e.DecidedBy), DecidedAt: e.DecidedAt, DecisionNote: e.DecisionNote,
 				ExpiresAt: e.ExpiresAt, EndsIn: endsIn(e.ExpiresAt.Sub(now)),
-				CanDecide: decide && u.ID != rq.actor.User.ID, OwnRequest: e.RequestedBy == rq.actor.User.ID, CanRevoke: true,
+				CanDecide: decide && u.ID != rq.actor.User.ID, OwnRequest: e.RequestedBy == rq.actor.User.ID,
 			})
 		}
 		return out, nil
 	}
 	p := templates.ExceptionsPage{Page: rq.page("MFA exceptions", "Exceptions"), Notice: notice, Errors: errs,
-		CanGrant: true, Username: templates.Field{Value: username}}
+		Username: templates.Field{Value: username}}
 	for _, e := range errs {
 		if e.Field == "username" {
 			p.Username.Error = e.Msg

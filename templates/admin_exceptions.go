@@ -36,8 +36,7 @@ type ExceptionsPage struct {
 	Pending  []ExceptionRow
 	Active   []ExceptionRow
 	Expiring []ExceptionRow
-	// CanGrant shows the "find a user" form.
-	CanGrant bool
+	// Username is the "find a user" form's field.
 	Username Field
 }
 
@@ -56,7 +55,6 @@ type ExceptionRow struct {
 	ExpiresAt             time.Time
 	EndsIn                string // "in 5 hours"
 	CanDecide, OwnRequest bool
-	CanRevoke             bool
 }
 
 func (t *Templates) AdminExceptionForm(w http.ResponseWriter, status int, p ExceptionFormPage) {

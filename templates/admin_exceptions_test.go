@@ -97,13 +97,13 @@ func TestExceptionsPage(t *testing.T) {
 	row := func(id string) ExceptionRow {
 		return ExceptionRow{ID: id, UserID: "u-" + id, UserName: evilInput, Kind: "long_term", KindLabel: "Long-term", Reason: evilInput,
 			Note: evilInput, Evidence: evilInput, RequestedBy: evilInput, RequestedAt: at, DecidedBy: evilInput, DecidedAt: at,
-			ExpiresAt: at.Add(time.Hour), EndsIn: "in 1 hour", CanDecide: true, CanRevoke: true}
+			ExpiresAt: at.Add(time.Hour), EndsIn: "in 1 hour", CanDecide: true}
 	}
 	own := row("e2")
 	own.OwnRequest = true
 	body := renderAdmin(t, "admin_exceptions", func(tp *Templates, w http.ResponseWriter) {
 		tp.AdminExceptions(w, 409, ExceptionsPage{
-			Page: adminPage, Notice: evilInput, CanGrant: true, Username: Field{Value: evilInput},
+			Page: adminPage, Notice: evilInput, Username: Field{Value: evilInput},
 			Errors:  []FormError{{Field: "exception-e1", Msg: "Another admin must approve a request you made"}},
 			Pending: []ExceptionRow{row("e1"), own}, Active: []ExceptionRow{row("e3")}, Expiring: []ExceptionRow{row("e3")},
 		})
