@@ -72,9 +72,10 @@ func (p *people) get(id string) (*storage.User, error) {
 	return &u, nil
 }
 
-// name is how a user is shown: display name, else username.
+// displayName is how a user is shown: display name, else username.
 func displayName(u storage.User) string { return cmp.Or(u.DisplayName, u.Username) }
 
+// name is how the user with id is shown, or says they were removed.
 func (p *people) name(id string) string {
 	if id == "" {
 		return ""
