@@ -175,9 +175,10 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 // the methods it allows (of those Gatehouse offers), and the decision's
 // view of them.
 type userPolicy struct {
-	org     policy.OrgPolicy
-	methods []storage.Method
-	user    policy.User
+	org        policy.OrgPolicy
+	methods    []storage.Method
+	registered []storage.Method // all of them, allowed or not
+	user       policy.User
 }
 
 // loadUserPolicy is loadPolicy for a user id.
@@ -202,7 +203,7 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 	if err != nil {
 		return userPolicy{}, err
 	}
-	up := userPolicy{org: policy.Effective(chain)}
+	up := userPolicy{org: policy.Effective(chain), registered: all}
 	var types []string
 	for _, m := range all {
 		if h.offers(up.org, m.Type) {

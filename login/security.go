@@ -51,14 +51,11 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 		h.serverError(w, r, err)
 		return acct, false
 	}
-	if acct.methods, err = h.store.ListUserMethods(r.Context(), sess.UserID); err != nil {
-		h.serverError(w, r, err)
-		return acct, false
-	}
 	if acct.policy, err = h.loadPolicy(r.Context(), acct.user); err != nil {
 		h.serverError(w, r, err)
 		return acct, false
 	}
+	acct.methods = acct.policy.registered
 	return acct, true
 }
 
