@@ -500,12 +500,12 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 // a recent factor like any change, and is refused where the org unit
 // prompts for or requires MFA, or the user holds a role.
 func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
-	if !h.parseForm(w, r) {
+	acct, ok := h.securityForm(w, r, false)
+	if !ok {
 		return
 	}
 	on := r.PostFormValue("enabled") == "on"
-	acct, ok := h.securityForm(w, r, !on)
-	if !ok {
+	if !on && !h.fresh(w, r, acct) {
 		return
 	}
 	if on && len(acct.policy.methods) == 0 {
