@@ -30,7 +30,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // withStore loads the configuration (with extra flags registered by
 // define), opens the store and runs fn.
 func withStore(args []string, stderr io.Writer, getenv func(string) string, name string,
-	define func(fs *flag.FlagSet), fn func(cfg Config, fs *flag.FlagSet, store storage.Storage) error) error {
+	define func(fs *flag.FlagSet), fn func(cfg Config, store storage.Storage) error) error {
 	fs := flagSet(name, stderr)
 	define(fs)
 	cfg, err := loadConfig(fs, args, getenv)
@@ -42,7 +42,7 @@ func withStore(args []string, stderr io.Writer, getenv func(string) string, name
 		return err
 	}
 	defer store.Close()
-	return fn(cfg, fs, store)
+	return fn(cfg, store)
 }
 
 func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -59,15 +59,15 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, store storage.Storage) error {
 			return addUser(ctx, cfg, store, stdout, username, email, name, ou, role)
 		})
 	case "list":
-		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, _ *flag.FlagSet, store storage.Storage) error {
+		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
 			return listUsers(ctx, store, stdout)
 		})
 	case "set-password":
-		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
 			return setPassword(ctx, cfg, store, stdout, username)
 		})
 	}
@@ -209,7 +209,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "client add", define, func(cfg Config, _ *flag.FlagSet, store storage.Storage) error {
+		return withStore(args[1:], stderr, getenv, "client add", define, func(cfg Config, store storage.Storage) error {
 			if id == "" {
 				id = storage.RandomString(12)
 			}
@@ -245,7 +245,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return nil
 		})
 	case "list":
-		return withStore(args[1:], stderr, getenv, "client list", func(*flag.FlagSet) {}, func(_ Config, _ *flag.FlagSet, store storage.Storage) error {
+		return withStore(args[1:], stderr, getenv, "client list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
 			clients, err := store.ListClients(ctx)
 			if err != nil {
 				return err
