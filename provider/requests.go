@@ -14,6 +14,9 @@ import (
 type authRequest struct {
 	storage.AuthRequest
 	codeHash string // set when op loaded it by code, for redemption
+	// user is set with codeHash: the active user the code is for, read
+	// once for the whole exchange.
+	user storage.User
 }
 
 var (
@@ -60,6 +63,7 @@ func (a *authRequest) LogValue() slog.Value {
 type refreshRequest struct {
 	storage.RefreshToken
 	scopes []string
+	user   storage.User // the active user, read once for the whole exchange
 }
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)

@@ -160,10 +160,11 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if a.Step != storage.StepDone {
 		return nil, errors.New("auth request is not done")
 	}
-	if _, err := s.activeUser(ctx, a.UserID); err != nil {
+	u, err := s.activeUser(ctx, a.UserID)
+	if err != nil {
 		return nil, err
 	}
-	return &authRequest{AuthRequest: a, codeHash: hash}, nil
+	return &authRequest{AuthRequest: a, codeHash: hash, user: u}, nil
 }
 
 // codeReplayed revokes what a replayed code produced and says so.
@@ -352,7 +353,8 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if now.After(rt.ExpiresAt) {
 		return nil, errors.New("refresh token expired")
 	}
-	if _, err := s.activeUser(ctx, rt.UserID); err != nil {
+	u, err := s.activeUser(ctx, rt.UserID)
+	if err != nil {
 		return nil, err
 	}
 	if rt.Exception != nil {
@@ -369,7 +371,7 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 			return nil, errors.New("the MFA exception the sign-in used has ended")
 		}
 	}
-	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes}, nil
+	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes, user: u}, nil
 }
 
 // exceptionInForce reports whether the user has an MFA exception in force
@@ -520,9 +522,19 @@ func (s *opStorage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, strin
 // skipped MFA under an exception says so, with the exception's kind and
 // expiry, so a relying party can decide for itself.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	u, err := s.store.GetUser(ctx, req.GetSubject())
-	if err != nil {
-		return fmt.Errorf("get user: %w", err)
+	// The code or refresh token's lookup read the user already.
+	var u storage.User
+	switch r := req.(type) {
+	case *authRequest:
+		u = r.user
+	case *refreshRequest:
+		u = r.user
+	}
+	if u.ID != req.GetSubject() {
+		var err error
+		if u, err = s.store.GetUser(ctx, req.GetSubject()); err != nil {
+			return fmt.Errorf("get user: %w", err)
+		}
 	}
 	setUserinfo(info, u, scopes)
 	if r, ok := req.(*refreshRequest); ok && r.ACR != "" {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,12 +21,19 @@ import (
 // confidential client "app" whose secret is returned.
 func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
 	t.Helper()
-	ctx := context.Background()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "provider.db"), bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	p, secret := newTestProviderOver(t, db)
+	return p, db, secret
+}
+
+// newTestProviderOver is newTestProvider over store, which wraps db.
+func newTestProviderOver(t *testing.T, db storage.Storage) (*Provider, string) {
+	t.Helper()
+	ctx := context.Background()
 	p, err := New(ctx, Config{
 		Issuer: "http://localhost:8080",
 		Lifetimes: Lifetimes{AccessToken: time.Hour, IDToken: time.Hour, RefreshToken: 24 * time.Hour,
@@ -47,7 +55,7 @@ func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return p, db, secret
+	return p, secret
 }
 
 // TestRevokeRefreshTokenWithAnyHint revokes a refresh token whatever
@@ -88,5 +96,57 @@ func TestRevokeRefreshTokenWithAnyHint(t *testing.T) {
 				t.Errorf("family's access token after revocation: got err %v, want ErrNotFound", err)
 			}
 		})
+	}
+}
+
+// userReads counts GetUser calls.
+type userReads struct {
+	storage.Storage
+	n atomic.Int32
+}
+
+func (s *userReads) GetUser(ctx context.Context, id string) (storage.User, error) {
+	s.n.Add(1)
+	return s.Storage.GetUser(ctx, id)
+}
+
+// TestRefreshReadsUserOnce exchanges a refresh token for new tokens,
+// ID token included, reading the user once.
+func TestRefreshReadsUserOnce(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "provider.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := &userReads{Storage: db}
+	p, secret := newTestProviderOver(t, store)
+	u := storage.User{ID: storage.NewID(), Username: "ada", Email: "ada@example.org", DisplayName: "Ada"}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	value := storage.RandomString(32)
+	now := time.Now()
+	rt := storage.RefreshToken{Hash: tokenHash(value), FamilyID: "family", ClientID: "app", UserID: u.ID,
+		Scopes: []string{"openid", "profile", "offline_access"}, AuthTime: now, AMR: []string{"pwd"}, ACR: "pwd",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	at := storage.AccessToken{ID: storage.NewID(), ClientID: "app", Subject: u.ID, FamilyID: "family",
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.CreateRefreshToken(ctx, rt, at); err != nil {
+		t.Fatal(err)
+	}
+
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {value}}
+	req := httptest.NewRequest(http.MethodPost, "http://localhost:8080/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", secret)
+	w := httptest.NewRecorder()
+	store.n.Store(0)
+	p.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id_token"`) {
+		t.Fatalf("refresh: status %d, body %s", w.Code, w.Body)
+	}
+	if got := store.n.Load(); got != 1 {
+		t.Errorf("GetUser calls = %d, want 1", got)
 	}
 }
