@@ -60,7 +60,7 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	switch args[0] {
 	case "add":
 		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, store storage.Storage) error {
-			return addUser(ctx, cfg, store, stdout, username, email, name, ou, role)
+			return addUser(ctx, cfg, store, stdout, stderr, username, email, name, ou, role)
 		})
 	case "list":
 		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
@@ -68,7 +68,7 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		})
 	case "set-password":
 		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
-			return setPassword(ctx, cfg, store, stdout, username)
+			return setPassword(ctx, cfg, store, stdout, stderr, username)
 		})
 	}
 	return fmt.Errorf("unknown user command %q (want add, list or set-password)", args[0])
@@ -90,7 +90,7 @@ func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (stora
 	return storage.OrgUnit{}, fmt.Errorf("no org unit %q", ref)
 }
 
-func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username, email, name, ouRef, role string) error {
+func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username, email, name, ouRef, role string) error {
 	if username == "" {
 		return errors.New("--username is required")
 	}
@@ -122,12 +122,12 @@ func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout io.W
 	} else if err != nil {
 		return err
 	}
-	audit(ctx, store, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: ou.ID, Action: "user.created", Outcome: storage.OutcomeSuccess})
+	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: ou.ID, Action: "user.created", Outcome: storage.OutcomeSuccess})
 	fmt.Fprintf(stdout, "created user %s (id %s) in %s\none-time password: %s\n(shown once; it must be changed at first sign-in)\n", norm, u.ID, ou.Name, otp)
 	return nil
 }
 
-func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username string) error {
+func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username string) error {
 	norm, err := storage.NormalizeUsername(username)
 	if err != nil || username == "" {
 		return errors.New("--username is required")
@@ -157,7 +157,7 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout 
 	if err := store.RevokeUserTokens(ctx, u.ID); err != nil {
 		return err
 	}
-	audit(ctx, store, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_reset", Outcome: storage.OutcomeSuccess})
+	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_reset", Outcome: storage.OutcomeSuccess})
 	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in; existing sessions ended)\n", norm, otp)
 	return nil
 }
@@ -236,7 +236,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			} else if err != nil {
 				return err
 			}
-			audit(ctx, store, storage.AuditEvent{Time: c.CreatedAt, Actor: "cli", Subject: c.ID, Action: "client.created", Outcome: storage.OutcomeSuccess})
+			audit(ctx, store, stderr, storage.AuditEvent{Time: c.CreatedAt, Actor: "cli", Subject: c.ID, Action: "client.created", Outcome: storage.OutcomeSuccess})
 			fmt.Fprintf(stdout, "client_id: %s\n", c.ID)
 			if secret != "" {
 				fmt.Fprintf(stdout, "client_secret: %s\n(shown once; store it in the relying party's secret store)\n", secret)
@@ -290,9 +290,9 @@ func validateClient(c storage.Client) error {
 	return errors.Join(errs...)
 }
 
-func audit(ctx context.Context, store storage.Audit, e storage.AuditEvent) {
+func audit(ctx context.Context, store storage.Audit, stderr io.Writer, e storage.AuditEvent) {
 	if err := store.AppendAudit(ctx, e); err != nil {
-		fmt.Fprintln(os.Stderr, "warning: audit event not recorded:", err)
+		fmt.Fprintln(stderr, "warning: audit event not recorded:", err)
 	}
 }
 
