@@ -59,7 +59,9 @@ func (a *authRequest) LogValue() slog.Value {
 }
 
 // refreshRequest is a validated refresh-token exchange. scopes may be
-// narrower than the refresh token's for this one exchange.
+// narrower than the refresh token's for this one exchange: op checks the
+// requested scopes against GetScopes and then sets them with
+// SetCurrentScopes, and the new access token gets GetScopes.
 type refreshRequest struct {
 	storage.RefreshToken
 	scopes []string
@@ -72,7 +74,7 @@ func (r *refreshRequest) GetAMR() []string                 { return r.AMR }
 func (r *refreshRequest) GetAudience() []string            { return r.Audience }
 func (r *refreshRequest) GetAuthTime() time.Time           { return r.AuthTime }
 func (r *refreshRequest) GetClientID() string              { return r.ClientID }
-func (r *refreshRequest) GetScopes() []string              { return r.Scopes }
+func (r *refreshRequest) GetScopes() []string              { return r.scopes }
 func (r *refreshRequest) GetSubject() string               { return r.UserID }
 func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 

@@ -2,12 +2,14 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,12 +83,7 @@ func TestRevokeRefreshTokenWithAnyHint(t *testing.T) {
 			if hint != "" {
 				form.Set("token_type_hint", hint)
 			}
-			req := httptest.NewRequest(http.MethodPost, "http://localhost:8080/revoke", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("app", secret)
-			w := httptest.NewRecorder()
-			p.Handler().ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
+			if w := post(p, "/revoke", secret, form); w.Code != http.StatusOK {
 				t.Fatalf("revoke: status %d, body %s", w.Code, w.Body)
 			}
 			if _, err := db.GetRefreshToken(ctx, rt.Hash); !errors.Is(err, storage.ErrNotFound) {
@@ -113,7 +110,6 @@ func (s *userReads) GetUser(ctx context.Context, id string) (storage.User, error
 // TestRefreshReadsUserOnce exchanges a refresh token for new tokens,
 // ID token included, reading the user once.
 func TestRefreshReadsUserOnce(t *testing.T) {
-	ctx := context.Background()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "provider.db"), bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +117,21 @@ func TestRefreshReadsUserOnce(t *testing.T) {
 	defer db.Close()
 	store := &userReads{Storage: db}
 	p, secret := newTestProviderOver(t, store)
+	value := seedRefreshToken(t, db)
+	store.n.Store(0)
+	if w := post(p, "/oauth/token", secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {value}}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id_token"`) {
+		t.Fatalf("refresh: status %d, body %s", w.Code, w.Body)
+	}
+	if got := store.n.Load(); got != 1 {
+		t.Errorf("GetUser calls = %d, want 1", got)
+	}
+}
+
+// seedRefreshToken stores a user and a refresh token for "app" with the
+// scopes openid, profile and offline_access, and returns the token.
+func seedRefreshToken(t *testing.T, db storage.Storage) string {
+	t.Helper()
+	ctx := context.Background()
 	u := storage.User{ID: storage.NewID(), Username: "ada", Email: "ada@example.org", DisplayName: "Ada"}
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
@@ -135,18 +146,53 @@ func TestRefreshReadsUserOnce(t *testing.T) {
 	if err := db.CreateRefreshToken(ctx, rt, at); err != nil {
 		t.Fatal(err)
 	}
+	return value
+}
 
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {value}}
-	req := httptest.NewRequest(http.MethodPost, "http://localhost:8080/oauth/token", strings.NewReader(form.Encode()))
+// post sends form to p's path as client "app".
+func post(p *Provider, path, secret string, form url.Values) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "http://localhost:8080"+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("app", secret)
 	w := httptest.NewRecorder()
-	store.n.Store(0)
 	p.Handler().ServeHTTP(w, req)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id_token"`) {
+	return w
+}
+
+// TestRefreshNarrowsScope asks a refresh for fewer scopes than were
+// granted: the new access token has only those (RFC 6749 section 6), and
+// the new refresh token keeps every scope granted.
+func TestRefreshNarrowsScope(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	value := seedRefreshToken(t, db)
+	w := post(p, "/oauth/token", secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {value}, "scope": {"openid"}})
+	if w.Code != http.StatusOK {
 		t.Fatalf("refresh: status %d, body %s", w.Code, w.Body)
 	}
-	if got := store.n.Load(); got != 1 {
-		t.Errorf("GetUser calls = %d, want 1", got)
+	var tokens struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		Scope        string `json:"scope"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tokens); err != nil {
+		t.Fatal(err)
+	}
+	w = post(p, "/oauth/introspect", secret, url.Values{"token": {tokens.AccessToken}})
+	var in struct {
+		Active bool   `json:"active"`
+		Scope  string `json:"scope"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &in); err != nil || !in.Active {
+		t.Fatalf("introspect: status %d, body %s", w.Code, w.Body)
+	}
+	if in.Scope != "openid" {
+		t.Errorf("access token scope = %q, want %q", in.Scope, "openid")
+	}
+	rt, err := db.GetRefreshToken(context.Background(), tokenHash(tokens.RefreshToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"openid", "profile", "offline_access"}; !slices.Equal(rt.Scopes, want) {
+		t.Errorf("new refresh token scopes = %v, want %v", rt.Scopes, want)
 	}
 }
