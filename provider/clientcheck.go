@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,9 +93,7 @@ func CheckClient(c storage.Client) error {
 			}
 		}
 	}
-	switch c.MinimumACR {
-	case "pwd", "mfa", "phr":
-	default:
+	if !slices.Contains(ACRValues, c.MinimumACR) {
 		add("min_acr", "%q is not pwd, mfa or phr", c.MinimumACR)
 	}
 	for _, l := range []struct {
