@@ -41,11 +41,7 @@ func (e *env) adminService() *admin.Service {
 // that requires MFA, and the client app; it returns her TOTP key.
 func newRequiredAliceEnv(t *testing.T) (*env, *relyingParty, string) {
 	t.Helper()
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, app, _, secret := newTOTPAlice(t)
 	e.setRootMFA(storage.MFARequired)
 	e.clock.Advance(30 * time.Second)
 	return e, app, secret

@@ -67,6 +67,17 @@ func (b *browser) enrolTOTP(name string) string {
 	return m[1]
 }
 
+// newTOTPAlice is alice signed in at app in b, with an authenticator app
+// just added; it returns the app's key.
+func newTOTPAlice(t *testing.T) (e *env, app *relyingParty, b *browser, secret string) {
+	t.Helper()
+	e, app = newAliceEnv(t)
+	b = e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	return e, app, b, b.enrolTOTP("Phone")
+}
+
 // passChallenge answers the challenge page p with code.
 func (b *browser) passChallenge(p page, code string) page {
 	b.e.t.Helper()
@@ -157,15 +168,11 @@ func TestTOTPEnrolAndSignIn(t *testing.T) {
 // TestSecondFactorCannotBeSkipped: after the password, nothing but a right
 // answer gets past the challenge, and guessing is throttled.
 func TestSecondFactorCannotBeSkipped(t *testing.T) {
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, app, _, secret := newTOTPAlice(t)
 	e.clock.Advance(30 * time.Second)
 
 	other := e.newBrowser()
-	a = app.authorize()
+	a := app.authorize()
 	p := other.submitPassword(other.get(a.url), "alice", alicePassword)
 	id := p.form().Get("id")
 	for _, path := range []string{"/authorize/callback?id=" + id, "/login?id=" + id} {
@@ -212,11 +219,7 @@ func TestSecondFactorCannotBeSkipped(t *testing.T) {
 // TestRecoveryCodes: codes are shown once, each works once, and a sign-in
 // can switch to them with "use another method".
 func TestRecoveryCodes(t *testing.T) {
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, app, b, secret := newTOTPAlice(t)
 
 	// Changes need a second factor: the one just added will do.
 	e.clock.Advance(30 * time.Second)
@@ -230,6 +233,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Errorf("Security info shows the codes again, or not the count")
 	}
 
+	var a authorization // the latest sign-in's, set by signInWithRecovery
 	signInWithRecovery := func(code string) page {
 		a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
 		p := b.submitPassword(b.get(a.url), "alice", alicePassword)
@@ -270,11 +274,7 @@ func TestRecoveryCodes(t *testing.T) {
 // TestSecurityChangesNeedARecentFactor: ten minutes after the last second
 // factor, a change sends the user to prove it again, then back.
 func TestSecurityChangesNeedARecentFactor(t *testing.T) {
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, _, b, secret := newTOTPAlice(t)
 
 	e.clock.Advance(11 * time.Minute)
 	p := b.securityPost("/security/recovery", nil)
@@ -310,17 +310,13 @@ func recoveryGenerate(userID string, e *env) (methodID string, codes []string) {
 // password session up, and phr with no security key answers
 // unmet_authentication_requirements rather than a weaker token.
 func TestACRValues(t *testing.T) {
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, app, b, secret := newTOTPAlice(t)
 	e.clock.Advance(30 * time.Second)
 	// Turn MFA off again, so only the request asks for a second factor.
 	b.passChallenge(b.securityPost("/security/mfa", url.Values{"enabled": {"off"}}), e.totpCode(secret))
 	b.securityPost("/security/mfa", url.Values{"enabled": {"off"}})
 
-	a = app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	a := app.authorize(oauth2.SetAuthURLParam("prompt", "login"))
 	tok, err := app.exchange(a, b.codeFrom(b.submitPassword(b.get(a.url), "alice", alicePassword), a))
 	if err != nil || tok.claims["acr"] != "pwd" {
 		t.Fatalf("MFA off, no acr_values: %v, acr %v; want acr pwd", err, tok.claims["acr"])
@@ -341,16 +337,12 @@ func TestACRValues(t *testing.T) {
 // 5.5.1.1) is required like acr_values; one Gatehouse cannot issue is
 // unmet, and a malformed claims parameter is invalid_request.
 func TestEssentialACRClaim(t *testing.T) {
-	e, app := newAliceEnv(t)
-	b := e.newBrowser()
-	a := app.authorize()
-	b.signIn(app, a, "alice", alicePassword)
-	secret := b.enrolTOTP("Phone")
+	e, app, b, secret := newTOTPAlice(t)
 	e.clock.Advance(30 * time.Second)
 	claims := func(v string) oauth2.AuthCodeOption {
 		return oauth2.SetAuthURLParam("claims", `{"id_token":{"acr":{"essential":true,"values":[`+v+`]}}}`)
 	}
-	a = app.authorize(claims(`"urn:example:gold"`))
+	a := app.authorize(claims(`"urn:example:gold"`))
 	if q := b.get(a.url).location().Query(); q.Get("error") != "unmet_authentication_requirements" {
 		t.Errorf("essential acr Gatehouse cannot issue: %v, want unmet_authentication_requirements", q)
 	}
