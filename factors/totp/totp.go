@@ -22,9 +22,9 @@ import (
 const (
 	period = 30
 	skew   = 1
-	// enrolTime is how long a user has to scan the code and type the first
-	// code from the app.
-	enrolTime = 10 * time.Minute
+	// challengeTime is how long a challenge stays open: at enrolment, long
+	// enough to scan the code and type the first code from the app.
+	challengeTime = 10 * time.Minute
 )
 
 var opts = totp.ValidateOpts{Period: period, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
@@ -42,7 +42,7 @@ func (f *Factor) Type() string  { return storage.MethodTOTP }
 func (f *Factor) Label() string { return "Authenticator app" }
 
 func (f *Factor) Begin(_ context.Context, _ storage.User, _ storage.Method, c *storage.Challenge) (factors.Prompt, error) {
-	c.ExpiresAt = f.Now().Add(enrolTime)
+	c.ExpiresAt = f.Now().Add(challengeTime)
 	return factors.Prompt{Kind: factors.PromptCode, Message: "Enter the 6-digit code from your authenticator app."}, nil
 }
 
@@ -51,11 +51,11 @@ func (f *Factor) Verify(_ context.Context, u storage.User, m storage.Method, _ s
 	if err != nil {
 		return factors.Result{}, err
 	}
-	step, ok := Match(string(secret), resp.Code, f.Now())
+	now := f.Now()
+	step, ok := Match(string(secret), resp.Code, now)
 	if !ok {
 		return factors.Result{}, factors.ErrWrongAnswer
 	}
-	now := f.Now()
 	return factors.Result{AMR: "otp", Apply: func(m storage.Method) (storage.Method, error) {
 		if step <= m.LastStep {
 			return m, factors.ErrReplayed
@@ -105,7 +105,7 @@ func (f *Factor) BeginEnrol(_ context.Context, u storage.User, _ factors.EnrolIn
 		return factors.EnrolPrompt{}, fmt.Errorf("encode QR code: %w", err)
 	}
 	c.Data = f.Sealer.Seal([]byte(key.Secret()), u.ID)
-	c.ExpiresAt = f.Now().Add(enrolTime)
+	c.ExpiresAt = f.Now().Add(challengeTime)
 	return factors.EnrolPrompt{
 		Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Scan the QR code with your authenticator app, or type the key, then enter the 6-digit code it shows."},
 		QRCode: buf.Bytes(),
@@ -120,11 +120,11 @@ func (f *Factor) FinishEnrol(_ context.Context, u storage.User, c storage.Challe
 	if err != nil {
 		return storage.Method{}, err
 	}
-	step, ok := Match(string(secret), resp.Code, f.Now())
+	now := f.Now()
+	step, ok := Match(string(secret), resp.Code, now)
 	if !ok {
 		return storage.Method{}, factors.ErrWrongAnswer
 	}
-	now := f.Now()
 	return storage.Method{
 		ID: storage.NewID(), UserID: u.ID, Type: storage.MethodTOTP,
 		Secret: c.Data, LastStep: step, CreatedAt: now, LastUsedAt: now,
