@@ -65,7 +65,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 // decide asks the policy what the session still lacks for this request,
 // and acts on the answer.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
-	in, u, err := h.policyInput(r, a, sess)
+	in, u, up, err := h.policyInput(r, a, sess)
 	if errors.Is(err, errClientGone) {
 		h.errorPage(w, r, http.StatusBadRequest, "This app is no longer registered",
 			"The app you were signing in to has been removed. Go back to it, or contact your helpdesk.", "invalid_client")
@@ -99,7 +99,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 			a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
 		}
-		h.showSetup(w, r, a, d)
+		h.showSetup(w, r, a, up, d)
 	case policy.Challenge:
 		if a.Step != storage.StepSecondFactor {
 			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
@@ -110,7 +110,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 			a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
 		}
-		h.showChallenge(w, r, a, sess, d.Methods, http.StatusOK, "")
+		h.showChallenge(w, r, a, u, up, d.Methods, http.StatusOK, "")
 	case policy.Done:
 		h.complete(w, r, a, sess, u, d)
 	default:
@@ -118,9 +118,9 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	}
 }
 
-// policyInput gathers what the decision needs; u is the session's user
-// (zero without a session).
-func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (in policy.Input, u storage.User, err error) {
+// policyInput gathers what the decision needs; u is the session's user and
+// up their policy (zero without a session), for the page decide shows.
+func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (in policy.Input, u storage.User, up userPolicy, err error) {
 	ctx := r.Context()
 	in = policy.Input{
 		Request: policy.Request{
@@ -141,10 +141,10 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		// (or was deleted mid-sign-in), the sign-in stops.
 		c, err := h.store.GetClient(ctx, a.ClientID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return in, u, errClientGone
+			return in, u, up, errClientGone
 		}
 		if err != nil {
-			return in, u, fmt.Errorf("get client: %w", err)
+			return in, u, up, fmt.Errorf("get client: %w", err)
 		}
 		in.Request.ClientMinimumACR, in.Request.ExceptionsAllowed = c.MinimumACR, c.ExceptionsAllowed
 	}
@@ -156,19 +156,18 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		}
 	}
 	if sess == nil {
-		return in, u, nil
+		return in, u, up, nil
 	}
 	in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, MFAAt: sess.MFAAt}
 	if u, err = h.store.GetUser(ctx, sess.UserID); err != nil {
-		return in, u, fmt.Errorf("get user: %w", err)
+		return in, u, up, fmt.Errorf("get user: %w", err)
 	}
-	up, err := h.loadPolicy(ctx, u)
-	if err != nil {
-		return in, u, err
+	if up, err = h.loadPolicy(ctx, u); err != nil {
+		return in, u, up, err
 	}
 	in.User = up.user
 	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
-	return in, u, nil
+	return in, u, up, nil
 }
 
 // userPolicy is a user as the policy sees them: their org unit's policy,

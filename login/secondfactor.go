@@ -69,20 +69,11 @@ func pickMethod(u storage.User, methods []storage.Method, chosen string, allowed
 	return storage.Method{}, false
 }
 
-// showChallenge shows the challenge for the request's method, starting one
-// (which may send a code) only when none is outstanding.
-func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, allowed []string, status int, msg string) {
+// showChallenge shows the challenge for the request's method to the
+// session's user u, starting one (which may send a code) only when none is
+// outstanding.
+func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, allowed []string, status int, msg string) {
 	ctx := r.Context()
-	u, err := h.store.GetUser(ctx, sess.UserID)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	up, err := h.loadPolicy(ctx, u)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
 	methods := up.methods
 	m, ok := pickMethod(u, methods, a.MethodID, allowed)
 	if !ok {
@@ -221,7 +212,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
 	if m.Type == storage.MethodVoice && !c.Approved {
 		// Continue before answering the call is not a guess.
-		h.secondFactorFailed(w, r, a, sess, u, details, factors.ErrNotReady)
+		h.secondFactorFailed(w, r, a, u, up, details, factors.ErrNotReady)
 		return
 	}
 	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
@@ -232,13 +223,13 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "throttled"))
-		h.showChallenge(w, r, a, sess, nil, http.StatusTooManyRequests,
+		h.showChallenge(w, r, a, u, up, nil, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many failed attempts. Wait %s and try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))))
 		return
 	}
 	c, err = h.countGuess(ctx, c.ID)
 	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
-		h.retireChallenge(w, r, a, sess, u, details)
+		h.retireChallenge(w, r, a, u, up, details)
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
@@ -260,7 +251,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		if charged.LockedUntil.After(h.cfg.Now()) && !errors.Is(err, factors.ErrNotReady) {
 			h.auditUser(r, u, "mfa.locked", storage.OutcomeDenied, with(details, "until", charged.LockedUntil.UTC().Format(time.RFC3339)))
 		}
-		h.secondFactorFailed(w, r, a, sess, u, details, err)
+		h.secondFactorFailed(w, r, a, u, up, details, err)
 		return
 	}
 	if err := h.throttle.reset(ctx, key); err != nil {
@@ -321,10 +312,10 @@ func with(m map[string]string, k, v string) map[string]string {
 
 // secondFactorFailed audits a failed answer and shows the challenge again
 // with one generic message; the detail goes to the audit log only.
-func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string, err error) {
+func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, details map[string]string, err error) {
 	switch {
 	case errors.Is(err, factors.ErrNotReady):
-		h.showChallenge(w, r, a, sess, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
 		return
 	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput) && !errors.Is(err, factors.ErrReplayed):
 		// Not the user's answer but our fault (a key that will not open,
@@ -334,15 +325,15 @@ func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a s
 	}
 	reason := err.Error()
 	h.auditUser(r, u, "mfa.verify", storage.OutcomeFailure, with(details, "reason", reason))
-	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, msgWrongAnswer)
+	h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, msgWrongAnswer)
 }
 
 // retireChallenge ends a challenge that ran out of guesses; the next view
 // starts a new one (sending a new code).
-func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, details map[string]string) {
+func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, details map[string]string) {
 	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
 	h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "too many wrong answers to this challenge"))
-	h.showChallenge(w, r, a, sess, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
+	h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 }
 
 // showMethods lists the user's other methods ("use another method").

@@ -16,12 +16,7 @@ import (
 // comes back here when done; the dispatcher then challenges the new method.
 // "Not now" is offered only where MFA is prompted, not required.
 
-func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, d policy.Decision) {
-	up, err := h.loadUserPolicy(r.Context(), a.UserID)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
+func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, up userPolicy, d policy.Decision) {
 	back := journeyURL(a.ID)
 	p := templates.SetupPage{
 		Page:          templates.Page{Title: "Set up multi-factor authentication", CSRF: h.csrfToken(r)},
