@@ -154,14 +154,8 @@ func (r *relyingParty) refresh(refreshToken string) (*oauth2.Token, error) {
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {
-	e := newEnv(t)
-	e.addUser("alice", "correct horse battery")
-	r := e.addRP("app", false)
-	a := r.authorize()
-	tok, err := r.exchange(a, e.newBrowser().signIn(r, a, "alice", "correct horse battery"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSignedIn(t)
+	r, tok := s.app, s.tok
 	first := tok.RefreshToken
 
 	second, err := r.refresh(first)
@@ -208,14 +202,8 @@ func isOAuthError(err error, code string) bool {
 }
 
 func TestRevocation(t *testing.T) {
-	e := newEnv(t)
-	e.addUser("alice", "correct horse battery")
-	r := e.addRP("app", false)
-	a := r.authorize()
-	tok, err := r.exchange(a, e.newBrowser().signIn(r, a, "alice", "correct horse battery"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSignedIn(t)
+	r, tok := s.app, s.tok
 	r.revoke(tok.AccessToken)
 	if in := r.introspect(tok.AccessToken); in["active"] != false {
 		t.Errorf("revoked access token active: %v", in)
