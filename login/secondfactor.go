@@ -202,12 +202,13 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	m, err := h.store.GetMethod(ctx, c.MethodID)
-	if err != nil || m.UserID != u.ID || !h.offers(up.org, m.Type) {
+	i := slices.IndexFunc(up.methods, func(m storage.Method) bool { return m.ID == c.MethodID })
+	if i < 0 {
 		// Gone, or no longer allowed by the user's org unit.
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
+	m := up.methods[i]
 	key := "mfa:" + u.ID + ":" + m.Type
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
 	if m.Type == storage.MethodVoice && !c.Approved {
