@@ -21,7 +21,7 @@ const AdminIdle = 15 * time.Minute
 // active. Otherwise it has answered the request (sent the browser to sign
 // in and come back, or refused a user without a role) and ok is false.
 func (h *Handler) AdminSession(w http.ResponseWriter, r *http.Request) (u storage.User, ok bool) {
-	sess, err := h.currentSession(r)
+	sess, u, err := h.currentSession(r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return u, false
@@ -32,10 +32,6 @@ func (h *Handler) AdminSession(w http.ResponseWriter, r *http.Request) (u storag
 	}
 	if sess == nil {
 		h.startInternal(w, r, back, nil, anySession)
-		return u, false
-	}
-	if u, err = h.store.GetUser(r.Context(), sess.UserID); err != nil {
-		h.serverError(w, r, err)
 		return u, false
 	}
 	if len(u.Roles) == 0 {

@@ -36,7 +36,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 	switch a.Step {
 	case storage.StepPassword, storage.StepDecide, storage.StepSecondFactor, storage.StepEnrol:
-		sess, err := h.currentSession(r)
+		sess, u, err := h.currentSession(r)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
@@ -47,7 +47,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 			h.restart(w, r, a)
 			return
 		}
-		h.decide(w, r, a, sess)
+		h.decide(w, r, a, sess, u)
 	case storage.StepChangePassword:
 		u, err := h.store.GetUser(r.Context(), a.UserID)
 		if err != nil {
@@ -62,10 +62,10 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decide asks the policy what the session still lacks for this request,
-// and acts on the answer.
-func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session) {
-	in, u, up, err := h.policyInput(r, a, sess)
+// decide asks the policy what the session (of user u) still lacks for this
+// request, and acts on the answer.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User) {
+	in, up, err := h.policyInput(r, a, sess, u)
 	if errors.Is(err, errClientGone) {
 		h.errorPage(w, r, http.StatusBadRequest, "This app is no longer registered",
 			"The app you were signing in to has been removed. Go back to it, or contact your helpdesk.", "invalid_client")
@@ -118,9 +118,9 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	}
 }
 
-// policyInput gathers what the decision needs; u is the session's user and
-// up their policy (zero without a session), for the page decide shows.
-func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session) (in policy.Input, u storage.User, up userPolicy, err error) {
+// policyInput gathers what the decision needs, for the session of user u;
+// up is u's policy (zero without a session), for the page decide shows.
+func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User) (in policy.Input, up userPolicy, err error) {
 	ctx := r.Context()
 	in = policy.Input{
 		Request: policy.Request{
@@ -141,10 +141,10 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		// (or was deleted mid-sign-in), the sign-in stops.
 		c, err := h.store.GetClient(ctx, a.ClientID)
 		if errors.Is(err, storage.ErrNotFound) {
-			return in, u, up, errClientGone
+			return in, up, errClientGone
 		}
 		if err != nil {
-			return in, u, up, fmt.Errorf("get client: %w", err)
+			return in, up, fmt.Errorf("get client: %w", err)
 		}
 		in.Request.ClientMinimumACR, in.Request.ExceptionsAllowed = c.MinimumACR, c.ExceptionsAllowed
 	}
@@ -156,18 +156,15 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		}
 	}
 	if sess == nil {
-		return in, u, up, nil
+		return in, up, nil
 	}
 	in.Session = &policy.Proof{UserID: sess.UserID, AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR, MFAAt: sess.MFAAt}
-	if u, err = h.store.GetUser(ctx, sess.UserID); err != nil {
-		return in, u, up, fmt.Errorf("get user: %w", err)
-	}
 	if up, err = h.loadPolicy(ctx, u); err != nil {
-		return in, u, up, err
+		return in, up, err
 	}
 	in.User = up.user
 	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
-	return in, u, up, nil
+	return in, up, nil
 }
 
 // userPolicy is a user as the policy sees them: their org unit's policy,

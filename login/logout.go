@@ -1,7 +1,6 @@
 package login
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -50,14 +49,14 @@ func (h *Handler) endSessionEndpoint(w http.ResponseWriter, r *http.Request) {
 			"The app that sent you here made an invalid sign-out request: "+e.Description, string(e.ErrorType))
 		return
 	}
-	sess, err := h.currentSession(r)
+	sess, u, err := h.currentSession(r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	confirmed := r.Method == http.MethodPost && r.PostFormValue("confirm") == "yes" && h.validCSRF(r)
 	if sess != nil && !confirmed && (end.UserID == "" || end.UserID != sess.UserID) {
-		h.confirmLogout(w, r, sess, req)
+		h.confirmLogout(w, r, u, req)
 		return
 	}
 	if sess != nil && (confirmed || end.UserID == sess.UserID) {
@@ -71,12 +70,7 @@ func (h *Handler) endSessionEndpoint(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, end.RedirectURI, http.StatusFound)
 }
 
-func (h *Handler) confirmLogout(w http.ResponseWriter, r *http.Request, sess *storage.Session, req *oidc.EndSessionRequest) {
-	u, err := h.store.GetUser(r.Context(), sess.UserID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.serverError(w, r, err)
-		return
-	}
+func (h *Handler) confirmLogout(w http.ResponseWriter, r *http.Request, u storage.User, req *oidc.EndSessionRequest) {
 	params := map[string]string{}
 	for k, v := range map[string]string{
 		"id_token_hint":            req.IdTokenHint,

@@ -177,7 +177,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sess, err := h.currentSession(r)
+	sess, u, err := h.currentSession(r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -190,11 +190,6 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	if err != nil || c.AuthRequestID != a.ID || !h.cfg.Now().Before(c.ExpiresAt) {
 		// No live challenge for this sign-in: show a fresh one.
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
-		return
-	}
-	u, err := h.store.GetUser(ctx, sess.UserID)
-	if err != nil {
-		h.serverError(w, r, err)
 		return
 	}
 	up, err := h.loadPolicy(ctx, u)
@@ -343,7 +338,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, err := h.currentSession(r)
+	sess, u, err := h.currentSession(r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -352,7 +347,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
-	up, err := h.loadUserPolicy(r.Context(), sess.UserID)
+	up, err := h.loadPolicy(r.Context(), u)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -403,7 +398,7 @@ func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sess, err := h.currentSession(r)
+	sess, _, err := h.currentSession(r)
 	if err != nil || sess == nil || sess.ID != a.SessionID {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return

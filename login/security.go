@@ -37,7 +37,7 @@ type account struct {
 // signedIn loads the session's user and methods, or sends the browser to
 // sign in and come back. It has answered the request when ok is false.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account, ok bool) {
-	sess, err := h.currentSession(r)
+	sess, u, err := h.currentSession(r)
 	if err != nil {
 		h.serverError(w, r, err)
 		return acct, false
@@ -46,11 +46,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 		h.startInternal(w, r, securityPath, nil, anySession)
 		return acct, false
 	}
-	acct.sess = sess
-	if acct.user, err = h.store.GetUser(r.Context(), sess.UserID); err != nil {
-		h.serverError(w, r, err)
-		return acct, false
-	}
+	acct.sess, acct.user = sess, u
 	if acct.policy, err = h.loadPolicy(r.Context(), acct.user); err != nil {
 		h.serverError(w, r, err)
 		return acct, false

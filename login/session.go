@@ -63,31 +63,36 @@ func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
 	}
 }
 
-// currentSession returns the browser's live session, or nil.
-func (h *Handler) currentSession(r *http.Request) (*storage.Session, error) {
+// currentSession returns the browser's live session and its user, or nil
+// (and a zero user) when there is none.
+func (h *Handler) currentSession(r *http.Request) (*storage.Session, storage.User, error) {
+	var none storage.User
 	cs, err := h.cookies.Load().New(r, h.cookieName(sessionCookie))
 	if err != nil || cs.IsNew {
-		return nil, nil // no cookie, or one sealed with a retired key
+		return nil, none, nil // no cookie, or one sealed with a retired key
 	}
 	id, _ := cs.Values["sid"].(string)
 	if id == "" {
-		return nil, nil
+		return nil, none, nil
 	}
 	s, err := h.store.GetSession(r.Context(), id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, none, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get session: %w", err)
+		return nil, none, fmt.Errorf("get session: %w", err)
 	}
 	if h.cfg.Now().After(s.ExpiresAt) {
-		return nil, nil
+		return nil, none, nil
 	}
 	u, err := h.store.GetUser(r.Context(), s.UserID)
-	if err != nil || u.Disabled {
-		return nil, nil
+	if errors.Is(err, storage.ErrNotFound) || err == nil && u.Disabled {
+		return nil, none, nil
 	}
-	return &s, nil
+	if err != nil {
+		return nil, none, fmt.Errorf("get user: %w", err)
+	}
+	return &s, u, nil
 }
 
 // proof is what a new session records the user proved.
@@ -106,7 +111,7 @@ func (h *Handler) passwordProof() proof {
 // a new id, so a session id planted before sign-in (or before the second
 // factor) is worthless after it.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, p proof) (storage.Session, error) {
-	if old, _ := h.currentSession(r); old != nil {
+	if old, _, _ := h.currentSession(r); old != nil {
 		if err := h.store.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return storage.Session{}, fmt.Errorf("delete old session: %w", err)
 		}
