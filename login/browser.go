@@ -52,12 +52,8 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id := h.browserID(r)
-		if id == "" {
-			id = storage.RandomString(32)
-			http.SetCookie(w, h.cookie("browser", id, 400*24*60*60))
-		}
-		ctx := context.WithValue(r.Context(), browserKey{}, hashBrowser(id))
+		r = h.ensureBrowser(w, r)
+		ctx := context.WithValue(r.Context(), browserKey{}, hashBrowser(h.browserID(r)))
 		ctx = context.WithValue(ctx, admitKey{}, admission{h: h, r: r})
 		cw := &plainErrorCatcher{ResponseWriter: w}
 		next.ServeHTTP(cw, r.WithContext(ctx))
@@ -166,15 +162,14 @@ func (h *Handler) validCSRF(r *http.Request) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(want)) == 1
 }
 
-// ensureBrowser sets the browser cookie if missing, for pages reached
-// without /authorize (logout), and returns the request as later handlers
-// should see it.
+// ensureBrowser sets the browser cookie if missing, and returns the request
+// as later handlers should see it.
 func (h *Handler) ensureBrowser(w http.ResponseWriter, r *http.Request) *http.Request {
 	if h.browserID(r) != "" {
 		return r
 	}
 	id := storage.RandomString(32)
-	c := h.cookie("browser", id, 400*24*60*60)
+	c := h.cookie("browser", id, deviceMaxAge) // as long as browsers allow
 	http.SetCookie(w, c)
 	r2 := r.Clone(r.Context())
 	r2.AddCookie(c)
