@@ -371,8 +371,14 @@ func backupOnline(ctx context.Context, socket string, w io.Writer) (int64, error
 
 const backupTrailer = "Gatehouse-Backup-Bytes"
 
-// listenControl listens on a unix socket only this user can use.
+// listenControl listens on a unix socket only this user can use. The
+// socket's directory (the data directory, documented as 0700) is made
+// private first: the socket's own mode is set only after it exists, and a
+// connection made in between would be served a backup.
 func listenControl(path string) (net.Listener, error) {
+	if err := os.Chmod(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
 	os.Remove(path) // a stale socket from a crash; the db lock proves no server owns it
 	ln, err := net.Listen("unix", path)
 	if err != nil {

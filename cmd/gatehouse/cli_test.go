@@ -84,6 +84,7 @@ func TestCLIUsersAndClients(t *testing.T) {
 // commands report the lock clearly and that backup works online.
 func TestServeLockBackup(t *testing.T) {
 	dir := t.TempDir()
+	os.Chmod(dir, 0o755) // an existing data directory others could enter
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	var serveOut bytes.Buffer
@@ -100,6 +101,9 @@ func TestServeLockBackup(t *testing.T) {
 			cancel()
 			t.Fatalf("server did not start: %v", <-served)
 		}
+	}
+	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("the data directory holding the control socket: %v, %v; want 0700", info.Mode(), err)
 	}
 	if !strings.Contains(serveOut.String(), "one-time password:") {
 		t.Errorf("first start did not print the admin's one-time password")
