@@ -95,7 +95,12 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], key)
 	s := &opStorage{store: store, cfg: cfg, keys: kr}
-	opts := []op.Option{op.WithLogger(cfg.Logger)}
+	// AES-256-GCM alone: op's default also tries its unauthenticated
+	// AES-CFB decrypter, which "opens" a few percent of random strings (a
+	// refresh token among them) as an access token id, so revocation,
+	// userinfo and introspection would look up garbage instead of the token.
+	// Gatehouse never wrote CFB tokens.
+	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, ""))}
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("parse issuer: %w", err)
@@ -104,7 +109,6 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 		opts = append(opts, op.WithAllowInsecure())
 	}
 	o, err := op.NewProvider(&op.Config{
-		CryptoKey:                cryptoKey,
 		DefaultLogoutRedirectURI: cfg.Issuer + "/logged-out",
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,

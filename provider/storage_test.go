@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // newTestProvider is a Provider over a fresh database, with one
@@ -69,7 +70,7 @@ func TestRevokeRefreshTokenWithAnyHint(t *testing.T) {
 		t.Run("hint="+hint, func(t *testing.T) {
 			ctx := context.Background()
 			p, db, secret := newTestProvider(t)
-			value := storage.RandomString(32)
+			value := cfbLookalike(t, db)
 			now := time.Now()
 			rt := storage.RefreshToken{Hash: tokenHash(value), FamilyID: "family", ClientID: "app", UserID: "user",
 				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -94,6 +95,28 @@ func TestRevokeRefreshTokenWithAnyHint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cfbLookalike returns a random refresh token value that AES-CFB under the
+// provider's token key "decrypts" to "id:subject", the shape of an access
+// token: about one random value in thirty does. op's default crypto tried
+// that unauthenticated decrypter, and revoked the garbage id instead of the
+// token (the flake this pins).
+func cfbLookalike(t *testing.T, db storage.Secrets) string {
+	t.Helper()
+	key, err := storage.EnsureSecret(context.Background(), db, "token-encryption", 32, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfb := op.NewAESDecrypter([32]byte(key))
+	for range 10000 {
+		value := storage.RandomString(32)
+		if plain, err := cfb.Decrypt(value); err == nil && strings.Count(plain, ":") == 1 {
+			return value
+		}
+	}
+	t.Fatal("no value found that AES-CFB opens as id:subject")
+	return ""
 }
 
 // userReads counts GetUser calls.
