@@ -40,12 +40,22 @@ type Actor struct {
 	UserAgent string
 }
 
+// Config configures the Service.
+type Config struct {
+	// PhoneRegions are the regions whose phone numbers are accepted where
+	// an org unit names none: the server's default.
+	PhoneRegions []string
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
 // Service runs admin operations.
 type Service struct {
-	store  storage.Storage
-	hasher *password.Hasher
-	now    func() time.Time
-	logger *slog.Logger
+	store   storage.Storage
+	hasher  *password.Hasher
+	regions []string
+	now     func() time.Time
+	logger  *slog.Logger
 	// tree serialises what puts something in an org unit (a unit moved or
 	// created under it, a user moved or created in it) with deleting a
 	// unit, and moves with each other: each checks the tree as it is when
@@ -60,9 +70,9 @@ type Service struct {
 }
 
 // NewService returns a Service over store; hasher hashes the one-time
-// passwords it makes, now is the clock.
-func NewService(store storage.Storage, hasher *password.Hasher, now func() time.Time, logger *slog.Logger) *Service {
-	return &Service{store: store, hasher: hasher, now: now, logger: logger}
+// passwords it makes.
+func NewService(store storage.Storage, hasher *password.Hasher, cfg Config) *Service {
+	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, now: cfg.Now, logger: cfg.Logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -105,7 +106,7 @@ func (t tree) visibleRoots(actor storage.User, roles ...string) []string {
 func (t tree) describe(id string) (setting, from string) {
 	p := policy.Effective(t.chain(id))
 	from = "inherited from " + p.MFAFrom
-	if ou := t.units[id]; ou.Name == p.MFAFrom && ou.MFA != "" && ou.MFA != storage.MFAInherit {
+	if ou := t.units[id]; p.MFAFromID == id && ou.MFA != "" && ou.MFA != storage.MFAInherit {
 		from = "own setting"
 	}
 	return string(p.MFA), from
@@ -267,11 +268,8 @@ func (h *Handler) orgUnitPage(rq *request, status int, ou storage.OrgUnit, t tre
 	if parent.PhoneRegions != nil {
 		p.InheritedRegions = strings.Join(parent.PhoneRegions, ", ")
 	}
-	p.InheritedRemember = "ask at every sign-in"
+	p.InheritedRemember = rememberLabel(parent.RememberMFA)
 	for _, c := range rememberChoices {
-		if c.Value == parent.RememberMFA.String() {
-			p.InheritedRemember = strings.ToLower(c.Label)
-		}
 		p.RememberChoices = append(p.RememberChoices, templates.Choice{Value: c.Value, Label: c.Label, Selected: c.Value == p.Remember})
 	}
 	for _, m := range h.methods {
@@ -344,9 +342,6 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	default:
 		errs = append(errs, &InputError{Field: "mfa", Msg: "Choose a security policy"})
 	}
-	if err := h.checkNotLooser(rq, t, ou, next.MFA); err != nil {
-		errs = append(errs, err)
-	}
 	next.AllowedMethods = nil
 	if f.Get("methods_mode") == "own" {
 		for _, m := range f["methods"] {
@@ -372,6 +367,9 @@ func (h *Handler) saveOrgUnit(rq *request) {
 		}
 		next.RememberMFA = &d
 	}
+	if len(errs) == 0 {
+		errs = h.checkNotLooser(rq, t, t.withUnit(next), ou.ID)
+	}
 	if len(errs) > 0 {
 		h.orgUnitPage(rq, http.StatusUnprocessableEntity, ou, t, "", formErrors(errs...))
 		return
@@ -388,25 +386,95 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	rq.redirect("/admin/org-units/" + ou.ID + "?done=saved")
 }
 
-// mfaStrength orders MFA settings from loosest to strictest.
-var mfaStrength = []storage.MFASetting{storage.MFAOptional, storage.MFAPrompted, storage.MFARequired}
+// floor is the policy the actor may not loosen anything below: that of
+// the nearest unit above id they are not an org admin of, found in the
+// tree in hand. ok is false for an actor whose scope reaches the root.
+func (t tree) floor(actor storage.User, id string) (p policy.OrgPolicy, from storage.OrgUnit, ok bool) {
+	if isGlobal(actor) {
+		return p, from, false
+	}
+	chain := t.chain(t.units[id].ParentID)
+	for i, ou := range chain {
+		if !slices.ContainsFunc(actor.Roles, func(b storage.RoleBinding) bool {
+			return b.Role == storage.RoleOrgAdmin && t.within(ou.ID, b.OrgUnitID)
+		}) {
+			return policy.Effective(chain[i:]), ou, true
+		}
+	}
+	return p, from, false
+}
 
-// checkNotLooser refuses to set a unit's MFA looser than what it inherits
-// from above, unless the actor could change the unit above themselves: an
-// org admin of a ward cannot undo what the trust above it requires.
-func (h *Handler) checkNotLooser(rq *request, t tree, ou storage.OrgUnit, setting storage.MFASetting) error {
-	if ou.ParentID == "" || setting == storage.MFAInherit || setting == "" {
+// withUnit is t with ou in place of the unit with its id, as a change
+// would leave it.
+func (t tree) withUnit(ou storage.OrgUnit) tree {
+	units := maps.Clone(t.units)
+	units[ou.ID] = ou
+	return tree{units: units, children: t.children, root: t.root}
+}
+
+// checkNotLooser refuses a change, from tree before to tree after, that
+// leaves unit id's effective policy looser on some setting than what the
+// nearest unit outside the actor's scope imposes, where the change made it
+// so: the setting was within that bound before, or it got looser still.
+// An org admin of a ward cannot undo, there or in a unit they create or
+// move below it, what the trust above it requires. Each refused setting
+// is one error.
+func (h *Handler) checkNotLooser(rq *request, before, after tree, id string) []error {
+	floor, from, ok := after.floor(rq.actor.User, id)
+	if !ok {
 		return nil
 	}
-	above := policy.Effective(t.chain(ou.ParentID))
-	if slices.Index(mfaStrength, setting) >= slices.Index(mfaStrength, above.MFA) {
-		return nil
+	was, is := policy.Effective(before.chain(id)), policy.Effective(after.chain(id))
+	wasBelow := []string{}
+	if oldFloor, _, ok := before.floor(rq.actor.User, id); ok {
+		wasBelow = was.LooserThan(oldFloor, h.svc.regions)
 	}
-	ok, err := h.svc.Can(rq.ctx(), rq.actor.User, ou.ParentID, storage.RoleOrgAdmin)
-	if err != nil || ok {
-		return err
+	loosened := is.LooserThan(was, h.svc.regions)
+	var errs []error
+	for _, setting := range is.LooserThan(floor, h.svc.regions) {
+		if slices.Contains(wasBelow, setting) && !slices.Contains(loosened, setting) {
+			continue // as loose as it was, under the same bound: not this change's doing
+		}
+		var msg string
+		switch setting {
+		case policy.SettingMFA:
+			msg = fmt.Sprintf("%s, above this unit, makes MFA %s; only an admin of %[1]s can make it looser here", floor.MFAFrom, floor.MFA)
+		case policy.SettingMethods:
+			msg = fmt.Sprintf("%s, above this unit, allows only %s; only an admin of %[1]s can allow more here", from.Name, h.methodLabels(floor.AllowedMethods))
+		case policy.SettingRegions:
+			msg = fmt.Sprintf("%s, above this unit, accepts phone numbers from %s only; only an admin of %[1]s can accept more here", from.Name, strings.Join(h.svc.phoneRegions(after, from.ID), ", "))
+		case policy.SettingRemember:
+			msg = fmt.Sprintf("%s, above this unit, remembers a device for at most %s; only an admin of %[1]s can make it longer here", from.Name, rememberLabel(floor.RememberMFA))
+		default:
+			msg = fmt.Sprintf("%s, above this unit, does not allow this %s; only an admin of %[1]s can", from.Name, setting)
+		}
+		errs = append(errs, &InputError{Field: setting, Msg: msg})
 	}
-	return &InputError{Field: "mfa", Msg: fmt.Sprintf("%s, above this unit, makes MFA %s; only an admin of %s can make it looser here", above.MFAFrom, above.MFA, above.MFAFrom)}
+	return errs
+}
+
+// checkMove applies checkNotLooser to every unit that moving id under
+// parent takes along.
+func (h *Handler) checkMove(rq *request, t tree, id, parent string) []error {
+	ou := t.units[id]
+	ou.ParentID = parent
+	moved := t.withUnit(ou)
+	var errs []error
+	t.walk(id, 0, func(u storage.OrgUnit, _ int) bool {
+		errs = append(errs, h.checkNotLooser(rq, t, moved, u.ID)...)
+		return len(errs) == 0
+	})
+	return errs
+}
+
+// rememberLabel is how the settings page words a remember window.
+func rememberLabel(d time.Duration) string {
+	for _, c := range rememberChoices {
+		if c.Value == d.String() {
+			return strings.ToLower(c.Label)
+		}
+	}
+	return d.String()
 }
 
 // unitChanges lists what changed, before and after, for the audit log.
@@ -456,6 +524,9 @@ func (h *Handler) moveOrgUnit(rq *request) {
 		return
 	} else if t.within(parent, ou.ID) {
 		rq.fail(http.StatusBadRequest, "That move is not possible", "A unit cannot move under itself or one of its own units.", "bad_move")
+		return
+	} else if errs := h.checkMove(rq, t, ou.ID, parent); len(errs) > 0 {
+		rq.fail(http.StatusUnprocessableEntity, "That move is not possible", formErrors(errs[0])[0].Msg+".", "bad_move")
 		return
 	}
 	if _, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {

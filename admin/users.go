@@ -173,7 +173,7 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 	if err != nil {
 		return u, err
 	}
-	regions := t.phoneRegions(u.OrgUnitID)
+	regions := s.phoneRegions(t, u.OrgUnitID)
 	if next.Phone, err = checkPhone(p.Phone, "phone", regions); err != nil {
 		errs = append(errs, err)
 	}
@@ -483,12 +483,12 @@ func checkPhone(raw, field string, regions []string) (string, error) {
 }
 
 // phoneRegions are the regions whose numbers an org unit accepts: its
-// own or inherited setting, else the default.
-func (t tree) phoneRegions(ouID string) []string {
+// own or inherited setting, else the server's default.
+func (s *Service) phoneRegions(t tree, ouID string) []string {
 	if r := policy.Effective(t.chain(ouID)).PhoneRegions; len(r) > 0 {
 		return r
 	}
-	return otp.DefaultRegions
+	return s.regions
 }
 
 // The pages.
@@ -866,7 +866,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	}
 
 	if canEdit {
-		regions := t.phoneRegions(u.OrgUnitID)
+		regions := h.svc.phoneRegions(t, u.OrgUnitID)
 		in := Profile{DisplayName: u.DisplayName, Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone}
 		if posted != nil {
 			in = *posted

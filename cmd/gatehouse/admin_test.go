@@ -184,3 +184,101 @@ func TestDeletedClient(t *testing.T) {
 		t.Errorf("signing in to a deleted client: status %d location %q", p.status(), p.location())
 	}
 }
+
+// TestScopedAdminCannotLoosenBelowScope: an org admin of a ward under a
+// trust that requires MFA, allows only an authenticator app and security
+// keys, remembers a device for an hour and accepts GB numbers may not
+// loosen any of that, in the ward or in a unit they create below it, nor
+// move a looser unit in from elsewhere in their scope.
+func TestScopedAdminCannotLoosenBelowScope(t *testing.T) {
+	ctx := context.Background()
+	e, _ := newAliceEnv(t)
+	root, _ := findOrgUnit(ctx, e.store, "")
+	hour := time.Hour
+	for _, ou := range []storage.OrgUnit{
+		{ID: "trust", Name: "Trust", ParentID: root.ID, MFA: storage.MFARequired, AllowedMethods: []string{storage.MethodTOTP, storage.MethodWebAuthn},
+			PhoneRegions: []string{"GB"}, RememberMFA: &hour},
+		{ID: "ward", Name: "Ward", ParentID: "trust", MFA: storage.MFAInherit},
+		{ID: "annex", Name: "Annex", ParentID: root.ID, MFA: storage.MFAOptional},
+		{ID: "loose", Name: "Loose", ParentID: "annex", MFA: storage.MFAOptional},
+		{ID: "plain", Name: "Plain", ParentID: "annex", MFA: storage.MFAInherit},
+	} {
+		if err := e.store.CreateOrgUnit(ctx, ou); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wardAdmin := e.addUser("ward-admin", alicePassword)
+	if _, err := e.store.UpdateUser(ctx, wardAdmin.ID, func(u storage.User) (storage.User, error) {
+		u.Roles = []storage.RoleBinding{{Role: storage.RoleOrgAdmin, OrgUnitID: "ward"}, {Role: storage.RoleOrgAdmin, OrgUnitID: "annex"}}
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.adminSignIn(t, "ward-admin")
+	csrf := b.adminCSRF(t)
+
+	// A unit of their own below the ward: allowed, and it inherits.
+	p := b.post("/admin/org-units", url.Values{"csrf": {csrf}, "name": {"Side room"}, "parent": {"ward"}})
+	if !strings.Contains(p.body, "Org unit created.") {
+		t.Fatalf("creating a unit under the ward: status %d\n%s", p.status(), p.body)
+	}
+	side := strings.TrimPrefix(p.resp.Request.URL.Path, "/admin/org-units/")
+
+	save := func(unit string, form url.Values) page {
+		form.Set("csrf", csrf)
+		form.Set("name", "Side room")
+		if form.Get("mfa") == "" {
+			form.Set("mfa", "inherit")
+		}
+		return b.post("/admin/org-units/"+unit, form)
+	}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"MFA optional", url.Values{"mfa": {"optional"}}, "Trust, above this unit, makes MFA required; only an admin of Trust can make it looser here"},
+		{"text messages allowed", url.Values{"methods_mode": {"own"}, "methods": {"totp", "sms"}}, "Trust, above this unit, allows only"},
+		{"every method", url.Values{"methods_mode": {"own"}, "methods": {"totp", "webauthn", "sms", "voice", "email", "recovery"}}, "only an admin of Trust can allow more here"},
+		{"French numbers", url.Values{"regions": {"GB, FR"}}, "Trust, above this unit, accepts phone numbers from GB only"},
+		{"a day's remembering", url.Values{"remember": {"24h0m0s"}}, "Trust, above this unit, remembers a device for at most 1 hour"},
+	} {
+		for _, unit := range []string{side, "ward"} {
+			p := save(unit, tc.form)
+			if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, tc.want) {
+				t.Errorf("%s in %s: status %d, want 422 and %q", tc.name, unit, p.status(), tc.want)
+			}
+		}
+	}
+	// Stricter is fine.
+	if p := save(side, url.Values{"methods_mode": {"own"}, "methods": {"totp"}, "remember": {"0s"}}); !strings.Contains(p.body, "Settings saved.") {
+		t.Errorf("a stricter setting: status %d\n%s", p.status(), p.body)
+	}
+	got, _ := e.store.GetOrgUnit(ctx, side)
+	if got.MFA != storage.MFAInherit || len(got.AllowedMethods) != 1 || got.RememberMFA == nil || *got.RememberMFA != 0 {
+		t.Errorf("the side room after the refusals and one stricter save: %+v", got)
+	}
+
+	// Moving a unit with its own optional setting in under the ward is a
+	// way round the same rule; one that inherits becomes required.
+	move := func(unit, parent string) page {
+		return b.post("/admin/org-units/"+unit+"/move", url.Values{"csrf": {csrf}, "parent": {parent}})
+	}
+	if p := move("loose", side); p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, "only an admin of Trust can make it looser here") {
+		t.Errorf("moving an optional unit under the ward: status %d\n%s", p.status(), p.body)
+	}
+	if got, _ := e.store.GetOrgUnit(ctx, "loose"); got.ParentID != "annex" {
+		t.Errorf("the refused move moved the unit to %q", got.ParentID)
+	}
+	if p := move("plain", side); !strings.Contains(p.body, "Org unit moved.") {
+		t.Errorf("moving an inheriting unit under the ward: status %d\n%s", p.status(), p.body)
+	}
+	// A global admin may loosen anything.
+	alice, _ := e.store.GetUserByUsername(ctx, "alice")
+	e.withRole(alice, storage.RoleGlobalAdmin)
+	g, _ := e.adminSignIn(t, "alice")
+	gcsrf := g.adminCSRF(t)
+	if p := g.post("/admin/org-units/"+side, url.Values{"csrf": {gcsrf}, "name": {"Side room"}, "mfa": {"optional"}}); !strings.Contains(p.body, "Settings saved.") {
+		t.Errorf("a global admin loosening the side room: status %d\n%s", p.status(), p.body)
+	}
+}

@@ -39,6 +39,13 @@ func (c Config) smsGateway() string {
 }
 
 // emailOutbox reports whether email codes go to the dev outbox.
+// phoneRegions are the regions whose phone numbers are accepted where an
+// org unit names none.
+func (c Config) phoneRegions() []string {
+	regions, _ := otp.ParseRegions(c.Phone.AllowedRegions) // checked by Validate
+	return regions
+}
+
 func (c Config) emailOutbox() bool { return c.SMTP.Host == "" && c.loopbackIssuer() }
 
 func (c Config) loopbackIssuer() bool {
@@ -109,7 +116,7 @@ func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logge
 	}
 	var voice *otp.Voice
 	if gw != nil {
-		regions, _ := otp.ParseRegions(cfg.Phone.AllowedRegions) // checked by Validate
+		regions := cfg.phoneRegions()
 		voice = otp.NewVoice(gw, sealer, regions, cfg.Issuer, store, logger, now)
 		out = append(out, otp.NewSMS(gw, sealer, regions, now), voice)
 		if box != nil {

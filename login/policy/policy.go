@@ -225,16 +225,20 @@ func Decide(in Input) Decision {
 // nearest one set walking up the tree.
 type OrgPolicy struct {
 	MFA storage.MFASetting
-	// MFAFrom names the unit the MFA setting comes from.
-	MFAFrom string
+	// MFAFrom names the unit the MFA setting comes from, and MFAFromID is
+	// its id (names need not be unique).
+	MFAFrom   string
+	MFAFromID string
 	// AllowedMethods are the method types users may use; nil allows all.
 	AllowedMethods []string
 	// PhoneRegions are the regions whose numbers are accepted; nil means
 	// the server's default.
 	PhoneRegions []string
 	// RememberMFA is how long a browser may skip the second factor; zero
-	// asks every time.
-	RememberMFA time.Duration
+	// asks every time. RememberFrom names the unit that set it, empty when
+	// none did: the zero is then a default, not a bound.
+	RememberMFA  time.Duration
+	RememberFrom string
 }
 
 // Allows reports whether the policy lets users use methods of type t.
@@ -248,12 +252,12 @@ func (p OrgPolicy) Allows(t string) bool {
 func Effective(chain []storage.OrgUnit) OrgPolicy {
 	p := OrgPolicy{MFA: storage.MFAOptional}
 	if len(chain) > 0 {
-		p.MFAFrom = chain[len(chain)-1].Name
+		p.MFAFrom, p.MFAFromID = chain[len(chain)-1].Name, chain[len(chain)-1].ID
 	}
 	mfaSet, rememberSet := false, false
 	for _, ou := range chain {
 		if !mfaSet && ou.MFA != "" && ou.MFA != storage.MFAInherit {
-			p.MFA, p.MFAFrom, mfaSet = ou.MFA, ou.Name, true
+			p.MFA, p.MFAFrom, p.MFAFromID, mfaSet = ou.MFA, ou.Name, ou.ID, true
 		}
 		if p.AllowedMethods == nil && len(ou.AllowedMethods) > 0 {
 			p.AllowedMethods = ou.AllowedMethods
@@ -262,10 +266,55 @@ func Effective(chain []storage.OrgUnit) OrgPolicy {
 			p.PhoneRegions = ou.PhoneRegions
 		}
 		if !rememberSet && ou.RememberMFA != nil {
-			p.RememberMFA, rememberSet = *ou.RememberMFA, true
+			p.RememberMFA, p.RememberFrom, rememberSet = *ou.RememberMFA, ou.Name, true
 		}
 	}
 	return p
+}
+
+// Settings an org unit can loosen, as LooserThan names them.
+const (
+	SettingMFA      = "mfa"
+	SettingMethods  = "methods"
+	SettingRegions  = "regions"
+	SettingRemember = "remember"
+)
+
+// mfaStrength orders MFA settings from loosest to strictest.
+var mfaStrength = []storage.MFASetting{storage.MFAOptional, storage.MFAPrompted, storage.MFARequired}
+
+// LooserThan names the settings on which p lets users in more easily than
+// q: a weaker MFA setting, a method or a phone region q does not allow, a
+// longer remember window than one q sets. defaultRegions stand for a nil
+// PhoneRegions.
+// Every per-unit setting belongs here: it is what stops a scoped admin
+// undoing, below them, what a unit above them imposes.
+func (p OrgPolicy) LooserThan(q OrgPolicy, defaultRegions []string) []string {
+	var out []string
+	if slices.Index(mfaStrength, p.MFA) < slices.Index(mfaStrength, q.MFA) {
+		out = append(out, SettingMFA)
+	}
+	if q.AllowedMethods != nil && (p.AllowedMethods == nil || !subset(p.AllowedMethods, q.AllowedMethods)) {
+		out = append(out, SettingMethods)
+	}
+	if !subset(cmpOr(p.PhoneRegions, defaultRegions), cmpOr(q.PhoneRegions, defaultRegions)) {
+		out = append(out, SettingRegions)
+	}
+	if q.RememberFrom != "" && p.RememberMFA > q.RememberMFA {
+		out = append(out, SettingRemember)
+	}
+	return out
+}
+
+func subset(a, b []string) bool {
+	return !slices.ContainsFunc(a, func(v string) bool { return !slices.Contains(b, v) })
+}
+
+func cmpOr(a, b []string) []string {
+	if a == nil {
+		return b
+	}
+	return a
 }
 
 // NextSignIn is what the user will meet at their next sign-in to a client

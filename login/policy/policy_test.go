@@ -171,10 +171,10 @@ func TestEffective(t *testing.T) {
 			{Name: "Ward", MFA: "inherit", PhoneRegions: []string{"IE"}},
 			{Name: "Trust", MFA: "required", AllowedMethods: []string{"totp", "webauthn"}, RememberMFA: hours(12)},
 			{Name: "Root", MFA: "optional", AllowedMethods: []string{"sms"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(24)},
-		}, OrgPolicy{MFA: "required", MFAFrom: "Trust", AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"IE"}, RememberMFA: 12 * time.Hour}},
+		}, OrgPolicy{MFA: "required", MFAFrom: "Trust", AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"IE"}, RememberMFA: 12 * time.Hour, RememberFrom: "Trust"}},
 		{"a zero remember window is set, not inherited", []storage.OrgUnit{
 			{Name: "Ward", RememberMFA: hours(0)}, {Name: "Root", RememberMFA: hours(12)},
-		}, OrgPolicy{MFA: "optional", MFAFrom: "Root", RememberMFA: 0}},
+		}, OrgPolicy{MFA: "optional", MFAFrom: "Root", RememberMFA: 0, RememberFrom: "Ward"}},
 	}
 	for _, tt := range tests {
 		if got := Effective(tt.chain); !reflect.DeepEqual(got, tt.want) {
@@ -195,5 +195,51 @@ func TestActiveExceptionLastsLongest(t *testing.T) {
 	}
 	if e, ok := u.ActiveException(now.Add(200 * 24 * time.Hour)); ok {
 		t.Errorf("ActiveException after both ended = %q", e.ID)
+	}
+}
+
+func TestLooserThan(t *testing.T) {
+	hours := func(n int) time.Duration { return time.Duration(n) * time.Hour }
+	floor := OrgPolicy{MFA: storage.MFARequired, AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(8), RememberFrom: "Trust"}
+	for _, tc := range []struct {
+		name string
+		p    OrgPolicy
+		want []string
+	}{
+		{"same", floor, nil},
+		{"stricter everywhere", OrgPolicy{MFA: storage.MFARequired, AllowedMethods: []string{"webauthn"}, PhoneRegions: []string{"GB"}, RememberMFA: 0}, nil},
+		{"weaker MFA", OrgPolicy{MFA: storage.MFAPrompted, AllowedMethods: floor.AllowedMethods, PhoneRegions: floor.PhoneRegions, RememberMFA: floor.RememberMFA}, []string{SettingMFA}},
+		{"a method the floor forbids", OrgPolicy{MFA: storage.MFARequired, AllowedMethods: []string{"totp", "sms"}, PhoneRegions: floor.PhoneRegions, RememberMFA: floor.RememberMFA}, []string{SettingMethods}},
+		{"every method", OrgPolicy{MFA: storage.MFARequired, PhoneRegions: floor.PhoneRegions, RememberMFA: floor.RememberMFA}, []string{SettingMethods}},
+		{"another region", OrgPolicy{MFA: storage.MFARequired, AllowedMethods: floor.AllowedMethods, PhoneRegions: []string{"GB", "FR"}, RememberMFA: floor.RememberMFA}, []string{SettingRegions}},
+		{"longer remember", OrgPolicy{MFA: storage.MFARequired, AllowedMethods: floor.AllowedMethods, PhoneRegions: floor.PhoneRegions, RememberMFA: hours(24)}, []string{SettingRemember}},
+		{"everything looser", OrgPolicy{MFA: storage.MFAOptional, PhoneRegions: []string{"IE"}, RememberMFA: hours(168)}, []string{SettingMFA, SettingMethods, SettingRegions, SettingRemember}},
+	} {
+		if got := tc.p.LooserThan(floor, []string{"GB"}); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: LooserThan = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// nil regions are the server's default, on either side.
+	if got := (OrgPolicy{PhoneRegions: []string{"GB", "IE"}}).LooserThan(OrgPolicy{}, []string{"GB"}); !reflect.DeepEqual(got, []string{SettingRegions}) {
+		t.Errorf("regions beyond the default: LooserThan = %v, want [regions]", got)
+	}
+	if got := (OrgPolicy{}).LooserThan(OrgPolicy{PhoneRegions: []string{"GB"}}, []string{"GB"}); got != nil {
+		t.Errorf("the default against itself: LooserThan = %v, want none", got)
+	}
+	// A remember window nobody set bounds nothing.
+	if got := (OrgPolicy{RememberMFA: hours(12)}).LooserThan(OrgPolicy{}, nil); got != nil {
+		t.Errorf("a window below an unset one: LooserThan = %v, want none", got)
+	}
+}
+
+// TestLooserThanKnowsEverySetting fails when OrgPolicy grows a setting
+// that LooserThan does not compare: a scoped admin could loosen it.
+func TestLooserThanKnowsEverySetting(t *testing.T) {
+	compared := map[string]bool{"MFA": true, "AllowedMethods": true, "PhoneRegions": true, "RememberMFA": true,
+		"MFAFrom": false, "MFAFromID": false, "RememberFrom": false} // where settings come from
+	for f := range reflect.TypeFor[OrgPolicy]().Fields() {
+		if _, ok := compared[f.Name]; !ok {
+			t.Errorf("OrgPolicy.%s is new: compare it in LooserThan (or list it here as not a setting)", f.Name)
+		}
 	}
 }
