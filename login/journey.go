@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -464,10 +465,14 @@ func (h *Handler) accountKey(r *http.Request, login, userID string) string {
 	case userID != "":
 		return "account:" + userID
 	}
-	if name, err := storage.NormalizeUsername(login); err == nil {
-		return "account:name:" + name
+	name, err := storage.NormalizeUsername(login)
+	if err != nil {
+		name = storage.NormalizeEmail(login)
 	}
-	return "account:name:" + storage.NormalizeEmail(login)
+	// Hashed: the name is whatever was typed (a NUL byte, 16 KB of it), and
+	// a key must be short and storable by any backend.
+	sum := sha256.Sum256([]byte(name))
+	return "account:name:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // chargeAttempt charges the address, then the account. It has answered

@@ -138,3 +138,25 @@ func TestCodeWithoutVerifierIsNotBurned(t *testing.T) {
 		t.Errorf("access token after the code was replayed: %v, want inactive", in)
 	}
 }
+
+// TestControlCharactersInSignInName: a name holding a NUL byte or other
+// control characters, or one far longer than any username, is a wrong
+// password like any other, never a 500, and is throttled like one.
+func TestControlCharactersInSignInName(t *testing.T) {
+	e, app := newAliceEnv(t)
+	for _, name := range []string{"ali\x00ce", "\x00", "alice\r\nadmin", "\x1b[31malice", strings.Repeat("a", 10000)} {
+		b := e.newBrowser()
+		_, p := e.startSignIn(b, app)
+		if p = b.submitPassword(p, name, "a password"); p.status() != http.StatusUnauthorized || !strings.Contains(p.body, "The username or password is incorrect.") {
+			t.Errorf("sign-in name %q: status %d, want 401 and the usual message", name[:min(len(name), 20)], p.status())
+		}
+	}
+	b := e.newBrowser()
+	_, p := e.startSignIn(b, app)
+	for range 7 {
+		p = b.submitPassword(p, "ali\x00ce", "a password")
+	}
+	if p.status() != http.StatusTooManyRequests {
+		t.Errorf("the seventh guess at a name with a NUL byte: status %d, want 429", p.status())
+	}
+}
