@@ -277,3 +277,57 @@ func TestConcurrentShortTermExceptions(t *testing.T) {
 		t.Errorf("%d exceptions made, want 1", len(list))
 	}
 }
+
+// TestExceptionOnlyForRolesTheActorCouldGrant: an exception, like a reset,
+// is for an account holding no role beyond what the actor could grant: a
+// helpdesk member cannot waive an org admin's second factor, nor an org
+// admin a global admin's.
+func TestExceptionOnlyForRolesTheActorCouldGrant(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	short := func(user string) ExceptionRequest {
+		return ExceptionRequest{UserID: user, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"}
+	}
+	wardAdmin := storage.User{ID: "ward-admin", Username: "ward-admin", OrgUnitID: "ward", Roles: []storage.RoleBinding{{Role: storage.RoleOrgAdmin, OrgUnitID: "ward"}}}
+	boss := storage.User{ID: "boss", Username: "boss", OrgUnitID: "ward", Roles: []storage.RoleBinding{{Role: storage.RoleGlobalAdmin}}}
+	for _, u := range []storage.User{wardAdmin, boss} {
+		if err := f.store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.CreateMethod(ctx, storage.Method{ID: "m-" + u.ID, UserID: u.ID, Type: storage.MethodTOTP}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		actor, user string
+		allowed     bool
+	}{
+		{"wales-helpdesk", "ward-admin", false},
+		{"ward-helpdesk", "ward-admin", false},
+		{"wales-admin", "boss", false},
+		{"wales-admin", "ward-admin", true},
+		{"global", "boss", true},
+	} {
+		_, err := f.svc.RequestException(ctx, f.actor[tc.actor], short(tc.user))
+		if tc.allowed != (err == nil) || !tc.allowed && !errors.Is(err, ErrForbidden) {
+			t.Errorf("%s grants %s an exception: err %v, want allowed %v", tc.actor, tc.user, err, tc.allowed)
+		}
+	}
+	// Approving a long-term one is giving it: the same rule.
+	boss.ID, boss.Username = "boss-2", "boss-2"
+	if err := f.store.CreateUser(ctx, boss); err != nil {
+		t.Fatal(err)
+	}
+	f.store.CreateMethod(ctx, storage.Method{ID: "m-boss-2", UserID: boss.ID, Type: storage.MethodTOTP})
+	e, err := f.svc.RequestException(ctx, f.actor["global"], ExceptionRequest{UserID: boss.ID, Kind: storage.ExceptionLongTerm, Reason: "accessibility", Evidence: "OH report"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DecideException(ctx, f.actor["wales-admin"], e.ID, true, ""); !errors.Is(err, ErrForbidden) {
+		t.Errorf("an org admin approves a global admin's exception: err %v, want ErrForbidden", err)
+	}
+	events, _ := f.store.ListAudit(ctx, storage.AuditQuery{Subject: "ward-admin", Outcome: storage.OutcomeDenied})
+	if len(events) != 2 || events[0].Details["reason"] != "the user holds roles beyond the actor's" {
+		t.Errorf("denied requests for the ward admin audited as %+v, want 2 saying why", events)
+	}
+}

@@ -79,14 +79,15 @@ type ExceptionRequest struct {
 // RequestException makes an exception for a user. A short-term exception
 // is approved at once, for 24 hours; a long-term one waits for another
 // admin's approval, and without evidence is rejected. Nobody makes one for
-// themselves, and the user must already have a registered method: an
-// exception covers a method that is unavailable, not one never set up.
+// themselves, nor for an account holding a role they could not grant (a
+// helpdesk member waiving an org admin's second factor), and the user must
+// already have a registered method: an exception covers a method that is unavailable, not one never set up.
 func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRequest) (storage.Exception, error) {
 	u, err := s.store.GetUser(ctx, req.UserID)
 	if err != nil {
 		return storage.Exception{}, fmt.Errorf("get user: %w", err)
 	}
-	if err := s.authorize(ctx, a, u, "exception.requested", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
+	if err := s.authorizeCovering(ctx, a, u, "exception.requested", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
 		return storage.Exception{}, err
 	}
 	if a.User.ID == u.ID {
@@ -153,7 +154,7 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 	if approve {
 		action = "exception.approved"
 	}
-	if err := s.authorize(ctx, a, u, action, storage.RoleOrgAdmin); err != nil {
+	if err := s.authorizeCovering(ctx, a, u, action, storage.RoleOrgAdmin); err != nil {
 		return e, err
 	}
 	if approve && a.User.ID == e.RequestedBy {

@@ -76,7 +76,15 @@ func (s *Service) manages(ctx context.Context, actor, u storage.User) (bool, err
 // authorizeManage checks that actor manages u, auditing a refusal as
 // action denied.
 func (s *Service) authorizeManage(ctx context.Context, a Actor, u storage.User, action string) error {
-	if err := s.authorize(ctx, a, u, action, storage.RoleOrgAdmin); err != nil {
+	return s.authorizeCovering(ctx, a, u, action, storage.RoleOrgAdmin)
+}
+
+// authorizeCovering checks that actor holds one of roles over u and covers
+// u's roles, auditing a refusal as action denied: what weakens an account
+// (a reset, an exception) is for accounts no more powerful than the
+// actor could make them.
+func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User, action string, roles ...string) error {
+	if err := s.authorize(ctx, a, u, action, roles...); err != nil {
 		return err
 	}
 	ok, err := s.covers(ctx, a.User, u)
