@@ -262,7 +262,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
 		a.Exception = nil
 		if e := d.Exception; e != nil {
-			a.Exception = &storage.ExceptionClaim{Kind: e.Kind, ExpiresAt: e.ExpiresAt}
+			a.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
 		}
 	}) {
 		return

@@ -229,9 +229,9 @@ func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, family
 	}
 	switch r := req.(type) {
 	case *authRequest:
-		t.ClientID, t.AuthTime, t.AMR, t.ACR = r.ClientID, r.AuthTime, r.AMR, r.ACR
+		t.ClientID, t.AuthTime, t.AMR, t.ACR, t.Exception = r.ClientID, r.AuthTime, r.AMR, r.ACR, r.Exception
 	case *refreshRequest:
-		t.ClientID, t.AuthTime, t.AMR, t.ACR = r.ClientID, r.AuthTime, r.AMR, r.ACR
+		t.ClientID, t.AuthTime, t.AMR, t.ACR, t.Exception = r.ClientID, r.AuthTime, r.AMR, r.ACR, r.Exception
 	case *clientCredentialsRequest:
 		t.ClientID = r.clientID
 	default:
@@ -242,6 +242,9 @@ func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, family
 		return t, nil, err
 	}
 	t.ExpiresAt = now.Add(c.accessTokenLifetime())
+	if t.Exception != nil && t.Exception.ExpiresAt.Before(t.ExpiresAt) {
+		t.ExpiresAt = t.Exception.ExpiresAt
+	}
 	return t, c, nil
 }
 
@@ -357,31 +360,32 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if err != nil {
 		return nil, err
 	}
-	if rt.Exception != nil {
-		// A sign-in that skipped MFA under an exception lasts no longer
-		// than the exception: its expiry caps the token, and a revoked
-		// one ends it here.
-		ok, err := s.exceptionInForce(ctx, rt.UserID, now)
-		if err != nil {
-			return nil, serverError(err)
-		}
-		if !ok {
-			s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID,
-				Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": "the MFA exception the sign-in used has ended"}})
-			return nil, errors.New("the MFA exception the sign-in used has ended")
-		}
+	if ok, err := s.exceptionInForce(ctx, rt.UserID, rt.Exception, now); err != nil {
+		return nil, serverError(err)
+	} else if !ok {
+		s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID,
+			Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": "the MFA exception the sign-in used has ended"}})
+		return nil, errors.New("the MFA exception the sign-in used has ended")
 	}
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes, user: u}, nil
 }
 
-// exceptionInForce reports whether the user has an MFA exception in force
-// at now.
-func (s *opStorage) exceptionInForce(ctx context.Context, userID string, now time.Time) (bool, error) {
+// exceptionInForce reports whether the MFA exception a token's sign-in
+// used (if any) is still in force at now: tokens from a sign-in that
+// skipped the second factor end with the exception, when it is revoked as
+// well as when it expires. (Tokens from before exceptions were named may
+// lean on any exception in force.)
+func (s *opStorage) exceptionInForce(ctx context.Context, userID string, claim *storage.ExceptionClaim, now time.Time) (bool, error) {
+	if claim == nil {
+		return true, nil
+	}
 	list, err := s.store.ListUserExceptions(ctx, userID)
 	if err != nil {
 		return false, fmt.Errorf("list exceptions: %w", err)
 	}
-	return slices.ContainsFunc(list, func(e storage.Exception) bool { return e.StateAt(now) == storage.ExceptionApproved }), nil
+	return slices.ContainsFunc(list, func(e storage.Exception) bool {
+		return e.StateAt(now) == storage.ExceptionApproved && (claim.ID == "" || claim.ID == e.ID)
+	}), nil
 }
 
 // TerminateSession is op's logout hook; Gatehouse's end_session handler in
@@ -611,6 +615,13 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 		return t, storage.User{}, nil
 	}
 	u, err := s.activeUser(ctx, t.Subject)
+	if err != nil {
+		return t, u, err
+	}
+	ok, err := s.exceptionInForce(ctx, u.ID, t.Exception, s.cfg.Now())
+	if err == nil && !ok {
+		err = errors.New("the MFA exception the sign-in used has ended")
+	}
 	return t, u, err
 }
 

@@ -301,8 +301,10 @@ func (e Exception) StateAt(now time.Time) string {
 	return e.State
 }
 
-// ExceptionClaim is what a token says of the exception a sign-in used.
+// ExceptionClaim is what a token says of the exception a sign-in used,
+// and which exception that was: tokens end with it.
 type ExceptionClaim struct {
+	ID        string    `json:"id,omitempty"`
 	Kind      string    `json:"kind"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
@@ -484,15 +486,17 @@ type AuthRequests interface {
 // AccessToken is an issued access token. Its ID is what an opaque token
 // encrypts or a JWT carries as jti.
 type AccessToken struct {
-	ID        string
-	ClientID  string
-	Subject   string // user id, or client id for client_credentials
-	Audience  []string
-	Scopes    []string
-	AuthTime  time.Time
-	AMR       []string
-	ACR       string
-	FamilyID  string // the refresh-token family, empty without one
+	ID       string
+	ClientID string
+	Subject  string // user id, or client id for client_credentials
+	Audience []string
+	Scopes   []string
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	FamilyID string // the refresh-token family, empty without one
+	// Exception is the MFA exception the sign-in used, if any.
+	Exception *ExceptionClaim `json:",omitempty"`
 	ExpiresAt time.Time
 	CreatedAt time.Time
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -35,11 +37,36 @@ func TestRefreshEndsWithRevokedException(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh while the exception is in force: %v", err)
 	}
+	accessWorks := func(token string) bool {
+		_, err := app.provider.UserInfo(app.ctx(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"}))
+		active, _ := app.introspect(token)["active"].(bool)
+		if (err == nil) != active {
+			t.Errorf("userinfo (err %v) and introspection (active %v) disagree", err, active)
+		}
+		return active
+	}
+	if !accessWorks(tok.AccessToken) || !accessWorks(next.AccessToken) {
+		t.Fatal("access tokens from the exception's sign-in do not work while it is in force")
+	}
 	if _, err := e.adminService().RevokeException(ctx, hd, ex.ID, "phone found"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = app.refresh(next.RefreshToken)
 	wantRetrieveError(t, "refresh after the exception was revoked", err, http.StatusBadRequest, "invalid_grant")
+	// The access tokens go with it, and a new exception does not bring
+	// them back.
+	again, err := e.adminService().RequestException(ctx, hd, admin.ExceptionRequest{UserID: alice.ID, Kind: storage.ExceptionShortTerm, Reason: "no_signal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []string{tok.AccessToken, next.AccessToken} {
+		if accessWorks(at) {
+			t.Error("an access token from the revoked exception's sign-in still works")
+		}
+	}
+	if _, err := e.adminService().RevokeException(ctx, hd, again.ID, ""); err != nil {
+		t.Fatal(err)
+	}
 	events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID, Action: "token.refresh", Outcome: storage.OutcomeDenied})
 	if len(events) != 1 || events[0].Details["reason"] == "" {
 		t.Errorf("audit of the refused refresh: %+v, want one denied event with a reason", events)

@@ -94,7 +94,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 	done := func(a storage.AuthRequest) storage.AuthRequest {
 		a.Step, a.UserID, a.SessionID = storage.StepDone, "u1", "s1"
 		a.AuthTime, a.AMR, a.ACR = now, []string{"pwd", "otp", "mfa"}, "mfa"
-		a.Exception = &storage.ExceptionClaim{Kind: storage.ExceptionShortTerm, ExpiresAt: now.Add(time.Hour)}
+		a.Exception = &storage.ExceptionClaim{ID: "ex1", Kind: storage.ExceptionShortTerm, ExpiresAt: now.Add(time.Hour)}
 		return a
 	}
 	got, err = s.UpdateAuthRequest(ctx, "ar1", func(a storage.AuthRequest) (storage.AuthRequest, error) { return done(a), nil })
@@ -163,6 +163,7 @@ func newAccessToken(id, subject, family string, now time.Time) storage.AccessTok
 		AMR:       []string{"pwd", "hwk"},
 		ACR:       "phr",
 		FamilyID:  family,
+		Exception: &storage.ExceptionClaim{ID: "ex1", Kind: storage.ExceptionShortTerm, ExpiresAt: now.Add(time.Hour)},
 		ExpiresAt: now.Add(5 * time.Minute),
 		CreatedAt: now,
 	}
@@ -179,7 +180,7 @@ func newRefreshToken(hash, user, family string, now time.Time) storage.RefreshTo
 		AuthTime:  now,
 		AMR:       []string{"pwd", "otp", "mfa"},
 		ACR:       "mfa",
-		Exception: &storage.ExceptionClaim{Kind: storage.ExceptionLongTerm, ExpiresAt: now.Add(48 * time.Hour)},
+		Exception: &storage.ExceptionClaim{ID: "ex2", Kind: storage.ExceptionLongTerm, ExpiresAt: now.Add(48 * time.Hour)},
 		ExpiresAt: now.Add(24 * time.Hour),
 		CreatedAt: now,
 	}
