@@ -55,8 +55,8 @@ var (
 	}
 	acrChoices = []templates.Choice{
 		{Value: "pwd", Label: "pwd: a password is enough (the org unit's MFA policy still applies)"},
-		{Value: "mfa", Label: "mfa: always a second factor"},
-		{Value: "phr", Label: "phr: always a security key or passkey (phishing-resistant)"},
+		{Value: "mfa", Label: "mfa: a second factor, unless the app honours MFA exceptions (below)"},
+		{Value: "phr", Label: "phr: always a security key or passkey (phishing-resistant); no exception waives it"},
 	}
 )
 
@@ -118,6 +118,13 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 	}
 	for _, a := range acrChoices {
 		p.ACRs = append(p.ACRs, templates.Choice{Value: a.Value, Label: a.Label, Selected: a.Value == c.MinimumACR})
+	}
+	if !isNew {
+		var err error
+		if p.ExceptionUsers, err = h.svc.usersWithException(rq.ctx()); err != nil {
+			rq.serverError(err)
+			return
+		}
 	}
 	p.Errors = formErrors(errs...)
 	// A field with several problems shows them all, one after another.

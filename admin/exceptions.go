@@ -245,6 +245,23 @@ func (s *Service) hasMethod(ctx context.Context, u storage.User) error {
 	return nil
 }
 
+// usersWithException counts the users with an exception in force now:
+// those who may sign in without a second factor wherever exceptions are
+// honoured. It reads the approved exceptions, not every user.
+func (s *Service) usersWithException(ctx context.Context) (int, error) {
+	list, err := s.store.ListExceptions(ctx, storage.ExceptionApproved)
+	if err != nil {
+		return 0, fmt.Errorf("list exceptions: %w", err)
+	}
+	now, users := s.now(), map[string]bool{}
+	for _, e := range list {
+		if e.StateAt(now) == storage.ExceptionApproved {
+			users[e.UserID] = true
+		}
+	}
+	return len(users), nil
+}
+
 // activeException is the user's exception in force now, or nil.
 func (s *Service) activeException(ctx context.Context, userID string) (*storage.Exception, error) {
 	list, err := s.store.ListUserExceptions(ctx, userID)

@@ -38,6 +38,9 @@ type ClientPage struct {
 	ACRs            []Choice
 	ACRError        string
 	Exceptions      bool
+	// ExceptionUsers counts the users with an MFA exception in force
+	// (shown for a registered client).
+	ExceptionUsers int
 	// Lifetimes are the access, ID and refresh token lifetimes.
 	Lifetimes []Lifetime
 	Scopes    []string

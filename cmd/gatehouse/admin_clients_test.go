@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -281,5 +282,33 @@ func TestAdminClientPages(t *testing.T) {
 		if count[k] != want {
 			t.Errorf("audit %s: %d events, want %d (all: %v)", k, count[k], want, count)
 		}
+	}
+}
+
+// TestClientPageCountsExceptionUsers: a client's page says what honouring
+// MFA exceptions means (a minimum of mfa is waived for them, phr never)
+// and how many people could today sign in to it without a second factor.
+func TestClientPageCountsExceptionUsers(t *testing.T) {
+	ctx := context.Background()
+	e, app, _ := newRequiredAliceEnv(t)
+	root := e.withRole(e.addUser("root", alicePassword), storage.RoleGlobalAdmin)
+	b, secret := e.adminSignIn(t, "root")
+	page := func() string { return b.get(e.issuer + "/admin/clients/" + app.client.ID).body }
+	if body := page(); !strings.Contains(body, "Today 0 people have an exception in force: while this app honours exceptions") ||
+		!strings.Contains(body, "mfa: a second factor, unless the app honours MFA exceptions") {
+		t.Errorf("the client page before any exception:\n%s", body)
+	}
+	alice := mustUser(t, e, "alice")
+	ex, err := e.adminService().RequestException(ctx, admin.Actor{User: root}, admin.ExceptionRequest{UserID: alice.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := page(); !strings.Contains(body, "Today 1 person has an exception in force: while this app honours exceptions") {
+		t.Errorf("the client page with one exception in force:\n%s", body)
+	}
+	e.clock.Advance(ex.ExpiresAt.Sub(e.clock.Now()))
+	b.passChallenge(b.submitPassword(b.get(e.issuer+"/admin"), "root", alicePassword), e.totpCode(secret))
+	if body := page(); !strings.Contains(body, "Today 0 people have an exception in force") {
+		t.Error("the client page counts an expired exception")
 	}
 }
