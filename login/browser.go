@@ -21,14 +21,6 @@ import (
 // callback) checks it: a login link opened in another browser, or a
 // callback URL replayed elsewhere, goes nowhere.
 
-type browserKey struct{}
-
-// BrowserHash returns the binding that BindBrowser put in ctx, or nil.
-func BrowserHash(ctx context.Context) []byte {
-	h, _ := ctx.Value(browserKey{}).([]byte)
-	return h
-}
-
 func hashBrowser(v string) []byte {
 	h := sha256.Sum256([]byte(v))
 	return h[:]
@@ -44,8 +36,9 @@ func (h *Handler) browserID(r *http.Request) string {
 }
 
 // BindBrowser wraps the authorization endpoint: it makes sure the browser
-// has a binding cookie and passes its hash to CreateAuthRequest, with the
-// budget the new auth request is charged to (AdmitAuthRequest).
+// has a binding cookie, and keeps the request in its context, for
+// AdmitAuthRequest to bind the new auth request to it and charge it to
+// its address.
 func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/authorize" {
@@ -53,8 +46,7 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 			return
 		}
 		r = h.ensureBrowser(w, r)
-		ctx := context.WithValue(r.Context(), browserKey{}, hashBrowser(h.browserID(r)))
-		ctx = context.WithValue(ctx, admitKey{}, admission{h: h, r: r})
+		ctx := context.WithValue(r.Context(), authorizeKey{}, r)
 		cw := &plainErrorCatcher{ResponseWriter: w}
 		next.ServeHTTP(cw, r.WithContext(ctx))
 		if cw.caught {
@@ -65,33 +57,29 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 	})
 }
 
-type admitKey struct{}
+// authorizeKey holds the /authorize request (as BindBrowser saw it, with
+// its browser cookie) in its context.
+type authorizeKey struct{}
 
-// admission is the /authorize request a new auth request would be charged
-// to: its client address and, for the audit, its user agent.
-type admission struct {
-	h *Handler
-	r *http.Request
-}
-
-// AdmitAuthRequest charges a new auth request to its client address's
+// AdmitAuthRequest implements provider.Journey: it binds a new auth request
+// to the browser that started it, and charges it to its client address's
 // budget (a stored auth request costs the database for its whole lifetime,
-// and /authorize asks nobody to sign in first) and refuses it as
+// and /authorize asks nobody to sign in first), refusing it as
 // temporarily_unavailable when the address is over. The provider asks it
 // after op has checked the client and redirect URI, so the refusal goes to
 // the client's redirect URI with its state, and a request op refuses
 // anyway costs nothing. A request that did not come through BindBrowser is
 // refused: it has no browser binding, so it could never finish.
-func AdmitAuthRequest(ctx context.Context, clientID string) error {
-	a, ok := ctx.Value(admitKey{}).(admission)
+func (h *Handler) AdmitAuthRequest(ctx context.Context, clientID string) ([]byte, error) {
+	r, ok := ctx.Value(authorizeKey{}).(*http.Request)
 	if !ok {
-		return oidc.ErrServerError().WithDescription("The authorization request did not come through the sign-in page.")
+		return nil, oidc.ErrServerError().WithDescription("The authorization request did not come through the sign-in page.")
 	}
-	if until, ok := a.h.admitStart(a.r, clientID); !ok {
-		return &oidc.Error{ErrorType: "temporarily_unavailable",
-			Description: "Too many sign-ins were started from your network. Try again in " + humanDuration(until.Sub(a.h.cfg.Now())) + "."}
+	if until, ok := h.admitStart(r, clientID); !ok {
+		return nil, &oidc.Error{ErrorType: "temporarily_unavailable",
+			Description: "Too many sign-ins were started from your network. Try again in " + humanDuration(until.Sub(h.cfg.Now())) + "."}
 	}
-	return nil
+	return hashBrowser(h.browserID(r)), nil
 }
 
 // admitStart charges a new auth request, for clientID or (with none) for

@@ -224,6 +224,29 @@ func (h *Handler) offers(org policy.OrgPolicy, t string) bool {
 	return ok && org.Allows(t)
 }
 
+// RefreshAllowed implements provider.Journey: continuous evaluation at a
+// refresh. It says why u's token family may not go on (their org unit,
+// roles, MFA switch, methods or exceptions, or the client, now need more
+// than its sign-in proved), or "".
+func (h *Handler) RefreshAllowed(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (string, error) {
+	up, err := h.loadPolicy(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	family := policy.Proof{UserID: u.ID, AuthTime: rt.AuthTime, AMR: rt.AMR, ACR: rt.ACR}
+	if slices.Contains(rt.AMR, "mfa") {
+		family.MFAAt = rt.AuthTime
+	}
+	// A device remembered at sign-in counts while the unit still
+	// remembers devices and no MFA reset came after.
+	remembered := rt.RememberedDevice && up.org.RememberMFA > 0 && u.MFAResetAt.Before(rt.AuthTime)
+	d := policy.Refresh(up.user, family, remembered, policy.Request{ClientMinimumACR: c.MinimumACR, ExceptionsAllowed: c.ExceptionsAllowed}, h.cfg.Now())
+	if d.Outcome == policy.Done {
+		return "", nil
+	}
+	return d.Reason, nil
+}
+
 // NextSignIn answers the admin pages' question: what will this user meet
 // at their next sign-in, and why?
 func (h *Handler) NextSignIn(ctx context.Context, userID string) (policy.Decision, error) {
@@ -260,7 +283,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 	if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
 		a.Step, a.UserID, a.SessionID = storage.StepDone, sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
-		a.Exception = nil
+		a.Exception, a.RememberedDevice = nil, d.Remembered
 		if e := d.Exception; e != nil {
 			a.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
 		}

@@ -47,15 +47,23 @@ type Config struct {
 	SigningKeyBits      int
 	// LoginURL returns the login page for an auth request.
 	LoginURL func(authRequestID string) string
-	// BrowserHash returns the browser binding that /authorize stored in the
-	// request context (see package login), or nil.
-	BrowserHash func(context.Context) []byte
-	// AdmitAuthRequest is asked before a validated auth request is stored;
-	// an *oidc.Error it returns goes to the client's redirect URI instead
-	// (see package login: a budget per client address). Nil admits all.
-	AdmitAuthRequest func(ctx context.Context, clientID string) error
-	Now              func() time.Time
-	Logger           *slog.Logger
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Journey is what the provider asks of the sign-in journey, which package
+// login implements.
+type Journey interface {
+	// AdmitAuthRequest is asked, with the /authorize request's context,
+	// before a validated auth request is stored. It returns the binding to
+	// the browser that started it, or an *oidc.Error that goes to the
+	// client's redirect URI instead (a budget per client address).
+	AdmitAuthRequest(ctx context.Context, clientID string) (browserHash []byte, err error)
+	// RefreshAllowed is continuous evaluation: it is asked at every
+	// refresh of u's token rt for client c, and returns why the family
+	// may not go on (the user's policy or the client now needs more than
+	// its sign-in proved), or "".
+	RefreshAllowed(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (reason string, err error)
 }
 
 // Provider is the OpenID provider.
@@ -64,6 +72,12 @@ type Provider struct {
 	store *opStorage
 	keys  *keyring
 }
+
+// SetJourney connects the sign-in journey, which is built after the
+// provider (it answers auth requests through it). Call it before serving.
+// Without one, auth requests are admitted with no browser binding and
+// refreshes are not evaluated again: enough for the provider's own tests.
+func (p *Provider) SetJourney(j Journey) { p.store.journey = j }
 
 // New builds the provider, creating the first signing key and the token
 // encryption key if the store has none.

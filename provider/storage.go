@@ -18,9 +18,10 @@ import (
 
 // opStorage implements op.Storage over storage.Storage.
 type opStorage struct {
-	store storage.Storage
-	cfg   Config
-	keys  *keyring
+	store   storage.Storage
+	cfg     Config
+	keys    *keyring
+	journey Journey // nil until SetJourney
 }
 
 var (
@@ -62,7 +63,7 @@ func (s *opStorage) audit(ctx context.Context, e storage.AuditEvent) {
 // CreateAuthRequest stores a validated authorization request. op has checked
 // the client and redirect URI; PKCE policy is Gatehouse's: S256 only, and
 // mandatory for public clients. Only a request that passes every check is
-// charged to AdmitAuthRequest's budget.
+// charged to the journey's budget (Journey.AdmitAuthRequest).
 func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, hintUserID string) (op.AuthRequest, error) {
 	c, err := s.getClient(ctx, r.ClientID)
 	if err != nil {
@@ -80,8 +81,9 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 	if r.ResponseMode != "" && r.ResponseMode != oidc.ResponseModeQuery && r.ResponseMode != oidc.ResponseModeFormPost {
 		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query or form_post.")
 	}
-	if s.cfg.AdmitAuthRequest != nil {
-		if err := s.cfg.AdmitAuthRequest(ctx, r.ClientID); err != nil {
+	var browserHash []byte
+	if s.journey != nil {
+		if browserHash, err = s.journey.AdmitAuthRequest(ctx, r.ClientID); err != nil {
 			return nil, err
 		}
 	}
@@ -102,7 +104,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		ACRValues:           acrValues(ctx, r.ACRValues),
 		LoginHint:           r.LoginHint,
 		HintUserID:          hintUserID,
-		BrowserHash:         s.cfg.BrowserHash(ctx),
+		BrowserHash:         browserHash,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.Lifetimes.AuthRequest),
 		Step:                storage.StepPassword,
@@ -294,18 +296,19 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	value := storage.RandomString(32)
 	now := s.cfg.Now()
 	rt := storage.RefreshToken{
-		Hash:      tokenHash(value),
-		FamilyID:  familyID,
-		ClientID:  at.ClientID,
-		UserID:    at.Subject,
-		Audience:  at.Audience,
-		Scopes:    scopes,
-		AuthTime:  at.AuthTime,
-		AMR:       at.AMR,
-		ACR:       at.ACR,
-		Exception: exceptionOf(req),
-		CreatedAt: now,
-		ExpiresAt: now.Add(c.refreshTokenLifetime()),
+		Hash:             tokenHash(value),
+		FamilyID:         familyID,
+		ClientID:         at.ClientID,
+		UserID:           at.Subject,
+		Audience:         at.Audience,
+		Scopes:           scopes,
+		AuthTime:         at.AuthTime,
+		AMR:              at.AMR,
+		ACR:              at.ACR,
+		Exception:        exceptionOf(req),
+		CreatedAt:        now,
+		RememberedDevice: rememberedDevice(req),
+		ExpiresAt:        now.Add(c.refreshTokenLifetime()),
 	}
 	if limit := s.cfg.Lifetimes.RefreshMax; limit > 0 && rt.AuthTime.Add(limit).Before(rt.ExpiresAt) {
 		// Renewal slides the token, never past the sign-in's own end.
@@ -360,14 +363,35 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.exceptionInForce(ctx, rt.UserID, rt.Exception, now); err != nil {
+	reason, err := s.refreshRefusal(ctx, u, rt, now)
+	if err != nil {
 		return nil, serverError(err)
-	} else if !ok {
-		s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID,
-			Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": "the MFA exception the sign-in used has ended"}})
-		return nil, errors.New("the MFA exception the sign-in used has ended")
+	}
+	if reason != "" {
+		s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID, OrgUnitID: u.OrgUnitID,
+			Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": reason}})
+		return nil, errors.New(reason)
 	}
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes, user: u}, nil
+}
+
+// refreshRefusal says why u's refresh token rt may not be exchanged any
+// more, or "": the exception its sign-in used has ended, or (continuous
+// evaluation, the journey's to judge) the user's policy or the client now
+// needs more than that sign-in proved. The client gets invalid_grant and
+// signs the user in again.
+func (s *opStorage) refreshRefusal(ctx context.Context, u storage.User, rt storage.RefreshToken, now time.Time) (string, error) {
+	if ok, err := s.exceptionInForce(ctx, u.ID, rt.Exception, now); err != nil || !ok {
+		return "the MFA exception the sign-in used has ended", err
+	}
+	if s.journey == nil {
+		return "", nil
+	}
+	c, err := s.store.GetClient(ctx, rt.ClientID)
+	if err != nil {
+		return "", fmt.Errorf("get client: %w", err)
+	}
+	return s.journey.RefreshAllowed(ctx, u, rt, c)
 }
 
 // exceptionInForce reports whether the MFA exception a token's sign-in
@@ -562,6 +586,18 @@ func exceptionOf(req any) *storage.ExceptionClaim {
 		return r.Exception
 	}
 	return nil
+}
+
+// rememberedDevice reports whether a remembered device let a sign-in (or
+// the one a refresh descends from) skip the second factor.
+func rememberedDevice(req any) bool {
+	switch r := req.(type) {
+	case *authRequest:
+		return r.RememberedDevice
+	case *refreshRequest:
+		return r.RememberedDevice
+	}
+	return false
 }
 
 // setUserinfo fills the claims the scopes grant.

@@ -45,7 +45,6 @@ func newTestProviderOver(t *testing.T, db storage.Storage) (*Provider, string) {
 		SigningKeyRetention: 48 * time.Hour,
 		SigningKeyBits:      1024,
 		LoginURL:            func(id string) string { return "/login?id=" + id },
-		BrowserHash:         func(context.Context) []byte { return nil },
 		Logger:              slog.New(slog.DiscardHandler),
 	}, db)
 	if err != nil {

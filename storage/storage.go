@@ -453,6 +453,9 @@ type AuthRequest struct {
 	// Exception is set when the sign-in skipped the second factor under an
 	// MFA exception; the ID token says so.
 	Exception *ExceptionClaim `json:",omitempty"`
+	// RememberedDevice is set when a remembered device let the sign-in
+	// skip the second factor.
+	RememberedDevice bool `json:",omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until
@@ -516,8 +519,11 @@ type RefreshToken struct {
 	ACR      string
 	// Exception is the MFA exception the sign-in used, if any.
 	Exception *ExceptionClaim `json:",omitempty"`
-	ExpiresAt time.Time
-	CreatedAt time.Time
+	// RememberedDevice is set when a remembered device let the sign-in
+	// skip the second factor: refreshes go on while devices are remembered.
+	RememberedDevice bool `json:",omitempty"`
+	ExpiresAt        time.Time
+	CreatedAt        time.Time
 	// RotatedAt is set once the token has been exchanged.
 	RotatedAt time.Time
 }

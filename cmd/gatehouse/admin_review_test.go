@@ -272,3 +272,119 @@ func TestSignInDecisionsInOrgAdminsAuditLog(t *testing.T) {
 		t.Errorf("the Wales admin's audit log lacks the Cardiff user's sign-in decision:\n%s", p.body)
 	}
 }
+
+// TestContinuousEvaluationAtRefresh: a refresh looks at policy again. When
+// the user's org unit starts requiring MFA after a password-only sign-in,
+// or a role is granted, or the client raises its minimum, the next
+// refresh is invalid_grant (the app signs the user in again) and is
+// audited; a family whose sign-in did prove a second factor goes on. A
+// family let through by a remembered device goes on while the unit still
+// remembers devices.
+func TestContinuousEvaluationAtRefresh(t *testing.T) {
+	ctx := context.Background()
+	e, app, secret := newRequiredAliceEnv(t)
+	e.setRootMFA(storage.MFAOptional)
+	alice := mustUser(t, e, "alice")
+	setMFA := func(on bool) {
+		t.Helper()
+		if _, err := e.store.UpdateUser(ctx, alice.ID, func(u storage.User) (storage.User, error) { u.MFAEnabled = on; return u, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setMFA(false)
+	pwdOnly := signInWithoutChallenge(t, e, app)
+	if pwdOnly.claims["acr"] != "pwd" {
+		t.Fatalf("alice in an optional unit with MFA off: acr %v, want pwd", pwdOnly.claims["acr"])
+	}
+	withMFA := func() *tokens {
+		t.Helper()
+		e.clock.Advance(30 * time.Second)
+		b := e.newBrowser()
+		a := app.authorize()
+		setMFA(true)
+		defer setMFA(false)
+		tok, err := app.exchange(a, b.codeFrom(b.passChallenge(b.submitPassword(b.get(a.url), "alice", alicePassword), e.totpCode(secret)), a))
+		if err != nil || tok.claims["acr"] != "mfa" {
+			t.Fatalf("sign-in with a second factor: %v, acr %v", err, tok.claims["acr"])
+		}
+		return tok
+	}
+	mfaTok := withMFA()
+	next, err := app.refresh(pwdOnly.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh while nothing changed: %v", err)
+	}
+
+	e.setRootMFA(storage.MFARequired)
+	_, err = app.refresh(next.RefreshToken)
+	wantRetrieveError(t, "refresh of a password-only family once the unit requires MFA", err, http.StatusBadRequest, "invalid_grant")
+	if _, err := app.refresh(mfaTok.RefreshToken); err != nil {
+		t.Errorf("refresh of a family that proved a second factor: %v", err)
+	}
+	events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID, Action: "token.refresh", Outcome: storage.OutcomeDenied})
+	if len(events) != 1 || !strings.Contains(events[0].Details["reason"], "requires multi-factor authentication") {
+		t.Errorf("audit of the refused refresh: %+v, want one saying the unit requires MFA", events)
+	}
+
+	// A role, or a client's raised minimum, does the same.
+	e.setRootMFA(storage.MFAOptional)
+	for _, change := range []struct {
+		name  string
+		apply func()
+		undo  func()
+	}{
+		{"a role granted", func() { e.withRole(alice, storage.RoleHelpdesk) }, func() {
+			e.store.UpdateUser(ctx, alice.ID, func(u storage.User) (storage.User, error) { u.Roles = nil; return u, nil })
+		}},
+		{"the client's minimum raised", func() {
+			e.store.UpdateClient(ctx, app.client.ID, func(c storage.Client) (storage.Client, error) {
+				c.MinimumACR, c.ExceptionsAllowed = "mfa", false
+				return c, nil
+			})
+		}, func() {
+			e.store.UpdateClient(ctx, app.client.ID, func(c storage.Client) (storage.Client, error) { c.MinimumACR = "pwd"; return c, nil })
+		}},
+	} {
+		tok := signInWithoutChallenge(t, e, app)
+		change.apply()
+		_, err := app.refresh(tok.RefreshToken)
+		wantRetrieveError(t, "refresh after "+change.name, err, http.StatusBadRequest, "invalid_grant")
+		change.undo()
+	}
+
+	// A remembered device: the family goes on while the unit remembers
+	// devices, and stops when it no longer does.
+	window := 8 * time.Hour
+	root, _ := findOrgUnit(ctx, e.store, "")
+	setWindow := func(d *time.Duration) {
+		if _, err := e.store.UpdateOrgUnit(ctx, root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) {
+			ou.MFA, ou.RememberMFA = storage.MFARequired, d
+			return ou, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWindow(&window)
+	e.clock.Advance(30 * time.Second)
+	b := e.newBrowser()
+	a := app.authorize()
+	f := b.submitPassword(b.get(a.url), "alice", alicePassword).form()
+	f.Set("code", e.totpCode(secret))
+	f.Set("remember", "on")
+	if _, err := app.exchange(a, b.codeFrom(b.post("/login/second-factor", f), a)); err != nil {
+		t.Fatal(err)
+	}
+	e.store.DeleteUserSessions(ctx, alice.ID)
+	a = app.authorize()
+	remembered, err := app.exchange(a, b.codeFrom(b.submitPassword(b.get(a.url), "alice", alicePassword), a))
+	if err != nil || remembered.claims["acr"] != "pwd" {
+		t.Fatalf("sign-in on the remembered device: %v, acr %v", err, remembered.claims["acr"])
+	}
+	next, err = app.refresh(remembered.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh of the remembered device's family: %v", err)
+	}
+	setWindow(nil)
+	_, err = app.refresh(next.RefreshToken)
+	wantRetrieveError(t, "refresh of the remembered device's family once the unit stops remembering", err, http.StatusBadRequest, "invalid_grant")
+}

@@ -57,8 +57,6 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		SigningKeyRotation:  cfg.Keys.SigningKeyRotation,
 		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
 		LoginURL:            login.LoginURL(cfg.Issuer),
-		BrowserHash:         login.BrowserHash,
-		AdmitAuthRequest:    login.AdmitAuthRequest,
 		Now:                 now,
 		Logger:              logger,
 	}, store)
@@ -109,6 +107,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		return nil, err
 	}
 
+	p.SetJourney(lh)
 	mux := http.NewServeMux()
 	lh.Register(mux)
 	var methods []templates.Choice

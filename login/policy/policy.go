@@ -138,6 +138,9 @@ type Decision struct {
 	// Exception is the exception that let a Done sign-in skip the second
 	// factor; the token says so.
 	Exception *storage.Exception
+	// Remembered is set when a remembered device let a Done sign-in skip
+	// the second factor.
+	Remembered bool
 }
 
 // Decide returns what the journey does next.
@@ -189,7 +192,7 @@ func Decide(in Input) Decision {
 			return Decision{Outcome: Done, Exception: &ex, Reason: fmt.Sprintf("skipped: %s exception until %s (%s)",
 				strings.ReplaceAll(ex.Kind, "_", "-"), ex.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), why)}
 		case in.RememberedDevice && !in.User.Privileged && ACRRank(in.Request.ClientMinimumACR) < ACRRank("mfa") && !in.Request.explicit():
-			return Decision{Outcome: Done, Reason: "skipped: a second factor passed on this device within the org unit's remember window (" + why + ")"}
+			return Decision{Outcome: Done, Remembered: true, Reason: "skipped: a second factor passed on this device within the org unit's remember window (" + why + ")"}
 		}
 	}
 	if need != "" {
@@ -315,6 +318,16 @@ func cmpOr(a, b []string) []string {
 		return b
 	}
 	return a
+}
+
+// Refresh is continuous evaluation: whether a token family may go on being
+// refreshed, given what its sign-in proved (family) and whether a
+// remembered device let it skip the second factor, against what the user's
+// policy and the client need now. Anything but Done means the client must
+// sign the user in again; an offer to set up MFA waits for that sign-in.
+func Refresh(u User, family Proof, remembered bool, client Request, now time.Time) Decision {
+	client.EnrolmentDeclined = true
+	return Decide(Input{Request: client, Session: &family, FreshPassword: true, RememberedDevice: remembered, User: u, Now: now})
 }
 
 // NextSignIn is what the user will meet at their next sign-in to a client

@@ -243,3 +243,37 @@ func TestLooserThanKnowsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestRefresh(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	pwd := Proof{UserID: "alice", AuthTime: now.Add(-time.Hour), AMR: []string{"pwd"}, ACR: "pwd"}
+	mfa := Proof{UserID: "alice", AuthTime: now.Add(-time.Hour), AMR: []string{"pwd", "otp", "mfa"}, ACR: "mfa", MFAAt: now.Add(-time.Hour)}
+	withTOTP := func(ou storage.MFASetting) User {
+		return User{OrgUnit: ou, OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}
+	}
+	active := []storage.Exception{{ID: "e1", Kind: storage.ExceptionShortTerm, State: storage.ExceptionApproved, ExpiresAt: now.Add(time.Hour)}}
+	for _, tc := range []struct {
+		name       string
+		user       User
+		family     Proof
+		remembered bool
+		client     Request
+		want       Outcome
+	}{
+		{"nothing changed", withTOTP(storage.MFAOptional), pwd, false, Request{}, Done},
+		{"unit now requires MFA", withTOTP(storage.MFARequired), pwd, false, Request{}, Challenge},
+		{"unit requires MFA, family proved it", withTOTP(storage.MFARequired), mfa, false, Request{}, Done},
+		{"unit requires MFA, remembered device", withTOTP(storage.MFARequired), pwd, true, Request{}, Done},
+		{"a role now", User{Privileged: true, Methods: []string{"totp"}, Registered: 1}, pwd, true, Request{}, Challenge},
+		{"client now needs mfa", withTOTP(storage.MFAOptional), pwd, false, Request{ClientMinimumACR: "mfa"}, Challenge},
+		{"client needs mfa, exception honoured", User{OrgUnit: storage.MFARequired, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, pwd, false,
+			Request{ClientMinimumACR: "mfa", ExceptionsAllowed: true}, Done},
+		{"exception no longer honoured", User{OrgUnit: storage.MFARequired, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, pwd, false, Request{}, Challenge},
+		{"required and no method yet", User{OrgUnit: storage.MFARequired}, pwd, false, Request{}, RequireEnrolment},
+		{"prompted and no method: the offer waits", User{OrgUnit: storage.MFAPrompted}, pwd, false, Request{}, Done},
+	} {
+		if got := Refresh(tc.user, tc.family, tc.remembered, tc.client, now); got.Outcome != tc.want {
+			t.Errorf("%s: Refresh = %s (%s), want %s", tc.name, got.Outcome, got.Reason, tc.want)
+		}
+	}
+}
