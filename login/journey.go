@@ -319,16 +319,23 @@ func (h *Handler) clientName(ctx context.Context, id string) string {
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, status int, msg string) {
-	username := r.PostFormValue("username")
+	username, locked := r.PostFormValue("username"), false
 	if username == "" {
 		username = a.LoginHint
 	}
+	if a.HintUserID != "" {
+		// id_token_hint names who must sign in: their name, not to be changed.
+		if u, err := h.store.GetUser(r.Context(), a.HintUserID); err == nil {
+			username, locked = u.Username, true
+		}
+	}
 	h.pages.Login(w, status, templates.LoginPage{
-		Page:          templates.Page{Title: "Sign in", CSRF: h.csrfToken(r)},
-		ClientName:    h.clientName(r.Context(), a.ClientID),
-		AuthRequestID: a.ID,
-		Username:      username,
-		Error:         msg,
+		Page:           templates.Page{Title: "Sign in", CSRF: h.csrfToken(r)},
+		ClientName:     h.clientName(r.Context(), a.ClientID),
+		AuthRequestID:  a.ID,
+		Username:       username,
+		UsernameLocked: locked,
+		Error:          msg,
 	})
 }
 
@@ -430,6 +437,13 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle); err != nil {
 		h.serverError(w, r, err)
+		return
+	}
+	if a.HintUserID != "" && u.ID != a.HintUserID {
+		// The client asked for the user its id_token_hint names; a
+		// positive answer for anyone else is not one (OIDC Core 3.1.2.1).
+		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{"reason": "id_token_hint names another user", "client_id": a.ClientID})
+		h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The account that signed in is not the one this sign-in was for."))
 		return
 	}
 	h.rememberDevice(w, r, u.ID)

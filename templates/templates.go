@@ -100,7 +100,9 @@ type LoginPage struct {
 	ClientName    string
 	AuthRequestID string
 	Username      string
-	Error         string
+	// UsernameLocked: the app asked for this user (id_token_hint).
+	UsernameLocked bool
+	Error          string
 }
 
 // ChangePasswordPage asks for a new password after a one-time one.

@@ -1144,3 +1144,36 @@ func TestGarbageSweep(t *testing.T) {
 		t.Errorf("store health after the sweep: %v", err)
 	}
 }
+
+// TestIDTokenHintLocksTheUser: an authorization request with alice's
+// id_token_hint shows her name, locked, and if another account signs in
+// instead the client gets login_required at its redirect URI (OIDC Core
+// 3.1.2.1), never a code for someone else. Alice herself gets through.
+func TestIDTokenHintLocksTheUser(t *testing.T) {
+	s := newSignedIn(t)
+	s.addUser("bob", alicePassword)
+	hint := oauth2.SetAuthURLParam("id_token_hint", s.tok.raw)
+
+	b := s.newBrowser()
+	a := s.app.authorize(hint)
+	p := b.get(a.url)
+	if !strings.Contains(p.body, `value="alice" readonly`) {
+		t.Errorf("the sign-in page for alice's hint does not show her name, locked:\n%s", p.body)
+	}
+	p = b.submitPassword(p, "bob", alicePassword)
+	loc := p.location()
+	if loc.Host != s.rpHost || loc.Query().Get("error") != "login_required" || loc.Query().Get("code") != "" || loc.Query().Get("state") != a.state {
+		t.Errorf("bob completing alice's hinted sign-in: status %d, location %v; want login_required at the redirect URI", p.status(), loc)
+	}
+	bob := mustUser(t, s.env, "bob")
+	events, _ := s.store.ListAudit(context.Background(), storage.AuditQuery{Subject: bob.ID, Action: "login.password", Outcome: storage.OutcomeDenied})
+	if len(events) != 1 || events[0].Details["reason"] != "id_token_hint names another user" {
+		t.Errorf("audit of the refusal: %+v", events)
+	}
+
+	b = s.newBrowser()
+	a = s.app.authorize(hint)
+	if _, err := s.app.exchange(a, b.signIn(s.app, a, "alice", alicePassword)); err != nil {
+		t.Errorf("alice signing in with her own hint: %v", err)
+	}
+}
