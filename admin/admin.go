@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
@@ -49,24 +48,16 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// Service runs admin operations.
+// Service runs admin operations. It holds no locks: the invariants its
+// operations rely on (a tree, one exception in force) are the store's,
+// checked in each write's own transaction, so replicas sharing a database
+// keep them too.
 type Service struct {
 	store   storage.Storage
 	hasher  *password.Hasher
 	regions []string
 	now     func() time.Time
 	logger  *slog.Logger
-	// tree serialises what puts something in an org unit (a unit moved or
-	// created under it, a user moved or created in it) with deleting a
-	// unit, and moves with each other: each checks the tree as it is when
-	// it writes, so nothing lands in a unit deleted meanwhile and two
-	// moves valid alone (A under B, B under A) cannot make a cycle. One
-	// process holds the bbolt file; a shared backend would need these
-	// checks in storage.
-	tree sync.Mutex
-	// grant serialises the "none in force yet" check with making a
-	// short-term exception, so two granted at once cannot both be.
-	grant sync.Mutex
 }
 
 // NewService returns a Service over store; hasher hashes the one-time

@@ -331,3 +331,38 @@ func TestExceptionOnlyForRolesTheActorCouldGrant(t *testing.T) {
 		t.Errorf("denied requests for the ward admin audited as %+v, want 2 saying why", events)
 	}
 }
+
+// TestLongTermReplacesShortTerm: a short-term exception bridges until a
+// long-term one is approved, which replaces it (the store ends it in the
+// same transaction); the replacement is audited. Nothing replaces a
+// long-term exception.
+func TestLongTermReplacesShortTerm(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	short, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionLongTerm, Reason: "accessibility", Evidence: "OH report"})
+	if err != nil {
+		t.Fatalf("a long-term request while a short-term exception bridges: %v", err)
+	}
+	f.now = f.now.Add(time.Hour)
+	if long, err = f.svc.DecideException(ctx, f.actor["wales-admin"], long.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.GetException(ctx, short.ID); got.State != storage.ExceptionRevoked || !got.RevokedAt.Equal(f.now) {
+		t.Errorf("the short-term exception after the long-term approval: %+v", got)
+	}
+	events, _ := f.store.ListAudit(ctx, storage.AuditQuery{Subject: "alice", Action: "exception.revoked"})
+	if len(events) != 1 || events[0].Details["exception"] != short.ID || !strings.Contains(events[0].Details["reason"], long.ID) {
+		t.Errorf("audit of the replacement: %+v", events)
+	}
+	var ie *InputError
+	if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "no_signal"}); !errors.As(err, &ie) {
+		t.Errorf("a short-term exception while a long-term one is in force: %v, want an input error", err)
+	}
+	if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionLongTerm, Reason: "clinical_risk", Evidence: "x"}); !errors.As(err, &ie) {
+		t.Errorf("a second long-term request while one is in force: %v, want an input error", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -42,7 +43,11 @@ var exceptionNotices = map[string]string{
 	"revoked":   "Exception revoked: the user will be asked for a second factor at their next sign-in.",
 }
 
-var kindLabels = map[string]string{storage.ExceptionShortTerm: "Short-term", storage.ExceptionLongTerm: "Long-term"}
+// kindLabel is the words for an exception kind.
+func kindLabel(kind string) string {
+	k, _ := policy.KindOf(kind)
+	return k.Label
+}
 
 func (h *Handler) showExceptions(rq *request) {
 	h.exceptionsPage(rq, http.StatusOK, exceptionNotices[rq.r.URL.Query().Get("done")], nil, "")
@@ -133,8 +138,8 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 				return nil, err
 			}
 			out = append(out, templates.ExceptionRow{
-				ID: e.ID, UserID: u.ID, UserName: displayName(*u), Kind: e.Kind, KindLabel: kindLabels[e.Kind],
-				Reason: ReasonLabel(e.Reason), Note: e.Note, Evidence: e.Evidence,
+				ID: e.ID, UserID: u.ID, UserName: displayName(*u), Kind: e.Kind, KindLabel: kindLabel(e.Kind),
+				Reason: policy.ReasonLabel(e.Reason), Note: e.Note, Evidence: e.Evidence,
 				RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt,
 				DecidedBy: who.name(e.DecidedBy), DecidedAt: e.DecidedAt, DecisionNote: e.DecisionNote,
 				ExpiresAt: e.ExpiresAt, EndsIn: endsIn(e.ExpiresAt.Sub(now)),
@@ -261,18 +266,24 @@ func (h *Handler) exceptionForm(rq *request, status int, u storage.User, req Exc
 		return
 	}
 	if active != nil {
-		p.Active = fmt.Sprintf("%s already has a %s exception (%s) until %s. Revoke it first to make another.",
-			displayName(u), strings.ToLower(kindLabels[active.Kind]), ReasonLabel(active.Reason), active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"))
+		next := "Revoke it first to make another."
+		if active.Kind == storage.ExceptionShortTerm {
+			next = "A long-term exception may still be asked for: once approved, it replaces this one."
+		}
+		p.Active = fmt.Sprintf("%s already has a %s exception (%s) until %s. %s",
+			displayName(u), strings.ToLower(kindLabel(active.Kind)), policy.ReasonLabel(active.Reason), active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), next)
 	}
 	short := req.Kind != storage.ExceptionLongTerm
-	choices := func(reasons []Reason, mine bool) []templates.Choice {
+	choices := func(reasons []policy.Reason, mine bool) []templates.Choice {
 		var out []templates.Choice
 		for _, r := range reasons {
 			out = append(out, templates.Choice{Value: r.Code, Label: r.Label, Selected: mine && r.Code == req.Reason})
 		}
 		return out
 	}
-	p.ShortReasons, p.LongReasons = choices(ShortTermReasons, short), choices(LongTermReasons, !short)
+	shortKind, _ := policy.KindOf(storage.ExceptionShortTerm)
+	longKind, _ := policy.KindOf(storage.ExceptionLongTerm)
+	p.ShortReasons, p.LongReasons = choices(shortKind.Reasons, short), choices(longKind.Reasons, !short)
 	prefix := "short"
 	if short {
 		p.ShortNote.Value = req.Note

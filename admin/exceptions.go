@@ -2,59 +2,26 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// How long each kind of exception lasts once approved.
-const (
-	ShortTermDuration = 24 * time.Hour
-	LongTermDuration  = 180 * 24 * time.Hour
-)
-
-// Reason is a reason an exception may be made for.
-type Reason struct {
-	Code, Label string
+// replaces reports whether an exception of kind, once approved, replaces
+// active: a long-term request may be made while a short-term exception
+// bridges to it (the store ends the short-term one on approval).
+func replaces(kind policy.ExceptionKind, active storage.Exception) bool {
+	return kind.Kind == storage.ExceptionLongTerm && active.Kind == storage.ExceptionShortTerm
 }
 
-// ShortTermReasons and LongTermReasons are the reasons each kind of
-// exception may be made for, in the order the pages offer them.
-var (
-	ShortTermReasons = []Reason{
-		{"phone_lost", "Phone lost or stolen"},
-		{"phone_misplaced", "Phone misplaced"},
-		{"no_signal", "At a location without signal or internet"},
-		{"no_notifications", "Not receiving notifications"},
-		{"other", "Other (helpdesk discretion; note required)"},
-	}
-	LongTermReasons = []Reason{
-		{"accessibility", "Accessibility needs"},
-		{"clinical_risk", "Disproportionate clinical risk"},
-		{"secure_location", "Persistent work in a secure location"},
-	}
-)
-
-// ReasonLabel is the words for a reason code.
-func ReasonLabel(code string) string {
-	for _, r := range append(ShortTermReasons, LongTermReasons...) {
-		if r.Code == code {
-			return r.Label
-		}
-	}
-	return code
-}
-
-func validReason(reasons []Reason, code string) bool {
-	for _, r := range reasons {
-		if r.Code == code {
-			return true
-		}
-	}
-	return false
+// errInForce refuses a second exception while active is in force.
+func errInForce(active storage.Exception) error {
+	return &InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
 }
 
 // ErrEvidenceRequired refuses a long-term request without evidence; the
@@ -100,13 +67,14 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 		Note: strings.TrimSpace(req.Note), Evidence: strings.TrimSpace(req.Evidence),
 		State: storage.ExceptionRequested, RequestedBy: a.User.ID, RequestedAt: now,
 	}
+	kind, ok := policy.KindOf(req.Kind)
+	reason, known := kind.Reason(req.Reason)
 	switch {
-	case req.Kind != storage.ExceptionShortTerm && req.Kind != storage.ExceptionLongTerm:
+	case !ok:
 		return e, &InputError{Field: "kind", Msg: "Choose short-term or long-term"}
-	case req.Kind == storage.ExceptionShortTerm && !validReason(ShortTermReasons, req.Reason),
-		req.Kind == storage.ExceptionLongTerm && !validReason(LongTermReasons, req.Reason):
+	case !known:
 		return e, &InputError{Field: "reason", Msg: "Choose a reason from the list"}
-	case req.Reason == "other" && e.Note == "":
+	case reason.NeedsNote && e.Note == "":
 		return e, &InputError{Field: "note", Msg: "Say why in a note when the reason is Other"}
 	case tooLong(e.Note) || tooLong(e.Evidence):
 		return e, &InputError{Field: "note", Msg: fmt.Sprintf("Keep the note and evidence under %d characters", maxText)}
@@ -114,21 +82,24 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	if err := s.hasMethod(ctx, u); err != nil {
 		return e, err
 	}
-	s.grant.Lock()
-	defer s.grant.Unlock()
-	if active, err := s.activeException(ctx, u.ID); err != nil {
+	active, err := s.activeException(ctx, u.ID)
+	if err != nil {
 		return e, err
-	} else if active != nil {
-		return e, &InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
 	}
-
+	if active != nil && !replaces(kind, *active) {
+		return e, errInForce(*active)
+	}
 	switch {
-	case req.Kind == storage.ExceptionShortTerm:
-		e.State, e.DecidedBy, e.DecidedAt, e.ExpiresAt = storage.ExceptionApproved, a.User.ID, now, now.Add(ShortTermDuration)
+	case !kind.Reviewed:
+		e.State, e.DecidedBy, e.DecidedAt, e.ExpiresAt = storage.ExceptionApproved, a.User.ID, now, now.Add(kind.Lasts)
 	case e.Evidence == "":
 		e.State, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, now, ErrEvidenceRequired.Msg
 	}
-	if err := s.store.CreateException(ctx, e); err != nil {
+	// The store refuses a second one in force made meanwhile.
+	switch err := s.store.CreateException(ctx, e); {
+	case errors.Is(err, storage.ErrConflict):
+		return e, &InputError{Field: "kind", Msg: "Another exception for this user was made just now: reload to see it"}
+	case err != nil:
 		return e, fmt.Errorf("create exception: %w", err)
 	}
 	s.audit(ctx, a, u, "exception.requested", storage.OutcomeSuccess, exceptionDetails(e))
@@ -174,21 +145,47 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		}
 	}
 	now := s.now()
-	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
+	decided, err := s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
 		if e.State != storage.ExceptionRequested {
 			return e, &InputError{Field: "decision", Msg: "This request was already " + e.State}
 		}
 		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, note
 		if approve {
-			e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(LongTermDuration)
+			kind, _ := policy.KindOf(e.Kind)
+			e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(kind.Lasts)
 		}
 		return e, nil
 	})
+	if errors.Is(err, storage.ErrConflict) {
+		// Another long-term exception is in force.
+		if active, err := s.activeException(ctx, u.ID); err == nil && active != nil {
+			return e, errInForce(*active)
+		}
+		return e, &InputError{Field: "decision", Msg: "Another exception for this user is in force: revoke it first"}
+	}
 	if err != nil {
 		return e, err
 	}
-	s.audit(ctx, a, u, action, storage.OutcomeSuccess, exceptionDetails(e))
-	return e, nil
+	s.audit(ctx, a, u, action, storage.OutcomeSuccess, exceptionDetails(decided))
+	if approve {
+		s.auditReplaced(ctx, a, u, decided)
+	}
+	return decided, nil
+}
+
+// auditReplaced records the short-term exceptions the store ended when
+// approved was approved.
+func (s *Service) auditReplaced(ctx context.Context, a Actor, u storage.User, approved storage.Exception) {
+	list, err := s.store.ListUserExceptions(ctx, u.ID)
+	if err != nil {
+		s.logger.ErrorContext(ctx, "list exceptions", "user", u.ID, "err", err)
+		return
+	}
+	for _, e := range list {
+		if e.State == storage.ExceptionRevoked && e.RevokedAt.Equal(approved.DecidedAt) && e.RevokedBy == a.User.ID && e.ID != approved.ID {
+			s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, with(exceptionDetails(e), "reason", "replaced by long-term exception "+approved.ID))
+		}
+	}
 }
 
 // RevokeException ends an approved exception before it expires: prompts
@@ -206,7 +203,7 @@ func (s *Service) RevokeException(ctx context.Context, a Actor, id, note string)
 	}
 	now := s.now()
 	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
-		if e.StateAt(now) != storage.ExceptionApproved {
+		if !e.InForce(now) {
 			return e, &InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
 		}
 		e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
@@ -255,7 +252,7 @@ func (s *Service) usersWithException(ctx context.Context) (int, error) {
 	}
 	now, users := s.now(), map[string]bool{}
 	for _, e := range list {
-		if e.StateAt(now) == storage.ExceptionApproved {
+		if e.InForce(now) {
 			users[e.UserID] = true
 		}
 	}
@@ -268,11 +265,8 @@ func (s *Service) activeException(ctx context.Context, userID string) (*storage.
 	if err != nil {
 		return nil, fmt.Errorf("list exceptions: %w", err)
 	}
-	now := s.now()
-	for _, e := range list {
-		if e.StateAt(now) == storage.ExceptionApproved {
-			return &e, nil
-		}
+	if e, ok := policy.ActiveException(list, s.now()); ok {
+		return &e, nil
 	}
 	return nil, nil
 }

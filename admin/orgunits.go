@@ -177,7 +177,10 @@ func unitName(s string) (string, error) {
 func (h *Handler) createOrgUnit(rq *request) {
 	ctx := rq.ctx()
 	parent := rq.r.PostFormValue("parent")
-	if _, err := h.store.GetOrgUnit(ctx, parent); err != nil {
+	if _, err := h.store.GetOrgUnit(ctx, parent); errors.Is(err, storage.ErrNotFound) {
+		rq.fail(http.StatusBadRequest, "That unit is not possible", "Choose an existing unit to put it in.", "bad_parent")
+		return
+	} else if err != nil {
 		rq.serverError(err)
 		return
 	}
@@ -190,13 +193,11 @@ func (h *Handler) createOrgUnit(rq *request) {
 		return
 	}
 	ou := storage.OrgUnit{ID: storage.NewID(), Name: name, ParentID: parent, MFA: storage.MFAInherit, CreatedAt: h.now()}
-	h.svc.tree.Lock()
-	_, err = h.store.GetOrgUnit(ctx, parent) // not deleted meanwhile
-	if err == nil {
-		err = h.store.CreateOrgUnit(ctx, ou)
-	}
-	h.svc.tree.Unlock()
-	if err != nil {
+	// The store refuses a parent deleted meanwhile.
+	if err := h.store.CreateOrgUnit(ctx, ou); errors.Is(err, storage.ErrConflict) {
+		rq.fail(http.StatusConflict, "That unit is not possible", "The unit you chose was deleted just now. Choose another.", "bad_parent")
+		return
+	} else if err != nil {
 		rq.serverError(err)
 		return
 	}
@@ -513,26 +514,23 @@ func (h *Handler) moveOrgUnit(rq *request) {
 	if !rq.allowed(parent, "", "org_unit.moved", storage.RoleOrgAdmin) {
 		return
 	}
-	h.svc.tree.Lock()
-	defer h.svc.tree.Unlock()
-	// The tree again, as it is now no other move or delete is under way.
-	if t, err := h.svc.loadTree(rq.ctx()); err != nil {
-		rq.serverError(err)
-		return
-	} else if _, exists := t.units[parent]; !exists {
-		rq.fail(http.StatusBadRequest, "That move is not possible", "The unit you chose was deleted just now. Choose another.", "bad_move")
-		return
-	} else if t.within(parent, ou.ID) {
+	if t.within(parent, ou.ID) {
 		rq.fail(http.StatusBadRequest, "That move is not possible", "A unit cannot move under itself or one of its own units.", "bad_move")
 		return
-	} else if errs := h.checkMove(rq, t, ou.ID, parent); len(errs) > 0 {
+	}
+	if errs := h.checkMove(rq, t, ou.ID, parent); len(errs) > 0 {
 		rq.fail(http.StatusUnprocessableEntity, "That move is not possible", formErrors(errs[0])[0].Msg+".", "bad_move")
 		return
 	}
+	// The store checks the tree again as it writes: a parent deleted, or a
+	// move that would make a cycle with another made meanwhile, is refused.
 	if _, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {
 		cur.ParentID = parent
 		return cur, nil
-	}); err != nil {
+	}); errors.Is(err, storage.ErrConflict) {
+		rq.fail(http.StatusConflict, "That move is not possible", "The tree changed just now: the unit you chose was deleted, or moved under this one. Reload and try again.", "bad_move")
+		return
+	} else if err != nil {
 		rq.serverError(err)
 		return
 	}
@@ -552,11 +550,7 @@ func (h *Handler) deleteOrgUnit(rq *request) {
 	if !rq.confirmed("Delete "+ou.Name+"?", "The unit is removed for good. Only an empty unit (no users, no units below it) can be deleted.", "Delete "+ou.Name, "/admin/org-units/"+ou.ID) {
 		return
 	}
-	// Not while a move or create is under way: it could be putting
-	// something in this unit.
-	h.svc.tree.Lock()
 	err := h.store.DeleteOrgUnit(rq.ctx(), ou.ID)
-	h.svc.tree.Unlock()
 	if errors.Is(err, storage.ErrNotEmpty) {
 		rq.fail(http.StatusConflict, ou.Name+" is not empty", "Move its users and units elsewhere first.", "not_empty")
 		return

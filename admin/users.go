@@ -98,6 +98,9 @@ func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User
 	return nil
 }
 
+// errUnitGone: the org unit chosen was deleted while the change was made.
+var errUnitGone = &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
+
 // CreateUser creates a user in an org unit the actor is an org admin
 // over, with a one-time password it returns (to be shown once) and must
 // change at their first sign-in: no admin ever chooses a user's password.
@@ -142,17 +145,13 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
 		return u, "", fmt.Errorf("hash one-time password: %w", err)
 	}
-	s.tree.Lock()
-	defer s.tree.Unlock()
-	if _, err := s.store.GetOrgUnit(ctx, u.OrgUnitID); errors.Is(err, storage.ErrNotFound) {
-		return u, "", &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
-	} else if err != nil {
-		return u, "", fmt.Errorf("get org unit: %w", err)
-	}
-	if err := s.store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
-		// Taken between the checks and now.
+	// Taken, or the unit deleted, between the checks and now.
+	switch err := s.store.CreateUser(ctx, u); {
+	case errors.Is(err, storage.ErrAlreadyExists):
 		return u, "", &InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
-	} else if err != nil {
+	case errors.Is(err, storage.ErrConflict):
+		return u, "", errUnitGone
+	case err != nil:
 		return u, "", fmt.Errorf("create user: %w", err)
 	}
 	s.audit(ctx, a, u, "user.created", storage.OutcomeSuccess, map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName})
@@ -240,18 +239,14 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 	if ouID == u.OrgUnitID {
 		return u, nil
 	}
-	s.tree.Lock()
-	defer s.tree.Unlock()
-	if _, err := s.store.GetOrgUnit(ctx, ouID); errors.Is(err, storage.ErrNotFound) {
-		return u, &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
-	} else if err != nil {
-		return u, fmt.Errorf("get org unit: %w", err)
-	}
 	now := s.now()
 	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
 		cur.OrgUnitID, cur.UpdatedAt = ouID, now
 		return cur, nil
 	})
+	if errors.Is(err, storage.ErrConflict) {
+		return u, errUnitGone
+	}
 	if err != nil {
 		return u, fmt.Errorf("update user: %w", err)
 	}
@@ -863,7 +858,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	now := h.now()
 	for _, e := range exceptions {
 		p.Exceptions = append(p.Exceptions, templates.UserExceptionRow{
-			State: exceptionStates[e.StateAt(now)], Kind: kindLabels[e.Kind], Reason: ReasonLabel(e.Reason),
+			State: exceptionStates[e.StateAt(now)], Kind: kindLabel(e.Kind), Reason: policy.ReasonLabel(e.Reason),
 			RequestedBy: who.name(e.RequestedBy), RequestedAt: e.RequestedAt, DecidedBy: who.name(e.DecidedBy), ExpiresAt: e.ExpiresAt,
 		})
 	}

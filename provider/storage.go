@@ -408,7 +408,7 @@ func (s *opStorage) exceptionInForce(ctx context.Context, userID string, claim *
 		return false, fmt.Errorf("list exceptions: %w", err)
 	}
 	return slices.ContainsFunc(list, func(e storage.Exception) bool {
-		return e.StateAt(now) == storage.ExceptionApproved && (claim.ID == "" || claim.ID == e.ID)
+		return e.InForce(now) && (claim.ID == "" || claim.ID == e.ID)
 	}), nil
 }
 

@@ -34,6 +34,11 @@ var (
 	ErrTokenRotated = errors.New("refresh token already rotated")
 	// ErrNotEmpty refuses to delete an org unit that still has children or users.
 	ErrNotEmpty = errors.New("not empty")
+	// ErrConflict refuses a write that would break an invariant the store
+	// keeps, whoever else writes at the same moment: a second exception in
+	// force, an org unit under a missing unit or one of its own, a second
+	// root, a user in a missing unit.
+	ErrConflict = errors.New("conflicts with what is stored")
 	// ErrLocked means the database file is held by another process,
 	// usually a running server.
 	ErrLocked = errors.New("database is locked by another process")
@@ -110,10 +115,17 @@ type OrgUnit struct {
 	CreatedAt      time.Time
 }
 
-// OrgUnits stores the org-unit tree.
+// OrgUnits stores the org-unit tree. It stays a tree with one root
+// whatever writes at once: each check below is made in the write's own
+// transaction.
 type OrgUnits interface {
+	// CreateOrgUnit fails with ErrConflict when the parent is missing, or,
+	// for a unit without a parent, when there is a root already.
 	CreateOrgUnit(ctx context.Context, ou OrgUnit) error
 	GetOrgUnit(ctx context.Context, id string) (OrgUnit, error)
+	// UpdateOrgUnit fails with ErrConflict when the update moves the unit
+	// under a missing unit, under itself or one of its own descendants, or
+	// to or from the top.
 	UpdateOrgUnit(ctx context.Context, id string, update func(OrgUnit) (OrgUnit, error)) (OrgUnit, error)
 	// DeleteOrgUnit refuses with ErrNotEmpty while the unit has children or users.
 	DeleteOrgUnit(ctx context.Context, id string) error
@@ -168,13 +180,16 @@ type UserPage struct {
 
 // Users stores user accounts. Lookups by id, username and email are O(log n).
 type Users interface {
-	// CreateUser fails with ErrAlreadyExists when the id, username or email is taken.
+	// CreateUser fails with ErrAlreadyExists when the id, username or email
+	// is taken, and with ErrConflict when the user's org unit (if set) is
+	// missing.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUserByUsername(ctx context.Context, username string) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// UpdateUser keeps the username and email indexes in step and fails with
-	// ErrAlreadyExists when the new username or email is taken.
+	// ErrAlreadyExists when the new username or email is taken, and with
+	// ErrConflict when it moves the user to a missing org unit.
 	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
 	DeleteUser(ctx context.Context, id string) error
 	// ListUsers returns up to limit users in username order, starting after
@@ -301,6 +316,11 @@ func (e Exception) StateAt(now time.Time) string {
 	return e.State
 }
 
+// InForce reports whether the exception lets its user skip the second
+// factor at now: approved, and not yet expired. Every "in force" check
+// in Gatehouse is this one.
+func (e Exception) InForce(now time.Time) bool { return e.StateAt(now) == ExceptionApproved }
+
 // ExceptionClaim is what a token says of the exception a sign-in used,
 // and which exception that was: tokens end with it.
 type ExceptionClaim struct {
@@ -310,10 +330,19 @@ type ExceptionClaim struct {
 }
 
 // Exceptions stores MFA exceptions. A user's, and those in one state, are
-// found by index.
+// found by index. A user never has two in force at once, whatever writes
+// at the same moment: the check is made in the write's own transaction.
 type Exceptions interface {
+	// CreateException fails with ErrConflict when e is in force at its
+	// DecidedAt and another of the user's exceptions is in force then too.
 	CreateException(ctx context.Context, e Exception) error
 	GetException(ctx context.Context, id string) (Exception, error)
+	// UpdateException runs update on the stored exception. An update that
+	// approves it (in force at its DecidedAt) while another of the user's
+	// is in force then fails with ErrConflict, except that approving a
+	// long-term exception replaces short-term ones: they are revoked in the
+	// same transaction, at that DecidedAt by its DecidedBy, with a note
+	// naming it.
 	UpdateException(ctx context.Context, id string, update func(Exception) (Exception, error)) (Exception, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]Exception, error)
 	// ListExceptions returns the exceptions stored in state (requested,

@@ -100,20 +100,6 @@ type User struct {
 	Exceptions []storage.Exception
 }
 
-// ActiveException returns the user's exception in force at now, if any:
-// of several (a short-term one bridging until a long-term one was
-// approved), the one lasting longest.
-func (u User) ActiveException(now time.Time) (storage.Exception, bool) {
-	var best storage.Exception
-	found := false
-	for _, e := range u.Exceptions {
-		if e.StateAt(now) == storage.ExceptionApproved && (!found || e.ExpiresAt.After(best.ExpiresAt)) {
-			best, found = e, true
-		}
-	}
-	return best, found
-}
-
 // Input is everything one decision depends on.
 type Input struct {
 	Request Request
@@ -186,7 +172,7 @@ func Decide(in Input) Decision {
 	if need == "mfa" {
 		// Only org-unit, role and user settings, and a client's minimum,
 		// can be waived: never a request's own acr or a recent-factor check.
-		ex, active := in.User.ActiveException(in.Now)
+		ex, active := ActiveException(in.User.Exceptions, in.Now)
 		switch {
 		case active && in.Request.ExceptionsAllowed && ACRRank(in.Request.RequestedACR) < ACRRank("mfa") && in.Request.MFAMaxAge == 0:
 			return Decision{Outcome: Done, Exception: &ex, Reason: fmt.Sprintf("skipped: %s exception until %s (%s)",

@@ -2,6 +2,7 @@ package bbolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,7 +23,60 @@ var (
 
 // CreateOrgUnit implements storage.OrgUnits.
 func (db *DB) CreateOrgUnit(ctx context.Context, ou storage.OrgUnit) error {
-	return createRecord(ctx, db.update, orgUnits, "create org unit", ou)
+	return db.update(ctx, "create org unit", func(tx *bolt.Tx) error {
+		if err := checkParent(tx, ou); err != nil {
+			return err
+		}
+		return orgUnits.insert(tx, ou)
+	})
+}
+
+// checkParent refuses ou where it would break the tree: under a missing
+// unit, under itself or its own descendant, or as a second root.
+func checkParent(tx *bolt.Tx, ou storage.OrgUnit) error {
+	if ou.ParentID == "" {
+		// Rare (the first start), and units are few: a walk is fine.
+		all, err := orgUnits.all(tx)
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.ParentID == "" && o.ID != ou.ID {
+				return fmt.Errorf("org unit %s is the root already: %w", o.ID, storage.ErrConflict)
+			}
+		}
+		return nil
+	}
+	for id, depth := ou.ParentID, 0; id != ""; depth++ {
+		if id == ou.ID || depth > maxDepth {
+			return fmt.Errorf("org unit %s would be under itself: %w", ou.ID, storage.ErrConflict)
+		}
+		p, err := orgUnits.get(tx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("parent org unit %s is missing: %w", id, storage.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		id = p.ParentID
+	}
+	return nil
+}
+
+// maxDepth bounds a walk up the tree, which checkParent keeps acyclic.
+const maxDepth = 64
+
+// checkOrgUnit refuses a user in a missing org unit.
+func checkOrgUnit(tx *bolt.Tx, u storage.User) error {
+	if u.OrgUnitID == "" {
+		return nil
+	}
+	if _, err := orgUnits.get(tx, u.OrgUnitID); errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("org unit %s is missing: %w", u.OrgUnitID, storage.ErrConflict)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // GetOrgUnit implements storage.OrgUnits.
@@ -31,8 +85,21 @@ func (db *DB) GetOrgUnit(ctx context.Context, id string) (storage.OrgUnit, error
 }
 
 // UpdateOrgUnit implements storage.OrgUnits.
-func (db *DB) UpdateOrgUnit(ctx context.Context, id string, update func(storage.OrgUnit) (storage.OrgUnit, error)) (storage.OrgUnit, error) {
-	return updateRecord(ctx, db.update, orgUnits, "update org unit", id, update)
+func (db *DB) UpdateOrgUnit(ctx context.Context, id string, update func(storage.OrgUnit) (storage.OrgUnit, error)) (ou storage.OrgUnit, err error) {
+	err = db.update(ctx, "update org unit", func(tx *bolt.Tx) error {
+		ou, err = orgUnits.update(tx, id, func(old storage.OrgUnit) (storage.OrgUnit, error) {
+			next, err := update(old)
+			if err == nil && next.ParentID != old.ParentID {
+				if old.ParentID == "" || next.ParentID == "" {
+					return next, fmt.Errorf("org unit %s cannot move to or from the top: %w", id, storage.ErrConflict)
+				}
+				err = checkParent(tx, next)
+			}
+			return next, err
+		})
+		return err
+	})
+	return ou, err
 }
 
 // DeleteOrgUnit implements storage.OrgUnits.
@@ -72,6 +139,9 @@ func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	return db.update(ctx, "create user", func(tx *bolt.Tx) error {
+		if err := checkOrgUnit(tx, u); err != nil {
+			return err
+		}
 		if err := users.insert(tx, u); err != nil {
 			return err
 		}
@@ -120,6 +190,11 @@ func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.Use
 			next, err := update(old)
 			if err != nil {
 				return next, err
+			}
+			if next.OrgUnitID != old.OrgUnitID {
+				if err := checkOrgUnit(tx, next); err != nil {
+					return next, err
+				}
 			}
 			return normalizeUser(next)
 		})

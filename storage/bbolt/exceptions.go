@@ -2,6 +2,9 @@ package bbolt
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -16,7 +19,24 @@ var (
 
 // CreateException implements storage.Exceptions.
 func (db *DB) CreateException(ctx context.Context, e storage.Exception) error {
-	return createRecord(ctx, db.update, exceptions, "create exception", e)
+	return db.update(ctx, "create exception", func(tx *bolt.Tx) error {
+		if e.InForce(e.DecidedAt) {
+			others, err := inForce(tx, e, e.DecidedAt)
+			if err != nil {
+				return err
+			}
+			if len(others) > 0 {
+				return fmt.Errorf("exception %s is in force: %w", others[0].ID, storage.ErrConflict)
+			}
+		}
+		return exceptions.insert(tx, e)
+	})
+}
+
+// inForce returns e's user's other exceptions in force at t.
+func inForce(tx *bolt.Tx, e storage.Exception, t time.Time) ([]storage.Exception, error) {
+	list, err := exceptions.under(tx, exceptionsByUser, e.UserID)
+	return slices.DeleteFunc(list, func(o storage.Exception) bool { return o.ID == e.ID || !o.InForce(t) }), err
 }
 
 // GetException implements storage.Exceptions.
@@ -25,8 +45,35 @@ func (db *DB) GetException(ctx context.Context, id string) (storage.Exception, e
 }
 
 // UpdateException implements storage.Exceptions.
-func (db *DB) UpdateException(ctx context.Context, id string, update func(storage.Exception) (storage.Exception, error)) (storage.Exception, error) {
-	return updateRecord(ctx, db.update, exceptions, "update exception", id, update)
+func (db *DB) UpdateException(ctx context.Context, id string, update func(storage.Exception) (storage.Exception, error)) (e storage.Exception, err error) {
+	err = db.update(ctx, "update exception", func(tx *bolt.Tx) error {
+		var approving bool
+		e, err = exceptions.update(tx, id, func(old storage.Exception) (storage.Exception, error) {
+			next, err := update(old)
+			approving = !old.InForce(next.DecidedAt) && next.InForce(next.DecidedAt)
+			return next, err
+		})
+		if err != nil || !approving {
+			return err
+		}
+		others, err := inForce(tx, e, e.DecidedAt)
+		if err != nil {
+			return err
+		}
+		for _, o := range others {
+			if e.Kind != storage.ExceptionLongTerm || o.Kind != storage.ExceptionShortTerm {
+				return fmt.Errorf("exception %s is in force: %w", o.ID, storage.ErrConflict)
+			}
+			replaced := o
+			replaced.State, replaced.RevokedAt, replaced.RevokedBy = storage.ExceptionRevoked, e.DecidedAt, e.DecidedBy
+			replaced.DecisionNote = "Replaced by long-term exception " + e.ID
+			if err := exceptions.write(tx, &o, replaced); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return e, err
 }
 
 // ListUserExceptions implements storage.Exceptions.

@@ -21,6 +21,11 @@ func TestSearchIndexesBuiltAtOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, ou := range []storage.OrgUnit{{ID: "root"}, {ID: "ward", ParentID: "root"}} {
+		if err := db.CreateOrgUnit(ctx, ou); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i, name := range []string{"Alice Smith", "Bob Smithers", "Carol Jones"} {
 		u := storage.User{ID: fmt.Sprint("u", i), Username: fmt.Sprint("user", i), DisplayName: name, OrgUnitID: "ward"}
 		if err := db.CreateUser(ctx, u); err != nil {

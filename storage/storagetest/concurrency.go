@@ -46,6 +46,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 		t.FailNow()
 	}
 
+	createUnits(t, s)
 	var redeemed, rotatedHot, replayedHot atomic.Int32
 	for i := range n {
 		wg.Go(func() {

@@ -91,6 +91,7 @@ func testUsers(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := testNow()
 
+	createUnits(t, s)
 	// The store keeps usernames and emails in their normalised form.
 	must(t, "create alice", s.CreateUser(ctx, newUser("u1", " Alice ", "Alice@Example.ORG", now)))
 	alice := newUser("u1", "alice", "alice@example.org", now)
@@ -226,6 +227,7 @@ func testListUsers(t *testing.T, s storage.Storage) {
 	must(t, "ListUsers on an empty store", err)
 	check(t, "ListUsers on an empty store", page, storage.UserPage{})
 
+	createUnits(t, s)
 	for i, name := range []string{"erin", "alice", "dave", "carol", "bob"} {
 		must(t, "create "+name, s.CreateUser(ctx, newUser(fmt.Sprint("u", i), name, "", now)))
 	}

@@ -43,7 +43,9 @@ func testExceptions(t *testing.T, s storage.Storage) {
 	check(t, "requested", byState(storage.ExceptionRequested), []storage.Exception{long, other}, sortExceptions)
 	check(t, "approved", byState(storage.ExceptionApproved), []storage.Exception{short})
 
-	// Approval moves it from one state's index to the other's.
+	// Approval moves it from one state's index to the other's; the
+	// short-term exception it replaces moves to revoked (see
+	// testExceptionInvariants).
 	long.State, long.DecidedBy, long.DecidedAt, long.ExpiresAt = storage.ExceptionApproved, "admin2", now, now.Add(180*24*time.Hour)
 	got, err = s.UpdateException(ctx, "e2", func(e storage.Exception) (storage.Exception, error) {
 		e.State, e.DecidedBy, e.DecidedAt, e.ExpiresAt = long.State, long.DecidedBy, long.DecidedAt, long.ExpiresAt
@@ -52,11 +54,14 @@ func testExceptions(t *testing.T, s storage.Storage) {
 	must(t, "UpdateException", err)
 	check(t, "UpdateException result", got, long)
 	check(t, "requested after approval", byState(storage.ExceptionRequested), []storage.Exception{other})
-	check(t, "approved after approval", byState(storage.ExceptionApproved), []storage.Exception{short, long}, sortExceptions)
+	check(t, "approved after approval", byState(storage.ExceptionApproved), []storage.Exception{long})
+	replaced := short
+	replaced.State, replaced.RevokedBy, replaced.RevokedAt, replaced.DecisionNote = storage.ExceptionRevoked, "admin2", now, "Replaced by long-term exception e2"
+	check(t, "revoked after approval", byState(storage.ExceptionRevoked), []storage.Exception{replaced})
 
 	users, err := s.ListUserExceptions(ctx, "u1")
 	must(t, "ListUserExceptions", err)
-	check(t, "u1's exceptions", users, []storage.Exception{short, long}, sortExceptions)
+	check(t, "u1's exceptions", users, []storage.Exception{replaced, long}, sortExceptions)
 	users, err = s.ListUserExceptions(ctx, "nobody")
 	must(t, "ListUserExceptions nobody", err)
 	check(t, "exceptions of a user without any", users, nil)

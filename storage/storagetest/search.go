@@ -36,6 +36,7 @@ func testSearchUsers(t *testing.T, s storage.Storage) {
 		// Three of Alistair's names start with "ali": he is found once.
 		searchUser("u6", "alistair", "alistair@example.org", "Alistair Alison", "wales", false),
 	}
+	createUnits(t, s, "ward", "wales", "england")
 	for _, u := range users {
 		must(t, "create "+u.Username, s.CreateUser(ctx, u))
 	}

@@ -18,8 +18,24 @@ import (
 )
 
 // RunTests runs the suite. newStorage returns a new, empty store and
-// arranges to close it when t ends; each subtest gets its own.
-func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
+// arranges to close it when t ends; each subtest gets its own. second, if
+// the backend allows it, opens another handle on the same store as s (a
+// second connection pool, as a second replica would have), closed when t
+// ends: the invariant tests then write through both at once, so no lock
+// held in one process can pass them. A backend that allows one handle
+// (bbolt locks its file) passes nil, and they write through one.
+func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, second func(t *testing.T, s storage.Storage) storage.Storage) {
+	if second == nil {
+		second = func(_ *testing.T, s storage.Storage) storage.Storage { return s }
+	}
+	pair := func(t *testing.T) [2]storage.Storage {
+		s := newStorage(t)
+		return [2]storage.Storage{s, second(t, s)}
+	}
+	t.Run("Invariants", func(t *testing.T) {
+		t.Run("Tree", func(t *testing.T) { t.Parallel(); testTreeInvariants(t, pair(t)) })
+		t.Run("OneExceptionInForce", func(t *testing.T) { t.Parallel(); testExceptionInvariants(t, pair(t)) })
+	})
 	tests := []struct {
 		name string
 		run  func(t *testing.T, s storage.Storage)
@@ -144,9 +160,20 @@ func checkCommonErrors[T any](t *testing.T, e entity[T], id string, stored T) {
 
 func noChange[T any](v T) (T, error) { return v, nil }
 
+// createUnits creates the root unit "root" and, under it, the units named:
+// a user's org unit must exist.
+func createUnits(t *testing.T, s storage.Storage, children ...string) {
+	t.Helper()
+	must(t, "create root", s.CreateOrgUnit(t.Context(), storage.OrgUnit{ID: "root", Name: "Root"}))
+	for _, id := range children {
+		must(t, "create "+id, s.CreateOrgUnit(t.Context(), storage.OrgUnit{ID: id, Name: id, ParentID: "root"}))
+	}
+}
+
 func testBackupAndHealth(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	checkErr(t, "Health", s.Health(ctx), nil)
+	createUnits(t, s)
 	must(t, "create user", s.CreateUser(ctx, newUser("u1", "alice", "alice@example.org", testNow())))
 	var buf bytes.Buffer
 	n, err := s.Backup(ctx, &buf)
