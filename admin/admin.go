@@ -24,14 +24,6 @@ var (
 	ErrForbidden = errors.New("outside your scope")
 )
 
-// InputError is a refused form field, worded for the admin.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
-
 // Actor is who is acting, and from where, for scope checks and audit.
 type Actor struct {
 	User      storage.User

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
@@ -104,7 +105,7 @@ func TestRequestException(t *testing.T) {
 		actor     string
 		req       ExceptionRequest
 		wantErr   error  // a sentinel, or nil
-		wantField string // an InputError's field
+		wantField string // a factors.InputError's field
 		wantState string
 	}{
 		{"helpdesk, short-term", "wales-helpdesk", req(short, "phone_lost", "", ""), nil, "", storage.ExceptionApproved},
@@ -125,7 +126,7 @@ func TestRequestException(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			e, err := f.svc.RequestException(ctx, f.actor[tt.actor], tt.req)
-			var ie *InputError
+			var ie *factors.InputError
 			switch {
 			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -192,7 +193,7 @@ func TestDecideAndRevokeException(t *testing.T) {
 		}
 	}
 	// Notes go to the store and the audit log: they are bounded.
-	var ie *InputError
+	var ie *factors.InputError
 	if _, err := f.svc.DecideException(ctx, f.actor["wales-admin-2"], e.ID, true, strings.Repeat("a", 2001)); !errors.As(err, &ie) {
 		t.Errorf("a decision note of 2001 characters: %v, want an input error", err)
 	}
@@ -358,7 +359,7 @@ func TestLongTermReplacesShortTerm(t *testing.T) {
 	if len(events) != 1 || events[0].Details["exception"] != short.ID || !strings.Contains(events[0].Details["reason"], long.ID) {
 		t.Errorf("audit of the replacement: %+v", events)
 	}
-	var ie *InputError
+	var ie *factors.InputError
 	if _, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "no_signal"}); !errors.As(err, &ie) {
 		t.Errorf("a short-term exception while a long-term one is in force: %v, want an input error", err)
 	}

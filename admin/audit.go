@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -107,7 +108,7 @@ func (h *Handler) auditQuery(rq *request, f auditFilter, action string) (s audit
 			rq.forbidden("", f.Unit, action)
 			return s, nil, false
 		case !exists:
-			errs = append(errs, &InputError{Field: "unit", Msg: "Choose an org unit from the list"})
+			errs = append(errs, &factors.InputError{Field: "unit", Msg: "Choose an org unit from the list"})
 		default:
 			s.query.OrgUnitIDs = nil
 			s.tree.walk(f.Unit, 0, func(ou storage.OrgUnit, _ int) bool {
@@ -120,7 +121,7 @@ func (h *Handler) auditQuery(rq *request, f auditFilter, action string) (s audit
 		s.subject, err = h.auditUser(rq, f.User)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			errs = append(errs, &InputError{Field: "user", Msg: "No user has that username or email"})
+			errs = append(errs, &factors.InputError{Field: "user", Msg: "No user has that username or email"})
 		case err != nil:
 			rq.serverError(err)
 			return s, nil, false
@@ -130,14 +131,14 @@ func (h *Handler) auditQuery(rq *request, f auditFilter, action string) (s audit
 	}
 	switch a := f.Action; {
 	case len(a) > 100:
-		errs = append(errs, &InputError{Field: "action", Msg: "Use at most 100 characters for the action"})
+		errs = append(errs, &factors.InputError{Field: "action", Msg: "Use at most 100 characters for the action"})
 	case strings.HasSuffix(a, "."):
 		s.query.ActionPrefix = a
 	default:
 		s.query.Action = a
 	}
 	if f.Outcome != "" && !slices.ContainsFunc(auditOutcomes, func(c templates.Choice) bool { return c.Value == f.Outcome }) {
-		errs = append(errs, &InputError{Field: "outcome", Msg: "Choose an outcome from the list"})
+		errs = append(errs, &factors.InputError{Field: "outcome", Msg: "Choose an outcome from the list"})
 	}
 	s.query.Outcome = f.Outcome
 	// Dates are whole UTC days: From's day onwards, up to the end of To's.
@@ -147,7 +148,7 @@ func (h *Handler) auditQuery(rq *request, f auditFilter, action string) (s audit
 		}
 		d, err := time.Parse(time.DateOnly, raw)
 		if err != nil {
-			errs = append(errs, &InputError{Field: field, Msg: "Enter the " + name + " date as a real date, such as 2025-03-31"})
+			errs = append(errs, &factors.InputError{Field: field, Msg: "Enter the " + name + " date as a real date, such as 2025-03-31"})
 		}
 		return d
 	}
@@ -155,7 +156,7 @@ func (h *Handler) auditQuery(rq *request, f auditFilter, action string) (s audit
 	if to := day("to", f.To, "end"); !to.IsZero() {
 		s.query.Until = to.AddDate(0, 0, 1)
 		if !s.query.Since.IsZero() && to.Before(s.query.Since) {
-			errs = append(errs, &InputError{Field: "to", Msg: "The end date must be the same as or after the start date"})
+			errs = append(errs, &factors.InputError{Field: "to", Msg: "The end date must be the same as or after the start date"})
 		}
 	}
 	return s, errs, true

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -179,7 +180,7 @@ func readClient(rq *request, c storage.Client) (storage.Client, []error) {
 	} {
 		d, err := parseLifetime(f.Get(l.field))
 		if err != nil {
-			errs = append(errs, &InputError{Field: l.field, Msg: "Enter a lifetime such as 15m, 1h or 30d, or leave it empty"})
+			errs = append(errs, &factors.InputError{Field: l.field, Msg: "Enter a lifetime such as 15m, 1h or 30d, or leave it empty"})
 		}
 		*l.d = d
 	}
@@ -194,7 +195,7 @@ func checkClient(c storage.Client) []error {
 	}
 	errs := make([]error, len(ps))
 	for i, p := range ps {
-		errs[i] = &InputError{Field: p.Field, Msg: p.Msg}
+		errs[i] = &factors.InputError{Field: p.Field, Msg: p.Msg}
 	}
 	return errs
 }
@@ -267,7 +268,7 @@ func (h *Handler) createClient(rq *request) {
 		secret, c.SecretHash = provider.NewSecret()
 	case "public":
 	default:
-		errs = append(errs, &InputError{Field: "type", Msg: "Choose confidential or public"})
+		errs = append(errs, &factors.InputError{Field: "type", Msg: "Choose confidential or public"})
 	}
 	if errs = append(errs, checkClient(c)...); len(errs) > 0 {
 		h.clientPage(rq, http.StatusUnprocessableEntity, c, true, typ, errs, "")

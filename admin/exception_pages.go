@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -322,7 +323,7 @@ func (h *Handler) requestException(rq *request) {
 	f := rq.r.PostForm
 	req := ExceptionRequest{UserID: u.ID, Kind: f.Get("kind"), Reason: f.Get("reason"), Note: f.Get("note"), Evidence: f.Get("evidence")}
 	e, err := h.svc.RequestException(rq.ctx(), rq.actor, req)
-	var ie *InputError
+	var ie *factors.InputError
 	switch {
 	case errors.Is(err, ErrEvidenceRequired):
 		h.exceptionForm(rq, http.StatusUnprocessableEntity, u, req, []error{err}, true)
@@ -340,7 +341,7 @@ func (h *Handler) requestException(rq *request) {
 func (h *Handler) decideException(rq *request, approve bool) {
 	id := rq.r.PathValue("id")
 	e, err := h.svc.DecideException(rq.ctx(), rq.actor, id, approve, rq.r.PostFormValue("note"))
-	var ie *InputError
+	var ie *factors.InputError
 	switch {
 	case errors.As(err, &ie):
 		h.exceptionsPage(rq, http.StatusConflict, "", []templates.FormError{{Field: "exception-" + id, Msg: ie.Msg}}, "")
@@ -377,7 +378,7 @@ func (h *Handler) revokeException(rq *request) {
 		return
 	}
 	_, err = h.svc.RevokeException(ctx, rq.actor, id, rq.r.PostFormValue("note"))
-	var ie *InputError
+	var ie *factors.InputError
 	switch {
 	case errors.As(err, &ie):
 		h.exceptionsPage(rq, http.StatusConflict, "", []templates.FormError{{Field: "active", Msg: ie.Msg}}, "")

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -21,12 +22,12 @@ func replaces(kind policy.ExceptionKind, active storage.Exception) bool {
 
 // errInForce refuses a second exception while active is in force.
 func errInForce(active storage.Exception) error {
-	return &InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
+	return &factors.InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
 }
 
 // ErrEvidenceRequired refuses a long-term request without evidence; the
 // request is recorded as rejected with this reason.
-var ErrEvidenceRequired = &InputError{Field: "evidence", Msg: "Evidence is required for a long-term exception"}
+var ErrEvidenceRequired = &factors.InputError{Field: "evidence", Msg: "Evidence is required for a long-term exception"}
 
 // maxText bounds a note or evidence, which go to the audit log, in
 // characters, as the forms' maxlength does.
@@ -71,13 +72,13 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	reason, known := kind.Reason(req.Reason)
 	switch {
 	case !ok:
-		return e, &InputError{Field: "kind", Msg: "Choose short-term or long-term"}
+		return e, &factors.InputError{Field: "kind", Msg: "Choose short-term or long-term"}
 	case !known:
-		return e, &InputError{Field: "reason", Msg: "Choose a reason from the list"}
+		return e, &factors.InputError{Field: "reason", Msg: "Choose a reason from the list"}
 	case reason.NeedsNote && e.Note == "":
-		return e, &InputError{Field: "note", Msg: "Say why in a note when the reason is Other"}
+		return e, &factors.InputError{Field: "note", Msg: "Say why in a note when the reason is Other"}
 	case tooLong(e.Note) || tooLong(e.Evidence):
-		return e, &InputError{Field: "note", Msg: fmt.Sprintf("Keep the note and evidence under %d characters", maxText)}
+		return e, &factors.InputError{Field: "note", Msg: fmt.Sprintf("Keep the note and evidence under %d characters", maxText)}
 	}
 	if err := s.hasMethod(ctx, u); err != nil {
 		return e, err
@@ -98,7 +99,7 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	// The store refuses a second one in force made meanwhile.
 	switch err := s.store.CreateException(ctx, e); {
 	case errors.Is(err, storage.ErrConflict):
-		return e, &InputError{Field: "kind", Msg: "Another exception for this user was made just now: reload to see it"}
+		return e, &factors.InputError{Field: "kind", Msg: "Another exception for this user was made just now: reload to see it"}
 	case err != nil:
 		return e, fmt.Errorf("create exception: %w", err)
 	}
@@ -129,15 +130,15 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		return e, err
 	}
 	if approve && a.User.ID == e.RequestedBy {
-		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "requester cannot approve"))
-		return e, &InputError{Field: "decision", Msg: "Another admin must approve a request you made"}
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, exceptionDetails(e, "reason", "requester cannot approve"))
+		return e, &factors.InputError{Field: "decision", Msg: "Another admin must approve a request you made"}
 	}
 	if approve && a.User.ID == u.ID {
-		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(exceptionDetails(e), "reason", "self-service"))
-		return e, &InputError{Field: "decision", Msg: "Another admin must approve an exception for you"}
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, exceptionDetails(e, "reason", "self-service"))
+		return e, &factors.InputError{Field: "decision", Msg: "Another admin must approve an exception for you"}
 	}
 	if note = strings.TrimSpace(note); tooLong(note) {
-		return e, &InputError{Field: "decision", Msg: fmt.Sprintf("Keep the decision note under %d characters", maxText)}
+		return e, &factors.InputError{Field: "decision", Msg: fmt.Sprintf("Keep the decision note under %d characters", maxText)}
 	}
 	if approve {
 		if err := s.hasMethod(ctx, u); err != nil {
@@ -147,7 +148,7 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 	now := s.now()
 	decided, err := s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
 		if e.State != storage.ExceptionRequested {
-			return e, &InputError{Field: "decision", Msg: "This request was already " + e.State}
+			return e, &factors.InputError{Field: "decision", Msg: "This request was already " + e.State}
 		}
 		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, note
 		if approve {
@@ -161,7 +162,7 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		if active, err := s.activeException(ctx, u.ID); err == nil && active != nil {
 			return e, errInForce(*active)
 		}
-		return e, &InputError{Field: "decision", Msg: "Another exception for this user is in force: revoke it first"}
+		return e, &factors.InputError{Field: "decision", Msg: "Another exception for this user is in force: revoke it first"}
 	}
 	if err != nil {
 		return e, err
@@ -183,7 +184,7 @@ func (s *Service) auditReplaced(ctx context.Context, a Actor, u storage.User, ap
 	}
 	for _, e := range list {
 		if e.State == storage.ExceptionRevoked && e.RevokedAt.Equal(approved.DecidedAt) && e.RevokedBy == a.User.ID && e.ID != approved.ID {
-			s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, with(exceptionDetails(e), "reason", "replaced by long-term exception "+approved.ID))
+			s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(e, "reason", "replaced by long-term exception "+approved.ID))
 		}
 	}
 }
@@ -199,12 +200,12 @@ func (s *Service) RevokeException(ctx context.Context, a Actor, id, note string)
 		return e, err
 	}
 	if note = strings.TrimSpace(note); tooLong(note) {
-		return e, &InputError{Field: "exception", Msg: fmt.Sprintf("Keep the note under %d characters", maxText)}
+		return e, &factors.InputError{Field: "exception", Msg: fmt.Sprintf("Keep the note under %d characters", maxText)}
 	}
 	now := s.now()
 	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
 		if !e.InForce(now) {
-			return e, &InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
+			return e, &factors.InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
 		}
 		e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
 		if note != "" {
@@ -237,7 +238,7 @@ func (s *Service) hasMethod(ctx context.Context, u storage.User) error {
 		return fmt.Errorf("list methods: %w", err)
 	}
 	if len(methods) == 0 {
-		return &InputError{Field: "kind", Msg: "This user has no registered method: an exception covers a method that is unavailable. Ask them to set one up instead"}
+		return &factors.InputError{Field: "kind", Msg: "This user has no registered method: an exception covers a method that is unavailable. Ask them to set one up instead"}
 	}
 	return nil
 }
@@ -271,8 +272,13 @@ func (s *Service) activeException(ctx context.Context, userID string) (*storage.
 	return nil, nil
 }
 
-func exceptionDetails(e storage.Exception) map[string]string {
+// exceptionDetails are e's audit details, and extra ones as key, value
+// pairs.
+func exceptionDetails(e storage.Exception, extra ...string) map[string]string {
 	d := map[string]string{"exception": e.ID, "kind": e.Kind, "reason": e.Reason, "state": e.State}
+	for i := 0; i+1 < len(extra); i += 2 {
+		d[extra[i]] = extra[i+1]
+	}
 	if !e.ExpiresAt.IsZero() {
 		d["expires"] = e.ExpiresAt.UTC().Format(time.RFC3339)
 	}
@@ -283,9 +289,4 @@ func exceptionDetails(e storage.Exception) map[string]string {
 		d["decision_note"] = e.DecisionNote
 	}
 	return d
-}
-
-func with(m map[string]string, k, v string) map[string]string {
-	m[k] = v
-	return m
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -167,9 +168,9 @@ func unitName(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":
-		return s, &InputError{Field: "name", Msg: "Enter a name"}
+		return s, &factors.InputError{Field: "name", Msg: "Enter a name"}
 	case len([]rune(s)) > 100:
-		return s, &InputError{Field: "name", Msg: "Use at most 100 characters"}
+		return s, &factors.InputError{Field: "name", Msg: "Use at most 100 characters"}
 	}
 	return s, nil
 }
@@ -337,11 +338,11 @@ func (h *Handler) saveOrgUnit(rq *request) {
 		next.MFA = s
 	case storage.MFAInherit:
 		if ou.ParentID == "" {
-			errs = append(errs, &InputError{Field: "mfa", Msg: "The top unit has nothing to inherit from: choose optional, prompted or required"})
+			errs = append(errs, &factors.InputError{Field: "mfa", Msg: "The top unit has nothing to inherit from: choose optional, prompted or required"})
 		}
 		next.MFA = s
 	default:
-		errs = append(errs, &InputError{Field: "mfa", Msg: "Choose a security policy"})
+		errs = append(errs, &factors.InputError{Field: "mfa", Msg: "Choose a security policy"})
 	}
 	next.AllowedMethods = nil
 	if f.Get("methods_mode") == "own" {
@@ -351,20 +352,20 @@ func (h *Handler) saveOrgUnit(rq *request) {
 			}
 		}
 		if len(next.AllowedMethods) == 0 {
-			errs = append(errs, &InputError{Field: "methods", Msg: "Choose at least one method, or inherit the list"})
+			errs = append(errs, &factors.InputError{Field: "methods", Msg: "Choose at least one method, or inherit the list"})
 		}
 	}
 	next.PhoneRegions = nil
 	if raw := strings.TrimSpace(f.Get("regions")); raw != "" {
 		if next.PhoneRegions, err = otp.ParseRegions(raw); err != nil {
-			errs = append(errs, &InputError{Field: "regions", Msg: "Phone regions: " + err.Error()})
+			errs = append(errs, &factors.InputError{Field: "regions", Msg: "Phone regions: " + err.Error()})
 		}
 	}
 	next.RememberMFA = nil
 	if raw := f.Get("remember"); raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || !slices.ContainsFunc(rememberChoices, func(c templates.Choice) bool { return c.Value == raw }) {
-			errs = append(errs, &InputError{Field: "remember", Msg: "Choose how long to remember a device"})
+			errs = append(errs, &factors.InputError{Field: "remember", Msg: "Choose how long to remember a device"})
 		}
 		next.RememberMFA = &d
 	}
@@ -449,7 +450,7 @@ func (h *Handler) checkNotLooser(rq *request, before, after tree, id string) []e
 		default:
 			msg = fmt.Sprintf("%s, above this unit, does not allow this %s; only an admin of %[1]s can", from.Name, setting)
 		}
-		errs = append(errs, &InputError{Field: setting, Msg: msg})
+		errs = append(errs, &factors.InputError{Field: setting, Msg: msg})
 	}
 	return errs
 }
@@ -567,7 +568,7 @@ func (h *Handler) deleteOrgUnit(rq *request) {
 func formErrors(errs ...error) []templates.FormError {
 	var out []templates.FormError
 	for _, err := range errs {
-		var ie *InputError
+		var ie *factors.InputError
 		if errors.As(err, &ie) {
 			out = append(out, templates.FormError{Field: ie.Field, Msg: ie.Msg})
 		}

@@ -99,7 +99,7 @@ func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User
 }
 
 // errUnitGone: the org unit chosen was deleted while the change was made.
-var errUnitGone = &InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
+var errUnitGone = &factors.InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
 
 // CreateUser creates a user in an org unit the actor is an org admin
 // over, with a one-time password it returns (to be shown once) and must
@@ -119,7 +119,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 			s.audit(ctx, a, target, "user.created", storage.OutcomeDenied, map[string]string{"reason": "no org admin role"})
 			return storage.User{}, "", ErrForbidden
 		}
-		errs = append(errs, &InputError{Field: "org_unit", Msg: "Choose an org unit"})
+		errs = append(errs, &factors.InputError{Field: "org_unit", Msg: "Choose an org unit"})
 	case err != nil:
 		return storage.User{}, "", fmt.Errorf("get org unit: %w", err)
 	default:
@@ -148,7 +148,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	// Taken, or the unit deleted, between the checks and now.
 	switch err := s.store.CreateUser(ctx, u); {
 	case errors.Is(err, storage.ErrAlreadyExists):
-		return u, "", &InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
+		return u, "", &factors.InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
 	case errors.Is(err, storage.ErrConflict):
 		return u, "", errUnitGone
 	case err != nil:
@@ -208,7 +208,7 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 		return cur, nil
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return u, &InputError{Field: "email", Msg: "Another user has that email address"}
+		return u, &factors.InputError{Field: "email", Msg: "Another user has that email address"}
 	}
 	if err != nil {
 		return u, fmt.Errorf("update user: %w", err)
@@ -229,7 +229,7 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 		return u, err
 	}
 	if _, err := s.store.GetOrgUnit(ctx, ouID); errors.Is(err, storage.ErrNotFound) || ouID == "" {
-		return u, &InputError{Field: "org_unit", Msg: "Choose an org unit to move to"}
+		return u, &factors.InputError{Field: "org_unit", Msg: "Choose an org unit to move to"}
 	} else if err != nil {
 		return u, fmt.Errorf("get org unit: %w", err)
 	}
@@ -272,7 +272,7 @@ func (s *Service) SetDisabled(ctx context.Context, a Actor, userID string, disab
 	}
 	if disabled && u.ID == a.User.ID {
 		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "self"})
-		return &InputError{Field: "account", Msg: "You can't disable your own account: ask another admin"}
+		return &factors.InputError{Field: "account", Msg: "You can't disable your own account: ask another admin"}
 	}
 	now := s.now()
 	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
@@ -370,7 +370,8 @@ func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b stor
 	}
 	details := map[string]string{"role": b.Role, "org_unit": b.OrgUnitID}
 	if !isGlobal(a.User) {
-		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(details, "reason", "only a global admin changes roles"))
+		details["reason"] = "only a global admin changes roles"
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, details)
 		return ErrForbidden
 	}
 	switch b.Role {
@@ -380,23 +381,24 @@ func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b stor
 	case storage.RoleOrgAdmin, storage.RoleHelpdesk:
 		if _, err := s.store.GetOrgUnit(ctx, b.OrgUnitID); errors.Is(err, storage.ErrNotFound) || b.OrgUnitID == "" {
 			if grant {
-				return &InputError{Field: "role_unit", Msg: "Choose the org unit the role is over"}
+				return &factors.InputError{Field: "role_unit", Msg: "Choose the org unit the role is over"}
 			}
 		} else if err != nil {
 			return fmt.Errorf("get org unit: %w", err)
 		}
 	default:
-		return &InputError{Field: "role", Msg: "Choose a role"}
+		return &factors.InputError{Field: "role", Msg: "Choose a role"}
 	}
 	has := slices.Contains(u.Roles, b)
 	switch {
 	case grant && has:
-		return &InputError{Field: "role", Msg: displayName(u) + " already holds that role"}
+		return &factors.InputError{Field: "role", Msg: displayName(u) + " already holds that role"}
 	case !grant && !has:
-		return &InputError{Field: "role", Msg: displayName(u) + " does not hold that role"}
+		return &factors.InputError{Field: "role", Msg: displayName(u) + " does not hold that role"}
 	case !grant && u.ID == a.User.ID && b.Role == storage.RoleGlobalAdmin:
-		s.audit(ctx, a, u, action, storage.OutcomeDenied, with(details, "reason", "own global admin role"))
-		return &InputError{Field: "role", Msg: "You can't remove your own global admin role: ask another global admin"}
+		details["reason"] = "own global admin role"
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, details)
+		return &factors.InputError{Field: "role", Msg: "You can't remove your own global admin role: ask another global admin"}
 	}
 	now := s.now()
 	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
@@ -418,20 +420,20 @@ func (s *Service) checkUsername(ctx context.Context, raw string) (string, error)
 	raw = strings.TrimSpace(raw)
 	switch {
 	case raw == "":
-		return raw, &InputError{Field: "username", Msg: "Enter a username"}
+		return raw, &factors.InputError{Field: "username", Msg: "Enter a username"}
 	case utf8.RuneCountInString(raw) > 64:
-		return raw, &InputError{Field: "username", Msg: "Use at most 64 characters for the username"}
+		return raw, &factors.InputError{Field: "username", Msg: "Use at most 64 characters for the username"}
 	case strings.Contains(raw, "@"):
 		// People sign in with their email address too: a username that
 		// looks like one would be ambiguous.
-		return raw, &InputError{Field: "username", Msg: "A username can't contain @"}
+		return raw, &factors.InputError{Field: "username", Msg: "A username can't contain @"}
 	}
 	name, err := storage.NormalizeUsername(raw)
 	if err != nil {
-		return raw, &InputError{Field: "username", Msg: "Use letters, digits and punctuation such as . - _ in the username, with no spaces"}
+		return raw, &factors.InputError{Field: "username", Msg: "Use letters, digits and punctuation such as . - _ in the username, with no spaces"}
 	}
 	if _, err := s.store.GetUserByUsername(ctx, name); err == nil {
-		return name, &InputError{Field: "username", Msg: "That username is taken"}
+		return name, &factors.InputError{Field: "username", Msg: "That username is taken"}
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return name, fmt.Errorf("get user by username: %w", err)
 	}
@@ -442,11 +444,11 @@ func checkDisplayName(raw string) (string, error) {
 	name := strings.TrimSpace(raw)
 	switch {
 	case name == "":
-		return name, &InputError{Field: "display_name", Msg: "Enter the user's name"}
+		return name, &factors.InputError{Field: "display_name", Msg: "Enter the user's name"}
 	case utf8.RuneCountInString(name) > 100:
-		return name, &InputError{Field: "display_name", Msg: "Use at most 100 characters for the name"}
+		return name, &factors.InputError{Field: "display_name", Msg: "Use at most 100 characters for the name"}
 	case strings.ContainsFunc(name, unicode.IsControl):
-		return name, &InputError{Field: "display_name", Msg: "Use only printable characters in the name"}
+		return name, &factors.InputError{Field: "display_name", Msg: "Use only printable characters in the name"}
 	}
 	return name, nil
 }
@@ -459,11 +461,11 @@ func (s *Service) checkEmail(ctx context.Context, raw, self string) (string, err
 	}
 	addr, err := otp.ParseEmail(raw)
 	if err != nil || len(addr) > 254 {
-		return strings.TrimSpace(raw), &InputError{Field: "email", Msg: "Enter an email address, like name@example.org"}
+		return strings.TrimSpace(raw), &factors.InputError{Field: "email", Msg: "Enter an email address, like name@example.org"}
 	}
 	addr = storage.NormalizeEmail(addr)
 	if other, err := s.store.GetUserByEmail(ctx, addr); err == nil && other.ID != self {
-		return addr, &InputError{Field: "email", Msg: "Another user has that email address"}
+		return addr, &factors.InputError{Field: "email", Msg: "Another user has that email address"}
 	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return addr, fmt.Errorf("get user by email: %w", err)
 	}
@@ -480,7 +482,7 @@ func checkPhone(raw, field string, regions []string) (string, error) {
 	var ie *factors.InputError
 	if errors.As(err, &ie) {
 		msg := []rune(ie.Msg)
-		return strings.TrimSpace(raw), &InputError{Field: field, Msg: string(unicode.ToUpper(msg[0])) + string(msg[1:])}
+		return strings.TrimSpace(raw), &factors.InputError{Field: field, Msg: string(unicode.ToUpper(msg[0])) + string(msg[1:])}
 	}
 	return n, err
 }
@@ -696,7 +698,7 @@ func inputErrors(err error) []error {
 }
 
 func isInput(err error) bool {
-	var ie *InputError
+	var ie *factors.InputError
 	return errors.As(err, &ie)
 }
 
@@ -1002,7 +1004,7 @@ func (h *Handler) setDisabled(rq *request, disabled bool) {
 		return
 	}
 	err := h.svc.SetDisabled(rq.ctx(), rq.actor, u.ID, disabled)
-	var ie *InputError
+	var ie *factors.InputError
 	switch {
 	case errors.As(err, &ie):
 		rq.fail(http.StatusConflict, "That can't be done", ie.Msg+".", "bad_request")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -17,7 +18,7 @@ import (
 func fields(err error) []string {
 	var out []string
 	for _, e := range inputErrors(err) {
-		var ie *InputError
+		var ie *factors.InputError
 		if errors.As(e, &ie) {
 			out = append(out, ie.Field)
 		}

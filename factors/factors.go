@@ -23,11 +23,18 @@ var (
 	ErrBadInput    = errors.New("invalid input")
 )
 
-// InputError is something wrong with what the user typed, worded for them:
-// the one kind of factor error a page may show as it is. It is ErrBadInput.
-type InputError struct{ Msg string }
+// InputError is something wrong with what someone typed, worded for them:
+// the one kind of error a page may show as it is. Field names the form
+// field, where a form has several. It is ErrBadInput. The admin pages use
+// it too.
+type InputError struct{ Field, Msg string }
 
-func (e *InputError) Error() string        { return ErrBadInput.Error() + ": " + e.Msg }
+func (e *InputError) Error() string {
+	if e.Field != "" {
+		return ErrBadInput.Error() + ": " + e.Field + ": " + e.Msg
+	}
+	return ErrBadInput.Error() + ": " + e.Msg
+}
 func (e *InputError) Is(target error) bool { return target == ErrBadInput }
 
 // Prompt kinds: what the challenge page shows.

@@ -140,7 +140,7 @@ func (h *Handler) csrfToken(r *http.Request) string {
 	if id == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, h.csrfKey)
+	m := hmac.New(sha256.New, h.browserMACKey)
 	m.Write([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

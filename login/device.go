@@ -26,7 +26,7 @@ const (
 
 // deviceMAC binds a user to this browser's binding cookie.
 func (h *Handler) deviceMAC(userID, browser string) string {
-	m := hmac.New(sha256.New, h.csrfKey)
+	m := hmac.New(sha256.New, h.browserMACKey)
 	m.Write([]byte("device\x00" + userID + "\x00" + browser))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
@@ -72,7 +72,7 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, userID 
 const rememberCookie = "mfa_remember"
 
 func (h *Handler) rememberMAC(userID, browser, issued string) string {
-	m := hmac.New(sha256.New, h.csrfKey)
+	m := hmac.New(sha256.New, h.browserMACKey)
 	m.Write([]byte("remember\x00" + userID + "\x00" + browser + "\x00" + issued))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }

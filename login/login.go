@@ -59,8 +59,11 @@ type Handler struct {
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
 	starts   *rateLimiter
-	csrfKey  []byte
-	secure   bool
+	// browserMACKey keys the MACs bound to a browser cookie: form tokens,
+	// the known-device and remembered-device cookies. (Stored under the
+	// purpose "csrf", its first use.)
+	browserMACKey []byte
+	secure        bool
 }
 
 // New builds the handler, loading (or creating) its cookie keys.
@@ -84,7 +87,7 @@ func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Pro
 	if err := h.RotateCookieKeys(ctx); err != nil {
 		return nil, err
 	}
-	if h.csrfKey, err = storage.EnsureSecret(ctx, store, "csrf", 32, cfg.Now()); err != nil {
+	if h.browserMACKey, err = storage.EnsureSecret(ctx, store, "csrf", 32, cfg.Now()); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -45,8 +45,11 @@ func (h *Handler) endSessionEndpoint(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, err)
 			return
 		}
+		// op's description may quote what the request carried: the log
+		// has it, the page says what to do.
+		h.cfg.Logger.InfoContext(ctx, "invalid sign-out request", "error", e.ErrorType, "description", e.Description)
 		h.errorPage(w, r, http.StatusBadRequest, "Sign-out failed",
-			"The app that sent you here made an invalid sign-out request: "+e.Description, string(e.ErrorType))
+			"The app that sent you here made an invalid sign-out request. Close this page and sign out from the app again, or contact its support.", string(e.ErrorType))
 		return
 	}
 	sess, u, err := h.currentSession(r)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -297,11 +298,10 @@ func (h *Handler) countGuess(ctx context.Context, id string) (storage.Challenge,
 	})
 }
 
+// with is a copy of the audit details m with k set to v: m stays as it
+// was, for the next event.
 func with(m map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for mk, mv := range m {
-		out[mk] = mv
-	}
+	out := maps.Clone(m)
 	out[k] = v
 	return out
 }
