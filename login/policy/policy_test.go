@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in.Now = now
 			got := Decide(tt.in)
-			if got.Outcome != tt.want || got.Reason != tt.wantWhy || len(got.Methods) != len(tt.methods) {
+			if got.Outcome != tt.want || got.Reason != tt.wantWhy || !slices.Equal(got.Methods, tt.methods) {
 				t.Errorf("Decide() = %q (%s) %v, want %q (%s) %v", got.Outcome, got.Reason, got.Methods, tt.want, tt.wantWhy, tt.methods)
 			}
 			if waivedByException := strings.HasPrefix(got.Reason, "skipped: short-term"); waivedByException != (got.Exception != nil) {
