@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -55,9 +56,9 @@ var (
 		{Value: provider.GrantClientCredentials, Label: "client_credentials: the app calls APIs as itself (confidential clients only)"},
 	}
 	acrChoices = []templates.Choice{
-		{Value: "pwd", Label: "pwd: a password is enough (the org unit's MFA policy still applies)"},
-		{Value: "mfa", Label: "mfa: a second factor, unless the app honours MFA exceptions (below)"},
-		{Value: "phr", Label: "phr: always a security key or passkey (phishing-resistant); no exception waives it"},
+		{Value: string(policy.ACRPassword), Label: "pwd: a password is enough (the org unit's MFA policy still applies)"},
+		{Value: string(policy.ACRMFA), Label: "mfa: a second factor, unless the app honours MFA exceptions (below)"},
+		{Value: string(policy.ACRPhishingResistant), Label: "phr: always a security key or passkey (phishing-resistant); no exception waives it"},
 	}
 )
 
@@ -87,7 +88,7 @@ func (h *Handler) newClient(rq *request) {
 	}
 	// The id is drawn here and carried by the form, so a form sent twice
 	// (a reload of the page showing the secret) registers one client.
-	c := storage.Client{ID: storage.RandomString(12), GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}, MinimumACR: "pwd", ExceptionsAllowed: true}
+	c := storage.Client{ID: storage.RandomString(12), GrantTypes: []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken}, MinimumACR: string(policy.ACRPassword), ExceptionsAllowed: true}
 	h.clientPage(rq, http.StatusOK, c, true, "confidential", nil, "")
 }
 

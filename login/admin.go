@@ -2,10 +2,10 @@ package login
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -31,7 +31,7 @@ func (h *Handler) AdminSession(w http.ResponseWriter, r *http.Request) (u storag
 		back = r.URL.RequestURI()
 	}
 	if sess == nil {
-		h.startInternal(w, r, back, nil, anySession)
+		h.startInternal(w, r, back, nil, policy.AnySession)
 		return u, false
 	}
 	if len(u.Roles) == 0 {
@@ -43,10 +43,10 @@ func (h *Handler) AdminSession(w http.ResponseWriter, r *http.Request) (u storag
 	now := h.cfg.Now()
 	switch {
 	case now.Sub(sess.LastSeenAt) > AdminIdle:
-		h.startInternal(w, r, back, sess, adminReauth)
+		h.startInternal(w, r, back, sess, policy.AdminReauth)
 		return u, false
-	case !slices.Contains(sess.AMR, "mfa"):
-		h.startInternal(w, r, back, sess, adminMFA)
+	case !policy.HasMFA(sess.AMR):
+		h.startInternal(w, r, back, sess, policy.AdminMFA)
 		return u, false
 	}
 	if _, err := h.store.UpdateSession(r.Context(), sess.ID, func(s storage.Session) (storage.Session, error) {

@@ -124,13 +124,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User) (in policy.Input, up userPolicy, err error) {
 	ctx := r.Context()
 	in = policy.Input{
-		Request: policy.Request{
-			Prompt: a.Prompt, MaxAge: a.MaxAge, HintUserID: a.HintUserID,
-			MFAMaxAge: mfaMaxAge(a), EnrolmentDeclined: a.EnrolmentDeclined,
-			// Gatehouse's own pages honour exceptions; what they change
-			// needs a recent second factor, which no exception waives.
-			ExceptionsAllowed: a.ReturnTo != "",
-		},
+		Need: a.Requirement, HintUserID: a.HintUserID, EnrolmentDeclined: a.EnrolmentDeclined,
 		// Past the password step the session has already been checked
 		// against the request (a password entered here, or single sign-on
 		// that went on to a challenge).
@@ -139,7 +133,8 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 	}
 	if a.ReturnTo == "" {
 		// A client's requirements are never skipped: if it cannot be read
-		// (or was deleted mid-sign-in), the sign-in stops.
+		// (or was deleted mid-sign-in), the sign-in stops; if it now asks
+		// for more than when the sign-in began, it gets it.
 		c, err := h.store.GetClient(ctx, a.ClientID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return in, up, errClientGone
@@ -147,14 +142,7 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		if err != nil {
 			return in, up, fmt.Errorf("get client: %w", err)
 		}
-		in.Request.ClientMinimumACR, in.Request.ExceptionsAllowed = c.MinimumACR, c.ExceptionsAllowed
-	}
-	// Any one of the values asked for will do: require the weakest that
-	// Gatehouse issues.
-	for _, v := range a.ACRValues {
-		if r := policy.ACRRank(v); r >= 0 && (in.Request.RequestedACR == "" || r < policy.ACRRank(in.Request.RequestedACR)) {
-			in.Request.RequestedACR = v
-		}
+		in.Need = policy.WithClient(a.Requirement, c)
 	}
 	if sess == nil {
 		return in, up, nil
@@ -234,13 +222,13 @@ func (h *Handler) RefreshAllowed(ctx context.Context, u storage.User, rt storage
 		return "", err
 	}
 	family := policy.Proof{UserID: u.ID, AuthTime: rt.AuthTime, AMR: rt.AMR, ACR: rt.ACR}
-	if slices.Contains(rt.AMR, "mfa") {
+	if policy.HasMFA(rt.AMR) {
 		family.MFAAt = rt.AuthTime
 	}
 	// A device remembered at sign-in counts while the unit still
 	// remembers devices and no MFA reset came after.
 	remembered := rt.RememberedDevice && up.org.RememberMFA > 0 && u.MFAResetAt.Before(rt.AuthTime)
-	d := policy.Refresh(up.user, family, remembered, policy.Request{ClientMinimumACR: c.MinimumACR, ExceptionsAllowed: c.ExceptionsAllowed}, h.cfg.Now())
+	d := policy.Refresh(up.user, family, remembered, c, h.cfg.Now())
 	if d.Outcome == policy.Done {
 		return "", nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/login/clientip"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -227,26 +228,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, a storage.AuthReq
 	h.provider.Fail(w, r, a, e)
 }
 
-// Freshness is what an internal sign-in must prove recently.
-type freshness int
-
-const (
-	anySession     freshness = iota // any live session will do
-	recentPassword                  // the password within recentFactor
-	recentMFA                       // a second factor within recentFactor
-	adminMFA                        // a second factor, never waived
-	adminReauth                     // the password and a second factor, again
-)
-
 // startInternal signs the browser in, or checks a recent password or second
 // factor, for one of Gatehouse's own pages, through the same journey relying
-// parties use, and comes back to returnTo, a local path.
-func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo string, sess *storage.Session, want freshness) {
+// parties use, and comes back to returnTo, a local path. page says what the
+// page needs.
+func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo string, sess *storage.Session, page policy.Page) {
 	r = h.ensureBrowser(w, r)
 	now := h.cfg.Now()
 	a := storage.AuthRequest{
 		ID: storage.NewID(), ReturnTo: returnTo, BrowserHash: hashBrowser(h.browserID(r)),
 		CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), Step: storage.StepPassword,
+		Requirement: policy.ForPage(page),
 	}
 	if sess != nil {
 		a.HintUserID = sess.UserID
@@ -256,15 +248,6 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 		h.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins",
 			"Too many sign-ins were started from your network. Wait "+humanDuration(until.Sub(now))+" and try again.", "too_many_requests")
 		return
-	}
-	switch want {
-	case recentMFA, adminMFA:
-		a.ACRValues = []string{"mfa"}
-	case adminReauth:
-		a.ACRValues, a.MaxAge = []string{"mfa"}, new(uint)
-	case recentPassword:
-		maxAge := uint(recentFactor.Seconds())
-		a.MaxAge = &maxAge
 	}
 	if err := h.store.CreateAuthRequest(r.Context(), a); err != nil {
 		h.serverError(w, r, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -22,12 +23,7 @@ import (
 // throttling per user and method, single use, audit, and a new session id
 // once the factor has passed.
 
-const (
-	maxGuesses = 5
-	// recentFactor is how recent a second factor must be to change one's
-	// methods on the Security info page.
-	recentFactor = 10 * time.Minute
-)
+const maxGuesses = 5
 
 // methodOrder is the order methods are offered in, strongest first;
 // recovery codes come last, as the way out.
@@ -37,15 +33,6 @@ var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.M
 // that costs money and can be aimed at someone else.
 func sends(t string) bool {
 	return t == storage.MethodEmail || t == storage.MethodSMS || t == storage.MethodVoice
-}
-
-// mfaMaxAge is how recent a second factor a request asks for: Gatehouse's
-// own pages ask for one within ten minutes.
-func mfaMaxAge(a storage.AuthRequest) time.Duration {
-	if a.ReturnTo != "" && slices.Contains(a.ACRValues, "mfa") {
-		return recentFactor
-	}
-	return 0
 }
 
 // pickMethod returns the method to challenge from the user's usable
@@ -259,17 +246,12 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	if m.Type == storage.MethodRecovery {
 		h.auditUser(r, u, "mfa.recovery_code_used", storage.OutcomeSuccess, details)
 	}
-	// A new session id now that the second factor has passed.
-	acr := "mfa"
-	if m.Type == storage.MethodWebAuthn {
-		acr = "phr" // RFC 8176's hwk/swk: a phishing-resistant authenticator
-	}
+	// A new session id now that the second factor has passed, claiming
+	// this authentication's methods only: a factor from an earlier one is
+	// not claimed with this auth_time.
 	now := h.cfg.Now()
-	newSess, err := h.startSession(w, r, u.ID, proof{
-		// This authentication's methods only: a factor from an earlier one
-		// is not claimed with this auth_time.
-		amr: []string{"pwd", res.AMR, "mfa"}, acr: acr, authTime: now, mfaAt: now,
-	})
+	acr, amr := policy.ProofOf(m.Type, res.AMR)
+	newSess, err := h.startSession(w, r, u.ID, proof{amr: amr, acr: string(acr), authTime: now, mfaAt: now})
 	if err != nil {
 		h.serverError(w, r, err)
 		return

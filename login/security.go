@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -43,7 +44,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 		return acct, false
 	}
 	if sess == nil {
-		h.startInternal(w, r, securityPath, nil, anySession)
+		h.startInternal(w, r, securityPath, nil, policy.AnySession)
 		return acct, false
 	}
 	acct.sess, acct.user = sess, u
@@ -82,16 +83,16 @@ func (h *Handler) enroller(acct account, t string) factors.Enroller {
 func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account) bool {
 	now := h.cfg.Now()
 	if len(acct.methods) == 0 {
-		if now.Sub(acct.sess.AuthTime) <= recentFactor {
+		if now.Sub(acct.sess.AuthTime) <= policy.RecentFactor {
 			return true
 		}
-		h.startInternal(w, r, securityPath+"?verified=1", acct.sess, recentPassword)
+		h.startInternal(w, r, securityPath+"?verified=1", acct.sess, policy.RecentPassword)
 		return false
 	}
-	if slices.Contains(acct.sess.AMR, "mfa") && now.Sub(acct.sess.MFAAt) <= recentFactor {
+	if policy.HasMFA(acct.sess.AMR) && now.Sub(acct.sess.MFAAt) <= policy.RecentFactor {
 		return true
 	}
-	h.startInternal(w, r, securityPath+"?verified=1", acct.sess, recentMFA)
+	h.startInternal(w, r, securityPath+"?verified=1", acct.sess, policy.RecentMFA)
 	return false
 }
 
@@ -265,7 +266,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := h.cfg.Now()
-	c := storage.Challenge{ID: storage.NewID(), UserID: acct.user.ID, SessionID: acct.sess.ID, Type: f.Type(), CreatedAt: now, ExpiresAt: now.Add(recentFactor)}
+	c := storage.Challenge{ID: storage.NewID(), UserID: acct.user.ID, SessionID: acct.sess.ID, Type: f.Type(), CreatedAt: now, ExpiresAt: now.Add(policy.RecentFactor)}
 	p, err := f.BeginEnrol(r.Context(), acct.user, in, &c)
 	if errors.Is(err, factors.ErrBadInput) {
 		// Only an InputError is worded for users; anything else stays in the log.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -104,7 +105,8 @@ type proof struct {
 
 // passwordProof is a password just verified.
 func (h *Handler) passwordProof() proof {
-	return proof{amr: []string{"pwd"}, acr: "pwd", authTime: h.cfg.Now()}
+	acr, amr := policy.PasswordProof()
+	return proof{amr: amr, acr: string(acr), authTime: h.cfg.Now()}
 }
 
 // startSession replaces any session this browser had with a new one, under

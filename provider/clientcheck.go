@@ -6,10 +6,10 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -93,8 +93,8 @@ func CheckClient(c storage.Client) error {
 			}
 		}
 	}
-	if !slices.Contains(ACRValues, c.MinimumACR) {
-		add("min_acr", "%q is not pwd, mfa or phr", c.MinimumACR)
+	if policy.ACR(c.MinimumACR).Rank() < 0 {
+		add("min_acr", "%q is not one of %s", c.MinimumACR, strings.Join(acrValuesSupported(), ", "))
 	}
 	for _, l := range []struct {
 		field    string

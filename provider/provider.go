@@ -12,12 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -142,8 +142,15 @@ var supportedClaims = []string{
 	ExceptionClaim,
 }
 
-// ACRValues are the authentication context classes Gatehouse issues, weakest first.
-var ACRValues = []string{"pwd", "mfa", "phr"}
+// acrValuesSupported are the authentication context classes Gatehouse
+// issues, weakest first, as discovery and the claims parameter name them.
+func acrValuesSupported() []string {
+	var out []string
+	for _, a := range policy.ACRs {
+		out = append(out, string(a))
+	}
+	return out
+}
 
 // Handler serves the OAuth and OIDC endpoints (discovery, JWKS, authorize,
 // token, userinfo, introspection, revocation, end_session).
@@ -240,7 +247,7 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 	}
 	var known []string
 	for _, v := range append(acr.Values, acr.Value) {
-		if slices.Contains(ACRValues, v) {
+		if policy.ACR(v).Rank() >= 0 {
 			known = append(known, v)
 		}
 	}
@@ -293,7 +300,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	doc := struct {
 		*oidc.DiscoveryConfiguration
 		ACRValuesSupported []string `json:"acr_values_supported"`
-	}{cfg, ACRValues}
+	}{cfg, acrValuesSupported()}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	json.NewEncoder(w).Encode(doc)

@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -87,7 +88,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 			return nil, err
 		}
 	}
-	now := s.cfg.Now()
+	now, acrs := s.cfg.Now(), acrValues(ctx, r.ACRValues)
 	a := storage.AuthRequest{
 		ID:                  storage.NewID(),
 		ClientID:            r.ClientID,
@@ -101,7 +102,8 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		CodeChallengeMethod: string(r.CodeChallengeMethod),
 		Prompt:              r.Prompt,
 		MaxAge:              r.MaxAge,
-		ACRValues:           acrValues(ctx, r.ACRValues),
+		ACRValues:           acrs,
+		Requirement:         policy.ForClient(c.Client, acrs, r.MaxAge, r.Prompt),
 		LoginHint:           r.LoginHint,
 		HintUserID:          hintUserID,
 		BrowserHash:         browserHash,

@@ -433,6 +433,32 @@ const (
 	StepDone           = "done"
 )
 
+// Requirement is what one sign-in must prove. It is built once, when its
+// auth request is created (from the client and the request, or from what
+// one of Gatehouse's own pages needs), and kept with it; login/policy owns
+// the rules that build and read it.
+type Requirement struct {
+	// ACR is the weakest acr the sign-in may end with ("" or pwd: a
+	// password); ACRBy says who asks for it, for reasons: "client" (its
+	// minimum) or "request" (acr_values, an essential acr, or a page).
+	ACR   string `json:",omitempty"`
+	ACRBy string `json:",omitempty"`
+	// MFAWithin asks for a second factor no older than this, whatever the
+	// session proved before; zero: any.
+	MFAWithin time.Duration `json:",omitempty"`
+	// PasswordWithin asks for the password no older than this (max_age;
+	// zero: entered now); nil: any age.
+	PasswordWithin *time.Duration `json:",omitempty"`
+	// Prompt holds the request's prompt values (login, none).
+	Prompt []string `json:",omitempty"`
+	// ExceptionsAnswer: an MFA exception in force may stand in for a
+	// second factor the client or the user's policy asks for.
+	ExceptionsAnswer bool `json:",omitempty"`
+	// RememberedAnswers: a device that passed a second factor within its
+	// unit's remember window may stand in for one the user's policy asks.
+	RememberedAnswers bool `json:",omitempty"`
+}
+
 // AuthRequest is an authorization request and the state of the login
 // journey answering it.
 type AuthRequest struct {
@@ -454,6 +480,8 @@ type AuthRequest struct {
 	// HintUserID is the subject of a verified id_token_hint.
 	HintUserID string
 	UILocales  []string
+	// Requirement is what the sign-in must prove.
+	Requirement Requirement
 	// BrowserHash is SHA-256 of the browser-binding cookie of the browser
 	// that started the request; every step checks it.
 	BrowserHash []byte

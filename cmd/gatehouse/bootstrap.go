@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -85,7 +86,7 @@ func ensureDemoClient(ctx context.Context, store storage.Clients, demoURL string
 		RedirectURIs:           []string{demoURL + "/callback"},
 		PostLogoutRedirectURIs: []string{demoURL + "/"},
 		GrantTypes:             []string{provider.GrantAuthorizationCode, provider.GrantRefreshToken},
-		MinimumACR:             "pwd",
+		MinimumACR:             string(policy.ACRPassword),
 		ExceptionsAllowed:      true,
 		CreatedAt:              now,
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -200,7 +201,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fs.Var(&logouts, "post-logout-uri", "exact post-logout redirect URI (repeatable)")
 		fs.Var(&grants, "grant", "authorization_code, refresh_token or client_credentials (repeatable; default: the first two)")
 		fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
-		fs.StringVar(&minACR, "min-acr", "pwd", "minimum acr: pwd, mfa or phr")
+		fs.StringVar(&minACR, "min-acr", string(policy.ACRPassword), "minimum acr: pwd, mfa or phr")
 		fs.BoolVar(&exceptions, "exceptions-allowed", true, "honour helpdesk MFA exceptions")
 		fs.Var(&scopes, "scope", "API scope the client may request for itself with client_credentials (repeatable)")
 		fs.DurationVar(&accessTTL, "access-token-lifetime", 0, "access token lifetime (default: server setting)")

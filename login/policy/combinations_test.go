@@ -66,13 +66,13 @@ func TestEveryCombination(t *testing.T) {
 									for _, prompt := range prompts {
 										for _, remembered := range []bool{false, true} {
 											for sessName, sess := range sessions {
-												in := Input{
-													Request: Request{Prompt: prompt, MaxAge: maxAge, ClientMinimumACR: minimum,
-														RequestedACR: requested, ExceptionsAllowed: allowed},
+												a := ask{Prompt: prompt, MaxAge: maxAge, ClientMinimumACR: minimum,
+													RequestedACR: requested, ExceptionsAllowed: allowed}
+												in := a.input(Input{
 													Session: sess, FreshPassword: sessName == "fresh pwd", RememberedDevice: remembered,
 													User: user, Now: now,
-												}
-												checkInvariants(t, in, Decide(in), exState)
+												})
+												checkInvariants(t, a, in, Decide(in), exState)
 												count++
 											}
 										}
@@ -88,21 +88,21 @@ func TestEveryCombination(t *testing.T) {
 	t.Logf("%d combinations decided", count)
 }
 
-func checkInvariants(t *testing.T, in Input, d Decision, exState string) {
+func checkInvariants(t *testing.T, a ask, in Input, d Decision, exState string) {
 	t.Helper()
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("%+v\nrequest %+v session %+v exception %q remembered %v\n-> %s (%s): "+format,
-			append([]any{in.User, in.Request, in.Session, exState, in.RememberedDevice, d.Outcome, d.Reason}, args...)...)
+			append([]any{in.User, a, in.Session, exState, in.RememberedDevice, d.Outcome, d.Reason}, args...)...)
 	}
 	if d.Reason == "" {
 		fail("no reason")
 	}
-	req := max(ACRRank(in.Request.ClientMinimumACR), ACRRank(in.Request.RequestedACR))
+	req := max(ACR(a.ClientMinimumACR).Rank(), ACR(a.RequestedACR).Rank())
 	proved := -1
 	hasMFA := false
 	if in.Session != nil {
-		proved, hasMFA = ACRRank(in.Session.ACR), slices.Contains(in.Session.AMR, "mfa")
+		proved, hasMFA = ACR(in.Session.ACR).Rank(), slices.Contains(in.Session.AMR, "mfa")
 	}
 
 	// Whatever is done is no more than was proved, unless an exception
@@ -111,10 +111,10 @@ func checkInvariants(t *testing.T, in Input, d Decision, exState string) {
 		fail("done with acr rank %d proved, %d required", proved, req)
 	}
 	if d.Exception != nil {
-		if exState != storage.ExceptionApproved || !in.Request.ExceptionsAllowed {
-			fail("waived by an exception that is %q (allowed %v)", exState, in.Request.ExceptionsAllowed)
+		if exState != storage.ExceptionApproved || !a.ExceptionsAllowed {
+			fail("waived by an exception that is %q (allowed %v)", exState, a.ExceptionsAllowed)
 		}
-		if d.Outcome != Done || ACRRank(in.Request.RequestedACR) >= ACRRank("mfa") || ACRRank(in.Request.ClientMinimumACR) > ACRRank("mfa") {
+		if d.Outcome != Done || ACR(a.RequestedACR).Rank() >= ACRMFA.Rank() || ACR(a.ClientMinimumACR).Rank() > ACRMFA.Rank() {
 			fail("an exception waived a request's own acr or phr")
 		}
 	}
@@ -128,7 +128,7 @@ func checkInvariants(t *testing.T, in Input, d Decision, exState string) {
 			fail("required MFA skipped")
 		}
 	}
-	if slices.Contains(in.Request.Prompt, "none") && !slices.Contains([]Outcome{Done, LoginRequired, InteractionRequired, Unmet}, d.Outcome) {
+	if slices.Contains(a.Prompt, "none") && !slices.Contains([]Outcome{Done, LoginRequired, InteractionRequired, Unmet}, d.Outcome) {
 		fail("prompt=none prompted")
 	}
 	switch d.Outcome {
@@ -160,7 +160,10 @@ func checkInvariants(t *testing.T, in Input, d Decision, exState string) {
 			fail("an exception in state %s changed the decision (without it: %s)", exState, other.Outcome)
 		}
 	}
-	if in.RememberedDevice && (in.User.Privileged || in.Request.explicit() || ACRRank(in.Request.ClientMinimumACR) >= ACRRank("mfa")) {
+	// A request that asks to see the user again (prompt=login, max_age) or
+	// for a second factor is never answered by a remembered device.
+	explicit := slices.Contains(a.Prompt, "login") || a.MaxAge != nil || ACR(a.RequestedACR).Rank() >= ACRMFA.Rank()
+	if in.RememberedDevice && (in.User.Privileged || explicit || ACR(a.ClientMinimumACR).Rank() >= ACRMFA.Rank()) {
 		plain := in
 		plain.RememberedDevice = false
 		if other := Decide(plain); other.Outcome != d.Outcome {

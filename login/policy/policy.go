@@ -22,9 +22,11 @@ const (
 	// Reauthenticate: the browser session is too old, absent or for
 	// someone else; ask for the password.
 	Reauthenticate Outcome = "reauthenticate"
-	// Challenge: ask for a second factor (Decision.Methods lists the types
-	// that will do; empty means any).
+	// Challenge: ask for a second factor, any the user has.
 	Challenge Outcome = "challenge"
+	// StepUp: ask for a stronger method than the session has, one of
+	// Decision.Methods (a security key or passkey, for phr).
+	StepUp Outcome = "step_up"
 	// LoginRequired and InteractionRequired: prompt=none, and the request
 	// cannot be answered without the user.
 	LoginRequired       Outcome = "login_required"
@@ -50,36 +52,6 @@ type Proof struct {
 	MFAAt time.Time
 }
 
-// Request is what the relying party (or Gatehouse's own page) asked for.
-type Request struct {
-	Prompt []string
-	// MaxAge in seconds; nil when absent. prompt=login arrives as 0.
-	MaxAge *uint
-	// HintUserID is the subject of an id_token_hint, if one was sent.
-	HintUserID string
-	// ClientMinimumACR is the weakest acr the client accepts.
-	ClientMinimumACR string
-	// RequestedACR is the acr the request asked for (acr_values, or an
-	// essential acr claim); it is required like the client's minimum.
-	RequestedACR string
-	// EnrolmentDeclined is true once the user chose "Not now" in this
-	// sign-in.
-	EnrolmentDeclined bool
-	// MFAMaxAge asks for a second factor no older than this, whatever the
-	// session proved before (the Security info page's "within the last 10
-	// minutes"). Zero means no such limit.
-	MFAMaxAge time.Duration
-	// ExceptionsAllowed is the client's choice to honour MFA exceptions.
-	ExceptionsAllowed bool
-}
-
-// explicit reports whether the request itself asks to see the user again
-// (prompt=login, max_age) or asks for a second factor: a remembered device
-// never answers that.
-func (r Request) explicit() bool {
-	return slices.Contains(r.Prompt, "login") || r.MaxAge != nil || r.MFAMaxAge > 0 || ACRRank(r.RequestedACR) >= ACRRank("mfa")
-}
-
 // User is what the decision needs to know of the user.
 type User struct {
 	// OrgUnit is the effective MFA setting of the user's org unit (see
@@ -102,7 +74,13 @@ type User struct {
 
 // Input is everything one decision depends on.
 type Input struct {
-	Request Request
+	// Need is what the sign-in must prove (see ForClient, ForPage).
+	Need storage.Requirement
+	// HintUserID is the subject of an id_token_hint, if one was sent.
+	HintUserID string
+	// EnrolmentDeclined is true once the user chose "Not now" in this
+	// sign-in.
+	EnrolmentDeclined bool
 	// Session is the browser's current proof; nil without a session.
 	Session *Proof
 	// FreshPassword is true when the password was entered in this very
@@ -119,7 +97,7 @@ type Input struct {
 type Decision struct {
 	Outcome Outcome
 	Reason  string
-	// Methods are the method types that satisfy a Challenge.
+	// Methods are the method types that satisfy a StepUp.
 	Methods []string
 	// Exception is the exception that let a Done sign-in skip the second
 	// factor; the token says so.
@@ -129,9 +107,13 @@ type Decision struct {
 	Remembered bool
 }
 
-// Decide returns what the journey does next.
+// Decide returns what the journey does next, in four stages, each its own
+// function: does the session fall short of the request (sessionFalls)?
+// what more is required, and why (required)? may an exception or a
+// remembered device stand in for it (waived)? what, then, happens
+// (outcome)?
 func Decide(in Input) Decision {
-	none := slices.Contains(in.Request.Prompt, "none")
+	none := slices.Contains(in.Need.Prompt, "none")
 	if !in.FreshPassword {
 		if reason := sessionFalls(in); reason != "" {
 			if none {
@@ -140,69 +122,113 @@ func Decide(in Input) Decision {
 			return Decision{Outcome: Reauthenticate, Reason: reason}
 		}
 	}
-	s := in.Session
-	mfaFresh := s != nil && slices.Contains(s.AMR, "mfa") &&
-		(in.Request.MFAMaxAge == 0 || in.Now.Sub(s.MFAAt) <= in.Request.MFAMaxAge)
-	need, why := "", ""
-	required, by := in.Request.ClientMinimumACR, "client requires"
-	if ACRRank(in.Request.RequestedACR) > ACRRank(required) {
-		required, by = in.Request.RequestedACR, "request asks for"
+	n := required(in)
+	if d, ok := waived(in, n); ok {
+		return d
 	}
+	return outcome(in, n)
+}
+
+// need is what the session lacks, and why.
+type need struct {
+	// acr is what the session must be raised to (mfa or phr); "" when it
+	// already proves enough.
+	acr ACR
+	why string
+	// offer: the unit prompts for MFA and the user has no method: offer
+	// to set one up.
+	offer bool
+}
+
+// mandatory reports whether the need is for a second factor that a role or
+// the unit requires: a user with no method then sets one up rather than
+// being refused.
+func (n need) mandatory(u User) bool {
+	return n.acr == ACRMFA && (u.Privileged || u.OrgUnit == storage.MFARequired)
+}
+
+// required is the second stage: what the session still lacks, from the
+// strongest ask down (the client's or the request's acr, a recent second
+// factor, a role, the unit, the user's own switch), and why.
+func required(in Input) need {
+	s, u, r := in.Session, in.User, in.Need
+	mfaFresh := s != nil && HasMFA(s.AMR) && (r.MFAWithin == 0 || in.Now.Sub(s.MFAAt) <= r.MFAWithin)
+	by := "client requires"
+	if r.ACRBy == byRequest {
+		by = "request asks for"
+	}
+	switch acr := ACR(r.ACR); {
+	case acr.Rank() >= ACRPhishingResistant.Rank() && (s == nil || ACR(s.ACR) != ACRPhishingResistant):
+		return need{acr: ACRPhishingResistant, why: by + " phishing-resistant sign-in (acr phr)"}
+	case acr.Rank() >= ACRMFA.Rank() && !mfaFresh:
+		return need{acr: ACRMFA, why: by + " a second factor (acr mfa)"}
+	case r.MFAWithin > 0 && !mfaFresh:
+		return need{acr: ACRMFA, why: fmt.Sprintf("a second factor within the last %s is required", r.MFAWithin)}
+	case u.Privileged && !mfaFresh:
+		return need{acr: ACRMFA, why: "admin and helpdesk roles always need a second factor"}
+	case u.OrgUnit == storage.MFARequired && !mfaFresh:
+		return need{acr: ACRMFA, why: fmt.Sprintf("org unit %s requires multi-factor authentication", u.OrgUnitName)}
+	case u.OrgUnit == storage.MFAPrompted && u.Registered > 0 && !mfaFresh:
+		return need{acr: ACRMFA, why: fmt.Sprintf("org unit %s prompts for multi-factor authentication and the user has a method", u.OrgUnitName)}
+	case u.OrgUnit == storage.MFAPrompted && u.Registered == 0 && !in.EnrolmentDeclined && !slices.Contains(r.Prompt, "none"):
+		return need{offer: true, why: fmt.Sprintf("org unit %s prompts for multi-factor authentication; the user has no method", u.OrgUnitName)}
+	case u.MFAEnabled && u.Registered > 0 && !mfaFresh:
+		return need{acr: ACRMFA, why: "the user has turned multi-factor authentication on"}
+	}
+	return need{}
+}
+
+// waived is the third stage: an exception in force, where the requirement
+// lets one answer, or a remembered device, where it lets one (and no role
+// asks), stands in for a second factor; never for phr.
+func waived(in Input, n need) (Decision, bool) {
+	if n.acr != ACRMFA {
+		return Decision{}, false
+	}
+	if ex, ok := ActiveException(in.User.Exceptions, in.Now); ok && in.Need.ExceptionsAnswer {
+		return Decision{Outcome: Done, Exception: &ex, Reason: fmt.Sprintf("skipped: %s exception until %s (%s)",
+			strings.ReplaceAll(ex.Kind, "_", "-"), ex.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), n.why)}, true
+	}
+	if in.RememberedDevice && in.Need.RememberedAnswers && !in.User.Privileged {
+		return Decision{Outcome: Done, Remembered: true, Reason: "skipped: a second factor passed on this device within the org unit's remember window (" + n.why + ")"}, true
+	}
+	return Decision{}, false
+}
+
+// outcome is the last stage: what the journey does about what is still
+// needed, given the methods the user has and whether it may ask at all.
+func outcome(in Input, n need) Decision {
+	none := slices.Contains(in.Need.Prompt, "none")
 	switch {
-	case ACRRank(required) >= ACRRank("phr") && (s == nil || s.ACR != "phr"):
-		need, why = "phr", by+" phishing-resistant sign-in (acr phr)"
-	case ACRRank(required) >= ACRRank("mfa") && !mfaFresh:
-		need, why = "mfa", by+" a second factor (acr mfa)"
-	case in.Request.MFAMaxAge > 0 && !mfaFresh:
-		need, why = "mfa", fmt.Sprintf("a second factor within the last %s is required", in.Request.MFAMaxAge)
-	case in.User.Privileged && !mfaFresh:
-		need, why = "mfa", "admin and helpdesk roles always need a second factor"
-	case in.User.OrgUnit == storage.MFARequired && !mfaFresh:
-		need, why = "mfa", fmt.Sprintf("org unit %s requires multi-factor authentication", in.User.OrgUnitName)
-	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered > 0 && !mfaFresh:
-		need, why = "mfa", fmt.Sprintf("org unit %s prompts for multi-factor authentication and the user has a method", in.User.OrgUnitName)
-	case in.User.OrgUnit == storage.MFAPrompted && in.User.Registered == 0 && !in.Request.EnrolmentDeclined && !none:
-		return Decision{Outcome: OfferEnrolment, Reason: fmt.Sprintf("org unit %s prompts for multi-factor authentication; the user has no method", in.User.OrgUnitName)}
-	case in.User.MFAEnabled && in.User.Registered > 0 && !mfaFresh:
-		need, why = "mfa", "the user has turned multi-factor authentication on"
+	case n.offer:
+		return Decision{Outcome: OfferEnrolment, Reason: n.why}
+	case n.acr == "":
+		return done(in)
 	}
-	// Whatever asked for it, a user who must have MFA (a role, a unit that
-	// requires it) and has no method sets one up rather than being refused.
-	mandatory := need == "mfa" && (in.User.Privileged || in.User.OrgUnit == storage.MFARequired)
-	if need == "mfa" {
-		// Only org-unit, role and user settings, and a client's minimum,
-		// can be waived: never a request's own acr or a recent-factor check.
-		ex, active := ActiveException(in.User.Exceptions, in.Now)
-		switch {
-		case active && in.Request.ExceptionsAllowed && ACRRank(in.Request.RequestedACR) < ACRRank("mfa") && in.Request.MFAMaxAge == 0:
-			return Decision{Outcome: Done, Exception: &ex, Reason: fmt.Sprintf("skipped: %s exception until %s (%s)",
-				strings.ReplaceAll(ex.Kind, "_", "-"), ex.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), why)}
-		case in.RememberedDevice && !in.User.Privileged && ACRRank(in.Request.ClientMinimumACR) < ACRRank("mfa") && !in.Request.explicit():
-			return Decision{Outcome: Done, Remembered: true, Reason: "skipped: a second factor passed on this device within the org unit's remember window (" + why + ")"}
-		}
+	methods := in.User.Methods
+	if n.acr == ACRPhishingResistant {
+		methods = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m != storage.MethodWebAuthn })
 	}
-	if need != "" {
-		methods := in.User.Methods
-		if need == "phr" {
-			methods = slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return m != "webauthn" })
-		}
-		switch {
-		case len(methods) == 0 && mandatory && in.User.Registered == 0 && none:
-			return Decision{Outcome: InteractionRequired, Reason: why + "; the user must set up a method; prompt=none forbids asking"}
-		case len(methods) == 0 && mandatory && in.User.Registered == 0:
-			return Decision{Outcome: RequireEnrolment, Reason: why + "; the user has no method yet"}
-		case len(methods) == 0:
-			return Decision{Outcome: Unmet, Reason: why + "; the user has no method that can provide it"}
-		case none:
-			return Decision{Outcome: InteractionRequired, Reason: why + "; prompt=none forbids asking"}
-		}
-		if need == "phr" {
-			return Decision{Outcome: Challenge, Reason: why, Methods: methods}
-		}
-		return Decision{Outcome: Challenge, Reason: why}
-	}
+	mandatory := n.mandatory(in.User)
 	switch {
-	case s != nil && slices.Contains(s.AMR, "mfa"):
+	case len(methods) == 0 && mandatory && in.User.Registered == 0 && none:
+		return Decision{Outcome: InteractionRequired, Reason: n.why + "; the user must set up a method; prompt=none forbids asking"}
+	case len(methods) == 0 && mandatory && in.User.Registered == 0:
+		return Decision{Outcome: RequireEnrolment, Reason: n.why + "; the user has no method yet"}
+	case len(methods) == 0:
+		return Decision{Outcome: Unmet, Reason: n.why + "; the user has no method that can provide it"}
+	case none:
+		return Decision{Outcome: InteractionRequired, Reason: n.why + "; prompt=none forbids asking"}
+	case n.acr == ACRPhishingResistant:
+		return Decision{Outcome: Challenge, Reason: n.why, Methods: methods}
+	}
+	return Decision{Outcome: Challenge, Reason: n.why}
+}
+
+// done says why nothing more is needed.
+func done(in Input) Decision {
+	switch {
+	case in.Session != nil && HasMFA(in.Session.AMR):
 		return Decision{Outcome: Done, Reason: "password and second factor verified"}
 	case in.FreshPassword:
 		return Decision{Outcome: Done, Reason: "password verified; no second factor required"}
@@ -309,18 +335,19 @@ func cmpOr(a, b []string) []string {
 // Refresh is continuous evaluation: whether a token family may go on being
 // refreshed, given what its sign-in proved (family) and whether a
 // remembered device let it skip the second factor, against what the user's
-// policy and the client need now. Anything but Done means the client must
-// sign the user in again; an offer to set up MFA waits for that sign-in.
-func Refresh(u User, family Proof, remembered bool, client Request, now time.Time) Decision {
-	client.EnrolmentDeclined = true
-	return Decide(Input{Request: client, Session: &family, FreshPassword: true, RememberedDevice: remembered, User: u, Now: now})
+// policy and the client c need now. Anything but Done means the client
+// must sign the user in again; an offer to set up MFA waits for that
+// sign-in.
+func Refresh(u User, family Proof, remembered bool, c storage.Client, now time.Time) Decision {
+	return Decide(Input{Need: ForClient(c, nil, nil, nil), EnrolmentDeclined: true, Session: &family, FreshPassword: true,
+		RememberedDevice: remembered, User: u, Now: now})
 }
 
 // NextSignIn is what the user will meet at their next sign-in to a client
 // that honours exceptions and asks for nothing more: the admin pages' "at
 // next sign-in this user will be ...".
 func NextSignIn(u User, now time.Time) Decision {
-	return Decide(Input{FreshPassword: true, User: u, Now: now, Request: Request{ExceptionsAllowed: true}})
+	return Decide(Input{FreshPassword: true, User: u, Now: now, Need: storage.Requirement{ExceptionsAnswer: true}})
 }
 
 // Summary says what a decision means for the user, for admins.
@@ -328,6 +355,8 @@ func (d Decision) Summary() string {
 	switch d.Outcome {
 	case Challenge:
 		return "challenged for a second factor"
+	case StepUp:
+		return "asked for a security key or passkey"
 	case OfferEnrolment:
 		return "prompted to set up multi-factor authentication"
 	case RequireEnrolment:
@@ -340,26 +369,21 @@ func (d Decision) Summary() string {
 	return "asked to sign in"
 }
 
-// ACRRank orders authentication context classes: pwd < mfa < phr. An
-// unknown or empty class ranks lowest.
-func ACRRank(acr string) int {
-	return slices.Index([]string{"pwd", "mfa", "phr"}, acr)
-}
-
-// sessionFalls says why the session cannot answer the request, or "".
+// sessionFalls is the first stage: why the session cannot answer the
+// request at all, or "".
 func sessionFalls(in Input) string {
-	s := in.Session
+	s, r := in.Session, in.Need
 	switch {
 	case s == nil || s.UserID == "":
 		return "no session"
-	case in.Request.HintUserID != "" && in.Request.HintUserID != s.UserID:
+	case in.HintUserID != "" && in.HintUserID != s.UserID:
 		return "id_token_hint names another user"
-	case slices.Contains(in.Request.Prompt, "login"):
+	case slices.Contains(r.Prompt, "login"):
 		return "prompt=login"
-	case in.Request.MaxAge != nil && *in.Request.MaxAge == 0:
+	case r.PasswordWithin != nil && *r.PasswordWithin == 0:
 		return "max_age=0"
-	case in.Request.MaxAge != nil && in.Now.Sub(s.AuthTime) > time.Duration(*in.Request.MaxAge)*time.Second:
-		return fmt.Sprintf("session authenticated %s ago, beyond max_age=%d", in.Now.Sub(s.AuthTime).Round(time.Second), *in.Request.MaxAge)
+	case r.PasswordWithin != nil && in.Now.Sub(s.AuthTime) > *r.PasswordWithin:
+		return fmt.Sprintf("session authenticated %s ago, beyond max_age=%d", in.Now.Sub(s.AuthTime).Round(time.Second), int(r.PasswordWithin.Seconds()))
 	}
 	return ""
 }

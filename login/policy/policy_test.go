@@ -33,7 +33,7 @@ func TestDecide(t *testing.T) {
 		return User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1, Exceptions: ex}
 	}
 	active := exception(storage.ExceptionApproved, now.Add(time.Hour))
-	honoured := Request{ExceptionsAllowed: true}
+	honoured := ask{ExceptionsAllowed: true}
 	const (
 		waived    = "skipped: short-term exception until 23 Nov 2026 13:00 UTC (org unit Wards requires multi-factor authentication)"
 		ouNeeds   = "org unit Wards requires multi-factor authentication"
@@ -47,101 +47,102 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      Input
+		ask     ask
 		want    Outcome
 		wantWhy string
 		methods []string
 	}{
 		// The session and the request.
-		{"no session", Input{}, Reauthenticate, "no session", nil},
-		{"no session, prompt=none", Input{Request: Request{Prompt: []string{"none"}}}, LoginRequired, "no session; prompt=none forbids asking", nil},
-		{"session", Input{Session: pwd(time.Hour)}, Done, sso, nil},
-		{"session, prompt=none", Input{Session: pwd(time.Hour), Request: Request{Prompt: []string{"none"}}}, Done, sso, nil},
-		{"prompt=login", Input{Session: pwd(0), Request: Request{Prompt: []string{"login"}, MaxAge: maxAge(0)}}, Reauthenticate, "prompt=login", nil},
-		{"max_age=0", Input{Session: pwd(0), Request: Request{MaxAge: maxAge(0)}}, Reauthenticate, "max_age=0", nil},
-		{"within max_age", Input{Session: pwd(59 * time.Second), Request: Request{MaxAge: maxAge(60)}}, Done, sso, nil},
-		{"at max_age", Input{Session: pwd(60 * time.Second), Request: Request{MaxAge: maxAge(60)}}, Done, sso, nil},
-		{"beyond max_age", Input{Session: pwd(61 * time.Second), Request: Request{MaxAge: maxAge(60)}}, Reauthenticate, "session authenticated 1m1s ago, beyond max_age=60", nil},
-		{"beyond max_age, prompt=none", Input{Session: pwd(2 * time.Hour), Request: Request{MaxAge: maxAge(60), Prompt: []string{"none"}}}, LoginRequired, "session authenticated 2h0m0s ago, beyond max_age=60; prompt=none forbids asking", nil},
-		{"hint names the session user", Input{Session: pwd(0), Request: Request{HintUserID: "alice"}}, Done, sso, nil},
-		{"hint names another user", Input{Session: pwd(0), Request: Request{HintUserID: "bob"}}, Reauthenticate, "id_token_hint names another user", nil},
-		{"hint names another user, prompt=none", Input{Session: pwd(0), Request: Request{HintUserID: "bob", Prompt: []string{"none"}}}, LoginRequired, "id_token_hint names another user; prompt=none forbids asking", nil},
-		{"fresh password", Input{FreshPassword: true, Session: pwd(0), Request: Request{Prompt: []string{"login"}, MaxAge: maxAge(0)}}, Done, fresh, nil},
+		{"no session", Input{}, ask{}, Reauthenticate, "no session", nil},
+		{"no session, prompt=none", Input{}, ask{Prompt: []string{"none"}}, LoginRequired, "no session; prompt=none forbids asking", nil},
+		{"session", Input{Session: pwd(time.Hour)}, ask{}, Done, sso, nil},
+		{"session, prompt=none", Input{Session: pwd(time.Hour)}, ask{Prompt: []string{"none"}}, Done, sso, nil},
+		{"prompt=login", Input{Session: pwd(0)}, ask{Prompt: []string{"login"}, MaxAge: maxAge(0)}, Reauthenticate, "prompt=login", nil},
+		{"max_age=0", Input{Session: pwd(0)}, ask{MaxAge: maxAge(0)}, Reauthenticate, "max_age=0", nil},
+		{"within max_age", Input{Session: pwd(59 * time.Second)}, ask{MaxAge: maxAge(60)}, Done, sso, nil},
+		{"at max_age", Input{Session: pwd(60 * time.Second)}, ask{MaxAge: maxAge(60)}, Done, sso, nil},
+		{"beyond max_age", Input{Session: pwd(61 * time.Second)}, ask{MaxAge: maxAge(60)}, Reauthenticate, "session authenticated 1m1s ago, beyond max_age=60", nil},
+		{"beyond max_age, prompt=none", Input{Session: pwd(2 * time.Hour)}, ask{MaxAge: maxAge(60), Prompt: []string{"none"}}, LoginRequired, "session authenticated 2h0m0s ago, beyond max_age=60; prompt=none forbids asking", nil},
+		{"hint names the session user", Input{Session: pwd(0)}, ask{HintUserID: "alice"}, Done, sso, nil},
+		{"hint names another user", Input{Session: pwd(0)}, ask{HintUserID: "bob"}, Reauthenticate, "id_token_hint names another user", nil},
+		{"hint names another user, prompt=none", Input{Session: pwd(0)}, ask{HintUserID: "bob", Prompt: []string{"none"}}, LoginRequired, "id_token_hint names another user; prompt=none forbids asking", nil},
+		{"fresh password", Input{FreshPassword: true, Session: pwd(0)}, ask{Prompt: []string{"login"}, MaxAge: maxAge(0)}, Done, fresh, nil},
 
 		// The user's own MFA switch.
-		{"MFA on, fresh password", Input{FreshPassword: true, Session: pwd(0), User: mfaOn}, Challenge, "the user has turned multi-factor authentication on", nil},
-		{"MFA on, after the second factor", Input{FreshPassword: true, Session: mfa(0), User: mfaOn}, Done, both, nil},
-		{"MFA on, SSO with a password-only session", Input{Session: pwd(time.Hour), User: mfaOn}, Challenge, "the user has turned multi-factor authentication on", nil},
-		{"MFA on, SSO with an MFA session", Input{Session: mfa(time.Hour), User: mfaOn}, Done, both, nil},
-		{"MFA on, prompt=none needing a factor", Input{Session: pwd(0), User: mfaOn, Request: Request{Prompt: []string{"none"}}}, InteractionRequired, "the user has turned multi-factor authentication on; prompt=none forbids asking", nil},
-		{"MFA on, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{MFAEnabled: true}}, Done, fresh, nil},
-		{"MFA on, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: switchedOff}, Unmet, "the user has turned multi-factor authentication on; the user has no method that can provide it", nil},
-		{"MFA off, methods registered", Input{FreshPassword: true, Session: pwd(0), User: mfaOff}, Done, fresh, nil},
+		{"MFA on, fresh password", Input{FreshPassword: true, Session: pwd(0), User: mfaOn}, ask{}, Challenge, "the user has turned multi-factor authentication on", nil},
+		{"MFA on, after the second factor", Input{FreshPassword: true, Session: mfa(0), User: mfaOn}, ask{}, Done, both, nil},
+		{"MFA on, SSO with a password-only session", Input{Session: pwd(time.Hour), User: mfaOn}, ask{}, Challenge, "the user has turned multi-factor authentication on", nil},
+		{"MFA on, SSO with an MFA session", Input{Session: mfa(time.Hour), User: mfaOn}, ask{}, Done, both, nil},
+		{"MFA on, prompt=none needing a factor", Input{Session: pwd(0), User: mfaOn}, ask{Prompt: []string{"none"}}, InteractionRequired, "the user has turned multi-factor authentication on; prompt=none forbids asking", nil},
+		{"MFA on, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{MFAEnabled: true}}, ask{}, Done, fresh, nil},
+		{"MFA on, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: switchedOff}, ask{}, Unmet, "the user has turned multi-factor authentication on; the user has no method that can provide it", nil},
+		{"MFA off, methods registered", Input{FreshPassword: true, Session: pwd(0), User: mfaOff}, ask{}, Done, fresh, nil},
 
 		// The client's minimum.
-		{"client requires mfa, user has none", Input{FreshPassword: true, Session: pwd(0), Request: Request{ClientMinimumACR: "mfa"}}, Unmet, "client requires a second factor (acr mfa); the user has no method that can provide it", nil},
-		{"client requires mfa, MFA off but a method", Input{FreshPassword: true, Session: pwd(0), User: mfaOff, Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
-		{"client requires mfa, MFA session", Input{Session: mfa(time.Hour), Request: Request{ClientMinimumACR: "mfa"}}, Done, both, nil},
-		{"request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: mfaOff, Request: Request{RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
-		{"request asks for phr, TOTP session", Input{Session: mfa(0), User: withKey, Request: Request{RequestedACR: "phr", ClientMinimumACR: "mfa"}}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
-		{"request asks for pwd, client requires mfa", Input{Session: mfa(0), User: mfaOn, Request: Request{RequestedACR: "pwd", ClientMinimumACR: "mfa"}}, Done, both, nil},
-		{"client requires pwd", Input{Session: pwd(0), Request: Request{ClientMinimumACR: "pwd"}}, Done, sso, nil},
-		{"client requires phr, TOTP session, has a key", Input{Session: mfa(0), User: withKey, Request: Request{ClientMinimumACR: "phr"}}, Challenge, "client requires phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
-		{"client requires phr, no key", Input{Session: mfa(0), User: mfaOn, Request: Request{ClientMinimumACR: "phr"}}, Unmet, "client requires phishing-resistant sign-in (acr phr); the user has no method that can provide it", nil},
-		{"client requires phr, phr session", Input{Session: phr(time.Hour), User: withKey, Request: Request{ClientMinimumACR: "phr"}}, Done, both, nil},
+		{"client requires mfa, user has none", Input{FreshPassword: true, Session: pwd(0)}, ask{ClientMinimumACR: "mfa"}, Unmet, "client requires a second factor (acr mfa); the user has no method that can provide it", nil},
+		{"client requires mfa, MFA off but a method", Input{FreshPassword: true, Session: pwd(0), User: mfaOff}, ask{ClientMinimumACR: "mfa"}, Challenge, "client requires a second factor (acr mfa)", nil},
+		{"client requires mfa, MFA session", Input{Session: mfa(time.Hour)}, ask{ClientMinimumACR: "mfa"}, Done, both, nil},
+		{"request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: mfaOff}, ask{RequestedACR: "mfa"}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"request asks for phr, TOTP session", Input{Session: mfa(0), User: withKey}, ask{RequestedACR: "phr", ClientMinimumACR: "mfa"}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
+		{"request asks for pwd, client requires mfa", Input{Session: mfa(0), User: mfaOn}, ask{RequestedACR: "pwd", ClientMinimumACR: "mfa"}, Done, both, nil},
+		{"client requires pwd", Input{Session: pwd(0)}, ask{ClientMinimumACR: "pwd"}, Done, sso, nil},
+		{"client requires phr, TOTP session, has a key", Input{Session: mfa(0), User: withKey}, ask{ClientMinimumACR: "phr"}, Challenge, "client requires phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
+		{"client requires phr, no key", Input{Session: mfa(0), User: mfaOn}, ask{ClientMinimumACR: "phr"}, Unmet, "client requires phishing-resistant sign-in (acr phr); the user has no method that can provide it", nil},
+		{"client requires phr, phr session", Input{Session: phr(time.Hour), User: withKey}, ask{ClientMinimumACR: "phr"}, Done, both, nil},
 
 		// Org-unit settings and roles.
-		{"OU optional, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", OrgUnitName: "Root"}}, Done, fresh, nil},
-		{"OU prompted, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}}, OfferEnrolment, "org unit Wales prompts for multi-factor authentication; the user has no method", nil},
-		{"OU prompted, declined", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}, Request: Request{EnrolmentDeclined: true}}, Done, fresh, nil},
-		{"OU prompted, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}, Request: Request{Prompt: []string{"none"}}}, Done, sso, nil},
-		{"OU prompted, has a method (MFA off)", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales", Methods: []string{"totp"}, Registered: 1}}, Challenge, "org unit Wales prompts for multi-factor authentication and the user has a method", nil},
-		{"OU required, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
-		{"OU required, declined is not an option", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}, Request: Request{EnrolmentDeclined: true}}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
-		{"OU required, no methods, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}, Request: Request{Prompt: []string{"none"}}}, InteractionRequired, "org unit Wards requires multi-factor authentication; the user must set up a method; prompt=none forbids asking", nil},
-		{"OU required, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, Challenge, "org unit Wards requires multi-factor authentication", nil},
-		{"OU required, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Registered: 1}}, Unmet, "org unit Wards requires multi-factor authentication; the user has no method that can provide it", nil},
-		{"OU required, MFA session", Input{Session: mfa(time.Hour), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, Done, both, nil},
-		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
-		{"admin in an optional OU, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true, Methods: []string{"webauthn"}, Registered: 1}}, Challenge, "admin and helpdesk roles always need a second factor", nil},
+		{"OU optional, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", OrgUnitName: "Root"}}, ask{}, Done, fresh, nil},
+		{"OU prompted, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}}, ask{}, OfferEnrolment, "org unit Wales prompts for multi-factor authentication; the user has no method", nil},
+		{"OU prompted, declined", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}}, ask{EnrolmentDeclined: true}, Done, fresh, nil},
+		{"OU prompted, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales"}}, ask{Prompt: []string{"none"}}, Done, sso, nil},
+		{"OU prompted, has a method (MFA off)", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "prompted", OrgUnitName: "Wales", Methods: []string{"totp"}, Registered: 1}}, ask{}, Challenge, "org unit Wales prompts for multi-factor authentication and the user has a method", nil},
+		{"OU required, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}}, ask{}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
+		{"OU required, declined is not an option", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}}, ask{EnrolmentDeclined: true}, RequireEnrolment, "org unit Wards requires multi-factor authentication; the user has no method yet", nil},
+		{"OU required, no methods, prompt=none", Input{Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards"}}, ask{Prompt: []string{"none"}}, InteractionRequired, "org unit Wards requires multi-factor authentication; the user must set up a method; prompt=none forbids asking", nil},
+		{"OU required, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, ask{}, Challenge, "org unit Wards requires multi-factor authentication", nil},
+		{"OU required, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Registered: 1}}, ask{}, Unmet, "org unit Wards requires multi-factor authentication; the user has no method that can provide it", nil},
+		{"OU required, MFA session", Input{Session: mfa(time.Hour), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, ask{}, Done, both, nil},
+		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, ask{}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
+		{"admin in an optional OU, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true, Methods: []string{"webauthn"}, Registered: 1}}, ask{}, Challenge, "admin and helpdesk roles always need a second factor", nil},
 
 		// Exceptions: only an approved, unexpired one, at a client that
 		// honours them, and never for a request's own acr.
-		{"exception active", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: honoured}, Done, waived, nil},
-		{"exception active, SSO", Input{Session: pwd(time.Hour), User: required(active), Request: honoured}, Done, waived, nil},
-		{"exception active, prompt=none", Input{Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, Prompt: []string{"none"}}}, Done, waived, nil},
-		{"exception active, client refuses exceptions", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, Challenge, ouNeeds, nil},
-		{"exception expired", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionApproved, now)), Request: honoured}, Challenge, ouNeeds, nil},
-		{"exception revoked", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRevoked, now.Add(time.Hour))), Request: honoured}, Challenge, ouNeeds, nil},
-		{"exception rejected", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRejected, time.Time{})), Request: honoured}, Challenge, ouNeeds, nil},
-		{"exception requested, not yet approved", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRequested, time.Time{})), Request: honoured}, Challenge, ouNeeds, nil},
-		{"exception active, client minimum mfa honours it", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, ClientMinimumACR: "mfa"}},
+		{"exception active", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, honoured, Done, waived, nil},
+		{"exception active, SSO", Input{Session: pwd(time.Hour), User: required(active)}, honoured, Done, waived, nil},
+		{"exception active, prompt=none", Input{Session: pwd(0), User: required(active)}, ask{ExceptionsAllowed: true, Prompt: []string{"none"}}, Done, waived, nil},
+		{"exception active, client refuses exceptions", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, ask{}, Challenge, ouNeeds, nil},
+		{"exception expired", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionApproved, now))}, honoured, Challenge, ouNeeds, nil},
+		{"exception revoked", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRevoked, now.Add(time.Hour)))}, honoured, Challenge, ouNeeds, nil},
+		{"exception rejected", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRejected, time.Time{}))}, honoured, Challenge, ouNeeds, nil},
+		{"exception requested, not yet approved", Input{FreshPassword: true, Session: pwd(0), User: required(exception(storage.ExceptionRequested, time.Time{}))}, honoured, Challenge, ouNeeds, nil},
+		{"exception active, client minimum mfa honours it", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, ask{ExceptionsAllowed: true, ClientMinimumACR: "mfa"},
 			Done, "skipped: short-term exception until 23 Nov 2026 13:00 UTC (client requires a second factor (acr mfa))", nil},
-		{"exception active, client minimum mfa refuses it", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
-		{"exception active, request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
-		{"exception active, request asks for phr", Input{FreshPassword: true, Session: pwd(0), User: User{Methods: []string{"webauthn"}, Registered: 1, Exceptions: active}, Request: Request{ExceptionsAllowed: true, RequestedACR: "phr"}}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
-		{"exception active, recent factor wanted", Input{Session: pwd(0), User: required(active), Request: Request{ExceptionsAllowed: true, MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
-		{"exception active, admin", Input{FreshPassword: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, Request: honoured},
+		{"exception active, client minimum mfa refuses it", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, ask{ClientMinimumACR: "mfa"}, Challenge, "client requires a second factor (acr mfa)", nil},
+		{"exception active, request asks for mfa", Input{FreshPassword: true, Session: pwd(0), User: required(active)}, ask{ExceptionsAllowed: true, RequestedACR: "mfa"}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"exception active, request asks for phr", Input{FreshPassword: true, Session: pwd(0), User: User{Methods: []string{"webauthn"}, Registered: 1, Exceptions: active}}, ask{ExceptionsAllowed: true, RequestedACR: "phr"}, Challenge, "request asks for phishing-resistant sign-in (acr phr)", []string{"webauthn"}},
+		{"exception active, recent factor wanted", Input{Session: pwd(0), User: required(active)}, ask{ExceptionsAllowed: true, MFAMaxAge: 10 * time.Minute}, Challenge, "a second factor within the last 10m0s is required", nil},
+		{"exception active, admin", Input{FreshPassword: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1, Exceptions: active}}, honoured,
 			Done, "skipped: short-term exception until 23 Nov 2026 13:00 UTC (admin and helpdesk roles always need a second factor)", nil},
-		{"exception active, MFA session anyway", Input{Session: mfa(0), User: required(active), Request: honoured}, Done, both, nil},
+		{"exception active, MFA session anyway", Input{Session: mfa(0), User: required(active)}, honoured, Done, both, nil},
 
 		// A device that passed a second factor within the remember window.
-		{"remembered device", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, Done, remembers, nil},
-		{"remembered device, prompt=login", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{Prompt: []string{"login"}}}, Challenge, ouNeeds, nil},
-		{"remembered device, max_age", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{MaxAge: maxAge(1)}}, Challenge, ouNeeds, nil},
-		{"remembered device, request asks for mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{RequestedACR: "mfa"}}, Challenge, "request asks for a second factor (acr mfa)", nil},
-		{"remembered device, client requires mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{ClientMinimumACR: "mfa"}}, Challenge, "client requires a second factor (acr mfa)", nil},
-		{"remembered device, admin", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1}}, Challenge, "admin and helpdesk roles always need a second factor", nil},
-		{"remembered device, recent factor wanted", Input{RememberedDevice: true, Session: pwd(0), User: required(nil), Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
+		{"remembered device", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{}, Done, remembers, nil},
+		{"remembered device, prompt=login", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{Prompt: []string{"login"}}, Challenge, ouNeeds, nil},
+		{"remembered device, max_age", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{MaxAge: maxAge(1)}, Challenge, ouNeeds, nil},
+		{"remembered device, request asks for mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{RequestedACR: "mfa"}, Challenge, "request asks for a second factor (acr mfa)", nil},
+		{"remembered device, client requires mfa", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{ClientMinimumACR: "mfa"}, Challenge, "client requires a second factor (acr mfa)", nil},
+		{"remembered device, admin", Input{FreshPassword: true, RememberedDevice: true, Session: pwd(0), User: User{Privileged: true, Methods: []string{"totp"}, Registered: 1}}, ask{}, Challenge, "admin and helpdesk roles always need a second factor", nil},
+		{"remembered device, recent factor wanted", Input{RememberedDevice: true, Session: pwd(0), User: required(nil)}, ask{MFAMaxAge: 10 * time.Minute}, Challenge, "a second factor within the last 10m0s is required", nil},
 
 		// A recent second factor (the Security info page).
-		{"recent factor wanted, fresh enough", Input{Session: mfa(5 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Done, both, nil},
-		{"recent factor wanted, too old", Input{Session: mfa(11 * time.Minute), User: mfaOn, Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
-		{"recent factor wanted, MFA off but a method", Input{Session: pwd(0), User: mfaOff, Request: Request{MFAMaxAge: 10 * time.Minute}}, Challenge, "a second factor within the last 10m0s is required", nil},
+		{"recent factor wanted, fresh enough", Input{Session: mfa(5 * time.Minute), User: mfaOn}, ask{MFAMaxAge: 10 * time.Minute}, Done, both, nil},
+		{"recent factor wanted, too old", Input{Session: mfa(11 * time.Minute), User: mfaOn}, ask{MFAMaxAge: 10 * time.Minute}, Challenge, "a second factor within the last 10m0s is required", nil},
+		{"recent factor wanted, MFA off but a method", Input{Session: pwd(0), User: mfaOff}, ask{MFAMaxAge: 10 * time.Minute}, Challenge, "a second factor within the last 10m0s is required", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in.Now = now
-			got := Decide(tt.in)
+			got := Decide(tt.ask.input(tt.in))
 			if got.Outcome != tt.want || got.Reason != tt.wantWhy || !slices.Equal(got.Methods, tt.methods) {
 				t.Errorf("Decide() = %q (%s) %v, want %q (%s) %v", got.Outcome, got.Reason, got.Methods, tt.want, tt.wantWhy, tt.methods)
 			}
@@ -150,6 +151,30 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ask is what a client and its request (or one of Gatehouse's pages) ask
+// for, as the tables state it; input builds the Requirement from it as the
+// provider and login do.
+type ask struct {
+	Prompt            []string
+	MaxAge            *uint
+	HintUserID        string
+	ClientMinimumACR  string
+	RequestedACR      string
+	EnrolmentDeclined bool
+	MFAMaxAge         time.Duration
+	ExceptionsAllowed bool
+}
+
+func (a ask) input(in Input) Input {
+	in.Need = ForClient(storage.Client{MinimumACR: a.ClientMinimumACR, ExceptionsAllowed: a.ExceptionsAllowed}, []string{a.RequestedACR}, a.MaxAge, a.Prompt)
+	if a.MFAMaxAge > 0 {
+		// As ForPage(RecentMFA) asks, without its acr.
+		in.Need.MFAWithin, in.Need.ExceptionsAnswer, in.Need.RememberedAnswers = a.MFAMaxAge, false, false
+	}
+	in.HintUserID, in.EnrolmentDeclined = a.HintUserID, a.EnrolmentDeclined
+	return in
 }
 
 func TestEffective(t *testing.T) {
@@ -258,20 +283,20 @@ func TestRefresh(t *testing.T) {
 		user       User
 		family     Proof
 		remembered bool
-		client     Request
+		client     storage.Client
 		want       Outcome
 	}{
-		{"nothing changed", withTOTP(storage.MFAOptional), pwd, false, Request{}, Done},
-		{"unit now requires MFA", withTOTP(storage.MFARequired), pwd, false, Request{}, Challenge},
-		{"unit requires MFA, family proved it", withTOTP(storage.MFARequired), mfa, false, Request{}, Done},
-		{"unit requires MFA, remembered device", withTOTP(storage.MFARequired), pwd, true, Request{}, Done},
-		{"a role now", User{Privileged: true, Methods: []string{"totp"}, Registered: 1}, pwd, true, Request{}, Challenge},
-		{"client now needs mfa", withTOTP(storage.MFAOptional), pwd, false, Request{ClientMinimumACR: "mfa"}, Challenge},
+		{"nothing changed", withTOTP(storage.MFAOptional), pwd, false, storage.Client{}, Done},
+		{"unit now requires MFA", withTOTP(storage.MFARequired), pwd, false, storage.Client{}, Challenge},
+		{"unit requires MFA, family proved it", withTOTP(storage.MFARequired), mfa, false, storage.Client{}, Done},
+		{"unit requires MFA, remembered device", withTOTP(storage.MFARequired), pwd, true, storage.Client{}, Done},
+		{"a role now", User{Privileged: true, Methods: []string{"totp"}, Registered: 1}, pwd, true, storage.Client{}, Challenge},
+		{"client now needs mfa", withTOTP(storage.MFAOptional), pwd, false, storage.Client{MinimumACR: "mfa"}, Challenge},
 		{"client needs mfa, exception honoured", User{OrgUnit: storage.MFARequired, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, pwd, false,
-			Request{ClientMinimumACR: "mfa", ExceptionsAllowed: true}, Done},
-		{"exception no longer honoured", User{OrgUnit: storage.MFARequired, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, pwd, false, Request{}, Challenge},
-		{"required and no method yet", User{OrgUnit: storage.MFARequired}, pwd, false, Request{}, RequireEnrolment},
-		{"prompted and no method: the offer waits", User{OrgUnit: storage.MFAPrompted}, pwd, false, Request{}, Done},
+			storage.Client{MinimumACR: "mfa", ExceptionsAllowed: true}, Done},
+		{"exception no longer honoured", User{OrgUnit: storage.MFARequired, Methods: []string{"totp"}, Registered: 1, Exceptions: active}, pwd, false, storage.Client{}, Challenge},
+		{"required and no method yet", User{OrgUnit: storage.MFARequired}, pwd, false, storage.Client{}, RequireEnrolment},
+		{"prompted and no method: the offer waits", User{OrgUnit: storage.MFAPrompted}, pwd, false, storage.Client{}, Done},
 	} {
 		if got := Refresh(tc.user, tc.family, tc.remembered, tc.client, now); got.Outcome != tc.want {
 			t.Errorf("%s: Refresh = %s (%s), want %s", tc.name, got.Outcome, got.Reason, tc.want)

@@ -54,7 +54,7 @@ func testClients(t *testing.T, s storage.Storage) {
 }
 
 func newAuthRequest(id string, now time.Time) storage.AuthRequest {
-	maxAge := uint(600)
+	maxAge, within := uint(600), 10*time.Minute
 	return storage.AuthRequest{
 		ID:                  id,
 		ClientID:            "web",
@@ -72,10 +72,12 @@ func newAuthRequest(id string, now time.Time) storage.AuthRequest {
 		LoginHint:           "alice",
 		HintUserID:          "u1",
 		UILocales:           []string{"en-GB"},
-		BrowserHash:         []byte{9, 8, 7},
-		CreatedAt:           now,
-		ExpiresAt:           now.Add(30 * time.Minute),
-		Step:                storage.StepPassword,
+		Requirement: storage.Requirement{ACR: "mfa", ACRBy: "request", MFAWithin: 10 * time.Minute, PasswordWithin: &within,
+			Prompt: []string{"login"}, ExceptionsAnswer: true, RememberedAnswers: true},
+		BrowserHash: []byte{9, 8, 7},
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(30 * time.Minute),
+		Step:        storage.StepPassword,
 	}
 }
 
