@@ -937,6 +937,7 @@ func (h *Handler) recentSignIns(ctx context.Context, userID string) ([]templates
 var decisionLabels = map[policy.Outcome]string{
 	policy.Done:             "signed in",
 	policy.Challenge:        "second factor asked for",
+	policy.StepUp:           "security key asked for",
 	policy.OfferEnrolment:   "offered MFA set-up",
 	policy.RequireEnrolment: "MFA set-up required",
 	policy.Unmet:            "refused",

@@ -101,7 +101,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
 		}
 		h.showSetup(w, r, a, up, d)
-	case policy.Challenge:
+	case policy.Challenge, policy.StepUp:
 		if a.Step != storage.StepSecondFactor {
 			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
 				a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID

@@ -132,7 +132,7 @@ func checkInvariants(t *testing.T, a ask, in Input, d Decision, exState string) 
 		fail("prompt=none prompted")
 	}
 	switch d.Outcome {
-	case Challenge:
+	case Challenge, StepUp:
 		if len(in.User.Methods) == 0 {
 			fail("challenge without a usable method")
 		}
@@ -140,6 +140,9 @@ func checkInvariants(t *testing.T, a ask, in Input, d Decision, exState string) 
 			if !slices.Contains(in.User.Methods, m) {
 				fail("challenge names %s, which the user lacks", m)
 			}
+		}
+		if d.Outcome == StepUp && (len(d.Methods) == 0 || slices.ContainsFunc(d.Methods, func(m string) bool { return m != storage.MethodWebAuthn })) {
+			fail("a step-up to %v, not to a security key", d.Methods)
 		}
 	case OfferEnrolment:
 		if in.User.OrgUnit != storage.MFAPrompted || in.User.Registered > 0 {

@@ -220,7 +220,7 @@ func outcome(in Input, n need) Decision {
 	case none:
 		return Decision{Outcome: InteractionRequired, Reason: n.why + "; prompt=none forbids asking"}
 	case n.acr == ACRPhishingResistant:
-		return Decision{Outcome: Challenge, Reason: n.why, Methods: methods}
+		return Decision{Outcome: StepUp, Reason: n.why, Methods: methods}
 	}
 	return Decision{Outcome: Challenge, Reason: n.why}
 }

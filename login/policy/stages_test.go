@@ -130,7 +130,7 @@ func TestOutcome(t *testing.T) {
 		{"mfa, none, a role, prompt=none", Input{User: User{Privileged: true}, Need: none}, mfaNeed, InteractionRequired, nil},
 		{"mfa, only a switched-off one", Input{User: User{OrgUnit: storage.MFARequired, Registered: 1}}, mfaNeed, Unmet, nil},
 		{"mfa, none, optional unit", Input{User: User{}}, mfaNeed, Unmet, nil},
-		{"phr, a key", Input{User: User{Methods: []string{"totp", "webauthn"}, Registered: 2}}, phrNeed, Challenge, []string{"webauthn"}},
+		{"phr, a key", Input{User: User{Methods: []string{"totp", "webauthn"}, Registered: 2}}, phrNeed, StepUp, []string{"webauthn"}},
 		{"phr, no key", Input{User: User{Methods: []string{"totp"}, Registered: 1}}, phrNeed, Unmet, nil},
 	} {
 		tc.in.Now = stageNow
