@@ -586,7 +586,10 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "The two passwords do not match.")
 		return
 	}
-	if same, _, _ := h.hasher.Verify(ctx, u.PasswordHash, pw); same {
+	if same, _, err := h.hasher.Verify(ctx, u.PasswordHash, pw); err != nil && !errors.Is(err, password.ErrMalformedHash) {
+		h.serverError(w, r, err)
+		return
+	} else if same {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Choose a password different from the one-time password.")
 		return
 	}
@@ -645,8 +648,11 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.ReturnTo != "" {
-		// Gatehouse's own page: no code, just back to it.
-		h.store.DeleteAuthRequest(r.Context(), a.ID)
+		// Gatehouse's own page: no code, just back to it. The request is
+		// spent either way (CodeIssued): a failed delete leaves it to expire.
+		if err := h.store.DeleteAuthRequest(r.Context(), a.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.cfg.Logger.WarnContext(r.Context(), "delete finished auth request", "auth_request", a.ID, "err", err)
+		}
 		http.Redirect(w, r, a.ReturnTo, http.StatusSeeOther)
 		return
 	}

@@ -196,49 +196,34 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
 	if m.Type == storage.MethodVoice && !c.Approved {
 		// Continue before answering the call is not a guess.
-		h.secondFactorFailed(w, r, a, u, up, details, factors.ErrNotReady)
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
 		return
 	}
-	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
-	if err != nil {
-		var locked errThrottled
-		if !errors.As(err, &locked) {
-			h.serverError(w, r, err)
-			return
-		}
-		h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "throttled"))
+	var res factors.Result
+	err = h.check(r, answer{user: u, c: c, key: key, action: "mfa.verify", details: details,
+		verify: func(ctx context.Context, c storage.Challenge) error {
+			var err error
+			resp := factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))}
+			if res, err = h.factors[m.Type].Verify(ctx, u, m, c, resp); err != nil {
+				return err
+			}
+			_, err = h.store.UpdateMethod(ctx, m.ID, res.Apply)
+			return err
+		}})
+	var locked errThrottled
+	switch {
+	case errors.As(err, &locked):
 		h.showChallenge(w, r, a, u, up, nil, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many failed attempts. Wait %s and try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))))
 		return
-	}
-	c, err = h.countGuess(ctx, c.ID)
-	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
-		h.retireChallenge(w, r, a, u, up, details)
+	case errors.Is(err, errOutOfGuesses):
+		// The next view starts a new challenge (sending a new code).
+		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 		return
-	} else if err != nil {
-		h.serverError(w, r, err)
+	case userError(err):
+		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, msgWrongAnswer)
 		return
-	}
-	resp := factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))}
-	res, err := h.factors[m.Type].Verify(ctx, u, m, c, resp)
-	if err == nil {
-		_, err = h.store.UpdateMethod(ctx, m.ID, res.Apply)
-	}
-	if err == nil {
-		// Single use: of two requests racing with the right answer, only
-		// the one that deletes the challenge counts.
-		if err = h.store.DeleteChallenge(ctx, c.ID); errors.Is(err, storage.ErrNotFound) {
-			err = factors.ErrReplayed
-		}
-	}
-	if err != nil {
-		if charged.LockedUntil.After(h.cfg.Now()) && !errors.Is(err, factors.ErrNotReady) {
-			h.auditUser(r, u, "mfa.locked", storage.OutcomeDenied, with(details, "until", charged.LockedUntil.UTC().Format(time.RFC3339)))
-		}
-		h.secondFactorFailed(w, r, a, u, up, details, err)
-		return
-	}
-	if err := h.throttle.reset(ctx, key); err != nil {
+	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
@@ -268,50 +253,12 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
-// countGuess counts an answer against a challenge before it is checked,
-// and refuses one past the challenge's last guess.
-func (h *Handler) countGuess(ctx context.Context, id string) (storage.Challenge, error) {
-	return h.store.UpdateChallenge(ctx, id, func(c storage.Challenge) (storage.Challenge, error) {
-		if c.Guesses >= maxGuesses {
-			return c, factors.ErrWrongAnswer
-		}
-		c.Guesses++
-		return c, nil
-	})
-}
-
 // with is a copy of the audit details m with k set to v: m stays as it
 // was, for the next event.
 func with(m map[string]string, k, v string) map[string]string {
 	out := maps.Clone(m)
 	out[k] = v
 	return out
-}
-
-// secondFactorFailed audits a failed answer and shows the challenge again
-// with one generic message; the detail goes to the audit log only.
-func (h *Handler) secondFactorFailed(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, details map[string]string, err error) {
-	switch {
-	case errors.Is(err, factors.ErrNotReady):
-		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
-		return
-	case !errors.Is(err, factors.ErrWrongAnswer) && !errors.Is(err, factors.ErrBadInput) && !errors.Is(err, factors.ErrReplayed):
-		// Not the user's answer but our fault (a key that will not open,
-		// storage): a 500 someone investigates, not a lock-out.
-		h.serverError(w, r, err)
-		return
-	}
-	reason := err.Error()
-	h.auditUser(r, u, "mfa.verify", storage.OutcomeFailure, with(details, "reason", reason))
-	h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, msgWrongAnswer)
-}
-
-// retireChallenge ends a challenge that ran out of guesses; the next view
-// starts a new one (sending a new code).
-func (h *Handler) retireChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, details map[string]string) {
-	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
-	h.auditUser(r, u, "mfa.verify", storage.OutcomeDenied, with(details, "reason", "too many wrong answers to this challenge"))
-	h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 }
 
 // showMethods lists the user's other methods ("use another method").
@@ -386,7 +333,10 @@ func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The new challenge's send is charged to the send budget there.
-	h.store.DeleteChallenge(r.Context(), a.ChallengeID)
+	if err := h.store.DeleteChallenge(r.Context(), a.ChallengeID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
 	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.ChallengeID = "" }) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 	}

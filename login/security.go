@@ -2,13 +2,13 @@ package login
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -331,67 +331,45 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusBadRequest, "That took too long", "Start adding the method again.", "expired_challenge")
 		return
 	}
-	key := "enrol:" + acct.user.ID + ":" + f.Type()
-	charged, err := h.throttle.charge(ctx, key, h.cfg.MFAThrottle)
-	if err != nil {
-		var locked errThrottled
-		if !errors.As(err, &locked) {
-			h.serverError(w, r, err)
-			return
-		}
-		h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeDenied, map[string]string{"method": f.Type(), "reason": "throttled"})
+	methodName := name(r.PostFormValue("name"))
+	var m storage.Method
+	err = h.check(r, answer{user: acct.user, c: c, key: "enrol:" + acct.user.ID + ":" + f.Type(), action: "mfa.method_added",
+		details: map[string]string{"method": f.Type(), "during": "enrolment"},
+		verify: func(ctx context.Context, c storage.Challenge) (err error) {
+			m, err = f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
+			return err
+		}})
+	var locked errThrottled
+	switch {
+	case errors.As(err, &locked):
 		h.errorPage(w, r, http.StatusTooManyRequests, "Too many failed attempts",
 			fmt.Sprintf("Wait %s and start adding the method again.", humanDuration(locked.until.Sub(h.cfg.Now()))), "throttled")
 		return
-	}
-	// countGuess returns a zero challenge with its error: keep the id.
-	guessed, err := h.countGuess(ctx, c.ID)
-	switch {
-	case errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound):
-		h.store.DeleteChallenge(ctx, c.ID)
+	case errors.Is(err, errOutOfGuesses):
 		h.errorPage(w, r, http.StatusBadRequest, "Too many wrong answers", "Start adding the method again.", "too_many_guesses")
+		return
+	case errors.Is(err, factors.ErrReplayed):
+		// Single use: another request finished this enrolment first.
+		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
+		return
+	case userError(err):
+		// The same prompt again; a QR code is not shown twice.
+		p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
+		if errors.Is(err, factors.ErrNotReady) {
+			p.Kind, p.Message = factors.PromptCall, "We haven't heard back from the call yet. Answer it and press #, then select Continue."
+		}
+		var stored factors.Prompt
+		if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
+			p.Prompt = stored // the same ceremony, to try again
+		}
+		h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
 		return
 	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
-	c = guessed
-	methodName := name(r.PostFormValue("name"))
-	m, err := f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
-	if err != nil {
-		h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeFailure, map[string]string{"method": f.Type(), "reason": err.Error()})
-		if charged.LockedUntil.After(h.cfg.Now()) {
-			h.auditUser(r, acct.user, "mfa.locked", storage.OutcomeDenied, map[string]string{"method": f.Type(), "during": "enrolment",
-				"until": charged.LockedUntil.UTC().Format(time.RFC3339)})
-		}
-		var p factors.EnrolPrompt
-		if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, factors.ErrBadInput) || errors.Is(err, factors.ErrNotReady) {
-			// The same prompt again; a QR code is not shown twice.
-			p.Kind, p.Message = factors.PromptCode, "Enter the code again."
-			if errors.Is(err, factors.ErrNotReady) {
-				p.Kind, p.Message = factors.PromptCall, "We haven't heard back from the call yet. Answer it and press #, then select Continue."
-			}
-			var stored factors.Prompt
-			if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
-				p.Prompt = stored // the same ceremony, to try again
-			}
-			h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
-			return
-		}
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.store.DeleteChallenge(ctx, c.ID); err != nil {
-		// Single use: another request finished this enrolment first.
-		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
-		return
-	}
 	m.Name = cmp.Or(methodName, f.Label())
 	if err := h.store.CreateMethod(ctx, m); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.throttle.reset(ctx, key); err != nil {
 		h.serverError(w, r, err)
 		return
 	}

@@ -113,7 +113,11 @@ func (h *Handler) passwordProof() proof {
 // a new id, so a session id planted before sign-in (or before the second
 // factor) is worthless after it.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID string, p proof) (storage.Session, error) {
-	if old, _, _ := h.currentSession(r); old != nil {
+	old, _, err := h.currentSession(r)
+	if err != nil {
+		return storage.Session{}, err
+	}
+	if old != nil {
 		if err := h.store.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return storage.Session{}, fmt.Errorf("delete old session: %w", err)
 		}
