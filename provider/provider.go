@@ -142,10 +142,24 @@ func (p *Provider) Handler() http.Handler {
 	// Gates in front of op, for requests op would answer with Go error
 	// text, a 500 or the wrong error code.
 	mux.HandleFunc(p.op.AuthorizationEndpoint().Relative(), p.authorize)
-	mux.Handle(p.op.TokenEndpoint().Relative(), postOnly(http.HandlerFunc(p.token)))
-	mux.Handle(p.op.IntrospectionEndpoint().Relative(), postOnly(http.HandlerFunc(p.introspect)))
-	mux.Handle(p.op.RevocationEndpoint().Relative(), postOnly(p.op))
+	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.token))))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.introspect))))
+	mux.Handle(p.op.RevocationEndpoint().Relative(), noStore(postOnly(p.op)))
+	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(p.op))
 	return mux
+}
+
+// noStore keeps every answer of an endpoint that hands out or reads tokens,
+// errors included, out of caches: RFC 6749 section 5.1 requires it of the
+// token endpoint, and the others answer with a token's claims. Pragma is
+// for HTTP/1.0 caches. Set before next runs, so whatever next writes
+// carries it.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // postOnly refuses every method but POST, as RFC 6749 section 3.2, RFC

@@ -1,0 +1,85 @@
+package provider
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+)
+
+// serve sends one request to p's path; header is name, value pairs.
+func serve(p *Provider, method, path, contentType, body string, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "http://localhost:8080"+path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, req)
+	return w
+}
+
+const formType = "application/x-www-form-urlencoded"
+
+// basicAuth is an Authorization header for client_secret_basic.
+func basicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+// issue refreshes a seeded refresh token for app and returns the new
+// tokens: a user's, with the openid scope.
+func issue(t *testing.T, p *Provider, db *bbolt.DB, secret string) (accessToken, refreshToken string) {
+	t.Helper()
+	w := post(p, "/oauth/token", secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {seedRefreshToken(t, db)}})
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("refresh: status %d, body %s", w.Code, w.Body)
+	}
+	return tok.AccessToken, tok.RefreshToken
+}
+
+// TestTokenResponsesAreNotCached: every answer of the endpoints that hand
+// out or read tokens, errors included, tells caches not to keep it (RFC
+// 6749 section 5.1; Pragma for HTTP/1.0 caches).
+func TestTokenResponsesAreNotCached(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	at, rt := issue(t, p, db, secret)
+	basic := basicAuth("app", secret)
+	for _, tc := range []struct {
+		name                     string
+		method, path, body, auth string
+		wantStatus               int
+	}{
+		{"token", http.MethodPost, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode(), basic, http.StatusOK},
+		{"token error", http.MethodPost, "/oauth/token", "grant_type=nonsense", basic, http.StatusBadRequest},
+		{"token by GET", http.MethodGet, "/oauth/token", "", basic, http.StatusMethodNotAllowed},
+		{"introspection", http.MethodPost, "/oauth/introspect", "token=" + at, basic, http.StatusOK},
+		{"introspection error", http.MethodPost, "/oauth/introspect", "token=" + at, basicAuth("app", "wrong"), http.StatusUnauthorized},
+		{"revocation", http.MethodPost, "/revoke", "token=unknown", basic, http.StatusOK},
+		{"revocation error", http.MethodPost, "/revoke", "token=unknown", "", http.StatusUnauthorized},
+		{"userinfo", http.MethodGet, "/userinfo", "", "Bearer " + at, http.StatusOK},
+		{"userinfo error", http.MethodGet, "/userinfo", "", "Bearer garbage", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(p, tc.method, tc.path, formType, tc.body, "Authorization", tc.auth)
+			if w.Code != tc.wantStatus {
+				t.Errorf("status = %d, want %d: %s", w.Code, tc.wantStatus, w.Body)
+			}
+			for name, want := range map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache"} {
+				if got := w.Header().Get(name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
