@@ -83,3 +83,55 @@ func TestTokenResponsesAreNotCached(t *testing.T) {
 		})
 	}
 }
+
+// TestUserinfoTakesTokensOnlyWhereRFC6750Allows: the Authorization header
+// and the form body of a POST (sections 2.1 and 2.2). A token in the URL
+// (section 2.3 says not to: URLs end up in logs and history), in the body
+// of a GET, or sent two ways at once is invalid_request, which section 3.1
+// answers with 400 and the error in WWW-Authenticate.
+func TestUserinfoTakesTokensOnlyWhereRFC6750Allows(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	at, _ := issue(t, p, db, secret)
+	bearer := "Bearer " + at
+	form := url.Values{"access_token": {at}}.Encode()
+	for _, tc := range []struct {
+		name, method, query, body, auth string
+		wantStatus                      int
+	}{
+		{"header", http.MethodGet, "", "", bearer, http.StatusOK},
+		{"POST form body", http.MethodPost, "", form, "", http.StatusOK},
+		{"header on a POST", http.MethodPost, "", "", bearer, http.StatusOK},
+		{"query", http.MethodGet, form, "", "", http.StatusBadRequest},
+		{"query of a POST", http.MethodPost, form, "", "", http.StatusBadRequest},
+		{"query and header", http.MethodGet, form, "", bearer, http.StatusBadRequest},
+		{"GET form body", http.MethodGet, "", form, "", http.StatusBadRequest},
+		{"POST form body and header", http.MethodPost, "", form, bearer, http.StatusBadRequest},
+		{"PUT form body", http.MethodPut, "", form, "", http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/userinfo"
+			if tc.query != "" {
+				path += "?" + tc.query
+			}
+			w := serve(p, tc.method, path, formType, tc.body, "Authorization", tc.auth)
+			if w.Code != tc.wantStatus {
+				t.Fatalf("status = %d, want %d: %s", w.Code, tc.wantStatus, w.Body)
+			}
+			if w.Code == http.StatusOK {
+				return
+			}
+			var e struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error != "invalid_request" {
+				t.Errorf("body = %s, want error invalid_request", w.Body)
+			}
+			if got, want := w.Header().Get("WWW-Authenticate"), `Bearer error="invalid_request"`; w.Code == http.StatusBadRequest && !strings.HasPrefix(got, want) {
+				t.Errorf("WWW-Authenticate = %q, want it to start %q", got, want)
+			}
+			if strings.Contains(w.Body.String(), at) {
+				t.Errorf("the refusal echoes the token: %s", w.Body)
+			}
+		})
+	}
+}

@@ -145,7 +145,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.token))))
 	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.introspect))))
 	mux.Handle(p.op.RevocationEndpoint().Relative(), noStore(postOnly(p.op)))
-	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(p.op))
+	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(http.HandlerFunc(p.userinfo)))
 	return mux
 }
 
@@ -278,6 +278,39 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	default:
 		op.RequestError(w, r, errInvalidClient(), nil)
 	}
+}
+
+// userinfo takes the access token only where RFC 6750 allows it: the
+// Authorization header (section 2.1) or the form body of a POST (2.2). op
+// also takes it from the query, which section 2.3 says not to do (URLs end
+// up in logs and browser history), and from the body of any method. A
+// token in the query or in the body of a GET, or sent two ways at once, is
+// invalid_request, which section 3.1 answers with 400 and the error in
+// WWW-Authenticate.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		op.WriteError(w, r, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("Use GET or POST."), http.StatusMethodNotAllowed), nil)
+		return
+	}
+	switch {
+	case r.URL.Query().Has("access_token"):
+		bearerInvalidRequest(w, r, "The access token must not be sent in the URL.")
+	case r.Method == http.MethodGet && r.ContentLength != 0:
+		bearerInvalidRequest(w, r, "A request with a body must use POST.")
+	case r.Method == http.MethodPost && r.Header.Get("Authorization") != "" && (r.ParseForm() != nil || r.PostForm.Has("access_token")):
+		bearerInvalidRequest(w, r, "Send the access token in the Authorization header or the body, not both.")
+	default:
+		p.op.ServeHTTP(w, r)
+	}
+}
+
+// bearerInvalidRequest answers invalid_request as RFC 6750 section 3
+// words it, in WWW-Authenticate, and as RFC 6749 section 5.2 does, in the
+// body. description must not contain a double quote.
+func bearerInvalidRequest(w http.ResponseWriter, r *http.Request, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="`+description+`"`)
+	op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("%s", description), nil)
 }
 
 // discovery serves op's document, trimmed to what Gatehouse really supports
