@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
@@ -131,6 +135,108 @@ func TestUserinfoTakesTokensOnlyWhereRFC6750Allows(t *testing.T) {
 			}
 			if strings.Contains(w.Body.String(), at) {
 				t.Errorf("the refusal echoes the token: %s", w.Body)
+			}
+		})
+	}
+}
+
+// TestDiscoveryClientAuthentication: discovery advertises for each
+// endpoint the client authentication methods that endpoint accepts, each
+// of which is tried here, and no signing algorithms for client assertions,
+// which Gatehouse refuses.
+func TestDiscoveryClientAuthentication(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	if err := db.CreateClient(context.Background(), storage.Client{
+		ID: "spa", Name: "SPA", RedirectURIs: []string{"https://spa.example/cb"},
+		GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken}, MinimumACR: "pwd",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := serve(p, http.MethodGet, "/.well-known/openid-configuration", "", "")
+	var doc map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("discovery: status %d, body %s", w.Code, w.Body)
+	}
+	for key := range doc {
+		if strings.HasSuffix(key, "_auth_signing_alg_values_supported") {
+			t.Errorf("discovery advertises %s = %v, but client assertions are refused", key, doc[key])
+		}
+	}
+
+	// Each request authenticates and then fails or succeeds on its token:
+	// invalid_client would mean the method was refused.
+	endpoints := []struct {
+		key, path, body string
+		wantStatus      int
+		want            []string
+	}{
+		{"token_endpoint_auth_methods_supported", "/oauth/token", "grant_type=refresh_token&refresh_token=unknown", http.StatusBadRequest,
+			[]string{"none", "client_secret_basic", "client_secret_post"}},
+		{"introspection_endpoint_auth_methods_supported", "/oauth/introspect", "token=unknown", http.StatusOK,
+			[]string{"client_secret_basic", "client_secret_post"}},
+		{"revocation_endpoint_auth_methods_supported", "/revoke", "token=unknown", http.StatusOK,
+			[]string{"none", "client_secret_basic", "client_secret_post"}},
+	}
+	for _, ep := range endpoints {
+		var got []string
+		for _, m := range doc[ep.key].([]any) {
+			got = append(got, m.(string))
+		}
+		if diff := cmp.Diff(ep.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", ep.key, diff)
+		}
+		for _, method := range got {
+			body, auth := ep.body, ""
+			switch method {
+			case "none":
+				body += "&client_id=spa"
+			case "client_secret_basic":
+				auth = basicAuth("app", secret)
+			case "client_secret_post":
+				body += "&" + url.Values{"client_id": {"app"}, "client_secret": {secret}}.Encode()
+			default:
+				t.Errorf("%s: %s is advertised, and not tried here", ep.key, method)
+				continue
+			}
+			w := serve(p, http.MethodPost, ep.path, formType, body, "Authorization", auth)
+			var e struct {
+				Error string `json:"error"`
+			}
+			json.Unmarshal(w.Body.Bytes(), &e)
+			if w.Code != ep.wantStatus || strings.HasSuffix(e.Error, "_client") {
+				t.Errorf("%s with %s: status %d, body %s; want %d, the client authenticated", ep.path, method, w.Code, w.Body, ep.wantStatus)
+			}
+		}
+	}
+}
+
+// TestIntrospectionWithClientSecretPost: a client may send its secret in
+// the form (openid-client's default), as at the token endpoint; a wrong
+// one is invalid_client.
+func TestIntrospectionWithClientSecretPost(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	at, _ := issue(t, p, db, secret)
+	for _, tc := range []struct {
+		name, secret string
+		wantStatus   int
+		wantActive   bool
+	}{
+		{"right secret", secret, http.StatusOK, true},
+		{"wrong secret", "wrong", http.StatusUnauthorized, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{"client_id": {"app"}, "client_secret": {tc.secret}, "token": {at}}
+			w := serve(p, http.MethodPost, "/oauth/introspect", formType, form.Encode())
+			var in struct {
+				Active bool   `json:"active"`
+				Error  string `json:"error"`
+			}
+			json.Unmarshal(w.Body.Bytes(), &in)
+			if w.Code != tc.wantStatus || in.Active != tc.wantActive {
+				t.Errorf("status %d, body %s; want %d with active %v", w.Code, w.Body, tc.wantStatus, tc.wantActive)
+			}
+			if w.Code == http.StatusUnauthorized && in.Error != "invalid_client" {
+				t.Errorf("error = %q, want invalid_client", in.Error)
 			}
 		})
 	}

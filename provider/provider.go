@@ -266,8 +266,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 
 // introspect answers a client that fails to authenticate as RFC 7662
 // section 2.3 says, with RFC 6749's JSON invalid_client; op would send its
-// error's Go text as plain text.
+// error's Go text as plain text. op reads client credentials for
+// introspection only from the Basic header, so a client that sends them in
+// the form (client_secret_post, openid-client's default, as the token
+// endpoint accepts) has them moved there first; op checks them as ever.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("The request body is malformed."), nil)
+		return
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Has("client_secret") {
+		r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), url.QueryEscape(r.PostForm.Get("client_secret")))
+	}
 	_, authenticated, err := op.ClientIDFromRequest(r, p.op)
 	var e *oidc.Error
 	switch {
@@ -323,6 +333,12 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	cfg.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	cfg.ClaimsParameterSupported = true // for an essential acr; other claims follow the scopes
 	cfg.ResponseModesSupported = []string{"query", "form_post"}
+	// See introspect: the secret is taken from the form too.
+	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// op lists RS256 for client assertions at introspection and revocation
+	// whatever its configuration; they are refused there as everywhere.
+	cfg.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	cfg.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	doc := struct {
 		*oidc.DiscoveryConfiguration
 		ACRValuesSupported []string `json:"acr_values_supported"`
