@@ -241,3 +241,23 @@ func TestIntrospectionWithClientSecretPost(t *testing.T) {
 		})
 	}
 }
+
+func TestOriginOf(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"https://app.example/cb", "https://app.example"},
+		{"https://App.Example:443/cb?x=1", "https://app.example"},
+		{"https://app.example:8443/cb", "https://app.example:8443"},
+		{"https://app.example:80/cb", "https://app.example:80"},
+		{"http://localhost:3000/callback", "http://localhost:3000"},
+		{"http://127.0.0.1:80/", "http://127.0.0.1"},
+		{"https://[::1]:443/cb", "https://[::1]"},
+		{"com.example.app:/callback", ""},
+		{"com.example.app://callback", ""},
+		{"/relative", ""},
+		{"", ""},
+	} {
+		if got := originOf(tc.url); got != tc.want {
+			t.Errorf("originOf(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}

@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -100,7 +102,10 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 	// refresh token among them) as an access token id, so revocation,
 	// userinfo and introspection would look up garbage instead of the token.
 	// Gatehouse never wrote CFB tokens.
-	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, ""))}
+	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, "")),
+		// op's CORS lets every origin read every endpoint with credentials;
+		// Handler allows cross-origin reads where browsers need them.
+		op.WithCORSOptions(nil)}
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("parse issuer: %w", err)
@@ -136,17 +141,78 @@ var ACRValues = []string{"pwd", "mfa", "phr"}
 func (p *Provider) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", p.op)
-	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	// Not offered: the device flow has no storage behind it.
 	mux.HandleFunc("/device_authorization", http.NotFound)
+	// The endpoints a relying party's own pages call (a single-page app
+	// signing in) answer cross-origin requests; see crossOrigin.
+	// Introspection is for servers, and the rest are pages the browser
+	// visits.
+	crossOrigin := p.crossOrigin()
+	mux.Handle("/.well-known/openid-configuration", crossOrigin(http.HandlerFunc(p.discovery)))
+	mux.Handle(p.op.KeysEndpoint().Relative(), crossOrigin(p.op))
 	// Gates in front of op, for requests op would answer with Go error
 	// text, a 500 or the wrong error code.
 	mux.HandleFunc(p.op.AuthorizationEndpoint().Relative(), p.authorize)
-	mux.Handle(p.op.TokenEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.token))))
+	mux.Handle(p.op.TokenEndpoint().Relative(), crossOrigin(noStore(postOnly(http.HandlerFunc(p.token)))))
 	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.introspect))))
-	mux.Handle(p.op.RevocationEndpoint().Relative(), noStore(postOnly(p.op)))
-	mux.Handle(p.op.UserinfoEndpoint().Relative(), noStore(http.HandlerFunc(p.userinfo)))
+	mux.Handle(p.op.RevocationEndpoint().Relative(), crossOrigin(noStore(postOnly(p.op))))
+	mux.Handle(p.op.UserinfoEndpoint().Relative(), crossOrigin(noStore(http.HandlerFunc(p.userinfo))))
 	return mux
+}
+
+// crossOrigin lets a page read the answer of a cross-origin request only
+// when it comes from the origin of a redirect URI registered for some
+// client, and never with credentials: these endpoints take tokens and
+// secrets, never cookies. Preflights are answered here.
+func (p *Provider) crossOrigin() func(http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowOriginVaryRequestFunc: p.registeredOrigin,
+		AllowedMethods:             []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:             []string{"Authorization", "Content-Type", "Accept"},
+		ExposedHeaders:             []string{"WWW-Authenticate"},
+	}).Handler
+}
+
+// registeredOrigin reports whether origin is the origin of a redirect URI
+// registered for some client. It reads the clients afresh for each
+// cross-origin request: a preflight carries neither client_id nor token,
+// and discovery and the JWKS have no client at all, so there is no one
+// client to look up, while clients are few. A cache would have to be
+// cleared on every client change, by every replica, which share nothing
+// but the database.
+func (p *Provider) registeredOrigin(r *http.Request, origin string) (bool, []string) {
+	if origin == "" {
+		return false, nil
+	}
+	clients, err := p.store.store.ListClients(r.Context())
+	if err != nil {
+		p.store.cfg.Logger.WarnContext(r.Context(), "list clients for CORS", "err", err)
+		return false, nil
+	}
+	for _, c := range clients {
+		for _, u := range c.RedirectURIs {
+			if originOf(u) == origin {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// originOf is the origin of an http or https URL as a browser writes it in
+// an Origin header (RFC 6454): scheme://host[:port] in lower case, without
+// the scheme's default port; "" for any other URL, such as a native app's
+// custom scheme.
+func originOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	defaultPort := map[string]string{"https": ":443", "http": ":80"}[u.Scheme]
+	if defaultPort == "" {
+		return ""
+	}
+	return u.Scheme + "://" + strings.TrimSuffix(strings.ToLower(u.Host), defaultPort)
 }
 
 // noStore keeps every answer of an endpoint that hands out or reads tokens,
@@ -164,11 +230,11 @@ func noStore(next http.Handler) http.Handler {
 
 // postOnly refuses every method but POST, as RFC 6749 section 3.2, RFC
 // 7662 and RFC 7009 require: op would take the parameters, secrets and
-// tokens included, from the query of a GET. OPTIONS passes, for CORS
-// preflight.
+// tokens included, from the query of a GET. A CORS preflight is answered
+// before it gets here (see crossOrigin).
 func postOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodOptions {
+		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			op.WriteError(w, r, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("Use POST."), http.StatusMethodNotAllowed), nil)
 			return
