@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +119,54 @@ func TestCORS(t *testing.T) {
 	}
 	if got := corsHeaders(s.withOrigin(http.MethodPost, "/oauth/token", "https://elsewhere.example")).Get("Access-Control-Allow-Origin"); got != "https://elsewhere.example" {
 		t.Errorf("the clients' new origin: Access-Control-Allow-Origin %q, want it", got)
+	}
+}
+
+// TestHSTS: Gatehouse serving TLS itself for an https issuer tells
+// browsers to come back only over https, on every answer, errors
+// included; never on an answer over plain http. Behind a TLS proxy it
+// does so only when told to.
+func TestHSTS(t *testing.T) {
+	servedTLS := func(c *Config) {
+		c.Issuer = strings.Replace(c.Issuer, "http://", "https://", 1)
+		c.TLS.CertFile, c.TLS.KeyFile = "cert.pem", "key.pem"
+	}
+	behindProxy := func(c *Config) { c.Issuer = strings.Replace(c.Issuer, "http://", "https://", 1) }
+	hsts := func(v string) func(*Config) { return func(c *Config) { c.HSTS = v } }
+	paths := []string{"/healthz", "/.well-known/openid-configuration", "/login?id=x", "/oauth/token", "/nope", "/static/style.css"}
+	for _, tc := range []struct {
+		name      string
+		configure []func(*Config)
+		want      string
+	}{
+		{"http issuer", nil, ""},
+		{"served with TLS", []func(*Config){servedTLS}, "max-age=31536000"},
+		{"served with TLS, a shorter max-age", []func(*Config){servedTLS, hsts("24h")}, "max-age=86400"},
+		{"served with TLS, off", []func(*Config){servedTLS, hsts("off")}, ""},
+		{"behind a proxy", []func(*Config){behindProxy}, ""},
+		{"behind a proxy, on", []func(*Config){behindProxy, hsts("on")}, "max-age=31536000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSeededEnv(t, nil, tc.configure...)
+			for _, path := range paths {
+				// Behind a proxy, the proxy holds the https connection and
+				// Gatehouse is sent plain http, as here.
+				req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+				p := e.send(req)
+				checkSafe(t, path, p)
+				if got := p.resp.Header.Get("Strict-Transport-Security"); got != tc.want {
+					t.Errorf("GET %s: Strict-Transport-Security %q, want %q", path, got, tc.want)
+				}
+			}
+			if e.server.cfg.TLS.CertFile != "" {
+				// The connection decides too: a request that came without
+				// TLS is never told, whatever the configuration.
+				w := httptest.NewRecorder()
+				e.server.handler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://"+e.srv.Listener.Addr().String()+"/healthz", nil))
+				if got := w.Header().Get("Strict-Transport-Security"); got != "" {
+					t.Errorf("plain http to a TLS-serving Gatehouse: Strict-Transport-Security %q, want none", got)
+				}
+			}
+		})
 	}
 }
