@@ -1,15 +1,20 @@
 package main
 
-// End-to-end tests of the headers every response carries or must not
-// carry: CORS, and (see TestHSTS) Strict-Transport-Security.
+// End-to-end tests of the headers that keep browsers and caches safe
+// (CORS, Strict-Transport-Security, Cache-Control) and of the README's
+// notes on them.
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -168,5 +173,56 @@ func TestHSTS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// noStorePaths are the endpoints that hand out or read tokens.
+var noStorePaths = []string{"/oauth/token", "/userinfo", "/oauth/introspect", "/revoke"}
+
+// TestREADMESecurityNotes keeps the README's security notes true: the
+// endpoints they name as never cached and as open to other origins are the
+// ones that behave so (every answer here is an error, which must not be
+// cached either; TestCORS checks the CORS side), and HSTS has the max-age
+// they state.
+func TestREADMESecurityNotes(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, notes, ok := strings.Cut(string(readme), "\n### Security notes\n")
+	if !ok {
+		t.Fatal("README has no ### Security notes section")
+	}
+	notes = regexp.MustCompile(`(?m)^#`).Split(notes, 2)[0]
+	bullet := func(topic string) string {
+		_, b, ok := strings.Cut(notes, "\n- **"+topic+"**")
+		if !ok {
+			t.Errorf("the security notes have no bullet for %s", topic)
+		}
+		b, _, _ = strings.Cut(b, "\n- ")
+		return strings.Join(strings.Fields(b), " ")
+	}
+
+	s := newSignedIn(t)
+	caching := bullet("Caching")
+	for _, path := range noStorePaths {
+		if !strings.Contains(caching, "`"+path+"`") {
+			t.Errorf("the caching note does not name %s", path)
+		}
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			p := s.send(s.request(m, path, formType, "token=x"))
+			if got := p.resp.Header.Values("Cache-Control"); !slices.Equal(got, []string{"no-store"}) || p.resp.Header.Get("Pragma") != "no-cache" {
+				t.Errorf("%s %s: status %d, Cache-Control %q, Pragma %q; want no-store and no-cache", m, path, p.status(), got, p.resp.Header.Get("Pragma"))
+			}
+		}
+	}
+	cors := bullet("CORS")
+	for _, path := range corsPaths {
+		if !strings.Contains(cors, "`"+path+"`") {
+			t.Errorf("the CORS note does not name %s", path)
+		}
+	}
+	if want := fmt.Sprintf("max-age=%d", hstsYear/time.Second); !strings.Contains(bullet("HSTS"), want) {
+		t.Errorf("the HSTS note does not give the default, %s", want)
 	}
 }
