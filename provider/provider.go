@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -114,7 +116,10 @@ func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, err
 	// refresh token among them) as an access token id, so revocation,
 	// userinfo and introspection would look up garbage instead of the token.
 	// Gatehouse never wrote CFB tokens.
-	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, ""))}
+	opts := []op.Option{op.WithLogger(cfg.Logger), op.WithCrypto(op.NewAES256GCMCrypto(cryptoKey, "")),
+		// op's CORS lets every origin read every endpoint with credentials;
+		// Handler allows cross-origin reads where browsers need them.
+		op.WithCORSOptions(nil)}
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("parse issuer: %w", err)
@@ -157,25 +162,100 @@ func acrValuesSupported() []string {
 func (p *Provider) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", p.op)
-	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	// Not offered: the device flow has no storage behind it.
 	mux.HandleFunc("/device_authorization", http.NotFound)
+	// The endpoints a relying party's own pages call (a single-page app
+	// signing in) answer cross-origin requests; see crossOrigin.
+	// Introspection is for servers, and the rest are pages the browser
+	// visits.
+	crossOrigin := p.crossOrigin()
+	mux.Handle("/.well-known/openid-configuration", crossOrigin(http.HandlerFunc(p.discovery)))
+	mux.Handle(p.op.KeysEndpoint().Relative(), crossOrigin(p.op))
 	// Gates in front of op, for requests op would answer with Go error
 	// text, a 500 or the wrong error code.
 	mux.HandleFunc(p.op.AuthorizationEndpoint().Relative(), p.authorize)
-	mux.Handle(p.op.TokenEndpoint().Relative(), postOnly(http.HandlerFunc(p.token)))
-	mux.Handle(p.op.IntrospectionEndpoint().Relative(), postOnly(http.HandlerFunc(p.introspect)))
-	mux.Handle(p.op.RevocationEndpoint().Relative(), postOnly(p.op))
+	mux.Handle(p.op.TokenEndpoint().Relative(), crossOrigin(noStore(postOnly(http.HandlerFunc(p.token)))))
+	mux.Handle(p.op.IntrospectionEndpoint().Relative(), noStore(postOnly(http.HandlerFunc(p.introspect))))
+	mux.Handle(p.op.RevocationEndpoint().Relative(), crossOrigin(noStore(postOnly(p.op))))
+	mux.Handle(p.op.UserinfoEndpoint().Relative(), crossOrigin(noStore(http.HandlerFunc(p.userinfo))))
 	return mux
+}
+
+// crossOrigin lets a page read the answer of a cross-origin request only
+// when it comes from the origin of a redirect URI registered for some
+// client, and never with credentials: these endpoints take tokens and
+// secrets, never cookies. Preflights are answered here.
+func (p *Provider) crossOrigin() func(http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowOriginVaryRequestFunc: p.registeredOrigin,
+		AllowedMethods:             []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:             []string{"Authorization", "Content-Type", "Accept"},
+		ExposedHeaders:             []string{"WWW-Authenticate"},
+	}).Handler
+}
+
+// registeredOrigin reports whether origin is the origin of a redirect URI
+// registered for some client. It reads the clients afresh for each
+// cross-origin request: a preflight carries neither client_id nor token,
+// and discovery and the JWKS have no client at all, so there is no one
+// client to look up, while clients are few. A cache would have to be
+// cleared on every client change, by every replica, which share nothing
+// but the database.
+func (p *Provider) registeredOrigin(r *http.Request, origin string) (bool, []string) {
+	if origin == "" {
+		return false, nil
+	}
+	clients, err := p.store.store.ListClients(r.Context())
+	if err != nil {
+		p.store.cfg.Logger.WarnContext(r.Context(), "list clients for CORS", "err", err)
+		return false, nil
+	}
+	for _, c := range clients {
+		for _, u := range c.RedirectURIs {
+			if originOf(u) == origin {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// originOf is the origin of an http or https URL as a browser writes it in
+// an Origin header (RFC 6454): scheme://host[:port] in lower case, without
+// the scheme's default port; "" for any other URL, such as a native app's
+// custom scheme.
+func originOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	defaultPort := map[string]string{"https": ":443", "http": ":80"}[u.Scheme]
+	if defaultPort == "" {
+		return ""
+	}
+	return u.Scheme + "://" + strings.TrimSuffix(strings.ToLower(u.Host), defaultPort)
+}
+
+// noStore keeps every answer of an endpoint that hands out or reads tokens,
+// errors included, out of caches: RFC 6749 section 5.1 requires it of the
+// token endpoint, and the others answer with a token's claims. Pragma is
+// for HTTP/1.0 caches. Set before next runs, so whatever next writes
+// carries it.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // postOnly refuses every method but POST, as RFC 6749 section 3.2, RFC
 // 7662 and RFC 7009 require: op would take the parameters, secrets and
-// tokens included, from the query of a GET. OPTIONS passes, for CORS
-// preflight.
+// tokens included, from the query of a GET. A CORS preflight is answered
+// before it gets here (see crossOrigin).
 func postOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodOptions {
+		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			op.WriteError(w, r, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("Use POST."), http.StatusMethodNotAllowed), nil)
 			return
@@ -273,8 +353,18 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 
 // introspect answers a client that fails to authenticate as RFC 7662
 // section 2.3 says, with RFC 6749's JSON invalid_client; op would send its
-// error's Go text as plain text.
+// error's Go text as plain text. op reads client credentials for
+// introspection only from the Basic header, so a client that sends them in
+// the form (client_secret_post, openid-client's default, as the token
+// endpoint accepts) has them moved there first; op checks them as ever.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("The request body is malformed."), nil)
+		return
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Has("client_secret") {
+		r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), url.QueryEscape(r.PostForm.Get("client_secret")))
+	}
 	_, authenticated, err := op.ClientIDFromRequest(r, p.op)
 	var e *oidc.Error
 	switch {
@@ -287,6 +377,39 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// userinfo takes the access token only where RFC 6750 allows it: the
+// Authorization header (section 2.1) or the form body of a POST (2.2). op
+// also takes it from the query, which section 2.3 says not to do (URLs end
+// up in logs and browser history), and from the body of any method. A
+// token in the query or in the body of a GET, or sent two ways at once, is
+// invalid_request, which section 3.1 answers with 400 and the error in
+// WWW-Authenticate.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		op.WriteError(w, r, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("Use GET or POST."), http.StatusMethodNotAllowed), nil)
+		return
+	}
+	switch {
+	case r.URL.Query().Has("access_token"):
+		bearerInvalidRequest(w, r, "The access token must not be sent in the URL.")
+	case r.Method == http.MethodGet && r.ContentLength != 0:
+		bearerInvalidRequest(w, r, "A request with a body must use POST.")
+	case r.Method == http.MethodPost && r.Header.Get("Authorization") != "" && (r.ParseForm() != nil || r.PostForm.Has("access_token")):
+		bearerInvalidRequest(w, r, "Send the access token in the Authorization header or the body, not both.")
+	default:
+		p.op.ServeHTTP(w, r)
+	}
+}
+
+// bearerInvalidRequest answers invalid_request as RFC 6750 section 3
+// words it, in WWW-Authenticate, and as RFC 6749 section 5.2 does, in the
+// body. description must not contain a double quote.
+func bearerInvalidRequest(w http.ResponseWriter, r *http.Request, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="`+description+`"`)
+	op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("%s", description), nil)
+}
+
 // discovery serves op's document, trimmed to what Gatehouse really supports
 // and with the acr values it issues.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
@@ -297,6 +420,12 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	cfg.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	cfg.ClaimsParameterSupported = true // for an essential acr; other claims follow the scopes
 	cfg.ResponseModesSupported = []string{"query", "form_post"}
+	// See introspect: the secret is taken from the form too.
+	cfg.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// op lists RS256 for client assertions at introspection and revocation
+	// whatever its configuration; they are refused there as everywhere.
+	cfg.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	cfg.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	doc := struct {
 		*oidc.DiscoveryConfiguration
 		ACRValuesSupported []string `json:"acr_values_supported"`

@@ -423,9 +423,10 @@ func TestTokenEndpointRejects(t *testing.T) {
 				}
 			}
 		}
-		// A browser-based client's CORS preflight still passes.
+		// A browser-based client's CORS preflight, from the origin of a
+		// registered redirect URI, still passes (see TestCORS).
 		p := e.send(e.request(http.MethodOptions, "/oauth/token", "", "",
-			"Origin", "https://spa.example", "Access-Control-Request-Method", http.MethodPost))
+			"Origin", "https://"+e.rpHost, "Access-Control-Request-Method", http.MethodPost))
 		if p.status() >= 300 || p.resp.Header.Get("Access-Control-Allow-Origin") == "" {
 			t.Errorf("CORS preflight: status %d, Access-Control-Allow-Origin %q", p.status(), p.resp.Header.Get("Access-Control-Allow-Origin"))
 		}

@@ -171,3 +171,32 @@ func TestBootstrapRecoversFromAFailedFirstStart(t *testing.T) {
 		t.Errorf("%d org units, want the one root", len(ous))
 	}
 }
+
+// TestREADMEFlagsExist keeps the README from promising a flag that no
+// command takes: every --flag it shows is one some gatehouse command lists
+// in its -h.
+func TestREADMEFlagsExist(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	for _, cmd := range [][]string{
+		{"serve"}, {"demo"}, {"backup"}, {"user", "add"}, {"user", "list"}, {"user", "set-password"}, {"client", "add"}, {"client", "list"},
+	} {
+		out, _ := gatehouse(t, context.Background(), append(cmd, "-h")...)
+		for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9.-]*)`).FindAllStringSubmatch(out, -1) {
+			defined[m[1]] = true
+		}
+	}
+	if !defined["data-dir"] || !defined["redirect-uri"] {
+		t.Fatalf("the -h output was not read: %v", defined)
+	}
+	// Flags of the other tools the README runs: docker compose and npm.
+	others := map[string]bool{"build": true, "no-save": true, "prefix": true}
+	for _, m := range regexp.MustCompile(`--([a-z][a-z0-9.-]*[a-z0-9])`).FindAllStringSubmatch(string(readme), -1) {
+		if !defined[m[1]] && !others[m[1]] {
+			t.Errorf("README shows --%s, which no gatehouse command takes", m[1])
+		}
+	}
+}

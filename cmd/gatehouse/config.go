@@ -37,7 +37,8 @@ type Config struct {
 		CertFile string `yaml:"cert_file" help:"PEM certificate to serve https directly (else run behind a TLS proxy)"`
 		KeyFile  string `yaml:"key_file" help:"PEM private key for cert_file"`
 	} `yaml:"tls"`
-	TrustedProxies list `yaml:"trusted_proxies" help:"reverse proxies (CIDR ranges or addresses, comma-separated) whose X-Forwarded-For gives the client's address: the rightmost address in it that is not one of them"`
+	HSTS           string `yaml:"hsts" help:"Strict-Transport-Security: on (max-age one year), off, or a max-age such as 720h (default: on with tls.cert_file and an https issuer, else off; behind a TLS proxy, set it to have Gatehouse send it)"`
+	TrustedProxies list   `yaml:"trusted_proxies" help:"reverse proxies (CIDR ranges or addresses, comma-separated) whose X-Forwarded-For gives the client's address: the rightmost address in it that is not one of them"`
 	Log            struct {
 		Level  string `yaml:"level" help:"debug, info, warn or error"`
 		Format string `yaml:"format" help:"json, text, or auto (json unless stderr is a terminal)"`
@@ -167,6 +168,36 @@ func (c Config) mfaKeyFile() string {
 	return filepath.Join(c.DataDir, "mfa.key")
 }
 
+// hsts is the max-age of the Strict-Transport-Security header (RFC 6797),
+// and whether to send it at all: the setting, else a year when Gatehouse
+// serves TLS itself for an https issuer. Behind a TLS proxy Gatehouse
+// cannot see that the browser's connection is https, so it sends the
+// header only when told to (or the proxy sends it).
+func (c Config) hsts() (maxAge time.Duration, on bool) {
+	switch c.HSTS {
+	case "":
+		if c.TLS.CertFile != "" && c.httpsIssuer() {
+			return hstsYear, true
+		}
+		return 0, false
+	case "off":
+		return 0, false
+	case "on":
+		return hstsYear, true
+	}
+	d, err := time.ParseDuration(c.HSTS)
+	return d, err == nil && d >= 0
+}
+
+// hstsYear is the default max-age: long enough that browsers remember it
+// between visits.
+const hstsYear = 365 * 24 * time.Hour
+
+func (c Config) httpsIssuer() bool {
+	u, err := url.Parse(c.Issuer)
+	return err == nil && u.Scheme == "https"
+}
+
 // listenAddr is the listen address. By default it is the issuer's port, on
 // loopback only when the issuer is a loopback URL (a developer's machine),
 // else on all interfaces.
@@ -226,6 +257,14 @@ func (c Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls", "cert_file and key_file must be set together")
+	}
+	switch d, err := time.ParseDuration(c.HSTS); {
+	case c.HSTS == "" || c.HSTS == "on" || c.HSTS == "off":
+	case err != nil || d < 0:
+		bad("hsts", "%q is not on, off or a max-age such as 8760h", c.HSTS)
+	}
+	if _, on := c.hsts(); on && !c.httpsIssuer() {
+		bad("hsts", "the issuer is http: Strict-Transport-Security is for https only, and is never sent over http")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

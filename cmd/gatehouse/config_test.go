@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -176,5 +177,57 @@ func TestConfigTrustedProxies(t *testing.T) {
 	}
 	if _, err := load(t, []string{"--config", write("map.yaml", "trusted_proxies: {a: b}\n")}, nil); err == nil || !strings.Contains(err.Error(), "config file") {
 		t.Errorf("a map for trusted_proxies: err = %v, want the config file refused", err)
+	}
+}
+
+// TestConfigHSTS: Strict-Transport-Security is on for a year by default
+// when Gatehouse serves TLS itself for an https issuer, off otherwise;
+// behind a TLS proxy it is opt-in; and it can never be set for an http
+// issuer, whose answers all go over plain http.
+func TestConfigHSTS(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	tlsFiles := []string{"--tls.cert-file", "cert.pem", "--tls.key-file", "key.pem"}
+	https := []string{"--issuer", "https://id.example.org"}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantMaxAge time.Duration
+		wantOn     bool
+	}{
+		{"default: http issuer", nil, 0, false},
+		{"default: https issuer behind a proxy", https, 0, false},
+		{"default: https issuer served with TLS", append(https, tlsFiles...), year, true},
+		{"off, served with TLS", append(append(https, tlsFiles...), "--hsts", "off"), 0, false},
+		{"on behind a proxy", append(https, "--hsts", "on"), year, true},
+		{"a max-age behind a proxy", append(https, "--hsts", "720h"), 30 * 24 * time.Hour, true},
+		{"max-age 0, to make browsers forget", append(append(https, tlsFiles...), "--hsts", "0s"), 0, true},
+		{"http issuer served with TLS", tlsFiles, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.args, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if maxAge, on := c.hsts(); maxAge != tc.wantMaxAge || on != tc.wantOn {
+				t.Errorf("hsts() = %s, %v; want %s, %v", maxAge, on, tc.wantMaxAge, tc.wantOn)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"not a duration", append(https, "--hsts", "always"), nil, `hsts: "always" is not on, off or a max-age such as 8760h`},
+		{"negative", nil, map[string]string{"GATEHOUSE_ISSUER": "https://id.example.org", "GATEHOUSE_HSTS": "-1h"}, `hsts: "-1h" is not on, off or a max-age such as 8760h`},
+		{"on for an http issuer", []string{"--hsts", "on"}, nil, "hsts: the issuer is http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := load(t, tc.args, tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -120,7 +120,13 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 		t.Fatal(err)
 	}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.handler}}
-	srv.Start()
+	if cfg.TLS.CertFile != "" {
+		// httptest's own certificate stands in for the files, which only
+		// serve reads.
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return &env{t: t, issuer: issuer, srv: srv, server: s, store: store, clock: c, rpHost: "rp.example"}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/admin"
@@ -134,7 +135,26 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	})
 	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, logger: logger, now: now}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
+	if maxAge, on := cfg.hsts(); on {
+		s.handler = strictTransport(maxAge, cfg.TLS.CertFile != "", s.handler)
+	}
 	return s, nil
+}
+
+// strictTransport tells browsers to reach Gatehouse only over https for
+// maxAge (RFC 6797), on every answer, errors included. Serving TLS itself
+// (direct), Gatehouse says so only on a TLS connection: section 7.2 forbids
+// it over http. Behind a TLS proxy every request arrives as plain http,
+// and the https issuer (config refuses hsts for an http one) says the
+// browser's connection is https.
+func strictTransport(maxAge time.Duration, direct bool, next http.Handler) http.Handler {
+	value := "max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || !direct {
+			w.Header().Set("Strict-Transport-Security", value)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // maintain deletes expired records every minute and rotates signing and
