@@ -548,7 +548,8 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw, confirm := r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
-	if err := password.CheckPolicy(pw); err != nil {
+	known := password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: h.cfg.ServiceWords}
+	if err := password.CheckPolicy(pw, known); err != nil {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Your new password "+strings.TrimPrefix(err.Error(), "password ")+".")
 		return
 	}

@@ -159,6 +159,17 @@ func (c Config) webAuthnOrigins() []string {
 	return splitList(c.WebAuthn.Origins)
 }
 
+// serviceWords are this service's own words, which a new password must
+// not be built on: its name and the issuer's host (the organisation's
+// domain, usually).
+func (c Config) serviceWords() []string {
+	words := []string{"Gatehouse"}
+	if u, err := url.Parse(c.Issuer); err == nil {
+		words = append(words, u.Hostname())
+	}
+	return words
+}
+
 // mfaKeyFile is the sealing key's path: kept beside the database, not in it.
 func (c Config) mfaKeyFile() string {
 	if c.MFA.KeyFile != "" {

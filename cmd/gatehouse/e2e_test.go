@@ -387,6 +387,45 @@ func TestOneTimePassword(t *testing.T) {
 	}
 }
 
+// TestOneTimePasswordRefusesGuessable: the password chosen at the forced
+// change is refused, with the reason, when it is a common password or
+// built on the user's or the service's own words; a passphrase is taken.
+func TestOneTimePasswordRefusesGuessable(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("wilhelmina", "temporary-password-1")
+	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
+		u.MustChangePassword = true
+		return u, nil
+	})
+	r := e.addRP("app", false)
+	b := e.newBrowser()
+	a := r.authorize()
+	p := b.submitPassword(b.get(a.url), "wilhelmina", "temporary-password-1")
+	if !strings.Contains(p.body, "Choose a new password") {
+		t.Fatalf("expected the change-password page, got status %d:\n%s", p.status(), p.body)
+	}
+	f := p.form()
+	for _, tt := range []struct{ pw, want string }{
+		{"password", "Your new password is one of the most common passwords."},
+		{"wilhelmina", "Your new password contains your username."},
+		{"Wilhelmina2024", "Your new password contains your username."},
+		{"Gatehouse1", "Your new password contains the name of this site."},
+		{"letmein!", "Your new password is too easy to guess: add another word or two."},
+	} {
+		f.Set("new_password", tt.pw)
+		f.Set("confirm_password", tt.pw)
+		p := b.post("/login/change-password", f)
+		if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, tt.want) || !strings.Contains(p.body, "Choose a new password") {
+			t.Errorf("new password %q: status %d, want 422 and %q on the change-password page:\n%s", tt.pw, p.status(), tt.want, p.body)
+		}
+	}
+	f.Set("new_password", "kettle orchard lantern")
+	f.Set("confirm_password", "kettle orchard lantern")
+	if _, err := r.exchange(a, b.codeFrom(b.post("/login/change-password", f), a)); err != nil {
+		t.Fatalf("a passphrase refused: %v", err)
+	}
+}
+
 // TestPerClientLifetimes: a client's own token lifetimes override the
 // server's defaults.
 func TestPerClientLifetimes(t *testing.T) {

@@ -102,6 +102,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		SendThrottle:      login.DefaultSendRule,
 		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
 		Proxies:           proxies,
+		ServiceWords:      cfg.serviceWords(),
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
