@@ -46,6 +46,8 @@ type Service struct {
 	hasher *password.Hasher
 	now    func() time.Time
 	logger *slog.Logger
+	// oneTimeLifetime is how long the one-time passwords it makes work.
+	oneTimeLifetime time.Duration
 	// tree serialises what puts something in an org unit (a unit moved or
 	// created under it, a user moved or created in it) with deleting a
 	// unit, and moves with each other: each checks the tree as it is when
@@ -60,9 +62,9 @@ type Service struct {
 }
 
 // NewService returns a Service over store; hasher hashes the one-time
-// passwords it makes, now is the clock.
-func NewService(store storage.Storage, hasher *password.Hasher, now func() time.Time, logger *slog.Logger) *Service {
-	return &Service{store: store, hasher: hasher, now: now, logger: logger}
+// passwords it makes, which work for oneTimeLifetime; now is the clock.
+func NewService(store storage.Storage, hasher *password.Hasher, oneTimeLifetime time.Duration, now func() time.Time, logger *slog.Logger) *Service {
+	return &Service{store: store, hasher: hasher, oneTimeLifetime: oneTimeLifetime, now: now, logger: logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a

@@ -569,6 +569,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
 	if _, err := h.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		u.OneTimePasswordExpiresAt = time.Time{}
 		return u, nil
 	}); err != nil {
 		h.serverError(w, r, err)

@@ -47,6 +47,9 @@ type Config struct {
 		Iterations    uint32 `yaml:"iterations" help:"argon2id passes"`
 		Parallelism   uint8  `yaml:"parallelism" help:"argon2id lanes"`
 		MaxConcurrent int    `yaml:"max_concurrent" help:"password hashes computed at once"`
+		// OneTimeLifetime bounds how long a one-time password, handed over
+		// on paper or by phone, can wait unused for whoever finds it.
+		OneTimeLifetime time.Duration `yaml:"one_time_lifetime" help:"how long a one-time password (from an admin, the CLI or the first start) works before its user needs a new one"`
 	} `yaml:"password"`
 	Tokens struct {
 		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime" help:"default access token lifetime"`
@@ -111,6 +114,7 @@ func defaultConfig() Config {
 	p := password.OWASP()
 	c.Password.MemoryKiB, c.Password.Iterations, c.Password.Parallelism = p.MemoryKiB, p.Iterations, p.Parallelism
 	c.Password.MaxConcurrent = runtime.GOMAXPROCS(0)
+	c.Password.OneTimeLifetime = 7 * 24 * time.Hour
 	c.Tokens.AccessTokenLifetime = time.Hour
 	c.Tokens.IDTokenLifetime = time.Hour
 	c.Tokens.RefreshTokenLifetime = 30 * 24 * time.Hour
@@ -271,6 +275,7 @@ func (c Config) Validate() error {
 		"keys.signing_key_retention":    c.Keys.SigningKeyRetention,
 		"keys.cookie_key_rotation":      c.Keys.CookieKeyRotation,
 		"session.lifetime":              c.Session.Lifetime,
+		"password.one_time_lifetime":    c.Password.OneTimeLifetime,
 	} {
 		if d <= 0 {
 			bad(name, "must be positive")

@@ -118,7 +118,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 			methods = append(methods, templates.Choice{Value: t, Label: f.Label()})
 		}
 	}
-	adminSvc := admin.NewService(store, hasher, now, logger)
+	adminSvc := admin.NewService(store, hasher, cfg.Password.OneTimeLifetime, now, logger)
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
