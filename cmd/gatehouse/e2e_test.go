@@ -355,7 +355,7 @@ func TestOneTimePassword(t *testing.T) {
 	e := newEnv(t)
 	u := e.addUser("bob", "temporary-password-1")
 	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
-		u.MustChangePassword = true
+		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
 		return u, nil
 	})
 	r := e.addRP("app", false)
@@ -394,7 +394,7 @@ func TestOneTimePasswordRefusesGuessable(t *testing.T) {
 	e := newEnv(t)
 	u := e.addUser("wilhelmina", "temporary-password-1")
 	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
-		u.MustChangePassword = true
+		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
 		return u, nil
 	})
 	r := e.addRP("app", false)

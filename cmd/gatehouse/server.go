@@ -103,6 +103,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
 		Proxies:           proxies,
 		ServiceWords:      cfg.serviceWords(),
+		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
