@@ -820,7 +820,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	if p.OrgUnit == "" {
 		p.OrgUnit = "a removed unit"
 	}
-	p.OneTimePasswordExpired = u.MustChangePassword && !h.now().Before(p.OneTimePasswordExpires)
+	p.OneTimePasswordExpired = u.OneTimePasswordExpired(h.now(), h.svc.oneTimeLifetime)
 
 	for _, b := range u.Roles {
 		over := "Everywhere"

@@ -400,11 +400,11 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.showPassword(w, r, a, http.StatusForbidden, "This account is disabled. Contact your helpdesk.")
 		return
 	}
-	if expires := u.OneTimePasswordExpiry(h.cfg.OneTimeLifetime); u.MustChangePassword && !h.cfg.Now().Before(expires) {
+	if u.OneTimePasswordExpired(h.cfg.Now(), h.cfg.OneTimeLifetime) {
 		// A one-time password waits on paper or in a message for its
 		// owner; one never used must not work for ever.
-		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{
-			"reason": "one-time password expired", "expired": expires.UTC().Format(time.RFC3339)})
+		expired := u.OneTimePasswordExpiry(h.cfg.OneTimeLifetime).UTC().Format(time.RFC3339)
+		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{"reason": "one-time password expired", "expired": expired})
 		h.showPassword(w, r, a, http.StatusForbidden, "This one-time password has expired. Ask your helpdesk for a new one.")
 		return
 	}

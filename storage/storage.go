@@ -176,6 +176,12 @@ func (u User) OneTimePasswordExpiry(lifetime time.Duration) time.Time {
 	return u.PasswordChangedAt.Add(lifetime)
 }
 
+// OneTimePasswordExpired reports whether u has a one-time password and it
+// has expired at now.
+func (u User) OneTimePasswordExpired(now time.Time, lifetime time.Duration) bool {
+	return u.MustChangePassword && !now.Before(u.OneTimePasswordExpiry(lifetime))
+}
+
 // UserPage is one page of ListUsers.
 type UserPage struct {
 	Users []User
