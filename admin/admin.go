@@ -36,8 +36,10 @@ type Config struct {
 	// PhoneRegions are the regions whose phone numbers are accepted where
 	// an org unit names none: the server's default.
 	PhoneRegions []string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// OneTimeLifetime is how long the one-time passwords it makes work.
+	OneTimeLifetime time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
 }
 
 // Service runs admin operations. It holds no locks: the invariants its
@@ -48,14 +50,16 @@ type Service struct {
 	store   storage.Storage
 	hasher  *password.Hasher
 	regions []string
-	now     func() time.Time
-	logger  *slog.Logger
+	// oneTimeLifetime is how long the one-time passwords it makes work.
+	oneTimeLifetime time.Duration
+	now             func() time.Time
+	logger          *slog.Logger
 }
 
 // NewService returns a Service over store; hasher hashes the one-time
 // passwords it makes.
 func NewService(store storage.Storage, hasher *password.Hasher, cfg Config) *Service {
-	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, now: cfg.Now, logger: cfg.Logger}
+	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime, now: cfg.Now, logger: cfg.Logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a

@@ -16,6 +16,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
+// oneTimeLifetime is how long the fixture's one-time passwords work.
+const oneTimeLifetime = 7 * 24 * time.Hour
+
 // fixture is a store with a small tree (root > wales > ward, root >
 // england), a user in ward with one method, and actors with each role.
 type fixture struct {
@@ -36,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{store: store, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), actor: map[string]Actor{}}
 	f.svc = NewService(store, password.NewHasher(password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 2),
-		Config{PhoneRegions: []string{"GB"}, Now: func() time.Time { return f.now }, Logger: slog.New(slog.DiscardHandler)})
+		Config{PhoneRegions: []string{"GB"}, OneTimeLifetime: oneTimeLifetime, Now: func() time.Time { return f.now }, Logger: slog.New(slog.DiscardHandler)})
 	for _, ou := range []storage.OrgUnit{{ID: "root"}, {ID: "wales", ParentID: "root"}, {ID: "ward", ParentID: "wales"}, {ID: "england", ParentID: "root"}} {
 		if err := store.CreateOrgUnit(ctx, ou); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -128,7 +129,8 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 		}
 	}
 	now := s.now()
-	u := storage.User{ID: storage.NewID(), OrgUnitID: in.OrgUnitID, MustChangePassword: true, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
+	u := storage.User{ID: storage.NewID(), OrgUnitID: in.OrgUnitID, MustChangePassword: true, OneTimePasswordExpiresAt: now.Add(s.oneTimeLifetime),
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
 	if u.Username, err = s.checkUsername(ctx, in.Username); err != nil {
 		errs = append(errs, err)
 	}
@@ -302,33 +304,35 @@ func (s *Service) signOut(ctx context.Context, userID string) error {
 }
 
 // ResetPassword gives a user a new one-time password, returned to be shown
-// once, which they must change at their next sign-in; their sessions end
-// and their tokens are revoked, as with the CLI's reset.
-func (s *Service) ResetPassword(ctx context.Context, a Actor, userID string) (string, error) {
+// once with when it expires, which they must change at their next sign-in;
+// their sessions end and their tokens are revoked, as with the CLI's reset.
+func (s *Service) ResetPassword(ctx context.Context, a Actor, userID string) (pw string, expires time.Time, err error) {
 	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {
-		return "", fmt.Errorf("get user: %w", err)
+		return "", expires, fmt.Errorf("get user: %w", err)
 	}
 	if err := s.authorizeManage(ctx, a, u, "user.password_reset"); err != nil {
-		return "", err
+		return "", expires, err
 	}
-	pw := password.Generate()
+	pw = password.Generate()
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return "", fmt.Errorf("hash one-time password: %w", err)
+		return "", expires, fmt.Errorf("hash one-time password: %w", err)
 	}
 	now := s.now()
+	expires = now.Add(s.oneTimeLifetime)
 	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
 		cur.PasswordHash, cur.MustChangePassword, cur.PasswordChangedAt, cur.UpdatedAt = hash, true, now, now
+		cur.OneTimePasswordExpiresAt = expires
 		return cur, nil
 	}); err != nil {
-		return "", fmt.Errorf("update user: %w", err)
+		return "", expires, fmt.Errorf("update user: %w", err)
 	}
 	if err := s.signOut(ctx, u.ID); err != nil {
-		return "", err
+		return "", expires, err
 	}
 	s.audit(ctx, a, u, "user.password_reset", storage.OutcomeSuccess, nil)
-	return pw, nil
+	return pw, expires, nil
 }
 
 // roleLabels are the roles a global admin may grant, in the order offered.
@@ -718,6 +722,7 @@ func (h *Handler) createUser(rq *request) {
 	next := []string{
 		"Give " + name + " their username, " + u.Username + ", and this one-time password by a safe route: in person or by phone, not in one email with the username.",
 		"At their first sign-in they choose a password of their own, and the one-time password stops working.",
+		oneTimeExpirySentence(u.OneTimePasswordExpiresAt),
 	}
 	if s := h.nextSignInSentence(rq, u.ID, "After that, at sign-in this user will be: "); s != "" {
 		next = append(next, s)
@@ -812,7 +817,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 		Page: rq.page(name, "Users"), ID: u.ID, Username: u.Username, Name: name,
 		Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone, OrgUnitID: u.OrgUnitID, OrgUnit: t.units[u.OrgUnitID].Name,
 		Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, MFAEnabled: u.MFAEnabled,
-		Created: u.CreatedAt, PasswordChanged: u.PasswordChangedAt,
+		Created: u.CreatedAt, PasswordChanged: u.PasswordChangedAt, OneTimePasswordExpires: u.OneTimePasswordExpiry(h.svc.oneTimeLifetime),
 		NextSignIn: d.Summary(), NextSignInWhy: d.Reason,
 		CanEdit: canEdit, CanResetMFA: canEdit, CanExceptions: canExceptions && u.ID != rq.actor.User.ID, CanRoles: rq.global(),
 		Self: u.ID == rq.actor.User.ID, Notice: notice, Errors: formErrors(errs...),
@@ -820,6 +825,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	if p.OrgUnit == "" {
 		p.OrgUnit = "a removed unit"
 	}
+	p.OneTimePasswordExpired = u.OneTimePasswordExpired(h.now(), h.svc.oneTimeLifetime)
 
 	for _, b := range u.Roles {
 		over := "Everywhere"
@@ -1029,7 +1035,7 @@ func (h *Handler) resetPassword(rq *request) {
 		"Reset the password", "/admin/users/"+u.ID) {
 		return
 	}
-	pw, err := h.svc.ResetPassword(rq.ctx(), rq.actor, u.ID)
+	pw, expires, err := h.svc.ResetPassword(rq.ctx(), rq.actor, u.ID)
 	if err != nil {
 		rq.serverError(err)
 		return
@@ -1041,9 +1047,16 @@ func (h *Handler) resetPassword(rq *request) {
 		Next: []string{
 			"Give " + name + " this one-time password by a safe route, once you are sure it is them asking: in person or by phone.",
 			"At their next sign-in they choose a new password of their own, and the one-time password stops working.",
+			oneTimeExpirySentence(expires),
 		},
 		Back: templates.NavLink{Label: "Back to " + name + "'s page", URL: "/admin/users/" + u.ID},
 	})
+}
+
+// oneTimeExpirySentence tells the admin handing a one-time password over
+// how long it lasts.
+func oneTimeExpirySentence(expires time.Time) string {
+	return "If it is not used by " + expires.UTC().Format("2 Jan 2006 15:04 MST") + ", it expires: reset the password again to give them a new one."
 }
 
 func (h *Handler) showUserMFA(rq *request) {

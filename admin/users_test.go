@@ -91,6 +91,9 @@ func TestCreateUser(t *testing.T) {
 			if stored.ID != u.ID || stored.OrgUnitID != tt.in.OrgUnitID || !stored.MustChangePassword || stored.Email != storage.NormalizeEmail(tt.in.Email) {
 				t.Errorf("stored %+v", stored)
 			}
+			if want := f.now.Add(oneTimeLifetime); !stored.OneTimePasswordExpiresAt.Equal(want) {
+				t.Errorf("one-time password expires %v, want %v", stored.OneTimePasswordExpiresAt, want)
+			}
 			if ok, _, err := f.svc.hasher.Verify(ctx, stored.PasswordHash, pw); err != nil || !ok || len(pw) < 20 {
 				t.Errorf("the one-time password %q does not verify against the stored hash (%v)", pw, err)
 			}
@@ -133,7 +136,7 @@ func TestManageCoversRoles(t *testing.T) {
 		if got, err := f.svc.manages(ctx, f.actor[tt.actor].User, u); err != nil || got != tt.want {
 			t.Errorf("manages(%s, %s) = %v, %v; want %v", tt.actor, tt.user, got, err, tt.want)
 		}
-		_, err := f.svc.ResetPassword(ctx, f.actor[tt.actor], tt.user)
+		_, _, err := f.svc.ResetPassword(ctx, f.actor[tt.actor], tt.user)
 		if tt.want != (err == nil) {
 			t.Errorf("%s resetting %s's password: %v", tt.actor, tt.user, err)
 		}
@@ -143,6 +146,29 @@ func TestManageCoversRoles(t *testing.T) {
 		if !tt.want && !slices.Contains(f.denied(t, tt.user), tt.actor+" mfa.reset") {
 			t.Errorf("%s resetting %s's MFA: no denied audit event", tt.actor, tt.user)
 		}
+	}
+}
+
+// TestResetPasswordExpiry: a reset gives a one-time password that expires
+// one lifetime from the reset, whatever the last one's expiry was.
+func TestResetPasswordExpiry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.now = f.now.Add(30 * 24 * time.Hour)
+	pw, expires, err := f.svc.ResetPassword(ctx, f.actor["wales-admin"], "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.store.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := f.now.Add(oneTimeLifetime)
+	if !u.MustChangePassword || !u.OneTimePasswordExpiresAt.Equal(want) || !expires.Equal(want) {
+		t.Errorf("after a reset: must change %v, stored expiry %v, returned %v; want true, %v, %v", u.MustChangePassword, u.OneTimePasswordExpiresAt, expires, want, want)
+	}
+	if ok, _, err := f.svc.hasher.Verify(ctx, u.PasswordHash, pw); err != nil || !ok {
+		t.Errorf("the one-time password does not verify against the stored hash (%v)", err)
 	}
 }
 

@@ -419,6 +419,14 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.showPassword(w, r, a, http.StatusForbidden, "This account is disabled. Contact your helpdesk.")
 		return
 	}
+	if u.OneTimePasswordExpired(h.cfg.Now(), h.cfg.OneTimeLifetime) {
+		// A one-time password waits on paper or in a message for its
+		// owner; one never used must not work for ever.
+		expired := u.OneTimePasswordExpiry(h.cfg.OneTimeLifetime).UTC().Format(time.RFC3339)
+		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{"reason": "one-time password expired", "expired": expired})
+		h.showPassword(w, r, a, http.StatusForbidden, "This one-time password has expired. Ask your helpdesk for a new one.")
+		return
+	}
 	if err := h.throttle.reset(ctx, accountKey); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -578,7 +586,8 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw, confirm := r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
-	if err := password.CheckPolicy(pw); err != nil {
+	known := password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: h.cfg.ServiceWords}
+	if err := password.CheckPolicy(pw, known); err != nil {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Your new password "+strings.TrimPrefix(err.Error(), "password ")+".")
 		return
 	}
@@ -601,6 +610,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
 	if _, err := h.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		u.OneTimePasswordExpiresAt = time.Time{}
 		return u, nil
 	}); err != nil {
 		h.serverError(w, r, err)

@@ -45,8 +45,15 @@ type Config struct {
 	// Proxies are the reverse proxies whose X-Forwarded-For is believed;
 	// every client address (throttles, audit, sessions) is read through it.
 	Proxies clientip.Proxies
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// OneTimeLifetime is how long a one-time password stored without an
+	// expiry lasts: see storage.User.OneTimePasswordExpiry.
+	OneTimeLifetime time.Duration
+	// ServiceWords are the words of this service a new password must not
+	// be built on, as it must not be on its owner's names: see
+	// password.Context.
+	ServiceWords []string
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Handler serves the login, callback and logout pages.

@@ -170,6 +170,29 @@ type User struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	PasswordChangedAt time.Time
+	// OneTimePasswordExpiresAt is when a one-time password stops working
+	// (see OneTimePasswordExpiry); zero once the user has chosen their own.
+	OneTimePasswordExpiresAt time.Time `json:",omitzero"`
+}
+
+// OneTimePasswordExpiry is when u's one-time password stops working, zero
+// when u has none. One set before one-time passwords had a stored expiry
+// lasts lifetime from when it was set, so an old one left unused does not
+// work for ever.
+func (u User) OneTimePasswordExpiry(lifetime time.Duration) time.Time {
+	switch {
+	case !u.MustChangePassword:
+		return time.Time{}
+	case !u.OneTimePasswordExpiresAt.IsZero():
+		return u.OneTimePasswordExpiresAt
+	}
+	return u.PasswordChangedAt.Add(lifetime)
+}
+
+// OneTimePasswordExpired reports whether u has a one-time password and it
+// has expired at now.
+func (u User) OneTimePasswordExpired(now time.Time, lifetime time.Duration) bool {
+	return u.MustChangePassword && !now.Before(u.OneTimePasswordExpiry(lifetime))
 }
 
 // UserPage is one page of ListUsers.

@@ -59,6 +59,10 @@ type UserPage struct {
 	OrgUnitID, OrgUnit     string
 	Disabled               bool
 	MustChangePassword     bool
+	// OneTimePasswordExpires is when the one-time password stops working,
+	// with MustChangePassword; OneTimePasswordExpired once it has.
+	OneTimePasswordExpires time.Time
+	OneTimePasswordExpired bool
 	MFAEnabled             bool
 	Created                time.Time
 	PasswordChanged        time.Time

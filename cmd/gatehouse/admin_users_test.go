@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -112,6 +113,58 @@ func (e *env) changeOneTimePassword(t *testing.T, app *relyingParty, username, o
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestAdminOneTimePasswordExpires: a one-time password an admin made works
+// until password.one_time_lifetime has passed, and not after: the sign-in
+// says so and is audited, the user's page shows it, and a reset gives one
+// that works.
+func TestAdminOneTimePasswordExpires(t *testing.T) {
+	ctx := context.Background()
+	ue := newUsersEnv(t)
+	lifetime := ue.server.cfg.Password.OneTimeLifetime
+	form := url.Values{"username": {"Newbie"}, "display_name": {"New Bie"}, "email": {"newbie@example.org"}, "org_unit": {"cardiff"}}
+	p := ue.wales.adminForm(t, "/admin/users", form)
+	otp := secretOn(t, p)
+	expires := ue.clock.Now().Add(lifetime)
+	when := expires.UTC().Format("2 Jan 2006 15:04 MST")
+	if !strings.Contains(p.body, "If it is not used by "+when+", it expires") {
+		t.Errorf("the created page does not say the one-time password expires at %s:\n%s", when, p.body)
+	}
+	u := mustUser(t, ue.env, "newbie")
+	if !u.OneTimePasswordExpiresAt.Equal(expires) {
+		t.Errorf("stored expiry %v, want %v", u.OneTimePasswordExpiresAt, expires)
+	}
+	page := "/admin/users/" + u.ID
+	if p := ue.wales.get(ue.issuer + page); !strings.Contains(p.body, "with a one-time password that works until "+when) {
+		t.Errorf("the user's page does not say when the one-time password expires:\n%s", p.body)
+	}
+
+	ue.clock.Advance(lifetime - time.Second)
+	b := ue.newBrowser()
+	a := ue.app.authorize()
+	if p := b.submitPassword(b.get(a.url), "newbie", otp); !strings.Contains(p.body, "Choose a new password") {
+		t.Fatalf("a second before it expires: want the change-password page, got status %d:\n%s", p.status(), p.body)
+	}
+	ue.clock.Advance(time.Second)
+	b = ue.newBrowser()
+	a = ue.app.authorize()
+	p = b.submitPassword(b.get(a.url), "newbie", otp)
+	if p.status() != http.StatusForbidden || !strings.Contains(p.body, "This one-time password has expired. Ask your helpdesk for a new one.") || strings.Contains(p.body, "Choose a new password") {
+		t.Errorf("once expired: status %d, want 403 and the reason on the sign-in page:\n%s", p.status(), p.body)
+	}
+	events, _ := ue.store.ListAudit(ctx, storage.AuditQuery{Subject: u.ID, Action: "login.password", Outcome: storage.OutcomeDenied})
+	if len(events) != 1 || events[0].Details["reason"] != "one-time password expired" {
+		t.Errorf("denied sign-ins audited: %+v, want one for the expired one-time password", events)
+	}
+
+	// The admins' sessions lapsed meanwhile: another admin signs in.
+	admin, _ := ue.adminSignIn(t, ue.withRole(ue.addUser("boss2", alicePassword), storage.RoleGlobalAdmin).Username)
+	if p := admin.get(ue.issuer + page); !strings.Contains(p.body, "one-time password expired on "+when) {
+		t.Errorf("the user's page does not say the one-time password expired:\n%s", p.body)
+	}
+	otp = secretOn(t, admin.confirm(t, admin.adminForm(t, page+"/reset-password", nil)))
+	ue.changeOneTimePassword(t, ue.app, "newbie", otp, "kettle orchard lantern")
 }
 
 // searchUsers follows a search's pages, returning the usernames on each.

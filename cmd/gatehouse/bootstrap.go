@@ -53,7 +53,7 @@ func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *p
 	}
 	admin := storage.User{
 		ID: storage.NewID(), Username: username, DisplayName: "Administrator",
-		PasswordHash: hash, MustChangePassword: true,
+		PasswordHash: hash, MustChangePassword: true, OneTimePasswordExpiresAt: now.Add(cfg.Password.OneTimeLifetime),
 		OrgUnitID: root.ID, Roles: []storage.RoleBinding{{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID}},
 		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
 	}
@@ -70,9 +70,12 @@ func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *p
       username: %s
       one-time password: %s
 
-  This password is shown once and must be changed at first sign-in.
+  This password is shown once, works until %s, and must be changed at
+  first sign-in. If it expires unused, stop Gatehouse and run
+  'gatehouse user set-password --username %s' with the same
+  configuration for a new one.
 
-`, username, otp)
+`, username, otp, formatExpiry(admin.OneTimePasswordExpiresAt), username)
 	return nil
 }
 

@@ -61,7 +61,7 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	switch args[0] {
 	case "add":
 		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, store storage.Storage) error {
-			return addUser(ctx, cfg, store, stdout, stderr, username, email, name, ou, role)
+			return addUser(ctx, cfg, store, stdout, stderr, username, email, name, ou, role, time.Now())
 		})
 	case "list":
 		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
@@ -69,7 +69,7 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		})
 	case "set-password":
 		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
-			return setPassword(ctx, cfg, store, stdout, stderr, username)
+			return setPassword(ctx, cfg, store, stdout, stderr, username, time.Now())
 		})
 	}
 	return fmt.Errorf("unknown user command %q (want add, list or set-password)", args[0])
@@ -91,7 +91,7 @@ func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (stora
 	return storage.OrgUnit{}, fmt.Errorf("no org unit %q", ref)
 }
 
-func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username, email, name, ouRef, role string) error {
+func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username, email, name, ouRef, role string, now time.Time) error {
 	if username == "" {
 		return errors.New("--username is required")
 	}
@@ -115,8 +115,7 @@ func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, std
 	if u.PasswordHash, err = newHasher(cfg).Hash(ctx, otp); err != nil {
 		return err
 	}
-	now := time.Now()
-	u.MustChangePassword = true
+	u.MustChangePassword, u.OneTimePasswordExpiresAt = true, now.Add(cfg.Password.OneTimeLifetime)
 	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = now, now, now
 	if err := store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
 		return fmt.Errorf("a user with username %q or email %q already exists", norm, u.Email)
@@ -124,11 +123,15 @@ func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, std
 		return err
 	}
 	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: ou.ID, Action: "user.created", Outcome: storage.OutcomeSuccess})
-	fmt.Fprintf(stdout, "created user %s (id %s) in %s\none-time password: %s\n(shown once; it must be changed at first sign-in)\n", norm, u.ID, ou.Name, otp)
+	fmt.Fprintf(stdout, "created user %s (id %s) in %s\none-time password: %s\n(shown once; it must be changed at first sign-in, and works until %s)\n",
+		norm, u.ID, ou.Name, otp, formatExpiry(u.OneTimePasswordExpiresAt))
 	return nil
 }
 
-func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username string) error {
+// setPassword gives a user a new one-time password. It is also how an
+// operator gets back in when the first start's one-time password expired
+// unused.
+func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username string, now time.Time) error {
 	norm, err := storage.NormalizeUsername(username)
 	if err != nil || username == "" {
 		return errors.New("--username is required")
@@ -144,9 +147,10 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout,
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	expires := now.Add(cfg.Password.OneTimeLifetime)
 	if _, err := store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
 		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, true, now, now
+		u.OneTimePasswordExpiresAt = expires
 		return u, nil
 	}); err != nil {
 		return err
@@ -159,9 +163,14 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout,
 		return err
 	}
 	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_reset", Outcome: storage.OutcomeSuccess})
-	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in; existing sessions ended)\n", norm, otp)
+	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in, and works until %s; existing sessions ended)\n",
+		norm, otp, formatExpiry(expires))
 	return nil
 }
+
+// formatExpiry is how the command line and the first start say when a
+// one-time password stops working.
+func formatExpiry(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") }
 
 func listUsers(ctx context.Context, store storage.Users, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

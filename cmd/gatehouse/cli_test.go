@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -198,5 +200,57 @@ func TestREADMEFlagsExist(t *testing.T) {
 		if !defined[m[1]] && !others[m[1]] {
 			t.Errorf("README shows --%s, which no gatehouse command takes", m[1])
 		}
+	}
+}
+
+// TestBootstrapAdminOneTimePasswordExpires: the first start's one-time
+// password says when it expires and how to get a new one, expires like any
+// other, and `gatehouse user set-password` is the way back in.
+func TestBootstrapAdminOneTimePasswordExpires(t *testing.T) {
+	ctx := context.Background()
+	store, err := bbolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg := defaultConfig()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	if err := bootstrap(ctx, store, cfg, newHasher(cfg), now, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"works until 30 Nov 2026 12:00 UTC", "gatehouse user set-password --username admin"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the first start's message lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	e := newEnv(t)
+	lifetime := e.server.cfg.Password.OneTimeLifetime
+	if u := mustUser(t, e, "admin"); !u.MustChangePassword || !u.OneTimePasswordExpiresAt.Equal(e.clock.Now().Add(lifetime)) {
+		t.Errorf("bootstrap admin: must change %v, expires %v; want true, %v", u.MustChangePassword, u.OneTimePasswordExpiresAt, e.clock.Now().Add(lifetime))
+	}
+	e.setPassword("admin", "one-time password 1") // the printed one went to io.Discard
+	e.clock.Advance(lifetime)
+	b := e.newBrowser()
+	p := b.submitPassword(b.get(e.issuer+"/admin"), "admin", "one-time password 1")
+	if p.status() != http.StatusForbidden || !strings.Contains(p.body, "This one-time password has expired.") {
+		t.Errorf("the expired first-start password: status %d, want 403 and the reason:\n%s", p.status(), p.body)
+	}
+
+	out.Reset()
+	if err := setPassword(ctx, e.server.cfg, e.store, &out, io.Discard, "admin", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`one-time password for admin: ([A-Z2-7]{26})`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("user set-password printed no one-time password:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "works until "+formatExpiry(e.clock.Now().Add(lifetime))) {
+		t.Errorf("user set-password does not say when the password expires:\n%s", out.String())
+	}
+	p = b.submitPassword(b.get(e.issuer+"/admin"), "admin", m[1])
+	if !strings.Contains(p.body, "Choose a new password") {
+		t.Errorf("the new one-time password: want the change-password page, got status %d:\n%s", p.status(), p.body)
 	}
 }

@@ -48,6 +48,9 @@ type Config struct {
 		Iterations    uint32 `yaml:"iterations" help:"argon2id passes"`
 		Parallelism   uint8  `yaml:"parallelism" help:"argon2id lanes"`
 		MaxConcurrent int    `yaml:"max_concurrent" help:"password hashes computed at once"`
+		// OneTimeLifetime bounds how long a one-time password, handed over
+		// on paper or by phone, can wait unused for whoever finds it.
+		OneTimeLifetime time.Duration `yaml:"one_time_lifetime" help:"how long a one-time password (from an admin, the CLI or the first start) works before its user needs a new one"`
 	} `yaml:"password"`
 	Tokens struct {
 		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime" help:"default access token lifetime"`
@@ -112,6 +115,7 @@ func defaultConfig() Config {
 	p := password.OWASP()
 	c.Password.MemoryKiB, c.Password.Iterations, c.Password.Parallelism = p.MemoryKiB, p.Iterations, p.Parallelism
 	c.Password.MaxConcurrent = runtime.GOMAXPROCS(0)
+	c.Password.OneTimeLifetime = 7 * 24 * time.Hour
 	c.Tokens.AccessTokenLifetime = time.Hour
 	c.Tokens.IDTokenLifetime = time.Hour
 	c.Tokens.RefreshTokenLifetime = 30 * 24 * time.Hour
@@ -158,6 +162,17 @@ func (c Config) webAuthnOrigins() []string {
 		return []string{u.Scheme + "://" + u.Host}
 	}
 	return splitList(c.WebAuthn.Origins)
+}
+
+// serviceWords are this service's own words, which a new password must
+// not be built on: its name and the issuer's host (the organisation's
+// domain, usually).
+func (c Config) serviceWords() []string {
+	words := []string{"Gatehouse"}
+	if u, err := url.Parse(c.Issuer); err == nil {
+		words = append(words, u.Hostname())
+	}
+	return words
 }
 
 // mfaKeyFile is the sealing key's path: kept beside the database, not in it.
@@ -299,6 +314,7 @@ func (c Config) Validate() error {
 		"keys.signing_key_retention":    c.Keys.SigningKeyRetention,
 		"keys.cookie_key_rotation":      c.Keys.CookieKeyRotation,
 		"session.lifetime":              c.Session.Lifetime,
+		"password.one_time_lifetime":    c.Password.OneTimeLifetime,
 	} {
 		if d <= 0 {
 			bad(name, "must be positive")

@@ -28,6 +28,9 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if c.Password.MemoryKiB != 19456 || c.Password.Iterations != 2 || c.Password.Parallelism != 1 {
 		t.Errorf("argon2id defaults = %+v, want OWASP m=19456 t=2 p=1", c.Password)
 	}
+	if c.Password.OneTimeLifetime != 7*24*time.Hour {
+		t.Errorf("password.one_time_lifetime = %s, want 7 days", c.Password.OneTimeLifetime)
+	}
 }
 
 // TestConfigPrecedence: flags > environment > YAML file > defaults.
@@ -75,7 +78,7 @@ tokens:
 func TestConfigReportsEveryProblem(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(file, []byte("issuer: http://id.example.org\nlog:\n  level: loud\n"), 0o600)
-	_, err := load(t, []string{"--config", file, "--password.memory-kib", "1024", "--tokens.code-lifetime", "1h"},
+	_, err := load(t, []string{"--config", file, "--password.memory-kib", "1024", "--tokens.code-lifetime", "1h", "--password.one-time-lifetime", "0s"},
 		map[string]string{"GATEHOUSE_SESSION_LIFETIME": "-1s", "GATEHOUSE_DEMO_LISTEN": "nonsense"})
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
@@ -86,6 +89,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"password.memory_kib: must be at least 8192",
 		"tokens.code_lifetime: must be at most 10m",
 		"session.lifetime: must be positive",
+		"password.one_time_lifetime: must be positive",
 		"demo.listen: \"nonsense\" is not host:port",
 	} {
 		if !strings.Contains(err.Error(), want) {

@@ -355,7 +355,7 @@ func TestOneTimePassword(t *testing.T) {
 	e := newEnv(t)
 	u := e.addUser("bob", "temporary-password-1")
 	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
-		u.MustChangePassword = true
+		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
 		return u, nil
 	})
 	r := e.addRP("app", false)
@@ -384,6 +384,45 @@ func TestOneTimePassword(t *testing.T) {
 	a = r.authorize(oauth2.SetAuthURLParam("prompt", "login"))
 	if _, err := r.exchange(a, b.codeFrom(b.submitPassword(b.get(a.url), "bob", "a much better password"), a)); err != nil {
 		t.Fatalf("sign-in with the new password: %v", err)
+	}
+}
+
+// TestOneTimePasswordRefusesGuessable: the password chosen at the forced
+// change is refused, with the reason, when it is a common password or
+// built on the user's or the service's own words; a passphrase is taken.
+func TestOneTimePasswordRefusesGuessable(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("wilhelmina", "temporary-password-1")
+	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
+		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
+		return u, nil
+	})
+	r := e.addRP("app", false)
+	b := e.newBrowser()
+	a := r.authorize()
+	p := b.submitPassword(b.get(a.url), "wilhelmina", "temporary-password-1")
+	if !strings.Contains(p.body, "Choose a new password") {
+		t.Fatalf("expected the change-password page, got status %d:\n%s", p.status(), p.body)
+	}
+	f := p.form()
+	for _, tt := range []struct{ pw, want string }{
+		{"password", "Your new password is one of the most common passwords."},
+		{"wilhelmina", "Your new password contains your username."},
+		{"Wilhelmina2024", "Your new password contains your username."},
+		{"Gatehouse1", "Your new password contains the name of this site."},
+		{"letmein!", "Your new password is too easy to guess: add another word or two."},
+	} {
+		f.Set("new_password", tt.pw)
+		f.Set("confirm_password", tt.pw)
+		p := b.post("/login/change-password", f)
+		if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, tt.want) || !strings.Contains(p.body, "Choose a new password") {
+			t.Errorf("new password %q: status %d, want 422 and %q on the change-password page:\n%s", tt.pw, p.status(), tt.want, p.body)
+		}
+	}
+	f.Set("new_password", "kettle orchard lantern")
+	f.Set("confirm_password", "kettle orchard lantern")
+	if _, err := r.exchange(a, b.codeFrom(b.post("/login/change-password", f), a)); err != nil {
+		t.Fatalf("a passphrase refused: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -75,7 +76,7 @@ func TestOneTimePasswordGivesNoSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
-		u.MustChangePassword = true
+		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
 		return u, nil
 	})
 	b := e.newBrowser()

@@ -101,6 +101,8 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		SendThrottle:      login.DefaultSendRule,
 		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
 		Proxies:           proxies,
+		ServiceWords:      cfg.serviceWords(),
+		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
@@ -117,7 +119,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 			methods = append(methods, templates.Choice{Value: t, Label: f.Label()})
 		}
 	}
-	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), Now: now, Logger: logger})
+	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime, Now: now, Logger: logger})
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())

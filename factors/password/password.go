@@ -1,5 +1,6 @@
 // Package password hashes and verifies passwords with argon2id, the first
-// factor of every sign-in.
+// factor of every sign-in, and decides whether a new one is acceptable
+// (see CheckPolicy).
 //
 // One argon2id hash at the OWASP parameters costs ~17 ms of CPU and 19 MiB of
 // memory, so a Hasher bounds how many run at once: a burst of sign-ins waits
@@ -14,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -33,11 +33,6 @@ func OWASP() Params { return Params{MemoryKiB: 19 * 1024, Iterations: 2, Paralle
 const (
 	saltLen = 16
 	keyLen  = 32
-	// MinLength and MaxLength bound a new password, in characters. NIST SP
-	// 800-63B asks for at least 8 and for accepting at least 64; the upper
-	// bound keeps a hash request from being an amplification vector.
-	MinLength = 8
-	MaxLength = 256
 )
 
 var (
@@ -45,9 +40,6 @@ var (
 	ErrBusy = errors.New("password hashing is busy")
 	// ErrMalformedHash means a stored hash could not be parsed.
 	ErrMalformedHash = errors.New("malformed password hash")
-	// ErrTooShort and ErrTooLong describe a rejected new password.
-	ErrTooShort = fmt.Errorf("password must be at least %d characters", MinLength)
-	ErrTooLong  = fmt.Errorf("password must be at most %d characters", MaxLength)
 )
 
 // Hasher hashes and verifies passwords, at most a fixed number at a time.
@@ -66,18 +58,6 @@ func NewHasher(params Params, maxConcurrent int) *Hasher {
 	h := &Hasher{params: params, slots: make(chan struct{}, maxConcurrent)}
 	h.dummy = encode(params, make([]byte, saltLen), make([]byte, keyLen))
 	return h
-}
-
-// CheckPolicy reports why a new password is unacceptable, or nil.
-func CheckPolicy(pw string) error {
-	n := utf8.RuneCountInString(pw)
-	switch {
-	case n < MinLength:
-		return ErrTooShort
-	case n > MaxLength:
-		return ErrTooLong
-	}
-	return nil
 }
 
 // Hash returns the PHC string of pw:

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -77,26 +78,83 @@ func TestBusy(t *testing.T) {
 }
 
 func TestCheckPolicy(t *testing.T) {
+	c := Context{
+		Username: "wilhelmina", Email: "w.harbottle@example.org", DisplayName: "Mina Quenby-Stroud",
+		Service: []string{"Gatehouse", "login.example.org"},
+	}
+	// strong is a passphrase of exactly scoredLength characters.
+	strong := "kettle orchard lantern purple tractor sings loudly over the quiet harbour while seven gulls argue!!!"
+	if n := len(strong); n != scoredLength {
+		t.Fatalf("strong is %d characters, want %d", n, scoredLength)
+	}
 	tests := []struct {
+		name string
 		pw   string
 		want error
 	}{
-		{"short", ErrTooShort},
-		{"12345678", nil},
-		{"ééééééé", ErrTooShort}, // 7 characters, 14 bytes
-		{strings.Repeat("a", MaxLength), nil},
-		{strings.Repeat("a", MaxLength+1), ErrTooLong},
+		{"short", "short", ErrTooShort},
+		{"7 characters in 14 bytes", "ééééééé", ErrTooShort},
+		{"too long", strings.Repeat("a", MaxLength+1), ErrTooLong},
+		{"the most common", "password", ErrCommon},
+		{"common with a capital and a digit", "Password1", ErrCommon},
+		{"common in l33t", "P@ssw0rd", ErrCommon},
+		{"common digits", "12345678", ErrCommon},
+		{"keyboard row", "qwertyuiop", ErrCommon},
+		{"common with a symbol", "letmein!", ErrGuessable},
+		{"repeat", "aaaaaaaaaaaa", ErrGuessable},
+		{"one word", "umbrellas", ErrGuessable},
+		{"username", "wilhelmina", ContextError{"your username"}},
+		{"username and a year", "Wilhelmina2024", ContextError{"your username"}},
+		{"username reversed", "animlehliw", ContextError{"your username"}},
+		{"username in l33t", "w1lh3lm1na", ContextError{"your username"}},
+		{"email", "w.harbottle@example.org", ContextError{"your email address"}},
+		{"email's local part", "w.harbottle1", ContextError{"your email address"}},
+		{"a word of the email", "Harbottle99", ContextError{"your email address"}},
+		{"name", "Mina Quenby-Stroud", ContextError{"your name"}},
+		{"two words of the name", "MinaQuenby", ContextError{"your name"}},
+		{"service", "Gatehouse1", ContextError{"the name of this site"}},
+		{"issuer's host", "login.example.org", ContextError{"the name of this site"}},
+		{"passphrase", "correct horse battery staple", nil},
+		{"random", "ZK4D7QJ2M3XV", nil},
+		{"passphrase with the username among its words", "wilhelmina walks seven quiet harbours", nil},
+		{"longest, weak after what is scored", strong + strings.Repeat("a", MaxLength-scoredLength), nil},
+		{"weak in what is scored", strings.Repeat("a", MaxLength-scoredLength) + strong, ErrGuessable},
 	}
 	for _, tt := range tests {
-		if got := CheckPolicy(tt.pw); !errors.Is(got, tt.want) {
-			t.Errorf("CheckPolicy(%q) = %v, want %v", tt.pw, got, tt.want)
+		if got := CheckPolicy(tt.pw, c); got != tt.want {
+			t.Errorf("%s: CheckPolicy(%q) = %v, want %v", tt.name, tt.pw, got, tt.want)
+		}
+	}
+	// The same words are only words without the context.
+	if got := CheckPolicy("Wilhelmina2024", Context{}); got != ErrGuessable {
+		t.Errorf("CheckPolicy(%q) without context = %v, want %v", "Wilhelmina2024", got, ErrGuessable)
+	}
+}
+
+// BenchmarkCheckPolicy measures what a check costs at the length zxcvbn
+// scores and at the longest password, which costs the same: a passphrase,
+// and a contrived one of characters that may stand for letters, zxcvbn's
+// worst case.
+func BenchmarkCheckPolicy(b *testing.B) {
+	c := Context{Username: "wilhelmina", Email: "w.harbottle@example.org", DisplayName: "Mina Quenby-Stroud", Service: []string{"Gatehouse", "login.example.org"}}
+	for _, tt := range []struct{ name, unit string }{
+		{"passphrase", "correct horse battery staple "},
+		{"l33t", "4@8({[<3691!|70$5+%2xq"},
+	} {
+		for _, n := range []int{scoredLength, MaxLength} {
+			pw := strings.Repeat(tt.unit, MaxLength)[:n]
+			b.Run(fmt.Sprintf("%s/%d", tt.name, n), func(b *testing.B) {
+				for b.Loop() {
+					CheckPolicy(pw, c)
+				}
+			})
 		}
 	}
 }
 
 func TestGenerate(t *testing.T) {
 	a, b := Generate(), Generate()
-	if a == b || len(a) < 20 || CheckPolicy(a) != nil {
+	if a == b || len(a) < 20 || CheckPolicy(a, Context{}) != nil {
 		t.Errorf("Generate() = %q, %q; want distinct policy-compliant passwords", a, b)
 	}
 }

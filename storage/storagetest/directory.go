@@ -84,6 +84,8 @@ func newUser(id, username, email string, now time.Time) storage.User {
 		CreatedAt:          now,
 		UpdatedAt:          now.Add(time.Minute),
 		PasswordChangedAt:  now.Add(2 * time.Minute),
+		// Set with MustChangePassword.
+		OneTimePasswordExpiresAt: now.Add(7 * 24 * time.Hour),
 	}
 }
 
