@@ -20,10 +20,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/templates"
 )
 
-// errAdvanced means the stored step changed under the request: another tab
-// moved the journey on. The dispatcher shows whatever comes next.
-var errAdvanced = errors.New("journey already advanced")
-
 // errClientGone: the client of a sign-in in progress was deleted.
 var errClientGone = errors.New("client no longer registered")
 
@@ -35,31 +31,31 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	switch a.Step {
-	case storage.StepPassword, storage.StepDecide, storage.StepSecondFactor, storage.StepEnrol:
+	switch step := stepOf(a); step {
+	case StepPassword, StepDecide, StepSecondFactor, StepEnrol:
 		sess, u, err := h.currentSession(r)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
-		if a.Step != storage.StepPassword && (sess == nil || sess.ID != a.SessionID) {
+		if step != StepPassword && (sess == nil || sess.ID != a.SessionID) {
 			// The session this journey built is gone (signed out in
 			// another tab): start over.
 			h.restart(w, r, a)
 			return
 		}
 		h.decide(w, r, a, sess, u)
-	case storage.StepChangePassword:
+	case StepChangePassword:
 		u, err := h.store.GetUser(r.Context(), a.UserID)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
 		h.showChangePassword(w, r, a, u, http.StatusOK, "")
-	case storage.StepDone:
+	case StepDone:
 		http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 	default:
-		h.serverError(w, r, fmt.Errorf("auth request %s has unknown step %q", a.ID, a.Step))
+		h.serverError(w, r, fmt.Errorf("auth request %s has unknown step %q", a.ID, step))
 	}
 }
 
@@ -85,38 +81,38 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	case policy.Unmet:
 		h.unmet(w, r, a, u, d)
 	case policy.Reauthenticate:
-		if a.Step != storage.StepPassword {
+		if stepOf(a) != StepPassword {
 			h.restart(w, r, a)
 			return
 		}
 		h.showPassword(w, r, a, http.StatusOK, "")
 	case policy.OfferEnrolment, policy.RequireEnrolment:
-		if a.Step != storage.StepEnrol {
-			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
-				a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
-			}) {
-				return
-			}
-			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
-			a.Step, a.UserID, a.SessionID = storage.StepEnrol, sess.UserID, sess.ID
+		if a, ok := h.moveOn(w, r, a, sess, u, d, StepEnrol, EvEnrol); ok {
+			h.showSetup(w, r, a, up, d)
 		}
-		h.showSetup(w, r, a, up, d)
 	case policy.Challenge, policy.StepUp:
-		if a.Step != storage.StepSecondFactor {
-			if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
-				a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
-			}) {
-				return
-			}
-			h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
-			a.Step, a.UserID, a.SessionID = storage.StepSecondFactor, sess.UserID, sess.ID
+		if a, ok := h.moveOn(w, r, a, sess, u, d, StepSecondFactor, EvChallenge); ok {
+			h.showChallenge(w, r, a, u, up, d.Methods, http.StatusOK, "")
 		}
-		h.showChallenge(w, r, a, u, up, d.Methods, http.StatusOK, "")
 	case policy.Done:
 		h.complete(w, r, a, sess, u, d)
 	default:
 		h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
 	}
+}
+
+// moveOn takes the journey to step by ev for decision d, binding it to the
+// session, unless it is there already; the decision is audited once, when
+// it moves the journey.
+func (h *Handler) moveOn(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, d policy.Decision, step Step, ev Event) (storage.AuthRequest, bool) {
+	if stepOf(a) == step {
+		return a, true
+	}
+	a, ok := h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = sess.UserID, sess.ID })
+	if ok {
+		h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
+	}
+	return a, ok
 }
 
 // policyInput gathers what the decision needs, for the session of user u;
@@ -128,7 +124,7 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		// Past the password step the session has already been checked
 		// against the request (a password entered here, or single sign-on
 		// that went on to a challenge).
-		FreshPassword: a.Step != storage.StepPassword,
+		FreshPassword: stepOf(a) != StepPassword,
 		Now:           h.cfg.Now(),
 	}
 	if a.ReturnTo == "" {
@@ -268,14 +264,14 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
 	}
-	if !h.advance(w, r, a, a.Step, func(a *storage.AuthRequest) {
-		a.Step, a.UserID, a.SessionID = storage.StepDone, sess.UserID, sess.ID
+	if _, ok := h.advance(w, r, a, EvSatisfied, func(a *storage.AuthRequest) {
+		a.UserID, a.SessionID = sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
 		a.Exception, a.RememberedDevice = nil, d.Remembered
 		if e := d.Exception; e != nil {
 			a.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
 		}
-	}) {
+	}); !ok {
 		return
 	}
 	h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
@@ -284,18 +280,9 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 
 // restart sends the journey back to the password step.
 func (h *Handler) restart(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) {
-	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.Step == storage.StepDone {
-			return a, errAdvanced
-		}
-		a.Step, a.UserID, a.SessionID = storage.StepPassword, "", ""
-		return a, nil
-	})
-	if err != nil && !errors.Is(err, errAdvanced) {
-		h.serverError(w, r, err)
-		return
+	if _, ok := h.advance(w, r, a, EvRestart, func(a *storage.AuthRequest) { a.UserID, a.SessionID = "", "" }); ok {
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 	}
-	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
 func (h *Handler) clientName(ctx context.Context, id string) string {
@@ -339,7 +326,7 @@ func (h *Handler) showChangePassword(w http.ResponseWriter, r *http.Request, a s
 
 // formRequest checks the common parts of a journey form post (size, CSRF,
 // browser, expected step) and returns its auth request.
-func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step string) (storage.AuthRequest, bool) {
+func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step Step) (storage.AuthRequest, bool) {
 	if !h.parseForm(w, r) {
 		return storage.AuthRequest{}, false
 	}
@@ -351,7 +338,7 @@ func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step strin
 		h.formExpired(w, r)
 		return a, false
 	}
-	if a.Step != step {
+	if stepOf(a) != step {
 		// A stale or forged form for another step: show the real one.
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return a, false
@@ -362,7 +349,7 @@ func (h *Handler) formRequest(w http.ResponseWriter, r *http.Request, step strin
 const msgBadCredentials = "The username or password is incorrect."
 
 func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepPassword)
+	a, ok := h.formRequest(w, r, StepPassword)
 	if !ok {
 		return
 	}
@@ -446,9 +433,9 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 
 	// A one-time password proves enough to choose a new one and no more:
 	// the browser gets no session until it has.
-	next, sessionID := storage.StepDecide, ""
+	ev, sessionID := EvPassword, ""
 	if u.MustChangePassword {
-		next = storage.StepChangePassword
+		ev = EvOneTimePassword
 	} else {
 		sess, err := h.startSession(w, r, u.ID, h.passwordProof())
 		if err != nil {
@@ -457,35 +444,11 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		}
 		sessionID = sess.ID
 	}
-	if !h.advance(w, r, a, storage.StepPassword, func(a *storage.AuthRequest) {
-		a.Step, a.UserID, a.SessionID = next, u.ID, sessionID
-	}) {
+	if _, ok := h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = u.ID, sessionID }); !ok {
 		return
 	}
 	h.auditUser(r, u, "login.password", storage.OutcomeSuccess, map[string]string{"client_id": a.ClientID, "session": sessionID})
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
-}
-
-// advance moves the journey from step, applying change, and reports
-// whether the caller should go on. A request another tab already moved on
-// is left alone; the dispatcher shows what comes next.
-func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, from string, change func(*storage.AuthRequest)) bool {
-	_, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.Step != from {
-			return a, errAdvanced
-		}
-		change(&a)
-		return a, nil
-	})
-	switch {
-	case errors.Is(err, errAdvanced):
-		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
-		return false
-	case err != nil:
-		h.serverError(w, r, err)
-		return false
-	}
-	return true
 }
 
 // accountKey is the throttle key for a sign-in name. A known user is keyed
@@ -575,7 +538,7 @@ func (h *Handler) recordFailure(r *http.Request, login string, u storage.User, a
 // session yet; the auth request, bound to this browser, carries the user
 // the one-time password proved.
 func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepChangePassword)
+	a, ok := h.formRequest(w, r, StepChangePassword)
 	if !ok {
 		return
 	}
@@ -622,9 +585,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if !h.advance(w, r, a, storage.StepChangePassword, func(a *storage.AuthRequest) {
-		a.Step, a.SessionID = storage.StepDecide, sess.ID
-	}) {
+	if _, ok := h.advance(w, r, a, EvPasswordChanged, func(a *storage.AuthRequest) { a.SessionID = sess.ID }); !ok {
 		return
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
@@ -637,7 +598,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if a.Step != storage.StepDone {
+	if stepOf(a) != StepDone {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}

@@ -244,7 +244,7 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 	now := h.cfg.Now()
 	a := storage.AuthRequest{
 		ID: storage.NewID(), ReturnTo: returnTo, BrowserHash: hashBrowser(h.browserID(r)),
-		CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), Step: storage.StepPassword,
+		CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), Step: string(StepPassword),
 		Requirement: policy.ForPage(page),
 	}
 	if sess != nil {

@@ -160,7 +160,7 @@ const msgWrongAnswer = "That didn't work. Check and try again."
 
 // postSecondFactor checks an answer to the outstanding challenge.
 func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	a, ok := h.formRequest(w, r, StepSecondFactor)
 	if !ok {
 		return
 	}
@@ -241,9 +241,9 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if !h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) {
-		a.Step, a.SessionID, a.ChallengeID, a.MethodID = storage.StepDecide, newSess.ID, "", ""
-	}) {
+	if _, ok := h.advance(w, r, a, EvFactorPassed, func(a *storage.AuthRequest) {
+		a.SessionID, a.ChallengeID, a.MethodID = newSess.ID, "", ""
+	}); !ok {
 		return
 	}
 	if r.PostFormValue("remember") == "on" && rememberFor(up) != "" {
@@ -272,7 +272,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if a.Step != storage.StepSecondFactor || sess == nil || sess.ID != a.SessionID {
+	if stepOf(a) != StepSecondFactor || sess == nil || sess.ID != a.SessionID {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
@@ -300,7 +300,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 
 // postMethod switches the sign-in to another of the user's methods.
 func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	a, ok := h.formRequest(w, r, StepSecondFactor)
 	if !ok {
 		return
 	}
@@ -315,7 +315,7 @@ func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := up.methods[i]
-	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.MethodID, a.ChallengeID = m.ID, "" }) {
+	if _, ok := h.advance(w, r, a, EvRechallenge, func(a *storage.AuthRequest) { a.MethodID, a.ChallengeID = m.ID, "" }); ok {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 	}
 }
@@ -323,7 +323,7 @@ func (h *Handler) postMethod(w http.ResponseWriter, r *http.Request) {
 // postResend sends a new code (or places a new call) by retiring the
 // outstanding challenge; beginChallenge keeps to the send budget.
 func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepSecondFactor)
+	a, ok := h.formRequest(w, r, StepSecondFactor)
 	if !ok {
 		return
 	}
@@ -337,7 +337,7 @@ func (h *Handler) postResend(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if h.advance(w, r, a, storage.StepSecondFactor, func(a *storage.AuthRequest) { a.ChallengeID = "" }) {
+	if _, ok := h.advance(w, r, a, EvRechallenge, func(a *storage.AuthRequest) { a.ChallengeID = "" }); ok {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 	}
 }

@@ -35,11 +35,11 @@ func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.Au
 // postNotNow records "Not now" for this sign-in; the policy lets it count
 // only where MFA is prompted.
 func (h *Handler) postNotNow(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.formRequest(w, r, storage.StepEnrol)
+	a, ok := h.formRequest(w, r, StepEnrol)
 	if !ok {
 		return
 	}
-	if h.advance(w, r, a, storage.StepEnrol, func(a *storage.AuthRequest) { a.Step, a.EnrolmentDeclined = storage.StepDecide, true }) {
+	if _, ok := h.advance(w, r, a, EvNotNow, func(a *storage.AuthRequest) { a.EnrolmentDeclined = true }); ok {
 		h.audit(r, storage.AuditEvent{Actor: a.UserID, Subject: a.UserID, Action: "mfa.enrolment_declined", Outcome: storage.OutcomeSuccess,
 			Details: map[string]string{"auth_request": a.ID, "client_id": a.ClientID}})
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)

@@ -46,9 +46,10 @@ func (a *authRequest) GetScopes() []string                { return a.Scopes }
 func (a *authRequest) GetState() string                   { return a.State }
 func (a *authRequest) GetSubject() string                 { return a.UserID }
 
-// Done is what op checks before it issues a code: only the journey's final
-// step counts, whatever else is set on the request.
-func (a *authRequest) Done() bool { return a.Step == storage.StepDone && a.UserID != "" }
+// Done is what op checks before it issues a code: the journey's callback
+// marks a request CodeIssued only once its final step is reached (the step
+// itself is the journey's own, opaque here).
+func (a *authRequest) Done() bool { return a.CodeIssued && a.UserID != "" }
 
 func (a *authRequest) LogValue() slog.Value {
 	return slog.GroupValue(

@@ -109,7 +109,6 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		BrowserHash:         browserHash,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.Lifetimes.AuthRequest),
-		Step:                storage.StepPassword,
 	}
 	for _, l := range r.UILocales {
 		a.UILocales = append(a.UILocales, l.String())
@@ -161,7 +160,7 @@ func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.Auth
 	if err != nil {
 		return nil, fmt.Errorf("get auth request for code: %w", err)
 	}
-	if a.Step != storage.StepDone {
+	if !a.CodeIssued {
 		return nil, errors.New("auth request is not done")
 	}
 	u, err := s.activeUser(ctx, a.UserID)

@@ -445,17 +445,6 @@ type Clients interface {
 	ListClients(ctx context.Context) ([]Client, error)
 }
 
-// Journey steps, stored on the auth request. The login dispatcher moves a
-// request forward one step at a time; only StepDone lets a code be issued.
-const (
-	StepPassword       = "password"
-	StepChangePassword = "change_password"
-	StepDecide         = "decide"
-	StepSecondFactor   = "second_factor"
-	StepEnrol          = "enrol"
-	StepDone           = "done"
-)
-
 // Requirement is what one sign-in must prove. It is built once, when its
 // auth request is created (from the client and the request, or from what
 // one of Gatehouse's own pages needs), and kept with it; login/policy owns
@@ -511,7 +500,8 @@ type AuthRequest struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 
-	// The journey.
+	// The journey: Step is where it stands, the login package's to name
+	// (opaque here).
 	Step      string
 	UserID    string
 	SessionID string

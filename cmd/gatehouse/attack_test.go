@@ -7,6 +7,7 @@ package main
 // lost or half-written.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -583,7 +584,7 @@ func (e *env) step(id string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return a.Step
+	return string(cmp.Or(login.Step(a.Step), login.StepPassword)) // a new request is at the password
 }
 
 // wantNoCode checks p sent nothing to the RP.
@@ -661,8 +662,8 @@ func TestLoginRejects(t *testing.T) {
 		step := b.stepper()
 		step.post("/login/password", f)
 		step.get(e.issuer + "/login?id=" + url.QueryEscape(id))
-		if got := e.step(id); got != storage.StepDone {
-			t.Fatalf("step = %q, want %q", got, storage.StepDone)
+		if got := e.step(id); got != string(login.StepDone) {
+			t.Fatalf("step = %q, want %q", got, string(login.StepDone))
 		}
 
 		got := thief.get(callback)
@@ -723,8 +724,8 @@ func TestLoginRejects(t *testing.T) {
 				if tc.want == http.StatusForbidden && !strings.Contains(got.body, "This form has expired") {
 					t.Errorf("refusal is not the form-expired page:\n%.500s", got.body)
 				}
-				if step := e.step(id); step != storage.StepPassword {
-					t.Errorf("step = %q, want it unchanged (%q)", step, storage.StepPassword)
+				if step := e.step(id); step != string(login.StepPassword) {
+					t.Errorf("step = %q, want it unchanged (%q)", step, string(login.StepPassword))
 				}
 				for _, c := range got.resp.Cookies() {
 					if strings.Contains(c.Name, "session") && c.Value != "" {
@@ -779,8 +780,8 @@ func TestLoginRejects(t *testing.T) {
 		if got.status() != http.StatusForbidden || !strings.Contains(got.loginError(), "disabled") {
 			t.Errorf("disabled user: status %d message %q, want 403 and disabled", got.status(), got.loginError())
 		}
-		if step := e.step(id); step != storage.StepPassword {
-			t.Errorf("step = %q, want %q", step, storage.StepPassword)
+		if step := e.step(id); step != string(login.StepPassword) {
+			t.Errorf("step = %q, want %q", step, string(login.StepPassword))
 		}
 		e.wantNoCode(t, "callback for a disabled user", b.get(e.issuer+"/authorize/callback?id="+url.QueryEscape(id)))
 	})

@@ -77,7 +77,7 @@ func newAuthRequest(id string, now time.Time) storage.AuthRequest {
 		BrowserHash: []byte{9, 8, 7},
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(30 * time.Minute),
-		Step:        storage.StepPassword,
+		Step:        "password",
 	}
 }
 
@@ -94,7 +94,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 	checkCommonErrors(t, entity[storage.AuthRequest]{s.CreateAuthRequest, s.GetAuthRequest, s.UpdateAuthRequest, s.DeleteAuthRequest}, "ar1", req)
 
 	done := func(a storage.AuthRequest) storage.AuthRequest {
-		a.Step, a.UserID, a.SessionID = storage.StepDone, "u1", "s1"
+		a.Step, a.UserID, a.SessionID = "done", "u1", "s1"
 		a.AuthTime, a.AMR, a.ACR = now, []string{"pwd", "otp", "mfa"}, "mfa"
 		a.Exception = &storage.ExceptionClaim{ID: "ex1", Kind: storage.ExceptionShortTerm, ExpiresAt: now.Add(time.Hour)}
 		a.RememberedDevice = true
