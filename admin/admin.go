@@ -31,6 +31,14 @@ type Actor struct {
 	UserAgent string
 }
 
+// System is the actor for an operator's tool, such as the command line
+// (name "cli"): whoever holds the server's files holds a global admin's
+// power, so it acts as one, through the same rules, and its changes are
+// audited under name.
+func System(name string) Actor {
+	return Actor{User: storage.User{ID: name, Username: name, Roles: []storage.RoleBinding{{Role: storage.RoleGlobalAdmin}}}}
+}
+
 // Config configures the Service.
 type Config struct {
 	// PhoneRegions are the regions whose phone numbers are accepted where
@@ -38,8 +46,11 @@ type Config struct {
 	PhoneRegions []string
 	// OneTimeLifetime is how long the one-time passwords it makes work.
 	OneTimeLifetime time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// ServiceWords are the service's own words, which a password given to
+	// a new user must not be built on (see password.Context).
+	ServiceWords []string
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Service runs admin operations. It holds no locks: the invariants its
@@ -52,6 +63,7 @@ type Service struct {
 	regions []string
 	// oneTimeLifetime is how long the one-time passwords it makes work.
 	oneTimeLifetime time.Duration
+	serviceWords    []string
 	now             func() time.Time
 	logger          *slog.Logger
 }
@@ -59,7 +71,8 @@ type Service struct {
 // NewService returns a Service over store; hasher hashes the one-time
 // passwords it makes.
 func NewService(store storage.Storage, hasher *password.Hasher, cfg Config) *Service {
-	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime, now: cfg.Now, logger: cfg.Logger}
+	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime,
+		serviceWords: cfg.ServiceWords, now: cfg.Now, logger: cfg.Logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a

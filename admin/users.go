@@ -33,6 +33,10 @@ import (
 // NewUser is what an admin fills in to create a user.
 type NewUser struct {
 	Username, DisplayName, Email, OrgUnitID string
+	// Password, for scripted provisioning, is the first password; empty,
+	// one is generated. Either way it is one-time: the user chooses their
+	// own at first sign-in.
+	Password string
 }
 
 // Profile is what an admin may change of a user's details.
@@ -103,9 +107,10 @@ func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User
 var errUnitGone = &factors.InputError{Field: "org_unit", Msg: "That org unit was deleted just now: choose another"}
 
 // CreateUser creates a user in an org unit the actor is an org admin
-// over, with a one-time password it returns (to be shown once) and must
-// change at their first sign-in: no admin ever chooses a user's password.
-// Refused fields come back as InputErrors, joined.
+// over, with a one-time password it returns (to be shown once; empty when
+// in.Password gave it, which must pass the password policy) and must
+// change at their first sign-in: no admin ever chooses a user's lasting
+// password. Refused fields come back as InputErrors, joined.
 func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.User, string, error) {
 	target := storage.User{OrgUnitID: in.OrgUnitID}
 	var errs []error
@@ -140,10 +145,16 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	if u.Email, err = s.checkEmail(ctx, in.Email, ""); err != nil {
 		errs = append(errs, err)
 	}
+	pw, shown := in.Password, ""
+	if pw == "" {
+		pw = password.Generate()
+		shown = pw
+	} else if err := password.CheckPolicy(pw, password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: s.serviceWords}); err != nil {
+		errs = append(errs, &factors.InputError{Field: "password", Msg: "The first " + err.Error()})
+	}
 	if err := errors.Join(errs...); err != nil {
 		return u, "", err
 	}
-	pw := password.Generate()
 	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
 		return u, "", fmt.Errorf("hash one-time password: %w", err)
 	}
@@ -156,8 +167,12 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	case err != nil:
 		return u, "", fmt.Errorf("create user: %w", err)
 	}
-	s.audit(ctx, a, u, "user.created", storage.OutcomeSuccess, map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName})
-	return u, pw, nil
+	details := map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName, "first_password": "generated"}
+	if shown == "" {
+		details["first_password"] = "given"
+	}
+	s.audit(ctx, a, u, "user.created", storage.OutcomeSuccess, details)
+	return u, shown, nil
 }
 
 // UpdateProfile changes a user's display name, email and phone numbers.
@@ -305,7 +320,7 @@ func (s *Service) signOut(ctx context.Context, userID string) error {
 
 // ResetPassword gives a user a new one-time password, returned to be shown
 // once with when it expires, which they must change at their next sign-in;
-// their sessions end and their tokens are revoked, as with the CLI's reset.
+// their sessions end and their tokens are revoked.
 func (s *Service) ResetPassword(ctx context.Context, a Actor, userID string) (pw string, expires time.Time, err error) {
 	u, err := s.store.GetUser(ctx, userID)
 	if err != nil {

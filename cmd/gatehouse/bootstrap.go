@@ -17,6 +17,23 @@ import (
 // demoClientID is the demo relying party's client, managed by Gatehouse.
 const demoClientID = "gatehouse-demo"
 
+// ensureRoot returns the root org unit, making it ("Organisation", MFA
+// optional) in a store that has none yet; created says it did.
+func ensureRoot(ctx context.Context, store storage.OrgUnits, now time.Time) (root storage.OrgUnit, created bool, err error) {
+	ous, err := store.ListOrgUnits(ctx)
+	if err != nil {
+		return root, false, fmt.Errorf("list org units: %w", err)
+	}
+	if i := slices.IndexFunc(ous, func(o storage.OrgUnit) bool { return o.ParentID == "" }); i >= 0 {
+		return ous[i], false, nil
+	}
+	root = storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
+	if err := store.CreateOrgUnit(ctx, root); err != nil {
+		return root, false, fmt.Errorf("create root org unit: %w", err)
+	}
+	return root, true, nil
+}
+
 // bootstrap prepares a new store: a root org unit and a global admin whose
 // one-time password is written to out, once. It does nothing to a store
 // that already has a user. Everything that can fail without writing comes
@@ -38,18 +55,9 @@ func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *p
 	if err != nil {
 		return fmt.Errorf("hash admin password: %w", err)
 	}
-	ous, err := store.ListOrgUnits(ctx)
+	root, _, err := ensureRoot(ctx, store, now) // an earlier first start may have got this far
 	if err != nil {
-		return fmt.Errorf("list org units: %w", err)
-	}
-	i := slices.IndexFunc(ous, func(o storage.OrgUnit) bool { return o.ParentID == "" })
-	root := storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
-	if i >= 0 {
-		root = ous[i] // an earlier first start got this far
-	} else {
-		if err := store.CreateOrgUnit(ctx, root); err != nil {
-			return fmt.Errorf("create root org unit: %w", err)
-		}
+		return err
 	}
 	admin := storage.User{
 		ID: storage.NewID(), Username: username, DisplayName: "Administrator",

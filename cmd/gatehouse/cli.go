@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -16,7 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/admin"
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -46,22 +49,34 @@ func withStore(args []string, stderr io.Writer, getenv func(string) string, name
 	return fn(cfg, store)
 }
 
-func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errors.New("usage: gatehouse user add|list|set-password [flags]")
 	}
-	var username, email, name, ou, role string
+	var in admin.NewUser
+	var ou, role, passwordFile string
 	userFlags := func(fs *flag.FlagSet) {
-		fs.StringVar(&username, "username", "", "username (required)")
-		fs.StringVar(&email, "email", "", "email address")
-		fs.StringVar(&name, "name", "", "display name")
+		fs.StringVar(&in.Username, "username", "", "username (required)")
+	}
+	addFlags := func(fs *flag.FlagSet) {
+		userFlags(fs)
+		fs.StringVar(&in.Email, "email", "", "email address")
+		fs.StringVar(&in.DisplayName, "name", "", "display name (required)")
 		fs.StringVar(&ou, "org-unit", "", "org unit id or name (default: the root)")
 		fs.StringVar(&role, "role", "", "global_admin, or org_admin / helpdesk over the user's org unit")
+		fs.StringVar(&passwordFile, "password-file", "", "read the first password from this file (- for stdin) instead of generating one; it must still be changed at first sign-in")
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "user add", userFlags, func(cfg Config, store storage.Storage) error {
-			return addUser(ctx, cfg, store, stdout, stderr, username, email, name, ou, role, time.Now())
+		return withStore(args[1:], stderr, getenv, "user add", addFlags, func(cfg Config, store storage.Storage) error {
+			if passwordFile != "" {
+				pw, err := readPassword(passwordFile, stdin)
+				if err != nil {
+					return fmt.Errorf("--password-file: %w", err)
+				}
+				in.Password = pw
+			}
+			return addUser(ctx, cfg, store, stdout, stderr, in, ou, role, time.Now)
 		})
 	case "list":
 		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
@@ -69,10 +84,70 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		})
 	case "set-password":
 		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
-			return setPassword(ctx, cfg, store, stdout, stderr, username, time.Now())
+			return setPassword(ctx, cfg, store, stdout, in.Username, time.Now)
 		})
 	}
 	return fmt.Errorf("unknown user command %q (want add, list or set-password)", args[0])
+}
+
+// readPassword reads a password from the file at path, or from stdin for
+// "-": its first line, without the line ending.
+func readPassword(path string, stdin io.Reader) (string, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(io.LimitReader(r, 4<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password in it")
+	}
+	return pw, nil
+}
+
+// cli is the command line's admin Service, acting as admin.System("cli").
+func cli(cfg Config, store storage.Storage, now func() time.Time) (*admin.Service, admin.Actor) {
+	return admin.NewService(store, newHasher(cfg), admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime,
+		ServiceWords: cfg.serviceWords(), Now: now, Logger: slog.New(slog.DiscardHandler)}), admin.System("cli")
+}
+
+// cliError words an admin.Service refusal for the command line: each
+// refused field as --flag: message.
+func cliError(err error) error {
+	flags := map[string]string{"username": "--username", "display_name": "--name", "email": "--email", "org_unit": "--org-unit",
+		"password": "--password-file", "role": "--role", "role_unit": "--org-unit"}
+	var msgs []string
+	for _, e := range inputErrors(err) {
+		msgs = append(msgs, cmp.Or(flags[e.Field], e.Field)+": "+e.Msg)
+	}
+	if len(msgs) == 0 {
+		return err
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// inputErrors are the refused fields in err, which may join several.
+func inputErrors(err error) []*factors.InputError {
+	var out []*factors.InputError
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			out = append(out, inputErrors(e)...)
+		}
+		return out
+	}
+	var ie *factors.InputError
+	if errors.As(err, &ie) {
+		out = append(out, ie)
+	}
+	return out
 }
 
 func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (storage.OrgUnit, error) {
@@ -85,53 +160,55 @@ func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (stora
 			return o, nil
 		}
 	}
-	if ref == "" {
-		return storage.OrgUnit{}, errors.New("no root org unit: run `gatehouse serve` once first")
-	}
 	return storage.OrgUnit{}, fmt.Errorf("no org unit %q", ref)
 }
 
-func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username, email, name, ouRef, role string, now time.Time) error {
-	if username == "" {
-		return errors.New("--username is required")
-	}
-	norm, err := storage.NormalizeUsername(username)
-	if err != nil {
-		return fmt.Errorf("--username: %w", err)
-	}
-	ou, err := findOrgUnit(ctx, store, ouRef)
+// addUser creates a user through the admin Service, as a global admin on
+// the admin pages would, and grants role. Before the first start it makes
+// the root org unit the user goes in.
+func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, in admin.NewUser, ouRef, role string, now func() time.Time) error {
+	root, created, err := ensureRoot(ctx, store, now())
 	if err != nil {
 		return err
 	}
-	u := storage.User{ID: storage.NewID(), Username: norm, Email: storage.NormalizeEmail(email), DisplayName: name, OrgUnitID: ou.ID}
+	ou := root
+	if ouRef != "" {
+		if ou, err = findOrgUnit(ctx, store, ouRef); err != nil {
+			return err
+		}
+	}
 	switch role {
-	case "":
-	case storage.RoleGlobalAdmin, storage.RoleOrgAdmin, storage.RoleHelpdesk:
-		u.Roles = []storage.RoleBinding{{Role: role, OrgUnitID: ou.ID}}
+	case "", storage.RoleGlobalAdmin, storage.RoleOrgAdmin, storage.RoleHelpdesk:
 	default:
 		return fmt.Errorf("--role: %q is not global_admin, org_admin or helpdesk", role)
 	}
-	otp := password.Generate()
-	if u.PasswordHash, err = newHasher(cfg).Hash(ctx, otp); err != nil {
-		return err
+	svc, actor := cli(cfg, store, now)
+	in.OrgUnitID = ou.ID
+	u, otp, err := svc.CreateUser(ctx, actor, in)
+	if err != nil {
+		return cliError(err)
 	}
-	u.MustChangePassword, u.OneTimePasswordExpiresAt = true, now.Add(cfg.Password.OneTimeLifetime)
-	u.CreatedAt, u.UpdatedAt, u.PasswordChangedAt = now, now, now
-	if err := store.CreateUser(ctx, u); errors.Is(err, storage.ErrAlreadyExists) {
-		return fmt.Errorf("a user with username %q or email %q already exists", norm, u.Email)
-	} else if err != nil {
-		return err
+	if role != "" {
+		if err := svc.GrantRole(ctx, actor, u.ID, storage.RoleBinding{Role: role, OrgUnitID: ou.ID}); err != nil {
+			return cliError(fmt.Errorf("user %s created, but the role was not granted: %w", u.Username, err))
+		}
 	}
-	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: ou.ID, Action: "user.created", Outcome: storage.OutcomeSuccess})
-	fmt.Fprintf(stdout, "created user %s (id %s) in %s\none-time password: %s\n(shown once; it must be changed at first sign-in, and works until %s)\n",
-		norm, u.ID, ou.Name, otp, formatExpiry(u.OneTimePasswordExpiresAt))
+	fmt.Fprintf(stdout, "created user %s (id %s) in %s\n", u.Username, u.ID, ou.Name)
+	if otp != "" {
+		fmt.Fprintf(stdout, "one-time password: %s\n(shown once; it must be changed at first sign-in, and works until %s)\n", otp, formatExpiry(u.OneTimePasswordExpiresAt))
+	} else {
+		fmt.Fprintf(stdout, "the password given works until %s, and must be changed at first sign-in\n", formatExpiry(u.OneTimePasswordExpiresAt))
+	}
+	if created && role != storage.RoleGlobalAdmin {
+		fmt.Fprintf(stderr, "note: there is no global admin yet, and the first start makes one only in an empty database: add one with --role %s\n", storage.RoleGlobalAdmin)
+	}
 	return nil
 }
 
-// setPassword gives a user a new one-time password. It is also how an
-// operator gets back in when the first start's one-time password expired
-// unused.
-func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username string, now time.Time) error {
+// setPassword gives a user a new one-time password, through the admin
+// Service's reset. It is also how an operator gets back in when the first
+// start's one-time password expired unused.
+func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username string, now func() time.Time) error {
 	norm, err := storage.NormalizeUsername(username)
 	if err != nil || username == "" {
 		return errors.New("--username is required")
@@ -142,27 +219,11 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout,
 	} else if err != nil {
 		return err
 	}
-	otp := password.Generate()
-	hash, err := newHasher(cfg).Hash(ctx, otp)
+	svc, actor := cli(cfg, store, now)
+	otp, expires, err := svc.ResetPassword(ctx, actor, u.ID)
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	expires := now.Add(cfg.Password.OneTimeLifetime)
-	if _, err := store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
-		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, true, now, now
-		u.OneTimePasswordExpiresAt = expires
-		return u, nil
-	}); err != nil {
-		return err
-	}
-	// A reset password ends every session and refresh token.
-	if err := store.DeleteUserSessions(ctx, u.ID); err != nil {
-		return err
-	}
-	if err := store.RevokeUserTokens(ctx, u.ID); err != nil {
-		return err
-	}
-	audit(ctx, store, stderr, storage.AuditEvent{Time: now, Actor: "cli", Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "user.password_reset", Outcome: storage.OutcomeSuccess})
 	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in, and works until %s; existing sessions ended)\n",
 		norm, otp, formatExpiry(expires))
 	return nil

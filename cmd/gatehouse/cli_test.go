@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,8 +19,72 @@ import (
 func gatehouse(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(ctx, args, &out, &errOut, func(string) string { return "" })
+	err := run(ctx, args, strings.NewReader(""), &out, &errOut, func(string) string { return "" })
 	return out.String() + errOut.String(), err
+}
+
+// TestCLIUserAddBeforeFirstStart: user add on a new data directory makes
+// the root org unit for the user (it used to refuse), and says that no
+// global admin exists yet unless it made one.
+func TestCLIUserAddBeforeFirstStart(t *testing.T) {
+	ctx := context.Background()
+	data := "--data-dir=" + t.TempDir()
+	out, err := gatehouse(t, ctx, "user", "add", data, "--username", "dora", "--name", "Dora")
+	if err != nil || !strings.Contains(out, "created user dora") || !strings.Contains(out, "in Organisation") || !strings.Contains(out, "no global admin yet") {
+		t.Fatalf("user add on a new data directory: %v\n%s", err, out)
+	}
+	out, err = gatehouse(t, ctx, "user", "add", data, "--username", "erin", "--name", "Erin", "--role", "global_admin")
+	if err != nil || strings.Contains(out, "no global admin yet") {
+		t.Errorf("user add of a global admin: %v\n%s", err, out)
+	}
+}
+
+// TestCLIPasswordFile: scripted provisioning gives the first password on
+// stdin or in a file. It passes the password policy like any other, is
+// still changed at first sign-in, and the audit log says it was given.
+func TestCLIPasswordFile(t *testing.T) {
+	ctx := context.Background()
+	cfg := defaultConfig()
+	cfg.DataDir = t.TempDir()
+	run := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, append(append([]string{"user", "add", "--data-dir=" + cfg.DataDir}, args...), "--name", "Fay Field"), strings.NewReader(stdin), &out, &errOut, func(string) string { return "" })
+		return out.String() + errOut.String(), err
+	}
+	for _, weak := range []string{"password\n", "fayfield1\n", "\n"} {
+		if out, err := run(weak, "--username", "fay", "--password-file", "-"); err == nil || !strings.Contains(err.Error(), "--password-file") {
+			t.Errorf("first password %q: %v\n%s", weak, err, out)
+		}
+	}
+	const first = "correct horse battery staple\r\n"
+	out, err := run(first, "--username", "fay", "--password-file", "-")
+	if err != nil || strings.Contains(out, "one-time password:") || !strings.Contains(out, "must be changed at first sign-in") {
+		t.Fatalf("a strong first password on stdin: %v\n%s", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("violet tractor moonlight ferry"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("", "--username", "gil", "--password-file", file); err != nil {
+		t.Fatalf("a first password in a file: %v\n%s", err, out)
+	}
+
+	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	fay, err := store.GetUserByUsername(ctx, "fay")
+	if err != nil || !fay.MustChangePassword {
+		t.Fatalf("fay after user add: %v, must change %v", err, fay.MustChangePassword)
+	}
+	if ok, _, _ := newHasher(cfg).Verify(ctx, fay.PasswordHash, strings.TrimSpace(first)); !ok {
+		t.Error("fay's stored password is not the one given")
+	}
+	events, _ := store.ListAudit(ctx, storage.AuditQuery{Subject: fay.ID, Action: "user.created"})
+	if len(events) != 1 || events[0].Actor != "cli" || events[0].Details["first_password"] != "given" {
+		t.Errorf("audit of the provisioning: %+v", events)
+	}
 }
 
 func TestCLIUsersAndClients(t *testing.T) {
@@ -29,10 +92,6 @@ func TestCLIUsersAndClients(t *testing.T) {
 	dir := t.TempDir()
 	data := "--data-dir=" + dir
 
-	// A fresh data dir has no root org unit until the server has run once.
-	if out, err := gatehouse(t, ctx, "user", "add", data, "--username", "carol"); err == nil || !strings.Contains(err.Error(), "run `gatehouse serve` once first") {
-		t.Fatalf("user add before first start: %v\n%s", err, out)
-	}
 	store, err := bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +109,10 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if !regexp.MustCompile(`one-time password: [A-Z2-7]{26}`).MatchString(out) {
 		t.Errorf("user add did not print a one-time password:\n%s", out)
 	}
-	if _, err := gatehouse(t, ctx, "user", "add", data, "--username", "carol"); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("duplicate username (case-insensitive): err = %v", err)
+	// The admin pages' rules: a name, a username no one has.
+	if _, err := gatehouse(t, ctx, "user", "add", data, "--username", "carol"); err == nil ||
+		!strings.Contains(err.Error(), "--username: That username is taken") || !strings.Contains(err.Error(), "--name: Enter the user's name") {
+		t.Errorf("duplicate username (case-insensitive), no name: err = %v", err)
 	}
 	out, err = gatehouse(t, ctx, "user", "list", data)
 	if err != nil || !strings.Contains(out, "carol") || !strings.Contains(out, "carol@example.org") || !strings.Contains(out, "admin") {
@@ -92,7 +153,7 @@ func TestServeLockBackup(t *testing.T) {
 	var serveOut bytes.Buffer
 	go func() {
 		served <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--demo.enabled=false", "--log.level", "error"},
-			&serveOut, &bytes.Buffer{}, func(string) string { return "" })
+			strings.NewReader(""), &serveOut, &bytes.Buffer{}, func(string) string { return "" })
 	}()
 	sock := filepath.Join(dir, "control.sock")
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
@@ -239,7 +300,7 @@ func TestBootstrapAdminOneTimePasswordExpires(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := setPassword(ctx, e.server.cfg, e.store, &out, io.Discard, "admin", e.clock.Now()); err != nil {
+	if err := setPassword(ctx, e.server.cfg, e.store, &out, "admin", e.clock.Now); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`one-time password for admin: ([A-Z2-7]{26})`).FindStringSubmatch(out.String())

@@ -119,7 +119,8 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 			methods = append(methods, templates.Choice{Value: t, Label: f.Label()})
 		}
 	}
-	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime, Now: now, Logger: logger})
+	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime,
+		ServiceWords: cfg.serviceWords(), Now: now, Logger: logger})
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
