@@ -574,7 +574,7 @@ func (h *Handler) showUsers(rq *request) {
 	ou := in.Get("ou")
 	if ou != "" {
 		if _, ok := t.units[ou]; !ok {
-			rq.serverError(storage.ErrNotFound)
+			rq.fail(http.StatusBadRequest, "No such org unit", "Choose an org unit from the list.", "bad_org_unit")
 			return
 		}
 		if !rq.allowed(ou, "", "user.searched", storage.RoleOrgAdmin, storage.RoleHelpdesk) {

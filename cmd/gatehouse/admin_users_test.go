@@ -310,6 +310,13 @@ func TestAdminUserSearch(t *testing.T) {
 	if p := ue.wales.get(ue.issuer + "/admin/users?ou=england"); p.status() != http.StatusForbidden {
 		t.Errorf("the Wales admin filtering by England: status %d", p.status())
 	}
+	// A unit that does not exist is a bad request, not a server error.
+	if p := ue.wales.get(ue.issuer + "/admin/users?ou=nowhere"); p.status() != http.StatusBadRequest || !strings.Contains(p.body, "No such org unit") {
+		t.Errorf("filtering by a unit that does not exist: status %d", p.status())
+	}
+	if p := ue.wales.adminForm(t, "/admin/org-units", url.Values{"name": {"Lost"}, "parent": {"nowhere"}}); p.status() != http.StatusBadRequest {
+		t.Errorf("a unit under one that does not exist: status %d", p.status())
+	}
 }
 
 func lens(pages [][]string) []int {
