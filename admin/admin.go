@@ -53,12 +53,25 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
+// Store is the part of storage.Storage the admin pages read and write.
+type Store interface {
+	storage.OrgUnits
+	storage.Users
+	storage.Exceptions
+	storage.Clients
+	storage.Audit
+	ListUserMethods(ctx context.Context, userID string) ([]storage.Method, error)
+	DeleteUserMethods(ctx context.Context, userID string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+	RevokeUserTokens(ctx context.Context, userID string) error
+}
+
 // Service runs admin operations. It holds no locks: the invariants its
 // operations rely on (a tree, one exception in force) are the store's,
 // checked in each write's own transaction, so replicas sharing a database
 // keep them too.
 type Service struct {
-	store   storage.Storage
+	store   Store
 	hasher  *password.Hasher
 	regions []string
 	// oneTimeLifetime is how long the one-time passwords it makes work.
@@ -70,7 +83,7 @@ type Service struct {
 
 // NewService returns a Service over store; hasher hashes the one-time
 // passwords it makes.
-func NewService(store storage.Storage, hasher *password.Hasher, cfg Config) *Service {
+func NewService(store Store, hasher *password.Hasher, cfg Config) *Service {
 	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime,
 		serviceWords: cfg.ServiceWords, now: cfg.Now, logger: cfg.Logger}
 }

@@ -32,7 +32,7 @@ type Auth interface {
 // net/http's cross-origin protection.
 type Handler struct {
 	svc    *Service
-	store  storage.Storage
+	store  Store
 	auth   Auth
 	pages  *templates.Templates
 	now    func() time.Time

@@ -56,10 +56,25 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
+// Store is the part of storage.Storage the journey reads and writes.
+type Store interface {
+	storage.OrgUnits
+	storage.Users
+	storage.Methods
+	storage.Challenges
+	storage.AuthRequests
+	storage.Sessions
+	storage.Secrets
+	storage.Throttle
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
+	AppendAudit(ctx context.Context, e storage.AuditEvent) error
+}
+
 // Handler serves the login, callback and logout pages.
 type Handler struct {
 	cfg      Config
-	store    storage.Storage
+	store    Store
 	provider *provider.Provider
 	hasher   *password.Hasher
 	factors  factors.Registry
@@ -75,7 +90,7 @@ type Handler struct {
 }
 
 // New builds the handler, loading (or creating) its cookie keys.
-func New(ctx context.Context, cfg Config, store storage.Storage, p *provider.Provider, hasher *password.Hasher, fs factors.Registry, pages *templates.Templates) (*Handler, error) {
+func New(ctx context.Context, cfg Config, store Store, p *provider.Provider, hasher *password.Hasher, fs factors.Registry, pages *templates.Templates) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

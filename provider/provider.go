@@ -68,6 +68,21 @@ type Journey interface {
 	RefreshAllowed(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (reason string, err error)
 }
 
+// Store is the part of storage.Storage the provider reads and writes.
+type Store interface {
+	storage.AuthRequests
+	storage.Tokens
+	storage.SigningKeys
+	storage.Secrets
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
+	DeleteUserSessions(ctx context.Context, userID string) error
+	AppendAudit(ctx context.Context, e storage.AuditEvent) error
+	Health(ctx context.Context) error
+}
+
 // Provider is the OpenID provider.
 type Provider struct {
 	op    *op.Provider
@@ -83,7 +98,7 @@ func (p *Provider) SetJourney(j Journey) { p.store.journey = j }
 
 // New builds the provider, creating the first signing key and the token
 // encryption key if the store has none.
-func New(ctx context.Context, cfg Config, store storage.Storage) (*Provider, error) {
+func New(ctx context.Context, cfg Config, store Store) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

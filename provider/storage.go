@@ -19,7 +19,7 @@ import (
 
 // opStorage implements op.Storage over storage.Storage.
 type opStorage struct {
-	store   storage.Storage
+	store   Store
 	cfg     Config
 	keys    *keyring
 	journey Journey // nil until SetJourney
