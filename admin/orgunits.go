@@ -417,7 +417,9 @@ func (t tree) withUnit(ou storage.OrgUnit) tree {
 // checkNotLooser refuses a change, from tree before to tree after, that
 // leaves unit id's effective policy looser on some setting than what the
 // nearest unit outside the actor's scope imposes, where the change made it
-// so: the setting was within that bound before, or it got looser still.
+// so: the setting was within that bound before, or it got looser still, or
+// the bound is another unit now (a move never carries a looseness someone
+// else allowed under one bound to another).
 // An org admin of a ward cannot undo, there or in a unit they create or
 // move below it, what the trust above it requires. Each refused setting
 // is one error.
@@ -427,8 +429,8 @@ func (h *Handler) checkNotLooser(rq *request, before, after tree, id string) []e
 		return nil
 	}
 	was, is := policy.Effective(before.chain(id)), policy.Effective(after.chain(id))
-	wasBelow := []string{}
-	if oldFloor, _, ok := before.floor(rq.actor.User, id); ok {
+	var wasBelow []string
+	if oldFloor, oldFrom, ok := before.floor(rq.actor.User, id); ok && oldFrom.ID == from.ID {
 		wasBelow = was.LooserThan(oldFloor, h.svc.regions)
 	}
 	loosened := is.LooserThan(was, h.svc.regions)

@@ -202,6 +202,10 @@ func TestScopedAdminCannotLoosenBelowScope(t *testing.T) {
 		{ID: "annex", Name: "Annex", ParentID: root.ID, MFA: storage.MFAOptional},
 		{ID: "loose", Name: "Loose", ParentID: "annex", MFA: storage.MFAOptional},
 		{ID: "plain", Name: "Plain", ParentID: "annex", MFA: storage.MFAInherit},
+		// A global admin's exemption under the trust, and a second trust.
+		{ID: "exempt", Name: "Exempt", ParentID: "ward", MFA: storage.MFAOptional},
+		{ID: "trust2", Name: "Trust 2", ParentID: root.ID, MFA: storage.MFARequired},
+		{ID: "ward2", Name: "Ward 2", ParentID: "trust2", MFA: storage.MFAInherit},
 	} {
 		if err := e.store.CreateOrgUnit(ctx, ou); err != nil {
 			t.Fatal(err)
@@ -209,7 +213,8 @@ func TestScopedAdminCannotLoosenBelowScope(t *testing.T) {
 	}
 	wardAdmin := e.addUser("ward-admin", alicePassword)
 	if _, err := e.store.UpdateUser(ctx, wardAdmin.ID, func(u storage.User) (storage.User, error) {
-		u.Roles = []storage.RoleBinding{{Role: storage.RoleOrgAdmin, OrgUnitID: "ward"}, {Role: storage.RoleOrgAdmin, OrgUnitID: "annex"}}
+		u.Roles = []storage.RoleBinding{{Role: storage.RoleOrgAdmin, OrgUnitID: "ward"}, {Role: storage.RoleOrgAdmin, OrgUnitID: "annex"},
+			{Role: storage.RoleOrgAdmin, OrgUnitID: "ward2"}}
 		return u, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -272,6 +277,14 @@ func TestScopedAdminCannotLoosenBelowScope(t *testing.T) {
 	}
 	if p := move("plain", side); !strings.Contains(p.body, "Org unit moved.") {
 		t.Errorf("moving an inheriting unit under the ward: status %d\n%s", p.status(), p.body)
+	}
+	// The exemption a global admin made under the trust stays editable
+	// where it is, but does not travel to another trust.
+	if p := b.post("/admin/org-units/exempt", url.Values{"csrf": {csrf}, "name": {"Exempt ward"}, "mfa": {"optional"}}); !strings.Contains(p.body, "Settings saved.") {
+		t.Errorf("renaming the global admin's exemption in place: status %d\n%s", p.status(), p.body)
+	}
+	if p := move("exempt", "ward2"); p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, "only an admin of Trust 2 can make it looser here") {
+		t.Errorf("moving the exemption under another trust: status %d\n%s", p.status(), p.body)
 	}
 	// A global admin may loosen anything.
 	alice, _ := e.store.GetUserByUsername(ctx, "alice")
