@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -104,8 +105,7 @@ func (h *Handler) rememberedAt(r *http.Request, userID string) (at time.Time, re
 // under a remember window of window.
 func (h *Handler) mfaRemembered(r *http.Request, u storage.User, window time.Duration) bool {
 	at, _ := h.rememberedAt(r, u.ID)
-	now := h.cfg.Now()
-	return window > 0 && !at.IsZero() && at.After(u.MFAResetAt) && !at.After(now) && now.Sub(at) < window
+	return policy.Remembered(at, u.MFAResetAt, window, h.cfg.Now())
 }
 
 // rememberMFA remembers this browser for userID for window.

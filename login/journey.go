@@ -208,27 +208,41 @@ func (h *Handler) offers(org policy.OrgPolicy, t string) bool {
 	return ok && org.Allows(t)
 }
 
-// RefreshAllowed implements provider.Journey: continuous evaluation at a
+// Reevaluate implements provider.Journey: continuous evaluation at a
 // refresh. It says why u's token family may not go on (their org unit,
 // roles, MFA switch, methods or exceptions, or the client, now need more
-// than its sign-in proved), or "".
-func (h *Handler) RefreshAllowed(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (string, error) {
+// than its sign-in proved), or else what now stands in for its second
+// factor, which the new tokens carry. A device remembered at sign-in
+// counts as it would in a browser: within the unit's window of the second
+// factor that passed there, and after any MFA reset.
+func (h *Handler) Reevaluate(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (storage.Waiver, string, error) {
 	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
-		return "", err
+		return storage.Waiver{}, "", err
 	}
 	family := policy.Proof{UserID: u.ID, AuthTime: rt.AuthTime, AMR: rt.AMR, ACR: rt.ACR}
 	if policy.HasMFA(rt.AMR) {
 		family.MFAAt = rt.AuthTime
 	}
-	// A device remembered at sign-in counts while the unit still
-	// remembers devices and no MFA reset came after.
-	remembered := rt.RememberedDevice && up.org.RememberMFA > 0 && u.MFAResetAt.Before(rt.AuthTime)
-	d := policy.Refresh(up.user, family, remembered, c, h.cfg.Now())
-	if d.Outcome == policy.Done {
-		return "", nil
+	now := h.cfg.Now()
+	d := policy.Refresh(up.user, family, policy.Remembered(rt.RememberedAt, u.MFAResetAt, up.org.RememberMFA, now), c, now)
+	if d.Outcome != policy.Done {
+		return storage.Waiver{}, d.Reason, nil
 	}
-	return d.Reason, nil
+	return waiver(d, rt.RememberedAt), "", nil
+}
+
+// waiver is what stood in for the second factor in decision d:
+// rememberedAt is when the second factor passed in the remembered browser.
+func waiver(d policy.Decision, rememberedAt time.Time) storage.Waiver {
+	var w storage.Waiver
+	if e := d.Exception; e != nil {
+		w.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
+	}
+	if d.Remembered {
+		w.RememberedAt = rememberedAt
+	}
+	return w
 }
 
 // NextSignIn answers the admin pages' question: what will this user meet
@@ -264,13 +278,11 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
 	}
+	rememberedAt, _ := h.rememberedAt(r, u.ID)
 	if _, ok := h.advance(w, r, a, EvSatisfied, func(a *storage.AuthRequest) {
 		a.UserID, a.SessionID = sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
-		a.Exception, a.RememberedDevice = nil, d.Remembered
-		if e := d.Exception; e != nil {
-			a.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
-		}
+		a.Waiver = waiver(d, rememberedAt)
 	}); !ok {
 		return
 	}

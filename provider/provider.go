@@ -61,11 +61,12 @@ type Journey interface {
 	// the browser that started it, or an *oidc.Error that goes to the
 	// client's redirect URI instead (a budget per client address).
 	AdmitAuthRequest(ctx context.Context, clientID string) (browserHash []byte, err error)
-	// RefreshAllowed is continuous evaluation: it is asked at every
-	// refresh of u's token rt for client c, and returns why the family
-	// may not go on (the user's policy or the client now needs more than
-	// its sign-in proved), or "".
-	RefreshAllowed(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (reason string, err error)
+	// Reevaluate is continuous evaluation: it is asked at every refresh of
+	// u's token rt for client c, and says why the family may not go on
+	// (the user's policy or the client now needs more than its sign-in
+	// proved), or else what now stands in for its second factor (an MFA
+	// exception, a remembered device), for the new tokens to carry.
+	Reevaluate(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (w storage.Waiver, refused string, err error)
 }
 
 // Store is the part of storage.Storage the provider reads and writes.
@@ -91,9 +92,8 @@ type Provider struct {
 }
 
 // SetJourney connects the sign-in journey, which is built after the
-// provider (it answers auth requests through it). Call it before serving.
-// Without one, auth requests are admitted with no browser binding and
-// refreshes are not evaluated again: enough for the provider's own tests.
+// provider (it answers auth requests through it). Call it before serving:
+// until then no sign-in can start and no refresh is granted.
 func (p *Provider) SetJourney(j Journey) { p.store.journey = j }
 
 // New builds the provider, creating the first signing key and the token

@@ -82,11 +82,12 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 	if r.ResponseMode != "" && r.ResponseMode != oidc.ResponseModeQuery && r.ResponseMode != oidc.ResponseModeFormPost {
 		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query or form_post.")
 	}
-	var browserHash []byte
-	if s.journey != nil {
-		if browserHash, err = s.journey.AdmitAuthRequest(ctx, r.ClientID); err != nil {
-			return nil, err
-		}
+	if s.journey == nil {
+		return nil, serverError(errNoJourney)
+	}
+	browserHash, err := s.journey.AdmitAuthRequest(ctx, r.ClientID)
+	if err != nil {
+		return nil, err
 	}
 	now, acrs := s.cfg.Now(), acrValues(ctx, r.ACRValues)
 	a := storage.AuthRequest{
@@ -232,9 +233,9 @@ func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, family
 	}
 	switch r := req.(type) {
 	case *authRequest:
-		t.ClientID, t.AuthTime, t.AMR, t.ACR, t.Exception = r.ClientID, r.AuthTime, r.AMR, r.ACR, r.Exception
+		t.ClientID, t.AuthTime, t.AMR, t.ACR = r.ClientID, r.AuthTime, r.AMR, r.ACR
 	case *refreshRequest:
-		t.ClientID, t.AuthTime, t.AMR, t.ACR, t.Exception = r.ClientID, r.AuthTime, r.AMR, r.ACR, r.Exception
+		t.ClientID, t.AuthTime, t.AMR, t.ACR = r.ClientID, r.AuthTime, r.AMR, r.ACR
 	case *clientCredentialsRequest:
 		t.ClientID = r.clientID
 	default:
@@ -244,6 +245,7 @@ func (s *opStorage) accessToken(ctx context.Context, req op.TokenRequest, family
 	if err != nil {
 		return t, nil, err
 	}
+	t.Exception = waiverOf(req).Exception
 	t.ExpiresAt = now.Add(c.accessTokenLifetime())
 	if t.Exception != nil && t.Exception.ExpiresAt.Before(t.ExpiresAt) {
 		t.ExpiresAt = t.Exception.ExpiresAt
@@ -297,19 +299,18 @@ func (s *opStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Tok
 	value := storage.RandomString(32)
 	now := s.cfg.Now()
 	rt := storage.RefreshToken{
-		Hash:             tokenHash(value),
-		FamilyID:         familyID,
-		ClientID:         at.ClientID,
-		UserID:           at.Subject,
-		Audience:         at.Audience,
-		Scopes:           scopes,
-		AuthTime:         at.AuthTime,
-		AMR:              at.AMR,
-		ACR:              at.ACR,
-		Exception:        exceptionOf(req),
-		CreatedAt:        now,
-		RememberedDevice: rememberedDevice(req),
-		ExpiresAt:        now.Add(c.refreshTokenLifetime()),
+		Hash:      tokenHash(value),
+		FamilyID:  familyID,
+		ClientID:  at.ClientID,
+		UserID:    at.Subject,
+		Audience:  at.Audience,
+		Scopes:    scopes,
+		AuthTime:  at.AuthTime,
+		AMR:       at.AMR,
+		ACR:       at.ACR,
+		Waiver:    waiverOf(req),
+		CreatedAt: now,
+		ExpiresAt: now.Add(c.refreshTokenLifetime()),
 	}
 	if limit := s.cfg.Lifetimes.RefreshMax; limit > 0 && rt.AuthTime.Add(limit).Before(rt.ExpiresAt) {
 		// Renewal slides the token, never past the sign-in's own end.
@@ -364,36 +365,35 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if err != nil {
 		return nil, err
 	}
-	reason, err := s.refreshRefusal(ctx, u, rt, now)
+	// Continuous evaluation: the journey judges whether the user's policy
+	// or the client now needs more than the family's sign-in proved. If
+	// so, the family ends and the client signs the user in again.
+	c, err := s.store.GetClient(ctx, rt.ClientID)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, fmt.Errorf("get client: %w", err)
 	}
-	if reason != "" {
+	if s.journey == nil {
+		return nil, serverError(errNoJourney)
+	}
+	w, refused, err := s.journey.Reevaluate(ctx, u, rt, c)
+	if err != nil {
+		return nil, serverError(fmt.Errorf("reevaluate refresh: %w", err))
+	}
+	if refused != "" {
+		if err := s.store.RevokeFamily(ctx, rt.FamilyID); err != nil {
+			return nil, serverError(fmt.Errorf("revoke refresh family: %w", err))
+		}
 		s.audit(ctx, storage.AuditEvent{Action: "token.refresh", Outcome: storage.OutcomeDenied, Subject: rt.UserID, OrgUnitID: u.OrgUnitID,
-			Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": reason}})
-		return nil, errors.New(reason)
+			Details: map[string]string{"client_id": rt.ClientID, "family": rt.FamilyID, "reason": refused}})
+		return nil, errors.New(refused)
 	}
+	rt.Waiver = w // what stands in now is what the new tokens carry
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes, user: u}, nil
 }
 
-// refreshRefusal says why u's refresh token rt may not be exchanged any
-// more, or "": the exception its sign-in used has ended, or (continuous
-// evaluation, the journey's to judge) the user's policy or the client now
-// needs more than that sign-in proved. The client gets invalid_grant and
-// signs the user in again.
-func (s *opStorage) refreshRefusal(ctx context.Context, u storage.User, rt storage.RefreshToken, now time.Time) (string, error) {
-	if ok, err := s.exceptionInForce(ctx, u.ID, rt.Exception, now); err != nil || !ok {
-		return "the MFA exception the sign-in used has ended", err
-	}
-	if s.journey == nil {
-		return "", nil
-	}
-	c, err := s.store.GetClient(ctx, rt.ClientID)
-	if err != nil {
-		return "", fmt.Errorf("get client: %w", err)
-	}
-	return s.journey.RefreshAllowed(ctx, u, rt, c)
-}
+// errNoJourney: the provider was not connected to a sign-in journey
+// (SetJourney), so it can neither start a sign-in nor judge a refresh.
+var errNoJourney = errors.New("no sign-in journey connected")
 
 // exceptionInForce reports whether the MFA exception a token's sign-in
 // used (if any) is still in force at now: tokens from a sign-in that
@@ -569,7 +569,7 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	if r, ok := req.(*refreshRequest); ok && r.ACR != "" {
 		info.AppendClaims("acr", r.ACR)
 	}
-	if e := exceptionOf(req); e != nil {
+	if e := waiverOf(req).Exception; e != nil {
 		info.AppendClaims(ExceptionClaim, map[string]any{"kind": e.Kind, "expires_at": e.ExpiresAt.Unix()})
 	}
 	return nil
@@ -578,27 +578,16 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 // ExceptionClaim names the ID token claim that reports an MFA exception.
 const ExceptionClaim = "gatehouse_mfa_exception"
 
-// exceptionOf is the MFA exception a sign-in or refresh used, if any.
-func exceptionOf(req any) *storage.ExceptionClaim {
+// waiverOf is what stood in for the second factor of a sign-in, or at the
+// refresh a request comes from.
+func waiverOf(req any) storage.Waiver {
 	switch r := req.(type) {
 	case *authRequest:
-		return r.Exception
+		return r.Waiver
 	case *refreshRequest:
-		return r.Exception
+		return r.Waiver
 	}
-	return nil
-}
-
-// rememberedDevice reports whether a remembered device let a sign-in (or
-// the one a refresh descends from) skip the second factor.
-func rememberedDevice(req any) bool {
-	switch r := req.(type) {
-	case *authRequest:
-		return r.RememberedDevice
-	case *refreshRequest:
-		return r.RememberedDevice
-	}
-	return false
+	return storage.Waiver{}
 }
 
 // setUserinfo fills the claims the scopes grant.

@@ -521,12 +521,17 @@ type AuthRequest struct {
 	// ReturnTo is set for Gatehouse's own pages (the Security info page):
 	// a local path to go back to instead of answering a client.
 	ReturnTo string `json:",omitempty"`
-	// Exception is set when the sign-in skipped the second factor under an
-	// MFA exception; the ID token says so.
-	Exception *ExceptionClaim `json:",omitempty"`
-	// RememberedDevice is set when a remembered device let the sign-in
-	// skip the second factor.
-	RememberedDevice bool `json:",omitempty"`
+	// Waiver is what let the sign-in skip the second factor, if anything;
+	// the ID token names an exception.
+	Waiver
+}
+
+// Waiver is what stood in for a sign-in's second factor, if anything: an
+// MFA exception, or a browser remembered since a second factor passed in
+// it at RememberedAt. Tokens carry it, so they end with it.
+type Waiver struct {
+	Exception    *ExceptionClaim `json:",omitempty"`
+	RememberedAt time.Time       `json:",omitzero"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until
@@ -569,7 +574,8 @@ type AccessToken struct {
 	AMR      []string
 	ACR      string
 	FamilyID string // the refresh-token family, empty without one
-	// Exception is the MFA exception the sign-in used, if any.
+	// Exception is the MFA exception the sign-in (or the refresh it came
+	// from) used, if any: the token ends with it.
 	Exception *ExceptionClaim `json:",omitempty"`
 	ExpiresAt time.Time
 	CreatedAt time.Time
@@ -588,13 +594,11 @@ type RefreshToken struct {
 	AuthTime time.Time
 	AMR      []string
 	ACR      string
-	// Exception is the MFA exception the sign-in used, if any.
-	Exception *ExceptionClaim `json:",omitempty"`
-	// RememberedDevice is set when a remembered device let the sign-in
-	// skip the second factor: refreshes go on while devices are remembered.
-	RememberedDevice bool `json:",omitempty"`
-	ExpiresAt        time.Time
-	CreatedAt        time.Time
+	// Waiver is what stood in for the second factor at the sign-in, or at
+	// the last refresh (see provider.Journey).
+	Waiver
+	ExpiresAt time.Time
+	CreatedAt time.Time
 	// RotatedAt is set once the token has been exchanged.
 	RotatedAt time.Time
 }

@@ -384,7 +384,61 @@ func TestContinuousEvaluationAtRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh of the remembered device's family: %v", err)
 	}
-	setWindow(nil)
+	// ... not beyond the window of the second factor that passed there,
+	e.clock.Advance(window)
 	_, err = app.refresh(next.RefreshToken)
+	wantRetrieveError(t, "refresh of the remembered device's family past the window", err, http.StatusBadRequest, "invalid_grant")
+	// ... and not once the unit stops remembering devices.
+	e.clock.Advance(30 * time.Second)
+	b = e.newBrowser()
+	a = app.authorize()
+	f = b.submitPassword(b.get(a.url), "alice", alicePassword).form()
+	f.Set("code", e.totpCode(secret))
+	f.Set("remember", "on")
+	if _, err := app.exchange(a, b.codeFrom(b.post("/login/second-factor", f), a)); err != nil {
+		t.Fatal(err)
+	}
+	e.store.DeleteUserSessions(ctx, alice.ID)
+	a = app.authorize()
+	if remembered, err = app.exchange(a, b.codeFrom(b.submitPassword(b.get(a.url), "alice", alicePassword), a)); err != nil {
+		t.Fatal(err)
+	}
+	setWindow(nil)
+	_, err = app.refresh(remembered.RefreshToken)
 	wantRetrieveError(t, "refresh of the remembered device's family once the unit stops remembering", err, http.StatusBadRequest, "invalid_grant")
+}
+
+// TestRefreshUnderANewException: a family from a password-only sign-in
+// whose unit then requires MFA goes on under an exception granted later,
+// and its new tokens carry that exception: revoking it stops them too.
+func TestRefreshUnderANewException(t *testing.T) {
+	ctx := context.Background()
+	e, app, _ := newRequiredAliceEnv(t)
+	e.setRootMFA(storage.MFAOptional)
+	alice := mustUser(t, e, "alice")
+	if _, err := e.store.UpdateUser(ctx, alice.ID, func(u storage.User) (storage.User, error) { u.MFAEnabled = false; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	tok := signInWithoutChallenge(t, e, app)
+	e.setRootMFA(storage.MFARequired)
+	hd := admin.Actor{User: e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)}
+	ex, err := e.adminService().RequestException(ctx, hd, admin.ExceptionRequest{UserID: alice.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := app.refresh(tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh under the new exception: %v", err)
+	}
+	if active, _ := app.introspect(next.AccessToken)["active"].(bool); !active {
+		t.Fatal("the refreshed access token is not active")
+	}
+	if _, err := e.adminService().RevokeException(ctx, hd, ex.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if active, _ := app.introspect(next.AccessToken)["active"].(bool); active {
+		t.Error("an access token from a refresh the exception allowed outlives the exception")
+	}
+	_, err = app.refresh(next.RefreshToken)
+	wantRetrieveError(t, "refresh after the exception was revoked", err, http.StatusBadRequest, "invalid_grant")
 }

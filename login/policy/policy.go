@@ -332,13 +332,22 @@ func cmpOr(a, b []string) []string {
 	return a
 }
 
+// Remembered reports whether a browser remembered at at (when a second
+// factor passed in it) still stands in for one at now: within the unit's
+// remember window, and after the user's last MFA reset.
+func Remembered(at, mfaResetAt time.Time, window time.Duration, now time.Time) bool {
+	return window > 0 && !at.IsZero() && at.After(mfaResetAt) && !at.After(now) && now.Sub(at) < window
+}
+
 // Refresh is continuous evaluation: whether a token family may go on being
-// refreshed, given what its sign-in proved (family) and whether a
-// remembered device let it skip the second factor, against what the user's
-// policy and the client c need now. Anything but Done means the client
-// must sign the user in again; an offer to set up MFA waits for that
-// sign-in.
+// refreshed, given what its sign-in proved (family) and whether the device
+// it was remembered on still stands in for a second factor, against what
+// the user's policy and the client c need now. Anything but Done means the
+// client must sign the user in again; an offer to set up MFA waits for
+// that sign-in. A Done names the exception, if one now stands in.
 func Refresh(u User, family Proof, remembered bool, c storage.Client, now time.Time) Decision {
+	// FreshPassword: a refresh is no new sign-in; the session checks
+	// (max_age, prompt) belong to the request that started the family.
 	return Decide(Input{Need: ForClient(c, nil, nil, nil), EnrolmentDeclined: true, Session: &family, FreshPassword: true,
 		RememberedDevice: remembered, User: u, Now: now})
 }

@@ -97,7 +97,7 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 		a.Step, a.UserID, a.SessionID = "done", "u1", "s1"
 		a.AuthTime, a.AMR, a.ACR = now, []string{"pwd", "otp", "mfa"}, "mfa"
 		a.Exception = &storage.ExceptionClaim{ID: "ex1", Kind: storage.ExceptionShortTerm, ExpiresAt: now.Add(time.Hour)}
-		a.RememberedDevice = true
+		a.RememberedAt = now.Add(-time.Hour)
 		return a
 	}
 	got, err = s.UpdateAuthRequest(ctx, "ar1", func(a storage.AuthRequest) (storage.AuthRequest, error) { return done(a), nil })
@@ -174,19 +174,19 @@ func newAccessToken(id, subject, family string, now time.Time) storage.AccessTok
 
 func newRefreshToken(hash, user, family string, now time.Time) storage.RefreshToken {
 	return storage.RefreshToken{
-		Hash:             hash,
-		FamilyID:         family,
-		ClientID:         "web",
-		UserID:           user,
-		Audience:         []string{"web"},
-		Scopes:           []string{"openid", "offline_access"},
-		AuthTime:         now,
-		AMR:              []string{"pwd", "otp", "mfa"},
-		ACR:              "mfa",
-		Exception:        &storage.ExceptionClaim{ID: "ex2", Kind: storage.ExceptionLongTerm, ExpiresAt: now.Add(48 * time.Hour)},
-		RememberedDevice: true,
-		ExpiresAt:        now.Add(24 * time.Hour),
-		CreatedAt:        now,
+		Hash:     hash,
+		FamilyID: family,
+		ClientID: "web",
+		UserID:   user,
+		Audience: []string{"web"},
+		Scopes:   []string{"openid", "offline_access"},
+		AuthTime: now,
+		AMR:      []string{"pwd", "otp", "mfa"},
+		ACR:      "mfa",
+		Waiver: storage.Waiver{Exception: &storage.ExceptionClaim{ID: "ex2", Kind: storage.ExceptionLongTerm, ExpiresAt: now.Add(48 * time.Hour)},
+			RememberedAt: now.Add(-time.Hour)},
+		ExpiresAt: now.Add(24 * time.Hour),
+		CreatedAt: now,
 	}
 }
 
