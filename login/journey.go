@@ -23,6 +23,10 @@ import (
 // errClientGone: the client of a sign-in in progress was deleted.
 var errClientGone = errors.New("client no longer registered")
 
+// errStaleRequest: an auth request stored by an older Gatehouse, without
+// what its sign-in needs.
+var errStaleRequest = errors.New("auth request from before requirements were stored")
+
 func journeyURL(id string) string { return "/login?id=" + url.QueryEscape(id) }
 
 // dispatch is the one place that decides what the browser sees next.
@@ -66,6 +70,11 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	if errors.Is(err, errClientGone) {
 		h.errorPage(w, r, http.StatusBadRequest, "This app is no longer registered",
 			"The app you were signing in to has been removed. Go back to it, or contact your helpdesk.", "invalid_client")
+		return
+	}
+	if errors.Is(err, errStaleRequest) {
+		h.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired",
+			"Go back to the app you were using and sign in again.", "expired_request")
 		return
 	}
 	if err != nil {
@@ -128,6 +137,12 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		Now:           h.cfg.Now(),
 	}
 	if a.ReturnTo == "" {
+		// Every client's request is built with who asks for its acr; one
+		// without began before requirements were stored, and what it asked
+		// (acr_values, max_age, prompt) is lost: it must start again.
+		if a.Requirement.ACRBy == "" {
+			return in, up, errStaleRequest
+		}
 		// A client's requirements are never skipped: if it cannot be read
 		// (or was deleted mid-sign-in), the sign-in stops; if it now asks
 		// for more than when the sign-in began, it gets it.

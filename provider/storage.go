@@ -89,7 +89,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 	if err != nil {
 		return nil, err
 	}
-	now, acrs := s.cfg.Now(), acrValues(ctx, r.ACRValues)
+	now := s.cfg.Now()
 	a := storage.AuthRequest{
 		ID:                  storage.NewID(),
 		ClientID:            r.ClientID,
@@ -101,10 +101,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, r *oidc.AuthRequest, 
 		ResponseMode:        string(r.ResponseMode),
 		CodeChallenge:       r.CodeChallenge,
 		CodeChallengeMethod: string(r.CodeChallengeMethod),
-		Prompt:              r.Prompt,
-		MaxAge:              r.MaxAge,
-		ACRValues:           acrs,
-		Requirement:         policy.ForClient(c.Client, acrs, r.MaxAge, r.Prompt),
+		Requirement:         policy.ForClient(c.Client, acrValues(ctx, r.ACRValues), r.MaxAge, r.Prompt),
 		LoginHint:           r.LoginHint,
 		HintUserID:          hintUserID,
 		BrowserHash:         browserHash,

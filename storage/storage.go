@@ -484,15 +484,12 @@ type AuthRequest struct {
 	ResponseMode        string
 	CodeChallenge       string
 	CodeChallengeMethod string
-	Prompt              []string
-	// MaxAge is the max_age parameter in seconds; nil when absent.
-	MaxAge    *uint
-	ACRValues []string
-	LoginHint string
+	LoginHint           string
 	// HintUserID is the subject of a verified id_token_hint.
 	HintUserID string
 	UILocales  []string
-	// Requirement is what the sign-in must prove.
+	// Requirement is what the sign-in must prove: the request's acr_values,
+	// max_age and prompt are in it.
 	Requirement Requirement
 	// BrowserHash is SHA-256 of the browser-binding cookie of the browser
 	// that started the request; every step checks it.

@@ -567,9 +567,9 @@ func (p page) loginError() string {
 }
 
 // startSignIn starts a sign-in at r in b and returns the password page.
-func (e *env) startSignIn(b *browser, r *relyingParty) (authorization, page) {
+func (e *env) startSignIn(b *browser, r *relyingParty, extra ...oauth2.AuthCodeOption) (authorization, page) {
 	e.t.Helper()
-	a := r.authorize()
+	a := r.authorize(extra...)
 	p := b.get(a.url)
 	if !strings.Contains(p.body, `name="password"`) {
 		e.t.Fatalf("expected the password page, got status %d:\n%s", p.status(), p.body)

@@ -161,3 +161,23 @@ func TestControlCharactersInSignInName(t *testing.T) {
 		t.Errorf("the seventh guess at a name with a NUL byte: status %d, want 429", p.status())
 	}
 }
+
+// TestSignInFromBeforeRequirements: a sign-in an older Gatehouse began
+// (its auth request holds no requirement, so what the app asked for is
+// lost) is not finished with less than was asked: it must start again.
+func TestSignInFromBeforeRequirements(t *testing.T) {
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	_, p := e.startSignIn(b, app, oauth2.SetAuthURLParam("acr_values", "phr"))
+	id := p.form().Get("id")
+	if _, err := e.store.UpdateAuthRequest(context.Background(), id, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+		a.Requirement = storage.Requirement{}
+		return a, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p = b.submitPassword(p, "alice", alicePassword)
+	if p.location().Host == e.rpHost || !strings.Contains(p.body, "This sign-in link has expired") {
+		t.Errorf("a sign-in from before requirements: status %d, location %v", p.status(), p.location())
+	}
+}

@@ -54,7 +54,7 @@ func testClients(t *testing.T, s storage.Storage) {
 }
 
 func newAuthRequest(id string, now time.Time) storage.AuthRequest {
-	maxAge, within := uint(600), 10*time.Minute
+	within := 10 * time.Minute
 	return storage.AuthRequest{
 		ID:                  id,
 		ClientID:            "web",
@@ -66,9 +66,6 @@ func newAuthRequest(id string, now time.Time) storage.AuthRequest {
 		ResponseMode:        "query",
 		CodeChallenge:       "challenge",
 		CodeChallengeMethod: "S256",
-		Prompt:              []string{"login"},
-		MaxAge:              &maxAge,
-		ACRValues:           []string{"mfa"},
 		LoginHint:           "alice",
 		HintUserID:          "u1",
 		UILocales:           []string{"en-GB"},
