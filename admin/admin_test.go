@@ -370,3 +370,35 @@ func TestLongTermReplacesShortTerm(t *testing.T) {
 		t.Errorf("a second long-term request while one is in force: %v, want an input error", err)
 	}
 }
+
+// TestRoleGrantEndsAnExceptionBeyondItsGrantor: a helpdesk member's
+// exception for a plain user ends when the user is made an org admin (the
+// helpdesk could not have given it then); an org admin's for a user made
+// helpdesk stays.
+func TestRoleGrantEndsAnExceptionBeyondItsGrantor(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	ex, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.GrantRole(ctx, f.actor["global"], "alice", storage.RoleBinding{Role: storage.RoleOrgAdmin, OrgUnitID: "ward"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.GetException(ctx, ex.ID); got.State != storage.ExceptionRevoked {
+		t.Errorf("the helpdesk's exception after alice became an org admin: %s, want revoked", got.State)
+	}
+	bob := storage.User{ID: "bob", Username: "bob", OrgUnitID: "ward"}
+	f.store.CreateUser(ctx, bob)
+	f.store.CreateMethod(ctx, storage.Method{ID: "m-bob", UserID: "bob", Type: storage.MethodTOTP})
+	ex, err = f.svc.RequestException(ctx, f.actor["wales-admin"], ExceptionRequest{UserID: "bob", Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.GrantRole(ctx, f.actor["global"], "bob", storage.RoleBinding{Role: storage.RoleHelpdesk, OrgUnitID: "ward"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.GetException(ctx, ex.ID); !got.InForce(f.now) {
+		t.Errorf("the org admin's exception after bob became helpdesk: %s, want in force", got.State)
+	}
+}

@@ -420,17 +420,53 @@ func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b stor
 		return &factors.InputError{Field: "role", Msg: "You can't remove your own global admin role: ask another global admin"}
 	}
 	now := s.now()
-	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
 		cur.Roles = slices.DeleteFunc(slices.Clone(cur.Roles), func(r storage.RoleBinding) bool { return r == b })
 		if grant {
 			cur.Roles = append(cur.Roles, b)
 		}
 		cur.UpdatedAt = now
 		return cur, nil
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
 	s.audit(ctx, a, u, action, storage.OutcomeSuccess, details)
+	if grant {
+		return s.revokeUncovered(ctx, a, saved)
+	}
+	return nil
+}
+
+// revokeUncovered ends u's exception in force if whoever granted it could
+// not grant it to u as u is now (a role u was just given is beyond them):
+// nobody holds an exception they could not be given.
+func (s *Service) revokeUncovered(ctx context.Context, a Actor, u storage.User) error {
+	active, err := s.activeException(ctx, u.ID)
+	if err != nil || active == nil {
+		return err
+	}
+	grantor, err := s.store.GetUser(ctx, active.DecidedBy)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("get exception's grantor: %w", err)
+	}
+	if err == nil {
+		if ok, err := s.covers(ctx, grantor, u); err != nil || ok {
+			return err
+		}
+	}
+	now := s.now()
+	revoked, err := s.store.UpdateException(ctx, active.ID, func(e storage.Exception) (storage.Exception, error) {
+		if e.InForce(now) {
+			e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
+			e.DecisionNote = "Revoked: a role the user was given is beyond whoever granted it"
+		}
+		return e, nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke exception: %w", err)
+	}
+	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked, "reason", "role granted beyond the grantor's"))
 	return nil
 }
 
