@@ -268,7 +268,7 @@ func (h *Handler) exceptionForm(rq *request, status int, u storage.User, req Exc
 	}
 	if active != nil {
 		next := "Revoke it first to make another."
-		if active.Kind == storage.ExceptionShortTerm {
+		if (storage.Exception{Kind: storage.ExceptionLongTerm}).Replaces(*active) {
 			next = "A long-term exception may still be asked for: once approved, it replaces this one."
 		}
 		p.Active = fmt.Sprintf("%s already has a %s exception (%s) until %s. %s",

@@ -13,13 +13,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// replaces reports whether an exception of kind, once approved, replaces
-// active: a long-term request may be made while a short-term exception
-// bridges to it (the store ends the short-term one on approval).
-func replaces(kind policy.ExceptionKind, active storage.Exception) bool {
-	return kind.Kind == storage.ExceptionLongTerm && active.Kind == storage.ExceptionShortTerm
-}
-
 // errInForce refuses a second exception while active is in force.
 func errInForce(active storage.Exception) error {
 	return &factors.InputError{Field: "kind", Msg: "This user already has an exception until " + active.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + "; revoke it first"}
@@ -49,7 +42,8 @@ type ExceptionRequest struct {
 // admin's approval, and without evidence is rejected. Nobody makes one for
 // themselves, nor for an account holding a role they could not grant (a
 // helpdesk member waiving an org admin's second factor), and the user must
-// already have a registered method: an exception covers a method that is unavailable, not one never set up.
+// already have a registered method: an exception covers a method that is
+// unavailable, not one never set up.
 func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRequest) (storage.Exception, error) {
 	u, err := s.store.GetUser(ctx, req.UserID)
 	if err != nil {
@@ -87,7 +81,7 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	if err != nil {
 		return e, err
 	}
-	if active != nil && !replaces(kind, *active) {
+	if active != nil && !e.Replaces(*active) {
 		return e, errInForce(*active)
 	}
 	switch {

@@ -150,7 +150,8 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 		pw = password.Generate()
 		shown = pw
 	} else if err := password.CheckPolicy(pw, password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: s.serviceWords}); err != nil {
-		errs = append(errs, &factors.InputError{Field: "password", Msg: "The first " + err.Error()})
+		// Worded for whoever gives it: the errors speak to its owner.
+		errs = append(errs, &factors.InputError{Field: "password", Msg: "The first " + strings.Replace(err.Error(), " your ", " the user's ", 1)})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return u, "", err

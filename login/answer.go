@@ -57,7 +57,7 @@ func (h *Handler) check(r *http.Request, a answer) error {
 		return err
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("charge throttle: %w", err)
 	}
 	c, err := h.countGuess(ctx, a.c.ID)
 	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
@@ -68,7 +68,7 @@ func (h *Handler) check(r *http.Request, a answer) error {
 		return errOutOfGuesses
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("count guess: %w", err)
 	}
 	if err = a.verify(ctx, c); err == nil {
 		if err = h.store.DeleteChallenge(ctx, c.ID); errors.Is(err, storage.ErrNotFound) {
@@ -87,7 +87,10 @@ func (h *Handler) check(r *http.Request, a answer) error {
 		}
 		return err
 	}
-	return h.throttle.reset(ctx, a.key)
+	if err := h.throttle.reset(ctx, a.key); err != nil {
+		return fmt.Errorf("reset throttle: %w", err)
+	}
+	return nil
 }
 
 // userError reports whether err is about the answer given, which the page

@@ -233,7 +233,7 @@ func (h *Handler) offers(org policy.OrgPolicy, t string) bool {
 func (h *Handler) Reevaluate(ctx context.Context, u storage.User, rt storage.RefreshToken, c storage.Client) (storage.Waiver, string, error) {
 	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
-		return storage.Waiver{}, "", err
+		return storage.Waiver{}, "", fmt.Errorf("load policy: %w", err)
 	}
 	family := policy.Proof{UserID: u.ID, AuthTime: rt.AuthTime, AMR: rt.AMR, ACR: rt.ACR}
 	if policy.HasMFA(rt.AMR) {

@@ -156,7 +156,10 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 	return c, nil
 }
 
-const msgWrongAnswer = "That didn't work. Check and try again."
+const (
+	msgWrongAnswer     = "That didn't work. Check and try again."
+	msgCallNotAnswered = "We haven't heard back from the call yet. Answer it and press #, then select Continue."
+)
 
 // postSecondFactor checks an answer to the outstanding challenge.
 func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +199,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
 	if m.Type == storage.MethodVoice && !c.Approved {
 		// Continue before answering the call is not a guess.
-		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "We haven't heard back from the call yet. Answer it and press #, then select Continue.")
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, msgCallNotAnswered)
 		return
 	}
 	var res factors.Result
@@ -219,6 +222,9 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errOutOfGuesses):
 		// The next view starts a new challenge (sending a new code).
 		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
+		return
+	case errors.Is(err, factors.ErrNotReady):
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, msgCallNotAnswered)
 		return
 	case userError(err):
 		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, msgWrongAnswer)
@@ -256,7 +262,8 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 // with is a copy of the audit details m with k set to v: m stays as it
 // was, for the next event.
 func with(m map[string]string, k, v string) map[string]string {
-	out := maps.Clone(m)
+	out := make(map[string]string, len(m)+1)
+	maps.Copy(out, m)
 	out[k] = v
 	return out
 }

@@ -356,7 +356,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		// The same prompt again; a QR code is not shown twice.
 		p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
 		if errors.Is(err, factors.ErrNotReady) {
-			p.Kind, p.Message = factors.PromptCall, "We haven't heard back from the call yet. Answer it and press #, then select Continue."
+			p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
 		}
 		var stored factors.Prompt
 		if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {

@@ -166,7 +166,7 @@ var supportedClaims = []string{
 // issues, weakest first, as discovery and the claims parameter name them.
 func acrValuesSupported() []string {
 	var out []string
-	for _, a := range policy.ACRs {
+	for _, a := range policy.ACRs() {
 		out = append(out, string(a))
 	}
 	return out
@@ -184,7 +184,7 @@ func (p *Provider) Handler() http.Handler {
 	// Introspection is for servers, and the rest are pages the browser
 	// visits.
 	crossOrigin := p.crossOrigin()
-	mux.Handle("/.well-known/openid-configuration", crossOrigin(http.HandlerFunc(p.discovery)))
+	mux.Handle("/.well-known/openid-configuration", crossOrigin(getOnly(http.HandlerFunc(p.discovery))))
 	mux.Handle(p.op.KeysEndpoint().Relative(), crossOrigin(p.op))
 	// Gates in front of op, for requests op would answer with Go error
 	// text, a 500 or the wrong error code.
@@ -261,6 +261,20 @@ func noStore(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Pragma", "no-cache")
 		next.ServeHTTP(w, r)
+	})
+}
+
+// getOnly refuses every method but GET and HEAD (OPTIONS passes, for CORS
+// preflight): discovery is a document to read.
+func getOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "Use GET.", http.StatusMethodNotAllowed)
+		}
 	})
 }
 

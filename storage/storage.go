@@ -345,6 +345,13 @@ func (e Exception) StateAt(now time.Time) string {
 // in Gatehouse is this one.
 func (e Exception) InForce(now time.Time) bool { return e.StateAt(now) == ExceptionApproved }
 
+// Replaces reports whether e, once approved, ends other in force rather
+// than being refused beside it: a long-term exception replaces the
+// short-term one that bridged to it. Nothing else replaces anything.
+func (e Exception) Replaces(other Exception) bool {
+	return e.Kind == ExceptionLongTerm && other.Kind == ExceptionShortTerm
+}
+
 // ExceptionClaim is what a token says of the exception a sign-in used,
 // and which exception that was: tokens end with it.
 type ExceptionClaim struct {
@@ -806,6 +813,10 @@ func (k SigningKey) LogValue() slog.Value {
 
 func (s Secret) LogValue() slog.Value {
 	return slog.GroupValue(slog.Time("created", s.CreatedAt))
+}
+
+func (c Challenge) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", c.ID), slog.String("user", c.UserID), slog.String("type", c.Type))
 }
 
 func (c Client) LogValue() slog.Value {

@@ -19,6 +19,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		SigningKey{ID: "k1", PrivateDER: []byte(secret)},
 		Secret{Value: []byte(secret)},
 		Client{ID: "c1", SecretHash: []byte(secret)},
+		Challenge{ID: "ch1", CodeHash: []byte(secret), Data: []byte(secret)},
 	} {
 		var buf bytes.Buffer
 		log := slog.New(slog.NewJSONHandler(&buf, nil))

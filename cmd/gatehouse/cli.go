@@ -84,7 +84,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		})
 	case "set-password":
 		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
-			return setPassword(ctx, cfg, store, stdout, in.Username, time.Now)
+			return setPassword(ctx, cfg, store, stdout, stderr, in.Username, time.Now)
 		})
 	}
 	return fmt.Errorf("unknown user command %q (want add, list or set-password)", args[0])
@@ -113,10 +113,11 @@ func readPassword(path string, stdin io.Reader) (string, error) {
 	return pw, nil
 }
 
-// cli is the command line's admin Service, acting as admin.System("cli").
-func cli(cfg Config, store storage.Storage, now func() time.Time) (*admin.Service, admin.Actor) {
+// cli is the command line's admin Service, acting as admin.System("cli");
+// what it logs (an audit event it could not record) goes to stderr.
+func cli(cfg Config, store storage.Storage, stderr io.Writer, now func() time.Time) (*admin.Service, admin.Actor) {
 	return admin.NewService(store, newHasher(cfg), admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime,
-		ServiceWords: cfg.serviceWords(), Now: now, Logger: slog.New(slog.DiscardHandler)}), admin.System("cli")
+		ServiceWords: cfg.serviceWords(), Now: now, Logger: slog.New(slog.NewTextHandler(stderr, nil))}), admin.System("cli")
 }
 
 // cliError words an admin.Service refusal for the command line: each
@@ -167,22 +168,23 @@ func findOrgUnit(ctx context.Context, store storage.OrgUnits, ref string) (stora
 // the admin pages would, and grants role. Before the first start it makes
 // the root org unit the user goes in.
 func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, in admin.NewUser, ouRef, role string, now func() time.Time) error {
-	root, created, err := ensureRoot(ctx, store, now())
-	if err != nil {
-		return err
-	}
-	ou := root
-	if ouRef != "" {
-		if ou, err = findOrgUnit(ctx, store, ouRef); err != nil {
-			return err
-		}
-	}
 	switch role {
 	case "", storage.RoleGlobalAdmin, storage.RoleOrgAdmin, storage.RoleHelpdesk:
 	default:
 		return fmt.Errorf("--role: %q is not global_admin, org_admin or helpdesk", role)
 	}
-	svc, actor := cli(cfg, store, now)
+	var ou storage.OrgUnit
+	var created bool
+	var err error
+	if ouRef == "" {
+		ou, created, err = ensureRoot(ctx, store, now())
+	} else {
+		ou, err = findOrgUnit(ctx, store, ouRef)
+	}
+	if err != nil {
+		return err
+	}
+	svc, actor := cli(cfg, store, stderr, now)
 	in.OrgUnitID = ou.ID
 	u, otp, err := svc.CreateUser(ctx, actor, in)
 	if err != nil {
@@ -208,7 +210,7 @@ func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, std
 // setPassword gives a user a new one-time password, through the admin
 // Service's reset. It is also how an operator gets back in when the first
 // start's one-time password expired unused.
-func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout io.Writer, username string, now func() time.Time) error {
+func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout, stderr io.Writer, username string, now func() time.Time) error {
 	norm, err := storage.NormalizeUsername(username)
 	if err != nil || username == "" {
 		return errors.New("--username is required")
@@ -219,7 +221,7 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout 
 	} else if err != nil {
 		return err
 	}
-	svc, actor := cli(cfg, store, now)
+	svc, actor := cli(cfg, store, stderr, now)
 	otp, expires, err := svc.ResetPassword(ctx, actor, u.ID)
 	if err != nil {
 		return cliError(err)

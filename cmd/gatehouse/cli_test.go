@@ -300,7 +300,7 @@ func TestBootstrapAdminOneTimePasswordExpires(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := setPassword(ctx, e.server.cfg, e.store, &out, "admin", e.clock.Now); err != nil {
+	if err := setPassword(ctx, e.server.cfg, e.store, &out, &out, "admin", e.clock.Now); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`one-time password for admin: ([A-Z2-7]{26})`).FindStringSubmatch(out.String())

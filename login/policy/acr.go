@@ -20,12 +20,15 @@ const (
 	ACRPhishingResistant ACR = "phr"
 )
 
-// ACRs are the classes Gatehouse issues, weakest first.
-var ACRs = []ACR{ACRPassword, ACRMFA, ACRPhishingResistant}
+// acrs are the classes Gatehouse issues, weakest first.
+var acrs = []ACR{ACRPassword, ACRMFA, ACRPhishingResistant}
+
+// ACRs returns the classes Gatehouse issues, weakest first.
+func ACRs() []ACR { return slices.Clone(acrs) }
 
 // Rank orders classes: pwd < mfa < phr. An unknown or empty class ranks
 // lowest, below pwd.
-func (a ACR) Rank() int { return slices.Index(ACRs, a) }
+func (a ACR) Rank() int { return slices.Index(acrs, a) }
 
 // AMR values (RFC 8176) a sign-in's proof lists besides its factor's own
 // (otp, sms, tel, hwk, swk, which each factor names).

@@ -31,8 +31,8 @@ type Reason struct {
 	NeedsNote bool
 }
 
-// ExceptionKinds are the kinds of exception, in the order pages offer them.
-var ExceptionKinds = []ExceptionKind{
+// exceptionKinds are the kinds of exception.
+var exceptionKinds = []ExceptionKind{
 	{Kind: storage.ExceptionShortTerm, Label: "Short-term", Lasts: 24 * time.Hour, Reasons: []Reason{
 		{Code: "phone_lost", Label: "Phone lost or stolen"},
 		{Code: "phone_misplaced", Label: "Phone misplaced"},
@@ -49,11 +49,13 @@ var ExceptionKinds = []ExceptionKind{
 
 // KindOf returns the kind named kind.
 func KindOf(kind string) (ExceptionKind, bool) {
-	i := slices.IndexFunc(ExceptionKinds, func(k ExceptionKind) bool { return k.Kind == kind })
+	i := slices.IndexFunc(exceptionKinds, func(k ExceptionKind) bool { return k.Kind == kind })
 	if i < 0 {
 		return ExceptionKind{}, false
 	}
-	return ExceptionKinds[i], true
+	k := exceptionKinds[i]
+	k.Reasons = slices.Clone(k.Reasons)
+	return k, true
 }
 
 // Reason returns the kind's reason with code.
@@ -67,7 +69,7 @@ func (k ExceptionKind) Reason(code string) (Reason, bool) {
 
 // ReasonLabel is the words for a reason code, of any kind.
 func ReasonLabel(code string) string {
-	for _, k := range ExceptionKinds {
+	for _, k := range exceptionKinds {
 		if r, ok := k.Reason(code); ok {
 			return r.Label
 		}

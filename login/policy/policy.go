@@ -250,10 +250,10 @@ type OrgPolicy struct {
 	// the server's default.
 	PhoneRegions []string
 	// RememberMFA is how long a browser may skip the second factor; zero
-	// asks every time. RememberFrom names the unit that set it, empty when
-	// none did: the zero is then a default, not a bound.
-	RememberMFA  time.Duration
-	RememberFrom string
+	// asks every time. RememberSet is false when no unit set it: the zero
+	// is then a default, not a bound.
+	RememberMFA time.Duration
+	RememberSet bool
 }
 
 // Allows reports whether the policy lets users use methods of type t.
@@ -269,7 +269,7 @@ func Effective(chain []storage.OrgUnit) OrgPolicy {
 	if len(chain) > 0 {
 		p.MFAFrom, p.MFAFromID = chain[len(chain)-1].Name, chain[len(chain)-1].ID
 	}
-	mfaSet, rememberSet := false, false
+	mfaSet := false
 	for _, ou := range chain {
 		if !mfaSet && ou.MFA != "" && ou.MFA != storage.MFAInherit {
 			p.MFA, p.MFAFrom, p.MFAFromID, mfaSet = ou.MFA, ou.Name, ou.ID, true
@@ -280,8 +280,8 @@ func Effective(chain []storage.OrgUnit) OrgPolicy {
 		if p.PhoneRegions == nil && len(ou.PhoneRegions) > 0 {
 			p.PhoneRegions = ou.PhoneRegions
 		}
-		if !rememberSet && ou.RememberMFA != nil {
-			p.RememberMFA, p.RememberFrom, rememberSet = *ou.RememberMFA, ou.Name, true
+		if !p.RememberSet && ou.RememberMFA != nil {
+			p.RememberMFA, p.RememberSet = *ou.RememberMFA, true
 		}
 	}
 	return p
@@ -315,7 +315,7 @@ func (p OrgPolicy) LooserThan(q OrgPolicy, defaultRegions []string) []string {
 	if !subset(cmpOr(p.PhoneRegions, defaultRegions), cmpOr(q.PhoneRegions, defaultRegions)) {
 		out = append(out, SettingRegions)
 	}
-	if q.RememberFrom != "" && p.RememberMFA > q.RememberMFA {
+	if q.RememberSet && p.RememberMFA > q.RememberMFA {
 		out = append(out, SettingRemember)
 	}
 	return out

@@ -197,10 +197,10 @@ func TestEffective(t *testing.T) {
 			{Name: "Ward", MFA: "inherit", PhoneRegions: []string{"IE"}},
 			{Name: "Trust", MFA: "required", AllowedMethods: []string{"totp", "webauthn"}, RememberMFA: hours(12)},
 			{Name: "Root", MFA: "optional", AllowedMethods: []string{"sms"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(24)},
-		}, OrgPolicy{MFA: "required", MFAFrom: "Trust", AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"IE"}, RememberMFA: 12 * time.Hour, RememberFrom: "Trust"}},
+		}, OrgPolicy{MFA: "required", MFAFrom: "Trust", AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"IE"}, RememberMFA: 12 * time.Hour, RememberSet: true}},
 		{"a zero remember window is set, not inherited", []storage.OrgUnit{
 			{Name: "Ward", RememberMFA: hours(0)}, {Name: "Root", RememberMFA: hours(12)},
-		}, OrgPolicy{MFA: "optional", MFAFrom: "Root", RememberMFA: 0, RememberFrom: "Ward"}},
+		}, OrgPolicy{MFA: "optional", MFAFrom: "Root", RememberMFA: 0, RememberSet: true}},
 	}
 	for _, tt := range tests {
 		if got := Effective(tt.chain); !reflect.DeepEqual(got, tt.want) {
@@ -226,7 +226,7 @@ func TestActiveExceptionLastsLongest(t *testing.T) {
 
 func TestLooserThan(t *testing.T) {
 	hours := func(n int) time.Duration { return time.Duration(n) * time.Hour }
-	floor := OrgPolicy{MFA: storage.MFARequired, AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(8), RememberFrom: "Trust"}
+	floor := OrgPolicy{MFA: storage.MFARequired, AllowedMethods: []string{"totp", "webauthn"}, PhoneRegions: []string{"GB"}, RememberMFA: hours(8), RememberSet: true}
 	for _, tc := range []struct {
 		name string
 		p    OrgPolicy
@@ -262,7 +262,7 @@ func TestLooserThan(t *testing.T) {
 // that LooserThan does not compare: a scoped admin could loosen it.
 func TestLooserThanKnowsEverySetting(t *testing.T) {
 	compared := map[string]bool{"MFA": true, "AllowedMethods": true, "PhoneRegions": true, "RememberMFA": true,
-		"MFAFrom": false, "MFAFromID": false, "RememberFrom": false} // where settings come from
+		"MFAFrom": false, "MFAFromID": false, "RememberSet": false} // where settings come from
 	for f := range reflect.TypeFor[OrgPolicy]().Fields() {
 		if _, ok := compared[f.Name]; !ok {
 			t.Errorf("OrgPolicy.%s is new: compare it in LooserThan (or list it here as not a setting)", f.Name)

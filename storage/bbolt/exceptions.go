@@ -61,7 +61,7 @@ func (db *DB) UpdateException(ctx context.Context, id string, update func(storag
 			return err
 		}
 		for _, o := range others {
-			if e.Kind != storage.ExceptionLongTerm || o.Kind != storage.ExceptionShortTerm {
+			if !e.Replaces(o) {
 				return fmt.Errorf("exception %s is in force: %w", o.ID, storage.ErrConflict)
 			}
 			replaced := o
