@@ -68,7 +68,8 @@ type Storage interface {
 	Audit
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
-	// challenges and throttle records whose expiry is not after now. Its
+	// challenges, throttle records and temporary methods whose expiry is
+	// not after now. Its
 	// cost is proportional to what it deletes, not to what is stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Backup writes a consistent copy of the whole store to w while the
@@ -251,7 +252,8 @@ type UserQuery struct {
 	Limit int
 }
 
-// Method types: the second factors a user can register.
+// Method types: the second factors a user can register, and the
+// temporary access pass the helpdesk issues.
 const (
 	MethodTOTP     = "totp"
 	MethodWebAuthn = "webauthn"
@@ -259,6 +261,7 @@ const (
 	MethodSMS      = "sms"
 	MethodVoice    = "voice"
 	MethodRecovery = "recovery"
+	MethodPass     = "access_pass"
 )
 
 // Method is a user's registered second factor.
@@ -279,10 +282,20 @@ type Method struct {
 	// LastStep is the last TOTP time step accepted: a code for it, or an
 	// earlier one, is never accepted again.
 	LastStep int64 `json:",omitempty"`
+	// ExpiresAt ends a temporary method (a temporary access pass); zero
+	// for every other. A spent one-time pass expires at its use.
+	ExpiresAt time.Time `json:",omitzero"`
 }
+
+// LiveAt reports whether m can be used at now: a temporary method until it
+// expires, any other always.
+func (m Method) LiveAt(now time.Time) bool { return m.ExpiresAt.IsZero() || now.Before(m.ExpiresAt) }
 
 // Methods stores second factors. A user's methods are found by index.
 type Methods interface {
+	// CreateMethod fails with ErrConflict for a temporary method (one with
+	// an ExpiresAt) while the user has a live temporary method of its type:
+	// one temporary access pass at a time, whoever issues one at once.
 	CreateMethod(ctx context.Context, m Method) error
 	GetMethod(ctx context.Context, id string) (Method, error)
 	ListUserMethods(ctx context.Context, userID string) ([]Method, error)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,12 +25,14 @@ import (
 // schemaVersion is the layout of buckets and values this code reads and
 // writes. Change it with any incompatible change, and migrate in Open.
 // Version 2 added the user-search and audit-by-user indexes: a version 1
-// file is indexed at Open and then stamped 2, so an older Gatehouse, which
-// would write records without index entries, refuses it.
-const schemaVersion = 2
+// file is indexed at Open and then stamped, so an older Gatehouse, which
+// would write records without index entries, refuses it. Version 3 added
+// temporary methods (a temporary access pass) and their expiry index; a
+// version 2 file has none to index.
+const schemaVersion = 3
 
-// migratesFrom is the older version Open brings up to date.
-const migratesFrom = 1
+// migratesFrom are the older versions Open brings up to date.
+var migratesFrom = []string{"1", "2"}
 
 var (
 	metaBucket = []byte("meta")
@@ -138,7 +141,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 		}
 		db.log.Info("created storage", "path", db.bolt.Path(), "schema_version", schemaVersion)
 	}
-	if got := string(meta.Get(versionKey)); got != strconv.Itoa(schemaVersion) && got != strconv.Itoa(migratesFrom) {
+	if got := string(meta.Get(versionKey)); got != strconv.Itoa(schemaVersion) && !slices.Contains(migratesFrom, got) {
 		return fmt.Errorf("database has schema version %q, this Gatehouse needs version %d", got, schemaVersion)
 	}
 	for _, name := range allBuckets() {
@@ -195,6 +198,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		for _, del := range []func(*bolt.Tx, time.Time) (int, error){
 			authRequests.deleteExpired, authCodes.deleteExpired, accessTokens.deleteExpired,
 			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired, challenges.deleteExpired,
+			methods.deleteExpired,
 		} {
 			n, err := del(tx, now)
 			if err != nil {

@@ -64,9 +64,15 @@ func TestOpenChecksSchema(t *testing.T) {
 		{"same version", func(*bolt.Tx) error { return nil }, ""},
 		{"other version", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
-		}, `schema version "99", this Gatehouse needs version 2`},
+		}, `schema version "99", this Gatehouse needs version 3`},
 		{"version 1, migrated", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("1"))
+		}, ""},
+		{"version 2, migrated", func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket([]byte("methods_by_expiry")); err != nil {
+				return err
+			}
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("2"))
 		}, ""},
 		{"not a Gatehouse file", func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(metaBucket)
@@ -93,8 +99,8 @@ func TestOpenChecksSchema(t *testing.T) {
 				t.Errorf("Open: got error %v, want none", err)
 			case tt.want == "":
 				err = db.bolt.View(func(tx *bolt.Tx) error {
-					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "2" {
-						t.Errorf("schema version after Open = %q, want 2", got)
+					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "3" {
+						t.Errorf("schema version after Open = %q, want 3", got)
 					}
 					return nil
 				})

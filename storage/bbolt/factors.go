@@ -2,6 +2,7 @@ package bbolt
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -11,7 +12,8 @@ import (
 
 var (
 	methodsByUser = multi("methods_by_user", func(m storage.Method) string { return m.UserID })
-	methods       = newTable("methods", func(m storage.Method) string { return m.ID }, methodsByUser)
+	methods       = newTable("methods", func(m storage.Method) string { return m.ID }, methodsByUser,
+		expiryIfSet("methods_by_expiry", func(m storage.Method) time.Time { return m.ExpiresAt }))
 
 	challenges = newTable("challenges", func(c storage.Challenge) string { return c.ID },
 		expiry("challenges_by_expiry", func(c storage.Challenge) time.Time { return c.ExpiresAt }))
@@ -19,7 +21,20 @@ var (
 
 // CreateMethod implements storage.Methods.
 func (db *DB) CreateMethod(ctx context.Context, m storage.Method) error {
-	return createRecord(ctx, db.update, methods, "create method", m)
+	return db.update(ctx, "create method", func(tx *bolt.Tx) error {
+		if !m.ExpiresAt.IsZero() {
+			list, err := methods.under(tx, methodsByUser, m.UserID)
+			if err != nil {
+				return err
+			}
+			for _, o := range list {
+				if o.Type == m.Type && o.LiveAt(m.CreatedAt) && !o.ExpiresAt.IsZero() {
+					return fmt.Errorf("a temporary %s method is live: %w", m.Type, storage.ErrConflict)
+				}
+			}
+		}
+		return methods.insert(tx, m)
+	})
 }
 
 // GetMethod implements storage.Methods.

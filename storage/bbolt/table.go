@@ -53,6 +53,17 @@ func expiry[T any](bucket string, at func(T) time.Time) index[T] {
 	return index[T]{bucket: []byte(bucket), expiry: true, key: func(v T) string { return string(timeKey(at(v))) }}
 }
 
+// expiryIfSet is expiry for records that may last for ever: one whose
+// expiry is zero stays out of the index.
+func expiryIfSet[T any](bucket string, at func(T) time.Time) index[T] {
+	return index[T]{bucket: []byte(bucket), expiry: true, key: func(v T) string {
+		if at(v).IsZero() {
+			return ""
+		}
+		return string(timeKey(at(v)))
+	}}
+}
+
 // timeKey is the big-endian unix nanoseconds of t, so keys sort by time.
 // Times before 1970, the zero time among them, sort first: a record that does
 // not say when it expires counts as expired, as RedeemAuthCode treats it.

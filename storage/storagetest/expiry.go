@@ -35,7 +35,11 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 			return a, nil
 		})
 		must(t, "UpdateAttempts", err)
+		must(t, "CreateMethod", s.CreateMethod(ctx, storage.Method{ID: "pass-" + r.id, UserID: "u-" + r.id, Type: storage.MethodPass,
+			CreatedAt: now.Add(-time.Hour), ExpiresAt: r.expiry}))
 	}
+	// A method that lasts (no expiry) is never expired.
+	must(t, "CreateMethod", s.CreateMethod(ctx, storage.Method{ID: "lasting", UserID: "u1", Type: storage.MethodTOTP, CreatedAt: now.Add(-time.Hour)}))
 
 	// An update that extends a record moves it in the expiry order.
 	extended := newSession("s-extended", "u1", now)
@@ -49,7 +53,7 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 
 	n, err := s.DeleteExpired(ctx, now)
 	must(t, "DeleteExpired", err)
-	if want := 7; n != want {
+	if want := 8; n != want {
 		t.Errorf("DeleteExpired: got %d deleted, want %d", n, want)
 	}
 	for _, id := range []string{"old", "live"} {
@@ -69,11 +73,16 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		stored["session"] = err == nil
 		_, err = s.GetAttempts(ctx, "key-"+id)
 		stored["attempts"] = err == nil
+		_, err = s.GetMethod(ctx, "pass-"+id)
+		stored["temporary method"] = err == nil
 		for kind, got := range stored {
 			if got != want {
 				t.Errorf("after DeleteExpired: %s %q stored = %v, want %v", kind, id, got, want)
 			}
 		}
+	}
+	if _, err := s.GetMethod(ctx, "lasting"); err != nil {
+		t.Errorf("a method without an expiry after DeleteExpired: %v", err)
 	}
 	// The indexes forgot the expired records too.
 	sessions, err := s.ListUserSessions(ctx, "u1")

@@ -196,6 +196,48 @@ func testExceptionInvariants(t *testing.T, s [2]storage.Storage) {
 	}
 }
 
+// testOnePassInForce: one live temporary method of a type per user, made
+// through either handle at once; an expired or spent one does not count,
+// and methods that last are not limited.
+func testOnePassInForce(t *testing.T, s [2]storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	pass := func(id, user string, expires time.Time) storage.Method {
+		return storage.Method{ID: id, UserID: user, Type: storage.MethodPass, Name: "Temporary access pass", CreatedAt: now, ExpiresAt: expires}
+	}
+	must(t, "create a pass", s[0].CreateMethod(ctx, pass("p1", "u1", now.Add(time.Hour))))
+	checkErr(t, "a second live pass", s[1].CreateMethod(ctx, pass("p2", "u1", now.Add(time.Hour))), storage.ErrConflict)
+	checkErr(t, "another user's pass", s[1].CreateMethod(ctx, pass("p3", "u2", now.Add(time.Hour))), nil)
+	checkErr(t, "a lasting method beside a pass", s[1].CreateMethod(ctx, storage.Method{ID: "m1", UserID: "u1", Type: storage.MethodTOTP, CreatedAt: now}), nil)
+	must(t, "create a spent pass", s[0].CreateMethod(ctx, pass("p4", "u3", now)))
+	checkErr(t, "a pass after a spent one", s[1].CreateMethod(ctx, pass("p5", "u3", now.Add(time.Hour))), nil)
+	got, err := s[0].GetMethod(ctx, "p1")
+	must(t, "GetMethod", err)
+	check(t, "a pass round trip", got, pass("p1", "u1", now.Add(time.Hour)))
+
+	for i := range rounds {
+		user := fmt.Sprint("racer", i)
+		errs := make([]error, 8)
+		fns := make([]func(), len(errs))
+		for j := range errs {
+			fns[j] = func() { errs[j] = s[j%2].CreateMethod(ctx, pass(fmt.Sprint(user, "-", j), user, now.Add(time.Hour))) }
+		}
+		race(fns...)
+		made := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				made++
+			case !errors.Is(err, storage.ErrConflict):
+				t.Fatalf("round %d: a refused pass: got %v, want ErrConflict", i, err)
+			}
+		}
+		if made != 1 {
+			t.Fatalf("round %d: %d passes made live at once, want 1", i, made)
+		}
+	}
+}
+
 // race runs fns at once and waits for them all.
 func race(fns ...func()) {
 	var start, done sync.WaitGroup

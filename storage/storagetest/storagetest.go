@@ -35,6 +35,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 	t.Run("Invariants", func(t *testing.T) {
 		t.Run("Tree", func(t *testing.T) { t.Parallel(); testTreeInvariants(t, pair(t)) })
 		t.Run("OneExceptionInForce", func(t *testing.T) { t.Parallel(); testExceptionInvariants(t, pair(t)) })
+		t.Run("OnePassInForce", func(t *testing.T) { t.Parallel(); testOnePassInForce(t, pair(t)) })
 	})
 	tests := []struct {
 		name string
