@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors/accesspass"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -49,8 +50,10 @@ type Config struct {
 	// ServiceWords are the service's own words, which a password given to
 	// a new user must not be built on (see password.Context).
 	ServiceWords []string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Passes makes temporary access passes.
+	Passes *accesspass.Factor
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Store is the part of storage.Storage the admin pages read and write.
@@ -60,8 +63,7 @@ type Store interface {
 	storage.Exceptions
 	storage.Clients
 	storage.Audit
-	ListUserMethods(ctx context.Context, userID string) ([]storage.Method, error)
-	DeleteUserMethods(ctx context.Context, userID string) error
+	storage.Methods
 	DeleteUserSessions(ctx context.Context, userID string) error
 	RevokeUserTokens(ctx context.Context, userID string) error
 }
@@ -77,6 +79,7 @@ type Service struct {
 	// oneTimeLifetime is how long the one-time passwords it makes work.
 	oneTimeLifetime time.Duration
 	serviceWords    []string
+	passes          *accesspass.Factor
 	now             func() time.Time
 	logger          *slog.Logger
 }
@@ -85,7 +88,7 @@ type Service struct {
 // passwords it makes.
 func NewService(store Store, hasher *password.Hasher, cfg Config) *Service {
 	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime,
-		serviceWords: cfg.ServiceWords, now: cfg.Now, logger: cfg.Logger}
+		serviceWords: cfg.ServiceWords, passes: cfg.Passes, now: cfg.Now, logger: cfg.Logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a

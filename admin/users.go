@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/accesspass"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -101,6 +102,58 @@ func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User
 		return ErrForbidden
 	}
 	return nil
+}
+
+// issuePass issues a temporary access pass and shows it, once.
+func (h *Handler) issuePass(rq *request) {
+	u, ok := h.pathUser(rq, "access_pass.issued", storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	if !ok {
+		return
+	}
+	lifetime, err := time.ParseDuration(rq.r.PostFormValue("lifetime"))
+	if err != nil {
+		lifetime = 0 // refused below, with the rule
+	}
+	code, m, err := h.svc.IssuePass(rq.ctx(), rq.actor, u.ID, lifetime, rq.r.PostFormValue("reusable") == "yes")
+	if isInput(err) {
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), nil)
+		return
+	}
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	name, uses := displayName(u), "once"
+	if accesspass.Reusable(m) {
+		uses = "any number of times"
+	}
+	h.pages.AdminNotice(rq.w, http.StatusOK, templates.AdminNoticePage{
+		Page: rq.page("Temporary access pass", "Users"), Heading: "Temporary access pass for " + name,
+		Message:     fmt.Sprintf("It works %s until %s, in place of %s's second factor, so they can sign in and add a new method.", uses, m.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), name),
+		SecretLabel: "Pass for " + u.Username, Secret: code,
+		Next: []string{
+			"Read it out to " + name + " in its groups of four, once you are sure it is them: letters and digits that cannot be mixed up (no I, L, O or U).",
+			fmt.Sprintf("It is %d random bits, kept only as a keyed hash, and wrong tries are limited like every code's.", accesspass.Bits),
+			"They sign in with their password, enter the pass when asked for a second factor, and add a method on Security info straight away. Remove the lost one from this page's methods.",
+		},
+		Back: templates.NavLink{Label: "Back to " + name + "'s page", URL: "/admin/users/" + u.ID},
+	})
+}
+
+// revokePass ends a user's temporary access pass.
+func (h *Handler) revokePass(rq *request) {
+	u, ok := h.pathUser(rq, "access_pass.revoked", storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	if !ok {
+		return
+	}
+	if err := h.svc.RevokePass(rq.ctx(), rq.actor, u.ID); isInput(err) {
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), nil)
+		return
+	} else if err != nil {
+		rq.serverError(err)
+		return
+	}
+	rq.redirect("/admin/users/" + u.ID + "?done=pass_revoked")
 }
 
 // errUnitGone: the org unit chosen was deleted while the change was made.
@@ -568,6 +621,8 @@ func (h *Handler) userRoutes(get, post func(string, func(*request))) {
 	post("/admin/users/{id}/mfa", h.resetUserMFA)
 	post("/admin/users/{id}/roles", func(rq *request) { h.changeRole(rq, true) })
 	post("/admin/users/{id}/roles/remove", func(rq *request) { h.changeRole(rq, false) })
+	post("/admin/users/{id}/access-pass", h.issuePass)
+	post("/admin/users/{id}/access-pass/revoke", h.revokePass)
 }
 
 // usersPerPage is the size of a page of search results.
@@ -580,6 +635,7 @@ var userNotices = map[string]string{
 	"enabled":      "User enabled: they can sign in again.",
 	"role_granted": "Role granted.",
 	"role_removed": "Role removed.",
+	"pass_revoked": "Temporary access pass revoked.",
 }
 
 func (h *Handler) showUsers(rq *request) {
@@ -878,6 +934,19 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 		p.OrgUnit = "a removed unit"
 	}
 	p.OneTimePasswordExpired = u.OneTimePasswordExpired(h.now(), h.svc.oneTimeLifetime)
+	if p.CanExceptions {
+		if p.CanPass, err = h.svc.covers(ctx, rq.actor.User, u); err != nil {
+			rq.serverError(err)
+			return
+		}
+		for d := accesspass.MinLifetime; d <= accesspass.MaxLifetime; d += time.Hour {
+			label := fmt.Sprintf("%d hours", int(d.Hours()))
+			if d == time.Hour {
+				label = "1 hour"
+			}
+			p.PassLifetimes = append(p.PassLifetimes, templates.Choice{Value: d.String(), Label: label, Selected: d == accesspass.DefaultLifetime})
+		}
+	}
 
 	for _, b := range u.Roles {
 		over := "Everywhere"
@@ -900,7 +969,14 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 		return
 	}
 	slices.SortFunc(methods, func(a, b storage.Method) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	now := h.now()
 	for _, m := range methods {
+		if m.Type == storage.MethodPass {
+			if m.LiveAt(now) {
+				p.Pass = &templates.PassRow{Expires: m.ExpiresAt, Reusable: accesspass.Reusable(m)}
+			}
+			continue
+		}
 		row := templates.UserMethodRow{Label: h.methodLabel(m.Type), Name: m.Name, Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
 		if m.Target != "" {
 			row.Target = otp.Mask(m.Target)
@@ -915,7 +991,6 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	}
 	slices.SortFunc(exceptions, func(a, b storage.Exception) int { return b.RequestedAt.Compare(a.RequestedAt) })
 	who := &people{h: h, rq: rq, users: map[string]*storage.User{}}
-	now := h.now()
 	for _, e := range exceptions {
 		p.Exceptions = append(p.Exceptions, templates.UserExceptionRow{
 			State: exceptionStates[e.StateAt(now)], Kind: kindLabel(e.Kind), Reason: policy.ReasonLabel(e.Reason),

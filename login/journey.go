@@ -191,6 +191,9 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 	if err != nil {
 		return userPolicy{}, fmt.Errorf("list methods: %w", err)
 	}
+	// An expired or spent pass is gone, whether or not it is deleted yet.
+	now := h.cfg.Now()
+	all = slices.DeleteFunc(all, func(m storage.Method) bool { return !m.LiveAt(now) })
 	exceptions, err := h.store.ListUserExceptions(ctx, u.ID)
 	if err != nil {
 		return userPolicy{}, fmt.Errorf("list exceptions: %w", err)
@@ -217,10 +220,12 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 }
 
 // offers reports whether users under org can use methods of type t: a
-// factor is configured for it and the org unit allows it.
+// factor is configured for it and the org unit allows it (a temporary
+// access pass, which the helpdesk issues rather than the user registers,
+// whatever the unit allows).
 func (h *Handler) offers(org policy.OrgPolicy, t string) bool {
 	_, ok := h.factors[t]
-	return ok && org.Allows(t)
+	return ok && (t == storage.MethodPass || org.Allows(t))
 }
 
 // Reevaluate implements provider.Journey: continuous evaluation at a

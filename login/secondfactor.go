@@ -27,7 +27,7 @@ const maxGuesses = 5
 
 // methodOrder is the order methods are offered in, strongest first;
 // recovery codes come last, as the way out.
-var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery}
+var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery, storage.MethodPass}
 
 // sends reports whether a method type sends something (a code, a call)
 // that costs money and can be aimed at someone else.
@@ -40,7 +40,13 @@ func sends(t string) bool {
 // in methodOrder; only of allowed types when the decision names some.
 func pickMethod(u storage.User, methods []storage.Method, chosen string, allowed []string) (storage.Method, bool) {
 	ok := func(m storage.Method) bool { return len(allowed) == 0 || slices.Contains(allowed, m.Type) }
-	for _, id := range []string{chosen, u.PreferredMethod} {
+	// A temporary access pass was issued because the user's own methods
+	// are out of reach: it comes first, unless they choose another.
+	pass := ""
+	if i := slices.IndexFunc(methods, func(m storage.Method) bool { return m.Type == storage.MethodPass }); i >= 0 {
+		pass = methods[i].ID
+	}
+	for _, id := range []string{chosen, pass, u.PreferredMethod} {
 		for _, m := range methods {
 			if id != "" && m.ID == id && ok(m) {
 				return m, true

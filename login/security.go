@@ -130,25 +130,32 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		Notice:     notices[r.URL.Query().Get("done")],
 		Verified:   r.URL.Query().Get("verified") != "",
 	}
+	lasting := 0 // the user's own methods: not a pass from the helpdesk
 	for _, t := range methodOrder {
 		for _, m := range acct.methods {
 			f, known := h.factors[m.Type]
 			if m.Type != t || !known {
 				continue
 			}
-			allowed := acct.policy.org.Allows(m.Type)
+			allowed := h.offers(acct.policy.org, m.Type)
 			row := templates.MethodRow{
 				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
-				Preferable: m.Type != storage.MethodRecovery && allowed, NotAllowed: !allowed,
+				Preferable: m.Type != storage.MethodRecovery && m.Type != storage.MethodPass && allowed, NotAllowed: !allowed,
 			}
-			if m.Type == storage.MethodRecovery {
+			switch m.Type {
+			case storage.MethodRecovery:
 				row.Name = fmt.Sprintf("%d of %d codes left", recovery.Remaining(m), recovery.Count)
+			case storage.MethodPass:
+				row.Name = "From your helpdesk, until " + m.ExpiresAt.UTC().Format("15:04 MST") + ": add a method of your own now"
+			}
+			if m.Type != storage.MethodPass {
+				lasting++
 			}
 			p.Methods = append(p.Methods, row)
 		}
 	}
-	p.SingleMethod = len(p.Methods) == 1
+	p.SingleMethod = lasting == 1
 	for _, t := range methodOrder {
 		if f := h.enroller(acct, t); f != nil {
 			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})

@@ -71,8 +71,14 @@ type UserPage struct {
 	NextSignIn, NextSignInWhy string
 	Roles                     []RoleRow
 	Methods                   []UserMethodRow
-	Exceptions                []UserExceptionRow
-	SignIns                   []SignInRow
+	// Pass is the user's temporary access pass in force, if any; CanPass
+	// says the admin may issue or revoke one, and PassLifetimes are the
+	// choices of how long one lasts.
+	Pass          *PassRow
+	CanPass       bool
+	PassLifetimes []Choice
+	Exceptions    []UserExceptionRow
+	SignIns       []SignInRow
 	// What the admin may do here.
 	CanEdit, CanResetMFA, CanExceptions, CanRoles bool
 	// Self is set on the admin's own page: no disabling themselves.
@@ -84,6 +90,12 @@ type UserPage struct {
 	RoleUnits []Choice
 	Notice    string
 	Errors    []FormError
+}
+
+// PassRow is a temporary access pass in force.
+type PassRow struct {
+	Expires  time.Time
+	Reusable bool
 }
 
 // RoleRow is one role a user holds; Value identifies it to the remove

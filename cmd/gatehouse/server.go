@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/accesspass"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
 	"github.com/gatehouse-id/gatehouse/factors/totp"
@@ -72,9 +73,11 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	if err != nil {
 		return nil, err
 	}
+	passes := &accesspass.Factor{Sealer: sealer, Now: now}
 	offered := []factors.Factor{
 		&totp.Factor{Issuer: "Gatehouse", Sealer: sealer, Now: now},
 		&recovery.Factor{Now: now},
+		passes,
 	}
 	wa, err := webauthn.New(webauthn.Config{
 		RPID: cfg.webAuthnRPID(), RPName: "Gatehouse", Origins: cfg.webAuthnOrigins(), Methods: store, Now: now,
@@ -120,7 +123,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		}
 	}
 	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime,
-		ServiceWords: cfg.serviceWords(), Now: now, Logger: logger})
+		ServiceWords: cfg.serviceWords(), Passes: passes, Now: now, Logger: logger})
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
