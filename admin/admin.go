@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
@@ -23,6 +24,19 @@ var (
 	// ErrForbidden: the actor holds no role that allows this over the
 	// subject's org unit. The attempt is audited as denied.
 	ErrForbidden = errors.New("outside your scope")
+)
+
+// Refusal is ErrForbidden with the real reason, worded for the admin: the
+// subject is outside their part of the organisation, or this needs a role
+// they do not hold there, or the subject holds a role beyond theirs.
+type Refusal struct{ Why string }
+
+func (r *Refusal) Error() string        { return "forbidden: " + r.Why }
+func (r *Refusal) Is(target error) bool { return target == ErrForbidden }
+
+var (
+	errOutside   = &Refusal{Why: "That is outside the part of the organisation you look after."}
+	errRoleAbove = &Refusal{Why: "They hold an admin or helpdesk role you could not grant: ask an admin over their role."}
 )
 
 // Actor is who is acting, and from where, for scope checks and audit.
@@ -122,11 +136,17 @@ func (s *Service) authorize(ctx context.Context, a Actor, u storage.User, action
 	if err != nil {
 		return err
 	}
-	if !ok {
-		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "outside the actor's scope"})
-		return ErrForbidden
+	if ok {
+		return nil
 	}
-	return nil
+	// Someone who looks after the unit with another role is refused for
+	// the role, not the place.
+	if near, err := s.Can(ctx, a.User, u.OrgUnitID, storage.RoleOrgAdmin, storage.RoleHelpdesk); err == nil && near {
+		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "needs the role of " + strings.Join(roles, " or ")})
+		return &Refusal{Why: "That needs an org admin over their unit. As helpdesk you can issue a temporary access pass or remove one of their methods."}
+	}
+	s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "outside the actor's scope"})
+	return errOutside
 }
 
 func (s *Service) audit(ctx context.Context, a Actor, u storage.User, action, outcome string, details map[string]string) {

@@ -210,7 +210,11 @@ func (rq *request) serverError(err error) {
 		return
 	}
 	if errors.Is(err, ErrForbidden) {
-		rq.fail(http.StatusForbidden, "You can't do that here", "That is outside the part of the organisation you look after.", "forbidden")
+		why := errOutside.Why
+		if r := (*Refusal)(nil); errors.As(err, &r) {
+			why = r.Why
+		}
+		rq.fail(http.StatusForbidden, "You can't do that here", why, "forbidden")
 		return
 	}
 	rq.h.logger.ErrorContext(rq.ctx(), "admin request", "path", rq.r.URL.Path, "err", err)

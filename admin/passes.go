@@ -11,6 +11,9 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
+// What the helpdesk does for a user whose device is lost: a temporary
+// access pass gets them back in, and the lost method can be removed.
+//
 // A temporary access pass gets a user whose device is lost back in: the
 // helpdesk or an admin over the user issues one, reads it out, and the user
 // signs in with it and registers a new method. One is live at a time (the
@@ -90,4 +93,41 @@ func passDetails(m storage.Method) map[string]string {
 		uses = "many"
 	}
 	return map[string]string{"method_id": m.ID, "expires": m.ExpiresAt.UTC().Format(time.RFC3339), "uses": uses}
+}
+
+// RemoveMethod removes one of a user's methods (the lost phone): the
+// helpdesk may, as well as an org admin; resetting all of them stays an
+// org admin's (ResetMFA). The user's preferred method, if it was this one,
+// is forgotten.
+func (s *Service) RemoveMethod(ctx context.Context, a Actor, userID, methodID string) error {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	if err := s.authorizeCovering(ctx, a, u, "mfa.method_removed", storage.RoleOrgAdmin, storage.RoleHelpdesk); err != nil {
+		return err
+	}
+	m, err := s.store.GetMethod(ctx, methodID)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && m.UserID != u.ID {
+		return &factors.InputError{Field: "method", Msg: "That method is not one of this user's: reload the page"}
+	}
+	if err != nil {
+		return fmt.Errorf("get method: %w", err)
+	}
+	if err := s.store.DeleteMethod(ctx, m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("delete method: %w", err)
+	}
+	if u.PreferredMethod == m.ID {
+		now := s.now()
+		if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+			if cur.PreferredMethod == m.ID {
+				cur.PreferredMethod, cur.UpdatedAt = "", now
+			}
+			return cur, nil
+		}); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+	}
+	s.audit(ctx, a, u, "mfa.method_removed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "name": m.Name})
+	return nil
 }

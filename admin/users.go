@@ -99,7 +99,7 @@ func (s *Service) authorizeCovering(ctx context.Context, a Actor, u storage.User
 	}
 	if !ok {
 		s.audit(ctx, a, u, action, storage.OutcomeDenied, map[string]string{"reason": "the user holds roles beyond the actor's"})
-		return ErrForbidden
+		return errRoleAbove
 	}
 	return nil
 }
@@ -138,6 +138,28 @@ func (h *Handler) issuePass(rq *request) {
 		},
 		Back: templates.NavLink{Label: "Back to " + name + "'s page", URL: "/admin/users/" + u.ID},
 	})
+}
+
+// removeMethod removes one of a user's methods, after a confirmation step.
+func (h *Handler) removeMethod(rq *request) {
+	u, ok := h.pathUser(rq, "mfa.method_removed", storage.RoleOrgAdmin, storage.RoleHelpdesk)
+	if !ok {
+		return
+	}
+	name := displayName(u)
+	if !rq.confirmed("Remove this method from "+name+"'s account?",
+		"It stops working at once. "+name+" keeps their other methods, and can add a new one on Security info.",
+		"Remove the method", "/admin/users/"+u.ID) {
+		return
+	}
+	if err := h.svc.RemoveMethod(rq.ctx(), rq.actor, u.ID, rq.r.PostFormValue("method")); isInput(err) {
+		h.userPage(rq, http.StatusUnprocessableEntity, u, "", inputErrors(err), nil)
+		return
+	} else if err != nil {
+		rq.serverError(err)
+		return
+	}
+	rq.redirect("/admin/users/" + u.ID + "?done=method_removed")
 }
 
 // revokePass ends a user's temporary access pass.
@@ -623,19 +645,21 @@ func (h *Handler) userRoutes(get, post func(string, func(*request))) {
 	post("/admin/users/{id}/roles/remove", func(rq *request) { h.changeRole(rq, false) })
 	post("/admin/users/{id}/access-pass", h.issuePass)
 	post("/admin/users/{id}/access-pass/revoke", h.revokePass)
+	post("/admin/users/{id}/methods/remove", h.removeMethod)
 }
 
 // usersPerPage is the size of a page of search results.
 const usersPerPage = 50
 
 var userNotices = map[string]string{
-	"saved":        "Details saved.",
-	"moved":        "User moved. Their new org unit's policy applies from their next sign-in.",
-	"disabled":     "User disabled: they were signed out everywhere and apps' tokens for them were revoked.",
-	"enabled":      "User enabled: they can sign in again.",
-	"role_granted": "Role granted.",
-	"role_removed": "Role removed.",
-	"pass_revoked": "Temporary access pass revoked.",
+	"saved":          "Details saved.",
+	"moved":          "User moved. Their new org unit's policy applies from their next sign-in.",
+	"disabled":       "User disabled: they were signed out everywhere and apps' tokens for them were revoked.",
+	"enabled":        "User enabled: they can sign in again.",
+	"role_granted":   "Role granted.",
+	"role_removed":   "Role removed.",
+	"pass_revoked":   "Temporary access pass revoked.",
+	"method_removed": "Method removed.",
 }
 
 func (h *Handler) showUsers(rq *request) {
@@ -935,7 +959,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	}
 	p.OneTimePasswordExpired = u.OneTimePasswordExpired(h.now(), h.svc.oneTimeLifetime)
 	if p.CanExceptions {
-		if p.CanPass, err = h.svc.covers(ctx, rq.actor.User, u); err != nil {
+		if p.CanHelp, err = h.svc.covers(ctx, rq.actor.User, u); err != nil {
 			rq.serverError(err)
 			return
 		}
@@ -977,7 +1001,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 			}
 			continue
 		}
-		row := templates.UserMethodRow{Label: h.methodLabel(m.Type), Name: m.Name, Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
+		row := templates.UserMethodRow{ID: m.ID, Label: h.methodLabel(m.Type), Name: m.Name, Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
 		if m.Target != "" {
 			row.Target = otp.Mask(m.Target)
 		}

@@ -71,11 +71,12 @@ type UserPage struct {
 	NextSignIn, NextSignInWhy string
 	Roles                     []RoleRow
 	Methods                   []UserMethodRow
-	// Pass is the user's temporary access pass in force, if any; CanPass
-	// says the admin may issue or revoke one, and PassLifetimes are the
-	// choices of how long one lasts.
+	// Pass is the user's temporary access pass in force, if any; CanHelp
+	// says the admin may do what the helpdesk does for a lost device (issue
+	// or revoke a pass, remove one method), and PassLifetimes are the
+	// choices of how long a pass lasts.
 	Pass          *PassRow
-	CanPass       bool
+	CanHelp       bool
 	PassLifetimes []Choice
 	Exceptions    []UserExceptionRow
 	SignIns       []SignInRow
@@ -107,6 +108,7 @@ type RoleRow struct {
 // UserMethodRow is one of a user's methods, as an admin sees it: never a
 // secret, and only a masked target.
 type UserMethodRow struct {
+	ID                  string
 	Label, Name, Target string
 	Added, LastUsed     time.Time
 	Preferred           bool

@@ -158,3 +158,29 @@ func mustMethods(t *testing.T, e *env, userID string) []storage.Method {
 	}
 	return list
 }
+
+// TestHelpdeskRemovesOneMethod: the helpdesk removes the lost phone from a
+// user's admin page (after a confirmation step) and nothing else; an MFA
+// reset stays an org admin's, and the refusal says so rather than calling
+// the user out of the helpdesk's reach.
+func TestHelpdeskRemovesOneMethod(t *testing.T) {
+	e, _, _, _ := newTOTPAlice(t)
+	alice := mustUser(t, e, "alice")
+	e.store.CreateMethod(context.Background(), storage.Method{ID: "sms1", UserID: alice.ID, Type: storage.MethodSMS, Name: "Old phone", Target: "+447700900123", CreatedAt: e.clock.Now()})
+	e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)
+	hd, _ := e.adminSignIn(t, "hd")
+	csrf := hd.get(e.issuer + "/admin/users/" + alice.ID).form().Get("csrf")
+	p := hd.post("/admin/users/"+alice.ID+"/methods/remove", url.Values{"csrf": {csrf}, "method": {"sms1"}})
+	p = hd.confirm(t, p)
+	if !strings.Contains(p.body, "Method removed.") {
+		t.Fatalf("removing the lost phone: status %d\n%s", p.status(), p.body)
+	}
+	left := mustMethods(t, e, alice.ID)
+	if len(left) != 1 || left[0].Type != storage.MethodTOTP {
+		t.Errorf("alice's methods after the removal: %+v", left)
+	}
+	p = hd.post("/admin/users/"+alice.ID+"/mfa", url.Values{"csrf": {csrf}, "confirm": {"yes"}})
+	if p.status() != http.StatusForbidden || !strings.Contains(p.body, "That needs an org admin over their unit") {
+		t.Errorf("the helpdesk resetting MFA: status %d, want 403 naming the role\n%s", p.status(), p.body)
+	}
+}
