@@ -78,11 +78,27 @@ func (h *Handler) enroller(acct account, t string) factors.Enroller {
 	return f
 }
 
-// fresh reports whether the session proved enough, recently enough, to
-// change security settings; if not, it sends the browser to prove it.
-func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account) bool {
+// A Security info change needs a recent proof: a second factor, or a
+// password where a second factor cannot be had.
+type proofNeeded int
+
+const (
+	noProof       proofNeeded = iota // a session is enough
+	proofToAdd                       // adding a method
+	proofToChange                    // any other change
+)
+
+// fresh reports whether the session proved enough, recently enough, for
+// a change; if not, it sends the browser to prove it. A recent second
+// factor does; so does a recent password for a user with no method yet,
+// or, to add a method, with an MFA exception in force: the exception
+// already vouches for them while their methods are out of reach (the lost
+// phone). An exception never lets a password alone remove or change
+// anything.
+func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account, need proofNeeded) bool {
 	now := h.cfg.Now()
-	if len(acct.methods) == 0 {
+	_, excepted := policy.ActiveException(acct.policy.user.Exceptions, now)
+	if len(acct.methods) == 0 || excepted && need == proofToAdd {
 		if now.Sub(acct.sess.AuthTime) <= policy.RecentFactor {
 			return true
 		}
@@ -98,7 +114,7 @@ func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account) bo
 
 // securityForm is a checked Security info form post. It has answered the
 // request when ok is false.
-func (h *Handler) securityForm(w http.ResponseWriter, r *http.Request, needFresh bool) (acct account, ok bool) {
+func (h *Handler) securityForm(w http.ResponseWriter, r *http.Request, need proofNeeded) (acct account, ok bool) {
 	if !h.parseForm(w, r) {
 		return acct, false
 	}
@@ -109,7 +125,7 @@ func (h *Handler) securityForm(w http.ResponseWriter, r *http.Request, needFresh
 	if acct, ok = h.signedIn(w, r); !ok {
 		return acct, false
 	}
-	if needFresh && !h.fresh(w, r, acct) {
+	if need != noProof && !h.fresh(w, r, acct, need) {
 		return acct, false
 	}
 	return acct, true
@@ -129,6 +145,9 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		MFALocked:  mfaLocked(acct.policy),
 		Notice:     notices[r.URL.Query().Get("done")],
 		Verified:   r.URL.Query().Get("verified") != "",
+	}
+	if e, ok := policy.ActiveException(acct.policy.user.Exceptions, h.cfg.Now()); ok {
+		p.Exception = "until " + e.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + " (" + policy.ReasonLabel(e.Reason) + ")"
 	}
 	lasting := 0 // the user's own methods: not a pass from the helpdesk
 	for _, t := range methodOrder {
@@ -208,7 +227,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 		h.notAllowed(w, r)
 		return
 	}
-	if !h.fresh(w, r, acct) {
+	if !h.fresh(w, r, acct, proofToAdd) {
 		return
 	}
 	r = h.ensureBrowser(w, r)
@@ -247,7 +266,7 @@ func needsTarget(t string) string {
 // postAdd begins enrolment: it may show a QR code, send a code to the new
 // address or number, or start a WebAuthn registration.
 func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, true)
+	acct, ok := h.securityForm(w, r, proofToAdd)
 	if !ok {
 		return
 	}
@@ -322,7 +341,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 
 // postFinish checks the first answer and registers the method.
 func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, true)
+	acct, ok := h.securityForm(w, r, proofToAdd)
 	if !ok {
 		return
 	}
@@ -410,7 +429,7 @@ func ownMethod(acct account, id string) (storage.Method, bool) {
 }
 
 func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, true)
+	acct, ok := h.securityForm(w, r, proofToChange)
 	if !ok {
 		return
 	}
@@ -434,7 +453,7 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, true)
+	acct, ok := h.securityForm(w, r, proofToChange)
 	if !ok {
 		return
 	}
@@ -450,7 +469,7 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 // postRecovery makes a new set of recovery codes, replacing any old set,
 // and shows them once.
 func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, true)
+	acct, ok := h.securityForm(w, r, proofToChange)
 	if !ok {
 		return
 	}
@@ -482,12 +501,12 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 // a recent factor like any change, and is refused where the org unit
 // prompts for or requires MFA, or the user holds a role.
 func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, false)
+	acct, ok := h.securityForm(w, r, noProof)
 	if !ok {
 		return
 	}
 	on := r.PostFormValue("enabled") == "on"
-	if !on && !h.fresh(w, r, acct) {
+	if !on && !h.fresh(w, r, acct, proofToChange) {
 		return
 	}
 	if on && len(acct.policy.methods) == 0 {
@@ -521,7 +540,7 @@ func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct accoun
 
 // postSignOutOthers ends every session of the user but this one.
 func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
-	acct, ok := h.securityForm(w, r, false)
+	acct, ok := h.securityForm(w, r, noProof)
 	if !ok {
 		return
 	}

@@ -161,6 +161,9 @@ type SecurityPage struct {
 	Notice       string
 	// Verified says the user just proved it's them: they can go on.
 	Verified bool
+	// Exception describes the MFA exception in force, if any: "until 5 Dec
+	// 2026 14:00 UTC (Phone lost or stolen)".
+	Exception string
 }
 
 // MethodRow is one registered method on the SecurityPage.

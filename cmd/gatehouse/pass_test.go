@@ -184,3 +184,53 @@ func TestHelpdeskRemovesOneMethod(t *testing.T) {
 		t.Errorf("the helpdesk resetting MFA: status %d, want 403 naming the role\n%s", p.status(), p.body)
 	}
 }
+
+// TestAddMethodUnderException: alice's phone is lost and the helpdesk
+// gave her an exception. Security info says so, and her password alone
+// (no second factor, which she cannot give) lets her add a new method;
+// but not remove one, and the new method does not count as the second
+// factor of the sign-in it was added in: a client that refuses exceptions
+// still asks for it.
+func TestAddMethodUnderException(t *testing.T) {
+	ctx := context.Background()
+	e, app, _, _ := newTOTPAlice(t)
+	e.setRootMFA(storage.MFARequired)
+	alice := mustUser(t, e, "alice")
+	hd := admin.Actor{User: e.withRole(e.addUser("hd", alicePassword), storage.RoleHelpdesk)}
+	if _, err := e.adminService().RequestException(ctx, hd, admin.ExceptionRequest{UserID: alice.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost"}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.newBrowser()
+	a := app.authorize()
+	if _, err := app.exchange(a, b.signIn(app, a, "alice", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(e.issuer + "/security")
+	if !strings.Contains(p.body, "(Phone lost or stolen), granted by your helpdesk") {
+		t.Errorf("Security info does not say an exception is in force:\n%s", p.body)
+	}
+	p = b.startEnrol("email", "Work email", "alice@example.org")
+	wantAdded(t, b.finishEnrol("email", p, e.outboxCode()))
+
+	// Removing needs a second factor, exception or not.
+	var totpID string
+	for _, m := range mustMethods(t, e, alice.ID) {
+		if m.Type == storage.MethodTOTP {
+			totpID = m.ID
+		}
+	}
+	if p = b.securityPost("/security/remove", url.Values{"method": {totpID}}); !strings.Contains(p.body, "Verify it's you") {
+		t.Errorf("removing a method with a password alone under an exception: status %d", p.status())
+	}
+
+	// The session is still a password's: a client refusing exceptions asks
+	// for the second factor.
+	strict := e.addRP("strict", false)
+	e.store.UpdateClient(ctx, "strict", func(c storage.Client) (storage.Client, error) {
+		c.MinimumACR, c.ExceptionsAllowed = "mfa", false
+		return c, nil
+	})
+	if p = b.get(strict.authorize().url); !strings.Contains(p.body, "Verify it's you") {
+		t.Errorf("a client refusing exceptions after a method was added under one: status %d, want the challenge", p.status())
+	}
+}
