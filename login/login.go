@@ -52,8 +52,11 @@ type Config struct {
 	// be built on, as it must not be on its owner's names: see
 	// password.Context.
 	ServiceWords []string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Helpdesk says how users reach their helpdesk, for when none of their
+	// methods can be used.
+	Helpdesk string
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Store is the part of storage.Storage the journey reads and writes.

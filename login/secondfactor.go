@@ -307,7 +307,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.pages.Methods(w, http.StatusOK, templates.MethodsPage{
-		Page: templates.Page{Title: "Choose a way to verify", CSRF: h.csrfToken(r)}, AuthRequestID: a.ID, Methods: list,
+		Page: templates.Page{Title: "Choose a way to verify", CSRF: h.csrfToken(r)}, AuthRequestID: a.ID, Methods: list, Helpdesk: h.cfg.Helpdesk,
 	})
 }
 

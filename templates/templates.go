@@ -138,6 +138,8 @@ type MethodsPage struct {
 	Page
 	AuthRequestID string
 	Methods       []MethodChoice
+	// Helpdesk is how to reach the helpdesk, if configured.
+	Helpdesk string
 }
 
 // MethodChoice is one method on the MethodsPage.

@@ -39,7 +39,11 @@ type Config struct {
 	} `yaml:"tls"`
 	HSTS           string `yaml:"hsts" help:"Strict-Transport-Security: on (max-age one year), off, or a max-age such as 720h (default: on with tls.cert_file and an https issuer, else off; behind a TLS proxy, set it to have Gatehouse send it)"`
 	TrustedProxies list   `yaml:"trusted_proxies" help:"reverse proxies (CIDR ranges or addresses, comma-separated) whose X-Forwarded-For gives the client's address: the rightmost address in it that is not one of them"`
-	Log            struct {
+	Organisation   struct {
+		Name     string `yaml:"name" help:"the organisation's name, as users know it: in code messages (\"Your <name> code is ...\") and on the sign-in pages"`
+		Helpdesk string `yaml:"helpdesk" help:"how users reach their helpdesk (a phone number, an address), shown where a user cannot go on alone, such as when none of their methods can be used"`
+	} `yaml:"organisation"`
+	Log struct {
 		Level  string `yaml:"level" help:"debug, info, warn or error"`
 		Format string `yaml:"format" help:"json, text, or auto (json unless stderr is a terminal)"`
 	} `yaml:"log"`
@@ -110,6 +114,7 @@ func defaultConfig() Config {
 	var c Config
 	c.Issuer = "http://localhost:8080"
 	c.DataDir = "./gatehouse-data"
+	c.Organisation.Name = "Gatehouse"
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	p := password.OWASP()

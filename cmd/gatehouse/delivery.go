@@ -98,14 +98,15 @@ func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logge
 		box = otp.NewOutbox(now)
 	}
 	var out []factors.Factor
+	codes := otp.Config{Sealer: sealer, Org: cfg.Organisation.Name, Now: now}
 	switch {
 	case cfg.SMTP.Host != "":
 		out = append(out, otp.NewEmail(&otp.SMTP{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, From: cfg.SMTP.From,
-		}, sealer, now))
+		}, codes))
 	case box != nil && cfg.emailOutbox():
-		out = append(out, otp.NewEmail(box, sealer, now))
+		out = append(out, otp.NewEmail(box, codes))
 	}
 	var gw otp.Gateway
 	switch cfg.smsGateway() {
@@ -117,8 +118,8 @@ func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logge
 	var voice *otp.Voice
 	if gw != nil {
 		regions := cfg.phoneRegions()
-		voice = otp.NewVoice(gw, sealer, regions, cfg.Issuer, store, logger, now)
-		out = append(out, otp.NewSMS(gw, sealer, regions, now), voice)
+		voice = otp.NewVoice(gw, regions, cfg.Issuer, store, logger, codes)
+		out = append(out, otp.NewSMS(gw, regions, codes), voice)
 		if box != nil {
 			box.OnPress(voice.Approve)
 		}

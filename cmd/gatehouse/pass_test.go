@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -232,5 +234,33 @@ func TestAddMethodUnderException(t *testing.T) {
 	})
 	if p = b.get(strict.authorize().url); !strings.Contains(p.body, "Verify it's you") {
 		t.Errorf("a client refusing exceptions after a method was added under one: status %d, want the challenge", p.status())
+	}
+}
+
+// TestOrganisationAndHelpdesk: codes go out in the organisation's name,
+// and a user who cannot use any method is told how to reach the helpdesk.
+func TestOrganisationAndHelpdesk(t *testing.T) {
+	e := newSeededEnv(t, nil, func(c *Config) {
+		c.Organisation.Name, c.Organisation.Helpdesk = "Hill Trust", "0300 123 4567 (IT service desk)"
+	})
+	e.addUser("alice", alicePassword)
+	app := e.addRP("app", false)
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	p := b.startEnrol("email", "Work", "alice@example.org")
+	if box := e.newBrowser().get(e.issuer + "/dev/outbox"); !strings.Contains(box.body, "Your Hill Trust code is") {
+		t.Errorf("the code message does not name the organisation:\n%s", box.body)
+	}
+	wantAdded(t, b.finishEnrol("email", p, e.outboxCode()))
+
+	b = e.newBrowser()
+	p = b.submitPassword(b.get(app.authorize(oauth2.SetAuthURLParam("acr_values", "mfa")).url), "alice", alicePassword)
+	if !strings.Contains(p.body, "Can't use this method?") {
+		t.Fatalf("the challenge with one method offers no way out:\n%s", p.body)
+	}
+	p = b.get(e.issuer + "/login/methods?id=" + url.QueryEscape(p.form().Get("id")))
+	if !strings.Contains(p.body, "contact your helpdesk: 0300 123 4567 (IT service desk)") || !strings.Contains(p.body, "temporary access pass") {
+		t.Errorf("the way out does not say how to reach the helpdesk:\n%s", p.body)
 	}
 }

@@ -75,12 +75,12 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 	}
 	passes := &accesspass.Factor{Sealer: sealer, Now: now}
 	offered := []factors.Factor{
-		&totp.Factor{Issuer: "Gatehouse", Sealer: sealer, Now: now},
+		&totp.Factor{Issuer: cfg.Organisation.Name, Sealer: sealer, Now: now},
 		&recovery.Factor{Now: now},
 		passes,
 	}
 	wa, err := webauthn.New(webauthn.Config{
-		RPID: cfg.webAuthnRPID(), RPName: "Gatehouse", Origins: cfg.webAuthnOrigins(), Methods: store, Now: now,
+		RPID: cfg.webAuthnRPID(), RPName: cfg.Organisation.Name, Origins: cfg.webAuthnOrigins(), Methods: store, Now: now,
 	})
 	switch {
 	case err == nil:
@@ -105,6 +105,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
 		Proxies:           proxies,
 		ServiceWords:      cfg.serviceWords(),
+		Helpdesk:          cfg.Organisation.Helpdesk,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,
 		Logger:            logger,

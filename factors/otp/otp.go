@@ -39,9 +39,17 @@ func NewCode() string {
 	return fmt.Sprintf("%0*d", codeDigits, n)
 }
 
+// Config is what every code factor shares.
+type Config struct {
+	Sealer *factors.Sealer
+	// Org names the organisation in what is sent: "Your <Org> code is".
+	Org string
+	Now func() time.Time
+}
+
 // message is the text of a code, short enough for one SMS.
-func message(code string) string {
-	return "Your Gatehouse code is " + code + ". It expires in 10 minutes. Never share it."
+func (s *sender) message(code string) string {
+	return "Your " + s.org + " code is " + code + ". It expires in 10 minutes. Never share it."
 }
 
 // sender is what each factor does differently: how it checks a target and
@@ -49,6 +57,7 @@ func message(code string) string {
 type sender struct {
 	typ, label, amr string
 	sealer          *factors.Sealer
+	org             string
 	now             func() time.Time
 	// parse checks and normalises a target the user typed; regions, when
 	// set, are the phone regions the user's org unit accepts.
@@ -145,19 +154,24 @@ var (
 	_ factors.Enroller = (*SMS)(nil)
 )
 
+// newSender is what a code factor of typ is before its delivery is set.
+func newSender(typ, label, amr string, cfg Config, parse func(string, []string) (string, error)) sender {
+	return sender{typ: typ, label: label, amr: amr, sealer: cfg.Sealer, org: cfg.Org, now: cfg.Now, parse: parse}
+}
+
 // NewEmail is the email-code factor (AMR "otp").
-func NewEmail(mail Mailer, sealer *factors.Sealer, now func() time.Time) *Email {
-	f := &Email{sender{typ: storage.MethodEmail, label: "Email code", amr: "otp", sealer: sealer, now: now, parse: func(raw string, _ []string) (string, error) { return ParseEmail(raw) }}}
+func NewEmail(mail Mailer, cfg Config) *Email {
+	f := &Email{newSender(storage.MethodEmail, "Email code", "otp", cfg, func(raw string, _ []string) (string, error) { return ParseEmail(raw) })}
 	f.deliver = f.codeBy("email code", func(ctx context.Context, to, text string) error {
-		return mail.SendMail(ctx, to, "Your Gatehouse code", text)
+		return mail.SendMail(ctx, to, "Your "+cfg.Org+" code", text)
 	})
 	return f
 }
 
 // NewSMS is the text-message factor (AMR "sms"); it accepts numbers in
 // the allowed regions (ISO 3166 codes such as "GB").
-func NewSMS(gw Gateway, sealer *factors.Sealer, regions []string, now func() time.Time) *SMS {
-	f := &SMS{sender{typ: storage.MethodSMS, label: "Text message", amr: "sms", sealer: sealer, now: now, parse: phoneParser(regions)}}
+func NewSMS(gw Gateway, regions []string, cfg Config) *SMS {
+	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(regions))}
 	f.deliver = f.codeBy("text code", gw.SendSMS)
 	return f
 }
@@ -165,7 +179,7 @@ func NewSMS(gw Gateway, sealer *factors.Sealer, regions []string, now func() tim
 // codeBy is a deliver function that sends a new code as text with send.
 func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge) (factors.Prompt, error) {
 	return func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		if err := send(ctx, to, message(s.sendCode(c))); err != nil {
+		if err := send(ctx, to, s.message(s.sendCode(c))); err != nil {
 			return factors.Prompt{}, fmt.Errorf("%s: %w", what, err)
 		}
 		return factors.Prompt{Kind: factors.PromptCode, Message: "We sent a code to " + Mask(to) + ". Enter it below."}, nil

@@ -53,7 +53,7 @@ func TestEmailCode(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return now }
 	box := NewOutbox(clock)
-	f := NewEmail(box, newSealer(t), clock)
+	f := NewEmail(box, Config{Sealer: newSealer(t), Org: "Gatehouse", Now: clock})
 	ctx := context.Background()
 	u := storage.User{ID: "u1"}
 
@@ -228,7 +228,7 @@ func TestVoiceCallback(t *testing.T) {
 	clock := func() time.Time { return now }
 	box := NewOutbox(clock)
 	store := &challenges{m: map[string]storage.Challenge{}}
-	v := NewVoice(box, newSealer(t), nil, "https://id.example.org", store, slog.New(slog.DiscardHandler), clock)
+	v := NewVoice(box, nil, "https://id.example.org", store, slog.New(slog.DiscardHandler), Config{Sealer: newSealer(t), Org: "Gatehouse", Now: clock})
 	box.OnPress(v.Approve)
 	ctx := context.Background()
 	u := storage.User{ID: "u1"}

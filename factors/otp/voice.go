@@ -42,11 +42,10 @@ var _ factors.Enroller = (*Voice)(nil)
 var ErrBadCallback = errors.New("invalid voice callback")
 
 // NewVoice is the voice-call factor. Callback URLs start with issuer.
-func NewVoice(gw Gateway, sealer *factors.Sealer, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, now func() time.Time) *Voice {
-	v := &Voice{sender: sender{typ: storage.MethodVoice, label: "Voice call", amr: "tel", sealer: sealer, now: now, parse: phoneParser(regions)},
-		issuer: issuer, store: store, logger: logger}
+func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, cfg Config) *Voice {
+	v := &Voice{sender: newSender(storage.MethodVoice, "Voice call", "tel", cfg, phoneParser(regions)), issuer: issuer, store: store, logger: logger}
 	v.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		say := "This is Gatehouse. Someone is signing in as you. If it is you, press the hash key. If not, hang up."
+		say := "This is " + cfg.Org + ". Someone is signing in as you. If it is you, press the hash key. If not, hang up."
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {
 			return factors.Prompt{}, fmt.Errorf("voice call: %w", err)
 		}
