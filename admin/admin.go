@@ -193,5 +193,27 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
 		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	s.audit(ctx, a, u, "mfa.reset", storage.OutcomeSuccess, map[string]string{"methods_removed": fmt.Sprint(len(methods))})
+	// An exception covers a method out of reach; with none left, it would
+	// only let the password in alone.
+	return s.revokeInForce(ctx, a, u, "Revoked: the user's MFA was reset", "mfa reset")
+}
+
+// revokeInForce revokes u's exception in force, if any, noting why.
+func (s *Service) revokeInForce(ctx context.Context, a Actor, u storage.User, note, reason string) error {
+	active, err := s.activeException(ctx, u.ID)
+	if err != nil || active == nil {
+		return err
+	}
+	now := s.now()
+	revoked, err := s.store.UpdateException(ctx, active.ID, func(e storage.Exception) (storage.Exception, error) {
+		if e.InForce(now) {
+			e.State, e.RevokedBy, e.RevokedAt, e.DecisionNote = storage.ExceptionRevoked, a.User.ID, now, note
+		}
+		return e, nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke exception: %w", err)
+	}
+	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked, "reason", reason))
 	return nil
 }

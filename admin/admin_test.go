@@ -402,3 +402,25 @@ func TestRoleGrantEndsAnExceptionBeyondItsGrantor(t *testing.T) {
 		t.Errorf("the org admin's exception after bob became helpdesk: %s, want in force", got.State)
 	}
 }
+
+// TestResetMFARevokesExceptions: an exception covers a method out of
+// reach; once an MFA reset leaves none, it would let the password in
+// alone, so the reset revokes it, audited.
+func TestResetMFARevokesExceptions(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	ex, err := f.svc.RequestException(ctx, f.actor["wales-helpdesk"], ExceptionRequest{UserID: "alice", Kind: storage.ExceptionShortTerm, Reason: "phone_lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.ResetMFA(ctx, f.actor["wales-admin"], "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.GetException(ctx, ex.ID); got.State != storage.ExceptionRevoked {
+		t.Errorf("the exception after an MFA reset: %s, want revoked", got.State)
+	}
+	events, _ := f.store.ListAudit(ctx, storage.AuditQuery{Subject: "alice", Action: "exception.revoked"})
+	if len(events) != 1 || events[0].Details["reason"] != "mfa reset" {
+		t.Errorf("audit of the revocation: %+v", events)
+	}
+}

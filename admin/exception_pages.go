@@ -17,7 +17,7 @@ import (
 
 // The exception pages: a form to grant a user a short-term exception or
 // ask for a long-term one; the approval queue, the exceptions in force
-// (with revoke) and those ending soon. Every request is checked against
+// (with revoke), those ending soon marked. Every request is checked against
 // the user's current org unit; the Service checks again, and audits.
 
 func (h *Handler) exceptionRoutes(get, post func(string, func(*request))) {
@@ -167,14 +167,12 @@ func (h *Handler) exceptionsPage(rq *request, status int, notice string, errs []
 	// The queue oldest first; exceptions in force by when they end.
 	slices.SortFunc(p.Pending, func(a, b templates.ExceptionRow) int { return a.RequestedAt.Compare(b.RequestedAt) })
 	slices.SortFunc(p.Active, func(a, b templates.ExceptionRow) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
-	for _, r := range p.Active {
+	for i, r := range p.Active {
 		soon := shortTermEndingSoon
 		if r.Kind == storage.ExceptionLongTerm {
 			soon = longTermEndingSoon
 		}
-		if r.ExpiresAt.Sub(now) <= soon {
-			p.Expiring = append(p.Expiring, r)
-		}
+		p.Active[i].EndingSoon = r.ExpiresAt.Sub(now) <= soon
 	}
 	h.pages.AdminExceptions(rq.w, status, p)
 }

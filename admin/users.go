@@ -531,19 +531,7 @@ func (s *Service) revokeUncovered(ctx context.Context, a Actor, u storage.User) 
 			return err
 		}
 	}
-	now := s.now()
-	revoked, err := s.store.UpdateException(ctx, active.ID, func(e storage.Exception) (storage.Exception, error) {
-		if e.InForce(now) {
-			e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
-			e.DecisionNote = "Revoked: a role the user was given is beyond whoever granted it"
-		}
-		return e, nil
-	})
-	if err != nil {
-		return fmt.Errorf("revoke exception: %w", err)
-	}
-	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked, "reason", "role granted beyond the grantor's"))
-	return nil
+	return s.revokeInForce(ctx, a, u, "Revoked: a role the user was given is beyond whoever granted it", "role granted beyond the grantor's")
 }
 
 // checkUsername checks a new username and returns its stored form.

@@ -27,33 +27,35 @@ type ExceptionFormPage struct {
 	Errors   []FormError
 }
 
-// ExceptionsPage is the approval queue, the exceptions in force and those
-// ending soon, for the users an admin looks after.
+// ExceptionsPage is the approval queue and the exceptions in force (those
+// ending soon marked), for the users an admin looks after.
 type ExceptionsPage struct {
 	Page
-	Notice   string
-	Errors   []FormError
-	Pending  []ExceptionRow
-	Active   []ExceptionRow
-	Expiring []ExceptionRow
+	Notice  string
+	Errors  []FormError
+	Pending []ExceptionRow
+	Active  []ExceptionRow
 	// Username is the "find a user" form's field.
 	Username Field
 }
 
 // ExceptionRow is one exception with the names of those involved.
 type ExceptionRow struct {
-	ID                    string
-	UserID, UserName      string
-	Kind, KindLabel       string
-	Reason                string // the reason's words
-	Note, Evidence        string
-	RequestedBy           string
-	RequestedAt           time.Time
-	DecidedBy             string
-	DecidedAt             time.Time
-	DecisionNote          string
-	ExpiresAt             time.Time
-	EndsIn                string // "in 5 hours"
+	ID               string
+	UserID, UserName string
+	Kind, KindLabel  string
+	Reason           string // the reason's words
+	Note, Evidence   string
+	RequestedBy      string
+	RequestedAt      time.Time
+	DecidedBy        string
+	DecidedAt        time.Time
+	DecisionNote     string
+	ExpiresAt        time.Time
+	EndsIn           string // "in 5 hours"
+	// EndingSoon marks one in force that ends soon: 48 hours for a
+	// short-term exception, 14 days for a long-term one.
+	EndingSoon            bool
 	CanDecide, OwnRequest bool
 }
 

@@ -99,18 +99,19 @@ func TestExceptionsPage(t *testing.T) {
 			Note: evilInput, Evidence: evilInput, RequestedBy: evilInput, RequestedAt: at, DecidedBy: evilInput, DecidedAt: at,
 			ExpiresAt: at.Add(time.Hour), EndsIn: "in 1 hour", CanDecide: true}
 	}
+	soon := func(id string) ExceptionRow { r := row(id); r.EndingSoon = true; return r }
 	own := row("e2")
 	own.OwnRequest = true
 	body := renderAdmin(t, "admin_exceptions", func(tp *Templates, w http.ResponseWriter) {
 		tp.AdminExceptions(w, 409, ExceptionsPage{
 			Page: adminPage, Notice: evilInput, Username: Field{Value: evilInput},
 			Errors:  []FormError{{Field: "exception-e1", Msg: "Another admin must approve a request you made"}},
-			Pending: []ExceptionRow{row("e1"), own}, Active: []ExceptionRow{row("e3")}, Expiring: []ExceptionRow{row("e3")},
+			Pending: []ExceptionRow{row("e1"), own}, Active: []ExceptionRow{soon("e3")},
 		})
 	})
 	for _, want := range []string{
 		`<h2 id="pending">`, `<tr id="exception-e1">`, `action="/admin/exceptions/e1/approve"`, `formaction="/admin/exceptions/e1/reject"`,
-		`action="/admin/exceptions/e3/revoke"`, `<a href="/admin/users/u-e1">`, "You made this request", "1 Mar 2025 10:00 UTC",
+		`action="/admin/exceptions/e3/revoke"`, `<a href="/admin/users/u-e1">`, "You made this request", "1 Mar 2025 10:00 UTC", `<span class="badge">Ending soon</span>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the exceptions page lacks %q:\n%s", want, body)
