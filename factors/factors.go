@@ -108,6 +108,9 @@ type Enroller interface {
 	// FinishEnrol checks the user's first answer and returns the method to
 	// store.
 	FinishEnrol(ctx context.Context, u storage.User, c storage.Challenge, resp Response) (storage.Method, error)
+	// AMR is the RFC 8176 method reference that first answer proved, for
+	// an enrolment that is also a sign-in's second factor.
+	AMR(m storage.Method) string
 }
 
 // NormalizeCode is a typed code as the factors compare it: without the

@@ -413,7 +413,12 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
 	if back := returnPath(r); back != "" {
-		http.Redirect(w, r, back, http.StatusSeeOther) // the sign-in this enrolment was part of
+		// The sign-in this enrolment was part of.
+		if err := h.countEnrolment(w, r, acct, back, f, m); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)

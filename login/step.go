@@ -42,6 +42,7 @@ const (
 	EvFactorPassed    Event = "factor_passed"     // the second factor's answer was right
 	EvEnrol           Event = "enrol"             // the policy asks the user to set a method up
 	EvNotNow          Event = "not_now"           // the user declined setting one up
+	EvEnrolled        Event = "enrolled"          // a first method set up: its first answer was the second factor
 	EvSatisfied       Event = "satisfied"         // the policy has nothing more to ask
 	EvRestart         Event = "restart"           // the password again: the session went, or is too old
 )
@@ -55,7 +56,7 @@ var transitions = func() map[Step]map[Event]Step {
 		StepChangePassword: {EvPasswordChanged: StepDecide},
 		StepDecide:         {},
 		StepSecondFactor:   {EvFactorPassed: StepDecide, EvRechallenge: StepSecondFactor},
-		StepEnrol:          {EvNotNow: StepDecide},
+		StepEnrol:          {EvNotNow: StepDecide, EvEnrolled: StepDecide},
 	}
 	// Wherever the policy is asked (with a session, before the sign-in is
 	// done), its answer may move the journey on, or back to the password.

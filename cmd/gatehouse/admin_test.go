@@ -24,11 +24,12 @@ func (e *env) adminSignIn(t *testing.T, username string) (*browser, string) {
 	if !strings.Contains(p.body, "Set up multi-factor authentication") {
 		t.Fatalf("an admin without MFA at /admin: want the set-up page, got status %d:\n%s", p.status(), p.body)
 	}
+	// The app's first code is the second factor: straight to the page.
 	secret, p := b.enrolDuringSignIn(p)
-	e.clock.Advance(30 * time.Second)
-	if p = b.passChallenge(p, e.totpCode(secret)); !strings.Contains(p.body, "<h1>Admin</h1>") {
-		t.Fatalf("after MFA: want the admin start page, got status %d:\n%s", p.status(), p.body)
+	if !strings.Contains(p.body, "<h1>Admin</h1>") {
+		t.Fatalf("after setting up MFA: want the admin start page, got status %d:\n%s", p.status(), p.body)
 	}
+	e.clock.Advance(30 * time.Second) // the next code is another step's
 	return b, secret
 }
 

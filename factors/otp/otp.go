@@ -69,6 +69,9 @@ type sender struct {
 func (s *sender) Type() string  { return s.typ }
 func (s *sender) Label() string { return s.label }
 
+// AMR is the factor's method reference: otp, sms or tel.
+func (s *sender) AMR(storage.Method) string { return s.amr }
+
 func (s *sender) Begin(ctx context.Context, _ storage.User, m storage.Method, c *storage.Challenge) (factors.Prompt, error) {
 	c.ExpiresAt = s.now().Add(Lifetime)
 	return s.deliver(ctx, m.Target, c)

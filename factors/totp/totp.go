@@ -41,6 +41,9 @@ var _ factors.Enroller = (*Factor)(nil)
 func (f *Factor) Type() string  { return storage.MethodTOTP }
 func (f *Factor) Label() string { return "Authenticator app" }
 
+// AMR is "otp": a one-time password from the app.
+func (f *Factor) AMR(storage.Method) string { return "otp" }
+
 func (f *Factor) Begin(_ context.Context, _ storage.User, _ storage.Method, c *storage.Challenge) (factors.Prompt, error) {
 	c.ExpiresAt = f.Now().Add(challengeTime)
 	return factors.Prompt{Kind: factors.PromptCode, Message: "Enter the 6-digit code from your authenticator app."}, nil

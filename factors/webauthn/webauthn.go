@@ -232,6 +232,15 @@ func (f *Factor) FinishEnrol(ctx context.Context, u storage.User, c storage.Chal
 	}, nil
 }
 
+// AMR is hwk for a key bound to its device, swk for a synced passkey
+// (backup eligible: the key can leave the device).
+func (f *Factor) AMR(m storage.Method) string {
+	if cred, err := Credential(m); err == nil && cred.Flags.BackupEligible {
+		return "swk"
+	}
+	return "hwk"
+}
+
 // Credential decodes the credential stored in a WebAuthn method.
 func Credential(m storage.Method) (gowebauthn.Credential, error) {
 	var cred gowebauthn.Credential
