@@ -232,8 +232,7 @@ func (s *Service) hasMethod(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return fmt.Errorf("list methods: %w", err)
 	}
-	// A pass from the helpdesk is not a method of the user's own.
-	if !slices.ContainsFunc(methods, func(m storage.Method) bool { return m.Type != storage.MethodPass }) {
+	if !slices.ContainsFunc(methods, func(m storage.Method) bool { return !m.Fallback() }) {
 		return &factors.InputError{Field: "kind", Msg: "This user has no registered method: an exception covers a method that is unavailable. Ask them to set one up instead"}
 	}
 	return nil

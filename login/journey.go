@@ -215,6 +215,7 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 	up.user = policy.User{
 		OrgUnit: up.org.MFA, OrgUnitName: up.org.MFAFrom, Privileged: len(u.Roles) > 0,
 		MFAEnabled: u.MFAEnabled, Methods: types, Registered: len(all), Exceptions: exceptions,
+		FallbacksOnly: len(all) > 0 && !slices.ContainsFunc(all, func(m storage.Method) bool { return !m.Fallback() }),
 	}
 	return up, nil
 }

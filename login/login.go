@@ -52,6 +52,8 @@ type Config struct {
 	// be built on, as it must not be on its owner's names: see
 	// password.Context.
 	ServiceWords []string
+	// Organisation is the organisation's name, as users know it.
+	Organisation string
 	// Helpdesk says how users reach their helpdesk, for when none of their
 	// methods can be used.
 	Helpdesk string
@@ -156,6 +158,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /login/not-now", cop.Handler(http.HandlerFunc(h.postNotNow)))
 	mux.HandleFunc("GET "+securityPath, h.showSecurity)
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
+	mux.HandleFunc("GET "+securityPath+"/confirm", h.showConfirm)
 	for path, handle := range map[string]http.HandlerFunc{
 		"/add/{type}":        h.postAdd,
 		"/add/{type}/finish": h.postFinish,

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -44,7 +48,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 		return acct, false
 	}
 	if sess == nil {
-		h.startInternal(w, r, securityPath, nil, policy.AnySession)
+		h.startInternal(w, r, afterVerify(r), nil, policy.AnySession)
 		return acct, false
 	}
 	acct.sess, acct.user = sess, u
@@ -56,17 +60,47 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (acct account
 	return acct, true
 }
 
-// mfaLocked says why the user may not turn MFA off, or "".
-func mfaLocked(up userPolicy) string {
+// mfaRule names what the user's role or org unit says about MFA, and
+// whether it stops the user turning MFA off.
+func mfaRule(up userPolicy) (rule string, locked bool) {
 	switch {
 	case up.user.Privileged:
-		return "Your admin or helpdesk role always needs multi-factor authentication, so you can't turn it off."
+		return "Your admin or helpdesk role always needs multi-factor authentication.", true
 	case up.org.MFA == storage.MFARequired:
-		return "Your organisation (" + up.org.MFAFrom + ") requires multi-factor authentication, so you can't turn it off."
+		return "Your organisation (" + up.org.MFAFrom + ") requires multi-factor authentication.", true
 	case up.org.MFA == storage.MFAPrompted:
-		return "Your organisation (" + up.org.MFAFrom + ") asks everyone to use multi-factor authentication, so you can't turn it off."
+		return "Your organisation (" + up.org.MFAFrom + ") asks everyone to use multi-factor authentication.", true
 	}
-	return ""
+	return "Your organisation leaves multi-factor authentication up to you.", false
+}
+
+// mfaStatus says what the user's next sign-in will ask of them, from the
+// very decision that sign-in makes (at an app that honours exceptions),
+// so that Security info and the sign-in never disagree.
+func mfaStatus(acct account, now time.Time) string {
+	acr, amr := policy.PasswordProof()
+	d := policy.Decide(policy.Input{
+		Need: storage.Requirement{ExceptionsAnswer: true}, FreshPassword: true, User: acct.policy.user, Now: now,
+		Session: &policy.Proof{UserID: acct.user.ID, AuthTime: now, AMR: amr, ACR: string(acr)},
+	})
+	switch {
+	case d.Exception != nil:
+		return "Exception in force until " + d.Exception.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") +
+			" (" + policy.ReasonLabel(d.Exception.Reason) + "), granted by your helpdesk: you sign in without a second factor until then."
+	case d.Outcome == policy.Challenge && acct.policy.user.FallbacksOnly:
+		return "You'll be asked for a recovery code, and then to set up a method of your own, at your next sign-in."
+	case d.Outcome == policy.Challenge:
+		return "On: you are asked for a second factor when you sign in."
+	case d.Outcome == policy.RequireEnrolment:
+		return "You'll be asked to set up multi-factor authentication at your next sign-in."
+	case d.Outcome == policy.OfferEnrolment && !policy.HasMFA(acct.sess.AMR):
+		return "You chose Not now: your organisation will ask you to set up multi-factor authentication again at your next sign-in."
+	case d.Outcome == policy.OfferEnrolment:
+		return "You'll be asked to set up multi-factor authentication at your next sign-in."
+	case d.Outcome == policy.Unmet:
+		return "Your organisation no longer allows the methods you have: add another before you next sign in."
+	}
+	return "Off: you sign in with your password only."
 }
 
 // enroller is the factor for a method type the user may add, or nil.
@@ -102,14 +136,38 @@ func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account, ne
 		if now.Sub(acct.sess.AuthTime) <= policy.RecentFactor {
 			return true
 		}
-		h.startInternal(w, r, securityPath+"?verified=1", acct.sess, policy.RecentPassword)
+		h.startInternal(w, r, afterVerify(r), acct.sess, policy.RecentPassword)
 		return false
 	}
 	if policy.HasMFA(acct.sess.AMR) && now.Sub(acct.sess.MFAAt) <= policy.RecentFactor {
 		return true
 	}
-	h.startInternal(w, r, securityPath+"?verified=1", acct.sess, policy.RecentMFA)
+	h.startInternal(w, r, afterVerify(r), acct.sess, policy.RecentMFA)
 	return false
+}
+
+// afterVerify is where "Verify it's you" comes back to: the Security info
+// page asked for, or, for a form, the page it was sent from (adding a
+// method) or one confirming the action it was. A form is never replayed:
+// the user presses the button again.
+func afterVerify(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI() // a Security info page: the routes say so
+	}
+	if t := r.PathValue("type"); t != "" {
+		add := securityPath + "/add/" + url.PathEscape(t)
+		if back := returnPath(r); back != "" {
+			add += "?return=" + url.QueryEscape(back)
+		}
+		return add
+	}
+	q := url.Values{"action": {path.Base(r.URL.Path)}}
+	for _, k := range []string{"method", "enabled"} {
+		if v := r.PostFormValue(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	return securityPath + "/confirm?" + q.Encode()
 }
 
 // securityForm is a checked Security info form post. It has answered the
@@ -142,14 +200,13 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		Name:       cmp.Or(acct.user.DisplayName, acct.user.Username),
 		Username:   acct.user.Username,
 		MFAEnabled: acct.user.MFAEnabled,
-		MFALocked:  mfaLocked(acct.policy),
+		MFAStatus:  mfaStatus(acct, h.cfg.Now()),
 		Notice:     notices[r.URL.Query().Get("done")],
 		Verified:   r.URL.Query().Get("verified") != "",
 	}
-	if e, ok := policy.ActiveException(acct.policy.user.Exceptions, h.cfg.Now()); ok {
-		p.Exception = "until " + e.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") + " (" + policy.ReasonLabel(e.Reason) + ")"
-	}
-	lasting := 0 // the user's own methods: not a pass from the helpdesk
+	p.MFARule, p.MFALocked = mfaRule(acct.policy)
+	_, p.Excepted = policy.ActiveException(acct.policy.user.Exceptions, h.cfg.Now())
+	own := 0 // not recovery codes or a pass from the helpdesk
 	for _, t := range methodOrder {
 		for _, m := range acct.methods {
 			f, known := h.factors[m.Type]
@@ -160,7 +217,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			row := templates.MethodRow{
 				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
-				Preferable: m.Type != storage.MethodRecovery && m.Type != storage.MethodPass && allowed, NotAllowed: !allowed,
+				Preferable: !m.Fallback() && allowed, NotAllowed: !allowed,
 			}
 			switch m.Type {
 			case storage.MethodRecovery:
@@ -168,20 +225,76 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			case storage.MethodPass:
 				row.Name = "From your helpdesk, until " + m.ExpiresAt.UTC().Format("15:04 MST") + ": add a method of your own now"
 			}
-			if m.Type != storage.MethodPass {
-				lasting++
+			if !m.Fallback() {
+				own++
 			}
 			p.Methods = append(p.Methods, row)
 		}
 	}
-	p.SingleMethod = lasting == 1
+	p.SingleMethod, p.HasOwn = own == 1, own > 0
 	for _, t := range methodOrder {
 		if f := h.enroller(acct, t); f != nil {
 			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})
 		}
 	}
-	p.CanRecovery = h.offers(acct.policy.org, storage.MethodRecovery)
+	p.CanRecovery = p.HasOwn && h.offers(acct.policy.org, storage.MethodRecovery)
 	h.pages.Security(w, http.StatusOK, p)
+}
+
+// showConfirm is where "Verify it's you" brings back a Security info form:
+// the action again, as a button to press (see afterVerify).
+func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	p := templates.AdminConfirmPage{Action: securityPath + "/" + q.Get("action"), Cancel: securityPath, Fields: map[string]string{}}
+	switch q.Get("action") {
+	case "remove", "preferred":
+		m, ok := ownMethod(acct, q.Get("method"))
+		if !ok {
+			http.Redirect(w, r, securityPath, http.StatusSeeOther)
+			return
+		}
+		what := methodLabel(h.factors[m.Type], m)
+		p.Fields["method"] = m.ID
+		p.Heading, p.Confirm = "Remove "+what+"?", "Remove"
+		if q.Get("action") == "preferred" {
+			p.Heading, p.Confirm = "Make "+what+" your preferred method?", "Make preferred"
+		}
+	case "mfa":
+		if q.Get("enabled") != "off" {
+			http.Redirect(w, r, securityPath, http.StatusSeeOther)
+			return
+		}
+		p.Fields["enabled"] = "off"
+		p.Heading, p.Confirm = "Turn off multi-factor authentication?", "Turn off"
+		p.Message = "You will sign in with your password only."
+	case "recovery":
+		p.Heading, p.Confirm = "Get new recovery codes?", "Get new codes"
+		p.Message = "Your old recovery codes will stop working."
+	default:
+		http.Redirect(w, r, securityPath+"?verified=1", http.StatusSeeOther)
+		return
+	}
+	r = h.ensureBrowser(w, r)
+	p.Page = templates.Page{Title: p.Heading, CSRF: h.csrfToken(r)}
+	p.Message = strings.TrimSpace("Thanks for verifying it's you. " + p.Message)
+	h.pages.AdminConfirm(w, http.StatusOK, p)
+}
+
+// methodLabel names a method for the user: its type, and the name they
+// gave it if any ("Authenticator app (Work phone)").
+func methodLabel(f factors.Factor, m storage.Method) string {
+	label := m.Type
+	if f != nil {
+		label = f.Label()
+	}
+	if m.Name == "" || m.Name == label {
+		return label
+	}
+	return label + " (" + m.Name + ")"
 }
 
 // notices are the messages shown after an action, by ?done=.
@@ -412,16 +525,23 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
+	next := securityPath + "?done=added"
 	if back := returnPath(r); back != "" {
 		// The sign-in this enrolment was part of.
 		if err := h.countEnrolment(w, r, acct, back, f, m); err != nil {
 			h.serverError(w, r, err)
 			return
 		}
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		next = back
+	}
+	// With a first method of their own comes a way back in without it.
+	first := !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return !o.Fallback() })
+	hasCodes := slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.Type == storage.MethodRecovery })
+	if first && !hasCodes && h.offers(acct.policy.org, storage.MethodRecovery) {
+		h.showNewRecoveryCodes(w, r, acct, next, true)
 		return
 	}
-	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // ownMethod finds one of the account's methods by the form's id.
@@ -451,8 +571,8 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		if u.PreferredMethod == m.ID {
 			u.PreferredMethod = ""
 		}
-		if len(acct.methods) == 1 {
-			u.MFAEnabled = false // no method left to ask for
+		if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
+			u.MFAEnabled = false // no method of their own left to ask for
 		}
 	}, "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
 }
@@ -484,6 +604,12 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 		h.notAllowed(w, r)
 		return
 	}
+	h.showNewRecoveryCodes(w, r, acct, securityPath, false)
+}
+
+// showNewRecoveryCodes makes the user a new set of recovery codes,
+// replacing any old set, and shows them once, with where to go next.
+func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, acct account, next string, afterFirst bool) {
 	ctx := r.Context()
 	codes, m := recovery.Generate(acct.user.ID, h.cfg.Now())
 	for _, old := range acct.methods {
@@ -499,7 +625,17 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditUser(r, acct.user, "mfa.recovery_codes_generated", storage.OutcomeSuccess, map[string]string{"method_id": m.ID})
-	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{Page: templates.Page{Title: "Your recovery codes"}, Codes: codes})
+	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{
+		Page: templates.Page{Title: "Your recovery codes"}, Codes: codes, Next: next, AfterFirst: afterFirst,
+		Download: recoveryDownload(h.cfg.Organisation, acct.user.Username, codes),
+	})
+}
+
+// recoveryDownload is the codes as a text file, for the page's download
+// link: a data URL, since the codes are kept only as hashes.
+func recoveryDownload(org, username string, codes []string) template.URL {
+	text := fmt.Sprintf("%s recovery codes for %s\r\nEach code works once.\r\n\r\n%s\r\n", org, username, strings.Join(codes, "\r\n"))
+	return template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text))
 }
 
 // postMFA turns the user's own MFA switch on or off. Turning it off needs
@@ -514,12 +650,12 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if !on && !h.fresh(w, r, acct, proofToChange) {
 		return
 	}
-	if on && len(acct.policy.methods) == 0 {
+	if on && !slices.ContainsFunc(acct.policy.methods, func(m storage.Method) bool { return !m.Fallback() }) {
 		http.Redirect(w, r, securityPath, http.StatusSeeOther)
 		return
 	}
-	if reason := mfaLocked(acct.policy); !on && reason != "" {
-		h.errorPage(w, r, http.StatusForbidden, "You can't turn off multi-factor authentication", reason, "mfa_locked")
+	if rule, locked := mfaRule(acct.policy); !on && locked {
+		h.errorPage(w, r, http.StatusForbidden, "You can't turn off multi-factor authentication", rule, "mfa_locked")
 		return
 	}
 	action, done := "mfa.disabled", "mfa-off"

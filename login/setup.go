@@ -26,6 +26,7 @@ func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.Au
 		Page:          templates.Page{Title: "Set up multi-factor authentication", CSRF: h.csrfToken(r)},
 		AuthRequestID: a.ID,
 		Required:      d.Outcome == policy.RequireEnrolment,
+		StandIn:       up.user.FallbacksOnly,
 	}
 	for _, t := range methodOrder {
 		if f, ok := h.factors[t].(factors.Enroller); ok && up.org.Allows(t) {

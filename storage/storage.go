@@ -291,6 +291,12 @@ type Method struct {
 // expires, any other always.
 func (m Method) LiveAt(now time.Time) bool { return m.ExpiresAt.IsZero() || now.Before(m.ExpiresAt) }
 
+// Fallback reports whether m only stands in for the user's own methods
+// (recovery codes, a temporary access pass): it proves a sign-in, but
+// never counts as a registered method, whether to turn MFA on, for an
+// exception, or as the method a unit requires the user to set up.
+func (m Method) Fallback() bool { return m.Type == MethodRecovery || m.Type == MethodPass }
+
 // Methods stores second factors. A user's methods are found by index.
 type Methods interface {
 	// CreateMethod fails with ErrConflict for a temporary method (one with

@@ -153,9 +153,15 @@ type SecurityPage struct {
 	Page
 	Name, Username string
 	MFAEnabled     bool
-	// MFALocked says why the user cannot turn MFA off; empty if they can.
-	MFALocked string
-	Methods   []MethodRow
+	// MFAStatus says what the next sign-in will ask; MFARule what the
+	// user's role or org unit says, and MFALocked whether that stops them
+	// turning MFA off.
+	MFAStatus, MFARule string
+	MFALocked          bool
+	// HasOwn: the user has a method of their own, not only recovery codes
+	// or a pass from the helpdesk.
+	HasOwn  bool
+	Methods []MethodRow
 	// SingleMethod suggests adding a second method for emergencies.
 	SingleMethod bool
 	CanAdd       []MethodType
@@ -163,9 +169,9 @@ type SecurityPage struct {
 	Notice       string
 	// Verified says the user just proved it's them: they can go on.
 	Verified bool
-	// Exception describes the MFA exception in force, if any: "until 5 Dec
-	// 2026 14:00 UTC (Phone lost or stolen)".
-	Exception string
+	// Excepted: an MFA exception is in force, so a password is enough to
+	// add a method.
+	Excepted bool
 }
 
 // MethodRow is one registered method on the SecurityPage.
@@ -187,7 +193,10 @@ type SetupPage struct {
 	AuthRequestID string
 	// Required hides "Not now".
 	Required bool
-	Methods  []MethodType
+	// StandIn: the user got this far with recovery codes or a temporary
+	// access pass, which are not a method of their own.
+	StandIn bool
+	Methods []MethodType
 }
 
 // AddMethodPage asks for what a new method needs.
@@ -222,6 +231,11 @@ type EnrolPage struct {
 type RecoveryCodesPage struct {
 	Page
 	Codes []string
+	// Download is the codes as a text file (a data URL); Next is where
+	// Done goes. AfterFirst: the user has just added their first method.
+	Download   template.URL
+	Next       string
+	AfterFirst bool
 }
 
 // ErrorPage explains why a request cannot go on, without internals.

@@ -74,6 +74,7 @@ func TestBrowserAdminFirstSignIn(t *testing.T) {
 	// The app's first code is the sign-in's second factor: no challenge
 	// follows it.
 	key := b.enrolTOTP(e, "Work phone")
+	b.saveCodes()
 	b.wantPage("Demo app")
 	if got := b.demoClaim("acr"); got != `"mfa"` {
 		t.Errorf("demo: acr = %s, want \"mfa\"", got)
@@ -151,23 +152,22 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	// An authenticator app: the first method turns MFA on.
 	b.submit(`a.button[href="/security/add/totp"]`)
 	key := b.enrolTOTP(e, "Phone app")
+	b.saveCodes()
 	b.wantNotice("Method added.")
 	b.wantText("table", "Phone app")
 	b.wantText("main", "On: you are asked for a second factor")
 	b.wantText(".warning", "You have only one method")
 	checkA11y(t, b, "security info, one method")
 
-	// A second method needs a recent second factor: the app's next code.
+	// A second method needs a recent second factor, the app's next code,
+	// and then the user is back where they were going.
 	b.submit(`a.button[href="/security/add/webauthn"]`)
 	b.wantPage("Verify it's you")
 	e.clock.Advance(30 * time.Second)
 	b.fill("#code", e.totpCode(key))
 	b.submit(`#challenge button[type=submit]`)
-	b.wantText(".notice", "Thanks for verifying it's you")
-	checkA11y(t, b, "security info, verified")
 
 	// A security key, registered by the browser's own WebAuthn code.
-	b.submit(`a.button[href="/security/add/webauthn"]`)
 	b.wantPage("Add Security key or passkey")
 	checkA11y(t, b, "add security key")
 	b.fill("#name", "Laptop passkey")
@@ -296,6 +296,19 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	if got := b.demoClaim("acr"); got != `"pwd"` {
 		t.Errorf("sign-in on a remembered device: acr = %s, want \"pwd\"", got)
 	}
+
+	// A change then needs "Verify it's you", which comes back to the
+	// action pressed, to press again.
+	b.open(e.issuer + "/security")
+	b.submit(`form[action="/security/remove"] button`)
+	b.wantPage("Verify it's you")
+	e.clock.Advance(30 * time.Second)
+	b.fill("#code", e.totpCode(key))
+	b.submit(`#challenge button[type=submit]`)
+	b.wantText("h1", "Remove ")
+	checkA11y(t, b, "confirm after verifying")
+	b.submit(`main form button[type=submit]`)
+	b.wantNotice("Method removed.")
 }
 
 // TestBrowserSignOutAndErrors: the sign-out confirmation (asked when the
@@ -348,6 +361,9 @@ func TestBrowserPhoneWidth(t *testing.T) {
 
 	b.open(e.issuer + "/security/add/totp")
 	b.enrolTOTP(e, "Phone app with a rather long name to wrap")
+	b.wantPage("Save your recovery codes")
+	b.wantFits(width)
+	b.saveCodes()
 	b.wantNotice("Method added.")
 	b.wantFits(width)
 
@@ -458,6 +474,23 @@ func (b *tab) enrolTOTP(e *env, name string) string {
 	b.fill("#code", e.totpCode(key))
 	b.submit(`#enrol button[type=submit]`)
 	return key
+}
+
+// saveCodes checks the recovery codes shown after a first method (ten, to
+// download, copy or print) and presses Done.
+func (b *tab) saveCodes() {
+	b.t.Helper()
+	b.wantPage("Save your recovery codes")
+	if n := b.count("#codes code"); n != 10 {
+		b.t.Errorf("%d recovery codes shown, want 10", n)
+	}
+	if !b.has(`a[download="recovery-codes.txt"][href^="data:text/plain"]`) {
+		b.t.Error("no download link for the codes")
+	}
+	b.waitFor("button[data-copy]") // shown by the script
+	b.waitFor("button[data-print]")
+	checkA11y(b.t, b, "recovery codes, first method")
+	b.submit(`a.button:not([download])`)
 }
 
 // wantNotice fails the test unless Security info shows the notice.

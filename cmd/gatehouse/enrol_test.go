@@ -64,7 +64,7 @@ func TestEnrolmentIsTheSecondFactor(t *testing.T) {
 				}
 				f.Set("webauthn", virtualwebauthn.CreateAttestationResponse(rp, auth, webauthntest.NewCredential(), *opts))
 			}
-			p = b.post("/security/add/"+tc.typ+"/finish", f)
+			p = b.pastCodes(b.post("/security/add/"+tc.typ+"/finish", f))
 			tok, err := app.exchange(a, b.codeFrom(p, a))
 			if err != nil {
 				t.Fatal(err)

@@ -432,8 +432,8 @@ func TestOrgUnitMethodsAndRegions(t *testing.T) {
 	if p := b.get(e.issuer + "/security/add/sms"); p.status() != 404 || !strings.Contains(htmlUnescape(p.body), "You can't add this method") {
 		t.Errorf("adding a disallowed method: status %d", p.status())
 	}
-	if !strings.Contains(htmlUnescape(p.body), "can't turn it off") {
-		t.Error("the MFA switch is not locked in a unit that requires MFA")
+	if !strings.Contains(p.body, "requires multi-factor authentication.") || strings.Contains(p.body, `action="/security/mfa"`) {
+		t.Error("Security info does not name the unit's rule, or offers the MFA switch where the unit requires MFA")
 	}
 
 	// Signing in: texts are not offered, and choosing one by hand is ignored.

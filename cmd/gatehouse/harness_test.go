@@ -307,6 +307,20 @@ func (p page) form() url.Values {
 	return v
 }
 
+// recoveryDone is the Done link of the recovery codes page that follows a
+// user's first method.
+var recoveryDone = regexp.MustCompile(`<h1>Save your recovery codes</h1>(?s:.*)<a class="button" href="([^"]+)">Done</a>`)
+
+// pastCodes goes on from the recovery codes shown after a first method, as
+// a user who has saved them would; any other page is returned as it is.
+func (b *browser) pastCodes(p page) page {
+	b.e.t.Helper()
+	if m := recoveryDone.FindStringSubmatch(p.body); m != nil {
+		return b.get(b.e.issuer + htmlUnescape(m[1]))
+	}
+	return p
+}
+
 func htmlUnescape(s string) string {
 	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
 }

@@ -60,7 +60,7 @@ func (b *browser) enrolDuringSignIn(setup page) (secret string, next page) {
 	}
 	f = p.form()
 	f.Set("code", b.e.totpCode(k[1]))
-	return k[1], b.post("/security/add/totp/finish", f)
+	return k[1], b.pastCodes(b.post("/security/add/totp/finish", f))
 }
 
 // TestOrgUnitPolicy: prompted lets a user skip setting up MFA; required

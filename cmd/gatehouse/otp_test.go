@@ -178,7 +178,7 @@ func (b *browser) finishEnrol(typ string, p page, code string) page {
 	b.e.t.Helper()
 	f := p.form()
 	f.Set("code", code)
-	return b.post("/security/add/"+typ+"/finish", f)
+	return b.pastCodes(b.post("/security/add/"+typ+"/finish", f))
 }
 
 func wantAdded(t *testing.T, p page) {

@@ -105,6 +105,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		StartRule:         login.RateRule{Limit: cfg.Limits.AuthRequestsPerMinute, Window: time.Minute},
 		Proxies:           proxies,
 		ServiceWords:      cfg.serviceWords(),
+		Organisation:      cfg.Organisation.Name,
 		Helpdesk:          cfg.Organisation.Helpdesk,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,

@@ -68,6 +68,11 @@ type User struct {
 	// only method is switched off is refused, not let through.
 	Methods    []string
 	Registered int
+	// FallbacksOnly is true when every method the user has only stands in
+	// for one of their own (see storage.Method.Fallback): it passes the
+	// second factor, and then, where a role or the unit asks for MFA, the
+	// user sets up a method of their own.
+	FallbacksOnly bool
 	// Exceptions are the user's MFA exceptions, in any state.
 	Exceptions []storage.Exception
 }
@@ -203,6 +208,9 @@ func outcome(in Input, n need) Decision {
 	case n.offer:
 		return Decision{Outcome: OfferEnrolment, Reason: n.why}
 	case n.acr == "":
+		if d, ok := ownMethodDue(in); ok {
+			return d
+		}
 		return done(in)
 	}
 	methods := in.User.Methods
@@ -223,6 +231,27 @@ func outcome(in Input, n need) Decision {
 		return Decision{Outcome: StepUp, Reason: n.why, Methods: methods}
 	}
 	return Decision{Outcome: Challenge, Reason: n.why}
+}
+
+// ownMethodDue: the second factor passed with a stand-in (a recovery code,
+// a temporary access pass) and a role or the unit asks for MFA, so the user
+// sets up a method of their own now (the helpdesk's pass is for exactly
+// that), or is offered to where the unit only prompts.
+func ownMethodDue(in Input) (Decision, bool) {
+	u, none := in.User, slices.Contains(in.Need.Prompt, "none")
+	if !u.FallbacksOnly || in.Session == nil || !HasMFA(in.Session.AMR) {
+		return Decision{}, false
+	}
+	why := "the user has only recovery codes or a temporary access pass"
+	switch {
+	case (u.Privileged || u.OrgUnit == storage.MFARequired) && none:
+		return Decision{Outcome: InteractionRequired, Reason: why + " and must set up a method; prompt=none forbids asking"}, true
+	case u.Privileged || u.OrgUnit == storage.MFARequired:
+		return Decision{Outcome: RequireEnrolment, Reason: why + "; a method of their own is required"}, true
+	case u.OrgUnit == storage.MFAPrompted && !in.EnrolmentDeclined && !none:
+		return Decision{Outcome: OfferEnrolment, Reason: why + fmt.Sprintf("; org unit %s prompts for a method of their own", u.OrgUnitName)}, true
+	}
+	return Decision{}, false
 }
 
 // done says why nothing more is needed.

@@ -32,6 +32,9 @@ func TestDecide(t *testing.T) {
 	required := func(ex []storage.Exception) User {
 		return User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1, Exceptions: ex}
 	}
+	fallbacks := func(ou storage.MFASetting) User {
+		return User{OrgUnit: ou, OrgUnitName: "Wards", MFAEnabled: true, Methods: []string{"recovery"}, Registered: 1, FallbacksOnly: true}
+	}
 	active := exception(storage.ExceptionApproved, now.Add(time.Hour))
 	honoured := ask{ExceptionsAllowed: true}
 	const (
@@ -102,6 +105,14 @@ func TestDecide(t *testing.T) {
 		{"OU required, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, ask{}, Challenge, "org unit Wards requires multi-factor authentication", nil},
 		{"OU required, only method switched off", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "required", OrgUnitName: "Wards", Registered: 1}}, ask{}, Unmet, "org unit Wards requires multi-factor authentication; the user has no method that can provide it", nil},
 		{"OU required, MFA session", Input{Session: mfa(time.Hour), User: User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1}}, ask{}, Done, both, nil},
+		// Recovery codes or a pass answer the second factor; then the user
+		// sets up a method of their own where the unit or a role asks.
+		{"OU required, only recovery codes", Input{FreshPassword: true, Session: pwd(0), User: fallbacks("required")}, ask{}, Challenge, ouNeeds, nil},
+		{"OU required, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("required")}, ask{}, RequireEnrolment, "the user has only recovery codes or a temporary access pass; a method of their own is required", nil},
+		{"OU required, only a pass, answered, prompt=none", Input{Session: mfa(0), User: fallbacks("required")}, ask{Prompt: []string{"none"}}, InteractionRequired, "the user has only recovery codes or a temporary access pass and must set up a method; prompt=none forbids asking", nil},
+		{"OU prompted, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("prompted")}, ask{}, OfferEnrolment, "the user has only recovery codes or a temporary access pass; org unit Wards prompts for a method of their own", nil},
+		{"OU prompted, only recovery codes, declined", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("prompted")}, ask{EnrolmentDeclined: true}, Done, both, nil},
+		{"OU optional, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("optional")}, ask{}, Done, both, nil},
 		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, ask{}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
 		{"admin in an optional OU, has a method", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true, Methods: []string{"webauthn"}, Registered: 1}}, ask{}, Challenge, "admin and helpdesk roles always need a second factor", nil},
 
