@@ -97,7 +97,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 		h.showPassword(w, r, a, http.StatusOK, "")
 	case policy.OfferEnrolment, policy.RequireEnrolment:
 		if a, ok := h.moveOn(w, r, a, sess, u, d, StepEnrol, EvEnrol); ok {
-			h.showSetup(w, r, a, up, d)
+			h.showSetup(w, r, a, up, d, in.Session != nil && policy.HasMFA(in.Session.AMR))
 		}
 	case policy.Challenge, policy.StepUp:
 		if a, ok := h.moveOn(w, r, a, sess, u, d, StepSecondFactor, EvChallenge); ok {
@@ -215,7 +215,7 @@ func (h *Handler) loadPolicy(ctx context.Context, u storage.User) (userPolicy, e
 	up.user = policy.User{
 		OrgUnit: up.org.MFA, OrgUnitName: up.org.MFAFrom, Privileged: len(u.Roles) > 0,
 		MFAEnabled: u.MFAEnabled, Methods: types, Registered: len(all), Exceptions: exceptions,
-		FallbacksOnly: len(all) > 0 && !slices.ContainsFunc(all, func(m storage.Method) bool { return !m.Fallback() }),
+		NoOwnMethod: !slices.ContainsFunc(all, func(m storage.Method) bool { return !m.Fallback() }),
 	}
 	return up, nil
 }

@@ -87,7 +87,7 @@ func mfaStatus(acct account, now time.Time) string {
 	case d.Exception != nil:
 		return "Exception in force until " + d.Exception.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST") +
 			" (" + policy.ReasonLabel(d.Exception.Reason) + "), granted by your helpdesk: you sign in without a second factor until then."
-	case d.Outcome == policy.Challenge && acct.policy.user.FallbacksOnly:
+	case d.Outcome == policy.Challenge && acct.policy.user.NoOwnMethod:
 		return "You'll be asked for a recovery code, and then to set up a method of your own, at your next sign-in."
 	case d.Outcome == policy.Challenge:
 		return "On: you are asked for a second factor when you sign in."

@@ -20,13 +20,13 @@ import (
 // sign-in's second factor (see countEnrolment).
 // "Not now" is offered only where MFA is prompted, not required.
 
-func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, up userPolicy, d policy.Decision) {
+func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, up userPolicy, d policy.Decision, proved bool) {
 	back := journeyURL(a.ID)
 	p := templates.SetupPage{
 		Page:          templates.Page{Title: "Set up multi-factor authentication", CSRF: h.csrfToken(r)},
 		AuthRequestID: a.ID,
 		Required:      d.Outcome == policy.RequireEnrolment,
-		StandIn:       up.user.FallbacksOnly,
+		Proved:        proved,
 	}
 	for _, t := range methodOrder {
 		if f, ok := h.factors[t].(factors.Enroller); ok && up.org.Allows(t) {

@@ -193,9 +193,9 @@ type SetupPage struct {
 	AuthRequestID string
 	// Required hides "Not now".
 	Required bool
-	// StandIn: the user got this far with recovery codes or a temporary
-	// access pass, which are not a method of their own.
-	StandIn bool
+	// Proved: the user passed a second factor (a temporary access pass, a
+	// recovery code) but has no method of their own.
+	Proved  bool
 	Methods []MethodType
 }
 

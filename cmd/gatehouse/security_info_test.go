@@ -72,7 +72,7 @@ func TestRecoveryCodesAtFirstMethod(t *testing.T) {
 	b = e.newBrowser()
 	a = app.authorize()
 	p = b.passChallenge(b.submitPassword(b.get(a.url), "alice", alicePassword), codes[0][1])
-	if !strings.Contains(p.body, "You signed in with a recovery code or a temporary access pass") || strings.Contains(p.body, "/login/not-now") {
+	if !strings.Contains(p.body, "but you have no sign-in method of your own") || strings.Contains(p.body, "/login/not-now") {
 		t.Fatalf("after a recovery code with no method of her own: want the set-up page, got status %d\n%s", p.status(), p.body)
 	}
 	if b.get(e.issuer+"/authorize/callback?id="+setupRequest(t, p)).location().Host == e.rpHost {

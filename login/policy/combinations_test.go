@@ -26,11 +26,11 @@ func TestEveryCombination(t *testing.T) {
 		{ou("Ward 7", storage.MFAInherit), ou("Trust", storage.MFAInherit), ou("Root", "")},
 	}
 	type methods struct {
-		usable        []string
-		registered    int
-		fallbacksOnly bool
+		usable      []string
+		registered  int
+		noOwnMethod bool
 	}
-	methodSets := []methods{{nil, 0, false}, {[]string{"totp"}, 1, false}, {[]string{"totp", "webauthn"}, 2, false}, {nil, 1, false},
+	methodSets := []methods{{nil, 0, true}, {[]string{"totp"}, 1, false}, {[]string{"totp", "webauthn"}, 2, false}, {nil, 1, false},
 		{[]string{"recovery"}, 1, true}, {[]string{"totp", "recovery"}, 2, false}}
 	exceptionStates := []string{"", storage.ExceptionApproved, storage.ExceptionExpired, storage.ExceptionRevoked, storage.ExceptionRejected, storage.ExceptionRequested}
 	acrs := []string{"", "pwd", "mfa", "phr"}
@@ -60,7 +60,7 @@ func TestEveryCombination(t *testing.T) {
 						exceptions = []storage.Exception{{Kind: storage.ExceptionShortTerm, State: exState, ExpiresAt: now.Add(time.Hour)}}
 					}
 					user := User{OrgUnit: org.MFA, OrgUnitName: org.MFAFrom, Privileged: privileged, MFAEnabled: ms.registered > 0,
-						Methods: ms.usable, Registered: ms.registered, FallbacksOnly: ms.fallbacksOnly, Exceptions: exceptions}
+						Methods: ms.usable, Registered: ms.registered, NoOwnMethod: ms.noOwnMethod, Exceptions: exceptions}
 					for _, allowed := range []bool{false, true} {
 						for _, minimum := range acrs {
 							for _, requested := range acrs {
@@ -147,20 +147,20 @@ func checkInvariants(t *testing.T, a ask, in Input, d Decision, exState string) 
 			fail("a step-up to %v, not to a security key", d.Methods)
 		}
 	case OfferEnrolment:
-		if in.User.OrgUnit != storage.MFAPrompted || in.User.Registered > 0 && !in.User.FallbacksOnly {
+		if in.User.OrgUnit != storage.MFAPrompted || !in.User.NoOwnMethod {
 			fail("offered enrolment outside a prompted unit or with a method of the user's own")
 		}
 	case RequireEnrolment:
-		if in.User.Registered > 0 && !in.User.FallbacksOnly || !(in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
+		if !in.User.NoOwnMethod || !(in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
 			fail("required enrolment with a method of the user's own, or where nothing requires MFA")
 		}
-		if in.User.FallbacksOnly && !hasMFA {
+		if in.User.Registered > 0 && !hasMFA {
 			fail("enrolment before the stand-in the user has was answered")
 		}
 	}
 	// Recovery codes or a pass get a user through the second factor, never
 	// past setting up the method a role or the unit requires.
-	if d.Outcome == Done && in.User.FallbacksOnly && hasMFA && d.Exception == nil &&
+	if d.Outcome == Done && in.User.NoOwnMethod && hasMFA && d.Exception == nil &&
 		(in.User.Privileged || in.User.OrgUnit == storage.MFARequired) {
 		fail("done with only a stand-in where a method of the user's own is required")
 	}

@@ -68,11 +68,11 @@ type User struct {
 	// only method is switched off is refused, not let through.
 	Methods    []string
 	Registered int
-	// FallbacksOnly is true when every method the user has only stands in
-	// for one of their own (see storage.Method.Fallback): it passes the
-	// second factor, and then, where a role or the unit asks for MFA, the
-	// user sets up a method of their own.
-	FallbacksOnly bool
+	// NoOwnMethod is true when the user has no method of their own: only
+	// what stands in for one (see storage.Method.Fallback), or nothing. A
+	// stand-in passes the second factor; then, where a role or the unit
+	// asks for MFA, the user sets up a method of their own.
+	NoOwnMethod bool
 	// Exceptions are the user's MFA exceptions, in any state.
 	Exceptions []storage.Exception
 }
@@ -233,16 +233,17 @@ func outcome(in Input, n need) Decision {
 	return Decision{Outcome: Challenge, Reason: n.why}
 }
 
-// ownMethodDue: the second factor passed with a stand-in (a recovery code,
-// a temporary access pass) and a role or the unit asks for MFA, so the user
-// sets up a method of their own now (the helpdesk's pass is for exactly
-// that), or is offered to where the unit only prompts.
+// ownMethodDue: the second factor passed (with a recovery code, a
+// temporary access pass, or a method since removed) but the user has no
+// method of their own, and a role or the unit asks for MFA: they set one
+// up now (the helpdesk's pass is for exactly that), or are offered to where
+// the unit only prompts.
 func ownMethodDue(in Input) (Decision, bool) {
 	u, none := in.User, slices.Contains(in.Need.Prompt, "none")
-	if !u.FallbacksOnly || in.Session == nil || !HasMFA(in.Session.AMR) {
+	if !u.NoOwnMethod || in.Session == nil || !HasMFA(in.Session.AMR) {
 		return Decision{}, false
 	}
-	why := "the user has only recovery codes or a temporary access pass"
+	why := "the second factor passed, but the user has no method of their own"
 	switch {
 	case (u.Privileged || u.OrgUnit == storage.MFARequired) && none:
 		return Decision{Outcome: InteractionRequired, Reason: why + " and must set up a method; prompt=none forbids asking"}, true

@@ -33,7 +33,7 @@ func TestDecide(t *testing.T) {
 		return User{OrgUnit: "required", OrgUnitName: "Wards", Methods: []string{"totp"}, Registered: 1, Exceptions: ex}
 	}
 	fallbacks := func(ou storage.MFASetting) User {
-		return User{OrgUnit: ou, OrgUnitName: "Wards", MFAEnabled: true, Methods: []string{"recovery"}, Registered: 1, FallbacksOnly: true}
+		return User{OrgUnit: ou, OrgUnitName: "Wards", MFAEnabled: true, Methods: []string{"recovery"}, Registered: 1, NoOwnMethod: true}
 	}
 	active := exception(storage.ExceptionApproved, now.Add(time.Hour))
 	honoured := ask{ExceptionsAllowed: true}
@@ -108,9 +108,9 @@ func TestDecide(t *testing.T) {
 		// Recovery codes or a pass answer the second factor; then the user
 		// sets up a method of their own where the unit or a role asks.
 		{"OU required, only recovery codes", Input{FreshPassword: true, Session: pwd(0), User: fallbacks("required")}, ask{}, Challenge, ouNeeds, nil},
-		{"OU required, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("required")}, ask{}, RequireEnrolment, "the user has only recovery codes or a temporary access pass; a method of their own is required", nil},
-		{"OU required, only a pass, answered, prompt=none", Input{Session: mfa(0), User: fallbacks("required")}, ask{Prompt: []string{"none"}}, InteractionRequired, "the user has only recovery codes or a temporary access pass and must set up a method; prompt=none forbids asking", nil},
-		{"OU prompted, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("prompted")}, ask{}, OfferEnrolment, "the user has only recovery codes or a temporary access pass; org unit Wards prompts for a method of their own", nil},
+		{"OU required, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("required")}, ask{}, RequireEnrolment, "the second factor passed, but the user has no method of their own; a method of their own is required", nil},
+		{"OU required, only a pass, answered, prompt=none", Input{Session: mfa(0), User: fallbacks("required")}, ask{Prompt: []string{"none"}}, InteractionRequired, "the second factor passed, but the user has no method of their own and must set up a method; prompt=none forbids asking", nil},
+		{"OU prompted, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("prompted")}, ask{}, OfferEnrolment, "the second factor passed, but the user has no method of their own; org unit Wards prompts for a method of their own", nil},
 		{"OU prompted, only recovery codes, declined", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("prompted")}, ask{EnrolmentDeclined: true}, Done, both, nil},
 		{"OU optional, only recovery codes, answered", Input{FreshPassword: true, Session: mfa(0), User: fallbacks("optional")}, ask{}, Done, both, nil},
 		{"admin in an optional OU, no methods", Input{FreshPassword: true, Session: pwd(0), User: User{OrgUnit: "optional", Privileged: true}}, ask{}, RequireEnrolment, "admin and helpdesk roles always need a second factor; the user has no method yet", nil},
