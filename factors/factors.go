@@ -111,6 +111,9 @@ type Enroller interface {
 	// AMR is the RFC 8176 method reference that first answer proved, for
 	// an enrolment that is also a sign-in's second factor.
 	AMR(m storage.Method) string
+	// Description says in one line what the method is and when it suits,
+	// for the list of methods to add.
+	Description() string
 }
 
 // NormalizeCode is a typed code as the factors compare it: without the

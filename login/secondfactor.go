@@ -25,8 +25,9 @@ import (
 
 const maxGuesses = 5
 
-// methodOrder is the order methods are offered in, strongest first;
-// recovery codes come last, as the way out.
+// methodOrder is the order a user's own methods are listed and chosen
+// from, strongest first; recovery codes come last, as the way out. (New
+// methods are offered in OfferOrder.)
 var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery, storage.MethodPass}
 
 // sends reports whether a method type sends something (a code, a call)

@@ -69,10 +69,11 @@ func mfaLocked(up userPolicy) string {
 	return ""
 }
 
-// enroller is the factor for a method type the user may add, or nil.
-func (h *Handler) enroller(acct account, t string) factors.Enroller {
+// enroller is the factor for a method type a user under org may add, or
+// nil.
+func (h *Handler) enroller(org policy.OrgPolicy, t string) factors.Enroller {
 	f, ok := h.factors[t].(factors.Enroller)
-	if !ok || !acct.policy.org.Allows(t) {
+	if !ok || !org.Allows(t) {
 		return nil
 	}
 	return f
@@ -175,11 +176,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.SingleMethod = lasting == 1
-	for _, t := range methodOrder {
-		if f := h.enroller(acct, t); f != nil {
-			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})
-		}
-	}
+	p.CanAdd = h.toAdd(acct.policy.org, func(t string) string { return securityPath + "/add/" + t })
 	p.CanRecovery = h.offers(acct.policy.org, storage.MethodRecovery)
 	h.pages.Security(w, http.StatusOK, p)
 }
@@ -222,7 +219,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return
@@ -270,7 +267,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return
@@ -346,7 +343,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return

@@ -178,7 +178,11 @@ type MethodRow struct {
 }
 
 // MethodType is a kind of method a user can add, and where to add it.
-type MethodType struct{ Type, Label, URL string }
+type MethodType struct {
+	Type, Label, Description, URL string
+	// Recommended marks the one to suggest: the first offered.
+	Recommended bool
+}
 
 // SetupPage asks a user without a second factor to set one up during
 // sign-in.

@@ -106,6 +106,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		Proxies:           proxies,
 		ServiceWords:      cfg.serviceWords(),
 		Helpdesk:          cfg.Organisation.Helpdesk,
+		MethodOrder:       cfg.Methods.Order,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,
 		Logger:            logger,

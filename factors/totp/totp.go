@@ -40,6 +40,9 @@ var _ factors.Enroller = (*Factor)(nil)
 
 func (f *Factor) Type() string  { return storage.MethodTOTP }
 func (f *Factor) Label() string { return "Authenticator app" }
+func (f *Factor) Description() string {
+	return "Codes from an app such as Microsoft Authenticator or Google Authenticator. Works without signal."
+}
 
 // AMR is "otp": a one-time password from the app.
 func (f *Factor) AMR(storage.Method) string { return "otp" }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+var (
+	// offered are the method types a page offers to add, in its order.
+	offered = regexp.MustCompile(`<a class="button" href="/security/add/([a-z]+)[?"]`)
+	// recommendedBadge names the method type marked Recommended.
+	recommendedBadge = regexp.MustCompile(`<span class="badge" id="recommended_([a-z]+)">Recommended</span>`)
+)
+
+func submatches(re *regexp.Regexp, body string) []string {
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestMethodOfferOrder: the methods to add, on the set-up page during a
+// sign-in and on Security info, come in methods.order (by default an
+// authenticator app first), each with its description; the first the
+// user's org unit allows is the one marked Recommended.
+func TestMethodOfferOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		order   list
+		allowed []string
+		want    []string
+	}{
+		{name: "default", want: []string{"totp", "webauthn", "sms", "voice", "email"}},
+		{name: "email and text first", order: list{"email", "sms"}, want: []string{"email", "sms", "totp", "webauthn", "voice"}},
+		{name: "the first not allowed", order: list{"email", "sms"}, allowed: []string{storage.MethodTOTP, storage.MethodSMS, storage.MethodWebAuthn},
+			want: []string{"sms", "totp", "webauthn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSeededEnv(t, nil, func(c *Config) {
+				c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) // security keys need a domain
+				c.Methods.Order = tc.order
+			})
+			e.addUser("alice", alicePassword)
+			app := e.addRP("app", false)
+			root, err := findOrgUnit(context.Background(), e.store, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.store.UpdateOrgUnit(context.Background(), root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) {
+				ou.MFA, ou.AllowedMethods = storage.MFARequired, tc.allowed
+				return ou, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			b := e.newBrowser()
+			setup := b.submitPassword(b.get(app.authorize().url), "alice", alicePassword)
+			if !strings.Contains(setup.body, "Set up multi-factor authentication") {
+				t.Fatalf("want the set-up page, got status %d\n%s", setup.status(), setup.body)
+			}
+			security := b.get(e.issuer + "/security")
+			for name, p := range map[string]page{"set-up page": setup, "Security info": security} {
+				if got := submatches(offered, p.body); !slices.Equal(got, tc.want) {
+					t.Errorf("%s offers %v, want %v", name, got, tc.want)
+				}
+				if got := submatches(recommendedBadge, p.body); !slices.Equal(got, tc.want[:1]) {
+					t.Errorf("%s recommends %v, want %v", name, got, tc.want[:1])
+				}
+				if !strings.Contains(p.body, `aria-describedby="recommended_`+tc.want[0]+` about_`+tc.want[0]+`"`) {
+					t.Errorf("%s: the recommended method's link is not described by its badge and description", name)
+				}
+				for typ, about := range map[string]string{
+					"totp": "Works without signal.", "webauthn": "fingerprint, face or PIN", "sms": "Needs signal.",
+					"voice": "answer and press #", "email": "A code sent to an email address",
+				} {
+					if slices.Contains(tc.want, typ) && !strings.Contains(p.body, about) {
+						t.Errorf("%s lacks the %s description %q", name, typ, about)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMethodsOrderSetting: methods.order takes method types; an unknown or
+// repeated one is refused, naming the setting.
+func TestMethodsOrderSetting(t *testing.T) {
+	c, err := load(t, nil, map[string]string{"GATEHOUSE_METHODS_ORDER": "email, sms"})
+	if err != nil || !slices.Equal(c.Methods.Order, list{"email", "sms"}) {
+		t.Errorf("methods.order = %v (err %v), want [email sms]", c.Methods.Order, err)
+	}
+	for raw, want := range map[string]string{
+		"totp,fax":          `methods.order: "fax" is not a method type: the types are totp, webauthn, sms, voice, email`,
+		"sms,totp,sms":      `methods.order: "sms" is listed twice`,
+		"recovery":          `methods.order: "recovery" is not a method type`,
+		"Authenticator app": `methods.order: "Authenticator app" is not a method type`,
+	} {
+		if _, err := load(t, []string{"--methods.order", raw}, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--methods.order %s: err = %v, want %q", raw, err, want)
+		}
+	}
+}
