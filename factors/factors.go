@@ -95,9 +95,12 @@ type EnrolInput struct {
 // EnrolPrompt is what the enrolment page shows.
 type EnrolPrompt struct {
 	Prompt
-	// QRCode is a PNG to scan and Secret the same key as text, for TOTP.
+	// QRCode is a PNG to scan, Secret the same key as text and AppURL as
+	// an otpauth:// URL, for an app on the device showing the page, for
+	// TOTP.
 	QRCode []byte
 	Secret string
+	AppURL string
 }
 
 // Enroller is a Factor users can register themselves.
@@ -114,6 +117,13 @@ type Enroller interface {
 	// Description says in one line what the method is and when it suits,
 	// for the list of methods to add.
 	Description() string
+}
+
+// EnrolResumer is an Enroller that can show an enrolment's prompt again
+// from its challenge: an authenticator app's QR code and key, which a
+// wrong first code must not take away.
+type EnrolResumer interface {
+	ResumeEnrol(ctx context.Context, u storage.User, c storage.Challenge) (EnrolPrompt, error)
 }
 
 // NormalizeCode is a typed code as the factors compare it: without the

@@ -331,6 +331,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 		Options:     string(p.Options),
 		QRCode:      p.QRCode,
 		Secret:      p.Secret,
+		AppURL:      p.AppURL,
 		Return:      returnPath(r),
 		Error:       msg,
 	})
@@ -376,14 +377,10 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
 		return
 	case userError(err):
-		// The same prompt again; a QR code is not shown twice.
-		p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
-		if errors.Is(err, factors.ErrNotReady) {
-			p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
-		}
-		var stored factors.Prompt
-		if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
-			p.Prompt = stored // the same ceremony, to try again
+		p, perr := enrolPromptAgain(ctx, f, acct.user, c, err)
+		if perr != nil {
+			h.serverError(w, r, perr)
+			return
 		}
 		h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
 		return
@@ -419,6 +416,25 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
+}
+
+// enrolPromptAgain is the prompt for another try at an enrolment's first
+// answer, after the wrong answer err: the same as first shown where it can
+// be (an authenticator app's QR code and key, a security key's ceremony),
+// else a box for the code, or the call to answer, again.
+func enrolPromptAgain(ctx context.Context, f factors.Enroller, u storage.User, c storage.Challenge, err error) (factors.EnrolPrompt, error) {
+	if rf, ok := f.(factors.EnrolResumer); ok {
+		return rf.ResumeEnrol(ctx, u, c)
+	}
+	p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
+	if errors.Is(err, factors.ErrNotReady) {
+		p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
+	}
+	var stored factors.Prompt
+	if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
+		p.Prompt = stored // the same ceremony, to try again
+	}
+	return p, nil
 }
 
 // ownMethod finds one of the account's methods by the form's id.

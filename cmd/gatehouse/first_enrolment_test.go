@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +17,9 @@ var (
 	offered = regexp.MustCompile(`<a class="button" href="/security/add/([a-z]+)[?"]`)
 	// recommendedBadge names the method type marked Recommended.
 	recommendedBadge = regexp.MustCompile(`<span class="badge" id="recommended_([a-z]+)">Recommended</span>`)
+	// appLink is the enrol page's link to an authenticator app on the same
+	// phone.
+	appLink = regexp.MustCompile(`<a class="button" href="(otpauth://[^"]+)">Open in authenticator app</a>`)
 )
 
 func submatches(re *regexp.Regexp, body string) []string {
@@ -23,6 +28,69 @@ func submatches(re *regexp.Regexp, body string) []string {
 		out = append(out, m[1])
 	}
 	return out
+}
+
+// TestTOTPWrongFirstCodeKeepsKey: a wrong first code leaves the QR code,
+// the key (in groups of four) and the link for an app on the same phone on
+// the page, with the error on the code field; the right code then adds the
+// app.
+func TestTOTPWrongFirstCodeKeepsKey(t *testing.T) {
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+
+	f := b.get(e.issuer + "/security/add/totp").form()
+	f.Set("name", "Phone")
+	p := b.post("/security/add/totp", f)
+	key := enrolKey(p.body)
+	if len(key) != 32 {
+		t.Fatalf("enrol page: key %q, want 32 characters\n%s", key, p.body)
+	}
+	groups := regexp.MustCompile(`<span>([A-Z2-7]+)</span>`).FindAllStringSubmatch(p.body, -1)
+	if len(groups) != 8 || slices.ContainsFunc(groups, func(g []string) bool { return len(g[1]) != 4 }) {
+		t.Errorf("the key is not shown in eight groups of four: %q", groups)
+	}
+	wantAppLink := func(p page) {
+		t.Helper()
+		m := appLink.FindStringSubmatch(p.body)
+		if m == nil {
+			t.Fatalf("no Open in authenticator app link:\n%s", p.body)
+		}
+		u, err := url.Parse(htmlUnescape(m[1]))
+		if err != nil || u.Host != "totp" || u.Query().Get("secret") != key || u.Query().Get("issuer") != "Gatehouse" || !strings.HasSuffix(u.Path, ":alice") {
+			t.Errorf("app link %s (%v): want otpauth://totp/Gatehouse:alice with the key", m[1], err)
+		}
+	}
+	wantAppLink(p)
+
+	f = p.form()
+	f.Set("code", "000000")
+	p = b.post("/security/add/totp/finish", f)
+	if p.status() != http.StatusUnauthorized {
+		t.Errorf("wrong code: status %d, want 401", p.status())
+	}
+	if got := enrolKey(p.body); got != key {
+		t.Errorf("after a wrong code the key is %q, want the same %q", got, key)
+	}
+	if !strings.Contains(p.body, `<img class="qr" src="data:image/png;base64,`) {
+		t.Error("after a wrong code the QR code is gone")
+	}
+	wantAppLink(p)
+	for _, want := range []string{
+		`<p id="code_error"><a href="#code">That didn&#39;t work. Check and try again.</a></p>`,
+		`aria-describedby="enrol_hint code_error" aria-invalid="true"`,
+	} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("after a wrong code the page lacks %s:\n%s", want, p.body)
+		}
+	}
+
+	f = p.form()
+	f.Set("code", e.totpCode(key))
+	if p = b.post("/security/add/totp/finish", f); !strings.Contains(p.body, "Method added.") {
+		t.Fatalf("the right code after a wrong one: status %d\n%s", p.status(), p.body)
+	}
 }
 
 // TestMethodOfferOrder: the methods to add, on the set-up page during a
