@@ -117,6 +117,9 @@ type Enroller interface {
 	// Description says in one line what the method is and when it suits,
 	// for the list of methods to add.
 	Description() string
+	// NameExample is an example name for a new method ("Work phone"), or
+	// "" for a method that names itself (an email address).
+	NameExample() string
 }
 
 // EnrolResumer is an Enroller that can show an enrolment's prompt again
@@ -124,6 +127,16 @@ type Enroller interface {
 // wrong first code must not take away.
 type EnrolResumer interface {
 	ResumeEnrol(ctx context.Context, u storage.User, c storage.Challenge) (EnrolPrompt, error)
+}
+
+// MethodName is the name m's owner gave it, or "" where that says nothing
+// its type's label does not: none given, or the label itself, as methods
+// added before names were optional carry ("Authenticator app").
+func MethodName(m storage.Method, label string) string {
+	if strings.EqualFold(strings.TrimSpace(m.Name), label) {
+		return ""
+	}
+	return m.Name
 }
 
 // NormalizeCode is a typed code as the factors compare it: without the

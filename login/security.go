@@ -159,7 +159,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			}
 			allowed := h.offers(acct.policy.org, m.Type)
 			row := templates.MethodRow{
-				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: factors.MethodName(m, f.Label()), Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
 				Preferable: m.Type != storage.MethodRecovery && m.Type != storage.MethodPass && allowed, NotAllowed: !allowed,
 			}
@@ -204,8 +204,13 @@ func sentence(msg string) string {
 	return msg
 }
 
-// name is a method name as typed, trimmed to 64 characters.
-func name(s string) string {
+// methodName is a new method's name as typed, trimmed to 64 characters;
+// none for a method that names itself (an email address), whose page asks
+// for no name.
+func methodName(f factors.Enroller, s string) string {
+	if f.NameExample() == "" {
+		return ""
+	}
 	s = strings.TrimSpace(s)
 	if r := []rune(s); len(r) > 64 {
 		s = string(r[:64])
@@ -230,7 +235,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
 		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
+		Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
 	})
 }
 
@@ -272,7 +277,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		h.notAllowed(w, r)
 		return
 	}
-	in := factors.EnrolInput{Name: name(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target")),
+	in := factors.EnrolInput{Name: methodName(f, r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target")),
 		Regions: acct.policy.org.PhoneRegions}
 	if sends(f.Type()) {
 		// Enrolment sends a code to an address the user typed: the same
@@ -302,7 +307,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
+			Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: msg,
 		})
 		return
@@ -355,7 +360,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusBadRequest, "That took too long", "Start adding the method again.", "expired_challenge")
 		return
 	}
-	methodName := name(r.PostFormValue("name"))
+	newName := methodName(f, r.PostFormValue("name"))
 	var m storage.Method
 	err = h.check(r, answer{user: acct.user, c: c, key: "enrol:" + acct.user.ID + ":" + f.Type(), action: "mfa.method_added",
 		details: map[string]string{"method": f.Type(), "during": "enrolment"},
@@ -382,13 +387,13 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			h.serverError(w, r, perr)
 			return
 		}
-		h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
+		h.showEnrol(w, r, f, c, p, newName, http.StatusUnauthorized, msgWrongAnswer)
 		return
 	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
-	m.Name = cmp.Or(methodName, f.Label())
+	m.Name = newName // blank is no name: pages show the type's label alone
 	if err := h.store.CreateMethod(ctx, m); err != nil {
 		h.serverError(w, r, err)
 		return

@@ -163,7 +163,10 @@ type MethodsPage struct {
 // MethodChoice is one method on the MethodsPage.
 type MethodChoice struct {
 	ID, Label, Name string
-	Current         bool
+	// Target is the masked address or number, which tells two unnamed
+	// phones apart.
+	Target  string
+	Current bool
 }
 
 // SecurityPage is a user's Security info: their methods and settings.
@@ -216,6 +219,9 @@ type SetupPage struct {
 type AddMethodPage struct {
 	Page
 	Type, Label string
+	// NameExample is an example name for the name field, or "" for a
+	// method with no name field (an email address names itself).
+	NameExample string
 	// NeedsTarget is "email", "phone" or "".
 	NeedsTarget string
 	// PhoneRule says which phone numbers the user's org unit accepts, when

@@ -20,6 +20,10 @@ var (
 	// appLink is the enrol page's link to an authenticator app on the same
 	// phone.
 	appLink = regexp.MustCompile(`<a class="button" href="(otpauth://[^"]+)">Open in authenticator app</a>`)
+	// methodRow is a registered method's cell on Security info and the
+	// admin user page: its label, then what else it says.
+	methodRow = regexp.MustCompile(`<td><strong>([^<]+)</strong>(.*?)</td>`)
+	tag       = regexp.MustCompile(`<[^>]+>`)
 )
 
 func submatches(re *regexp.Regexp, body string) []string {
@@ -153,6 +157,76 @@ func TestMethodOfferOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBlankMethodNames: a method's name is optional, and a method without
+// one (or, stored before names were optional, named with its type's
+// label) is shown by its label alone, never "Authenticator app:
+// Authenticator app": on Security info, the challenge, the method choice
+// and the admin user page. The name field's hint fits the method; an
+// email address names itself, so its page asks for no name.
+func TestBlankMethodNames(t *testing.T) {
+	e, app, b := newOTPEnv(t, func(c *Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) })
+	for typ, want := range map[string]string{
+		"totp": "for example, Work phone.", "sms": "for example, Work phone.", "voice": "for example, Work phone.", "webauthn": "for example, YubiKey or Laptop.",
+	} {
+		if p := b.get(e.issuer + "/security/add/" + typ); !strings.Contains(p.body, "Name (optional)") || !strings.Contains(p.body, want) {
+			t.Errorf("add %s: no optional name hinted %q\n%s", typ, want, p.body)
+		}
+	}
+	if p := b.get(e.issuer + "/security/add/email"); strings.Contains(p.body, `id="name"`) {
+		t.Errorf("add email asks for a name:\n%s", p.body)
+	}
+
+	// An email address, with a name posted anyway: the address is its name.
+	wantAdded(t, b.finishEnrol("email", b.startEnrol("email", "Ignored", "alice@example.org"), e.outboxCode()))
+	b.passChallenge(b.get(e.issuer+"/security/add/totp"), e.outboxCode()) // a second method needs a recent factor
+	b.enrolTOTP("")
+	alice, err := e.store.GetUserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A phone stored before names were optional: the label was its name.
+	if err := e.store.CreateMethod(context.Background(), storage.Method{ID: storage.NewID(), UserID: alice.ID, Type: storage.MethodSMS,
+		Name: "Text message", Target: "+447700900123", CreatedAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range e.methodsOf(alice) {
+		if m.Type != storage.MethodSMS && m.Name != "" {
+			t.Errorf("%s stored with the name %q, want none", m.Type, m.Name)
+		}
+	}
+
+	wantRows := func(where, body string) {
+		t.Helper()
+		rows := methodRow.FindAllStringSubmatch(body, -1)
+		if len(rows) != 3 {
+			t.Fatalf("%s lists %d methods, want 3:\n%s", where, len(rows), body)
+		}
+		for _, r := range rows {
+			if rest := tag.ReplaceAllString(r[2], " "); strings.Contains(rest, r[1]) {
+				t.Errorf("%s: %s is named %q", where, r[1], strings.TrimSpace(rest))
+			}
+		}
+	}
+	wantRows("Security info", b.get(e.issuer+"/security").body)
+
+	// The challenge and the method choice: the preferred (first) method,
+	// the email address, then the others.
+	_, p := signInAgain(t, e, b, app)
+	if !strings.Contains(p.body, `<p class="lead">Email code</p>`) {
+		t.Errorf("challenge: want the label alone as its lead:\n%s", p.body)
+	}
+	p = b.get(e.issuer + "/login/methods?id=" + p.form().Get("id"))
+	for _, want := range []string{">Authenticator app</button>", ">Email code (al•••@example.org)</button>", ">Text message (••••123)</button>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("method choice lacks %s:\n%s", want, p.body)
+		}
+	}
+
+	e.withRole(e.addUser("boss", alicePassword), storage.RoleGlobalAdmin)
+	admin, _ := e.adminSignIn(t, "boss")
+	wantRows("admin user page", admin.get(e.issuer+"/admin/users/"+alice.ID).body)
 }
 
 // TestMethodsOrderSetting: methods.order takes method types; an unknown or

@@ -51,6 +51,7 @@ func (f *Factor) Label() string { return "Authenticator app" }
 func (f *Factor) Description() string {
 	return "Codes from an app such as Microsoft Authenticator or Google Authenticator. Works without signal."
 }
+func (f *Factor) NameExample() string { return "Work phone" }
 
 // AMR is "otp": a one-time password from the app.
 func (f *Factor) AMR(storage.Method) string { return "otp" }
