@@ -128,6 +128,10 @@ func (s *Service) RemoveMethod(ctx context.Context, a Actor, userID, methodID st
 			return fmt.Errorf("update user: %w", err)
 		}
 	}
-	s.audit(ctx, a, u, "mfa.method_removed", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "name": m.Name})
+	details := map[string]string{"method": m.Type, "method_id": m.ID}
+	if m.Name != "" {
+		details["name"] = m.Name
+	}
+	s.audit(ctx, a, u, "mfa.method_removed", storage.OutcomeSuccess, details)
 	return nil
 }

@@ -989,7 +989,8 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 			}
 			continue
 		}
-		row := templates.UserMethodRow{ID: m.ID, Label: h.methodLabel(m.Type), Name: m.Name, Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
+		label := h.methodLabel(m.Type)
+		row := templates.UserMethodRow{ID: m.ID, Label: label, Name: factors.MethodName(m, label), Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
 		if m.Target != "" {
 			row.Target = otp.Mask(m.Target)
 		}

@@ -95,9 +95,12 @@ type EnrolInput struct {
 // EnrolPrompt is what the enrolment page shows.
 type EnrolPrompt struct {
 	Prompt
-	// QRCode is a PNG to scan and Secret the same key as text, for TOTP.
+	// QRCode is a PNG to scan, Secret the same key as text and AppURL as
+	// an otpauth:// URL, for an app on the device showing the page, for
+	// TOTP.
 	QRCode []byte
 	Secret string
+	AppURL string
 }
 
 // Enroller is a Factor users can register themselves.
@@ -111,6 +114,29 @@ type Enroller interface {
 	// AMR is the RFC 8176 method reference that first answer proved, for
 	// an enrolment that is also a sign-in's second factor.
 	AMR(m storage.Method) string
+	// Description says in one line what the method is and when it suits,
+	// for the list of methods to add.
+	Description() string
+	// NameExample is an example name for a new method ("Work phone"), or
+	// "" for a method that names itself (an email address).
+	NameExample() string
+}
+
+// EnrolResumer is an Enroller that can show an enrolment's prompt again
+// from its challenge: an authenticator app's QR code and key, which a
+// wrong first code must not take away.
+type EnrolResumer interface {
+	ResumeEnrol(ctx context.Context, u storage.User, c storage.Challenge) (EnrolPrompt, error)
+}
+
+// MethodName is the name m's owner gave it, or "" where that says nothing
+// its type's label does not: none given, or the label itself, as methods
+// added before names were optional carry ("Authenticator app").
+func MethodName(m storage.Method, label string) string {
+	if strings.EqualFold(strings.TrimSpace(m.Name), label) {
+		return ""
+	}
+	return m.Name
 }
 
 // NormalizeCode is a typed code as the factors compare it: without the

@@ -57,8 +57,11 @@ type Config struct {
 	// Helpdesk says how users reach their helpdesk, for when none of their
 	// methods can be used.
 	Helpdesk string
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// MethodOrder lists method types to offer first, to add: see
+	// OfferOrder.
+	MethodOrder []string
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Store is the part of storage.Storage the journey reads and writes.
@@ -92,6 +95,8 @@ type Handler struct {
 	// purpose "csrf", its first use.)
 	browserMACKey []byte
 	secure        bool
+	// offerOrder is the order methods are offered to add in.
+	offerOrder []string
 }
 
 // New builds the handler, loading (or creating) its cookie keys.
@@ -106,11 +111,16 @@ func New(ctx context.Context, cfg Config, store Store, p *provider.Provider, has
 	if err != nil {
 		return nil, fmt.Errorf("parse issuer: %w", err)
 	}
+	offerOrder, err := OfferOrder(cfg.MethodOrder)
+	if err != nil {
+		return nil, fmt.Errorf("method order: %w", err)
+	}
 	h := &Handler{
 		cfg: cfg, store: store, provider: p, hasher: hasher, factors: fs, pages: pages,
-		throttle: throttle{store: store, now: cfg.Now},
-		starts:   newRateLimiter(cfg.StartRule, cfg.Now),
-		secure:   issuer.Scheme == "https",
+		throttle:   throttle{store: store, now: cfg.Now},
+		starts:     newRateLimiter(cfg.StartRule, cfg.Now),
+		secure:     issuer.Scheme == "https",
+		offerOrder: offerOrder,
 	}
 	if err := h.RotateCookieKeys(ctx); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -25,8 +26,9 @@ import (
 
 const maxGuesses = 5
 
-// methodOrder is the order methods are offered in, strongest first;
-// recovery codes come last, as the way out.
+// methodOrder is the order a user's own methods are listed and chosen
+// from, strongest first; recovery codes come last, as the way out. (New
+// methods are offered in OfferOrder.)
 var methodOrder = []string{storage.MethodWebAuthn, storage.MethodTOTP, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail, storage.MethodRecovery, storage.MethodPass}
 
 // sends reports whether a method type sends something (a code, a call)
@@ -92,7 +94,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		Page:          templates.Page{Title: "Verify it's you", CSRF: h.csrfToken(r)},
 		AuthRequestID: a.ID,
 		MethodLabel:   h.factors[m.Type].Label(),
-		MethodName:    m.Name,
+		MethodName:    factors.MethodName(m, h.factors[m.Type].Label()),
 		Kind:          p.Kind,
 		Message:       p.Message,
 		Options:       string(p.Options),
@@ -128,7 +130,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 			}
 			h.auditUser(r, u, "mfa.challenge", storage.OutcomeDenied, map[string]string{"method": m.Type, "reason": "send budget spent"})
 			h.pages.Challenge(w, http.StatusTooManyRequests, templates.ChallengePage{
-				Page: templates.Page{Title: "Verify it's you"}, AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: m.Name,
+				Page: templates.Page{Title: "Verify it's you"}, AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: factors.MethodName(m, h.factors[m.Type].Label()),
 				Kind: "wait", OtherMethods: true,
 				Error: fmt.Sprintf("We've sent several codes already. Wait %s, then try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))),
 			})
@@ -298,7 +300,8 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 	for _, t := range methodOrder {
 		for _, m := range up.methods {
 			if m.Type == t {
-				c := templates.MethodChoice{ID: m.ID, Label: h.factors[t].Label(), Name: m.Name, Current: m.ID == a.MethodID}
+				label := h.factors[t].Label()
+				c := templates.MethodChoice{ID: m.ID, Label: label, Name: factors.MethodName(m, label), Target: otp.Mask(m.Target), Current: m.ID == a.MethodID}
 				if t == storage.MethodRecovery {
 					c.Name = "" // one set per user: its name says nothing more
 				}

@@ -103,10 +103,11 @@ func mfaStatus(acct account, now time.Time) string {
 	return "Off: you sign in with your password only."
 }
 
-// enroller is the factor for a method type the user may add, or nil.
-func (h *Handler) enroller(acct account, t string) factors.Enroller {
+// enroller is the factor for a method type a user under org may add, or
+// nil.
+func (h *Handler) enroller(org policy.OrgPolicy, t string) factors.Enroller {
 	f, ok := h.factors[t].(factors.Enroller)
-	if !ok || !acct.policy.org.Allows(t) {
+	if !ok || !org.Allows(t) {
 		return nil
 	}
 	return f
@@ -215,7 +216,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			}
 			allowed := h.offers(acct.policy.org, m.Type)
 			row := templates.MethodRow{
-				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: factors.MethodName(m, f.Label()), Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
 				Preferable: !m.Fallback() && allowed, NotAllowed: !allowed,
 			}
@@ -232,11 +233,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.SingleMethod, p.HasOwn = own == 1, own > 0
-	for _, t := range methodOrder {
-		if f := h.enroller(acct, t); f != nil {
-			p.CanAdd = append(p.CanAdd, templates.MethodType{Type: t, Label: f.Label()})
-		}
-	}
+	p.CanAdd = h.toAdd(acct.policy.org, func(t string) string { return securityPath + "/add/" + t })
 	p.CanRecovery = p.HasOwn && h.offers(acct.policy.org, storage.MethodRecovery)
 	h.pages.Security(w, http.StatusOK, p)
 }
@@ -253,11 +250,12 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) {
 	switch q.Get("action") {
 	case "remove", "preferred":
 		m, ok := ownMethod(acct, q.Get("method"))
-		if !ok {
+		f, known := h.factors[m.Type]
+		if !ok || !known {
 			http.Redirect(w, r, securityPath, http.StatusSeeOther)
 			return
 		}
-		what := methodLabel(h.factors[m.Type], m)
+		what := methodLabel(f, m)
 		p.Fields["method"] = m.ID
 		p.Heading, p.Confirm = "Remove "+what+"?", "Remove"
 		if q.Get("action") == "preferred" {
@@ -287,14 +285,10 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) {
 // methodLabel names a method for the user: its type, and the name they
 // gave it if any ("Authenticator app (Work phone)").
 func methodLabel(f factors.Factor, m storage.Method) string {
-	label := m.Type
-	if f != nil {
-		label = f.Label()
+	if name := factors.MethodName(m, f.Label()); name != "" {
+		return f.Label() + " (" + name + ")"
 	}
-	if m.Name == "" || m.Name == label {
-		return label
-	}
-	return label + " (" + m.Name + ")"
+	return f.Label()
 }
 
 // notices are the messages shown after an action, by ?done=.
@@ -320,8 +314,13 @@ func sentence(msg string) string {
 	return msg
 }
 
-// name is a method name as typed, trimmed to 64 characters.
-func name(s string) string {
+// methodName is a new method's name as typed, trimmed to 64 characters;
+// none for a method that names itself (an email address), whose page asks
+// for no name.
+func methodName(f factors.Enroller, s string) string {
+	if f.NameExample() == "" {
+		return ""
+	}
 	s = strings.TrimSpace(s)
 	if r := []rune(s); len(r) > 64 {
 		s = string(r[:64])
@@ -335,7 +334,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return
@@ -346,7 +345,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
 		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
+		Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
 	})
 }
 
@@ -383,12 +382,12 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return
 	}
-	in := factors.EnrolInput{Name: name(r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target")),
+	in := factors.EnrolInput{Name: methodName(f, r.PostFormValue("name")), Target: strings.TrimSpace(r.PostFormValue("target")),
 		Regions: acct.policy.org.PhoneRegions}
 	if sends(f.Type()) {
 		// Enrolment sends a code to an address the user typed: the same
@@ -418,7 +417,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
 			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
-			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
+			Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: msg,
 		})
 		return
@@ -447,6 +446,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 		Options:     string(p.Options),
 		QRCode:      p.QRCode,
 		Secret:      p.Secret,
+		AppURL:      p.AppURL,
 		Return:      returnPath(r),
 		Error:       msg,
 	})
@@ -459,7 +459,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f := h.enroller(acct, r.PathValue("type"))
+	f := h.enroller(acct.policy.org, r.PathValue("type"))
 	if f == nil {
 		h.notAllowed(w, r)
 		return
@@ -470,7 +470,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusBadRequest, "That took too long", "Start adding the method again.", "expired_challenge")
 		return
 	}
-	methodName := name(r.PostFormValue("name"))
+	newName := methodName(f, r.PostFormValue("name"))
 	var m storage.Method
 	err = h.check(r, answer{user: acct.user, c: c, key: "enrol:" + acct.user.ID + ":" + f.Type(), action: "mfa.method_added",
 		details: map[string]string{"method": f.Type(), "during": "enrolment"},
@@ -492,22 +492,18 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
 		return
 	case userError(err):
-		// The same prompt again; a QR code is not shown twice.
-		p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
-		if errors.Is(err, factors.ErrNotReady) {
-			p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
+		p, perr := enrolPromptAgain(ctx, f, acct.user, c, err)
+		if perr != nil {
+			h.serverError(w, r, perr)
+			return
 		}
-		var stored factors.Prompt
-		if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
-			p.Prompt = stored // the same ceremony, to try again
-		}
-		h.showEnrol(w, r, f, c, p, methodName, http.StatusUnauthorized, msgWrongAnswer)
+		h.showEnrol(w, r, f, c, p, newName, http.StatusUnauthorized, msgWrongAnswer)
 		return
 	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
-	m.Name = cmp.Or(methodName, f.Label())
+	m.Name = newName // blank is no name: pages show the type's label alone
 	if err := h.store.CreateMethod(ctx, m); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -542,6 +538,25 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// enrolPromptAgain is the prompt for another try at an enrolment's first
+// answer, after the wrong answer err: the same as first shown where it can
+// be (an authenticator app's QR code and key, a security key's ceremony),
+// else a box for the code, or the call to answer, again.
+func enrolPromptAgain(ctx context.Context, f factors.Enroller, u storage.User, c storage.Challenge, err error) (factors.EnrolPrompt, error) {
+	if rf, ok := f.(factors.EnrolResumer); ok {
+		return rf.ResumeEnrol(ctx, u, c)
+	}
+	p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
+	if errors.Is(err, factors.ErrNotReady) {
+		p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
+	}
+	var stored factors.Prompt
+	if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
+		p.Prompt = stored // the same ceremony, to try again
+	}
+	return p, nil
 }
 
 // ownMethod finds one of the account's methods by the form's id.

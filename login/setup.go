@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/factors"
@@ -28,13 +29,50 @@ func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.Au
 		Required:      d.Outcome == policy.RequireEnrolment,
 		Proved:        proved,
 	}
-	for _, t := range methodOrder {
-		if f, ok := h.factors[t].(factors.Enroller); ok && up.org.Allows(t) {
-			p.Methods = append(p.Methods, templates.MethodType{Type: t, Label: f.Label(),
-				URL: securityPath + "/add/" + t + "?return=" + url.QueryEscape(back)})
+	p.Methods = h.toAdd(up.org, func(t string) string { return securityPath + "/add/" + t + "?return=" + url.QueryEscape(back) })
+	h.pages.Setup(w, http.StatusOK, p)
+}
+
+// defaultOffer is the order methods are offered to add in, by default: an
+// authenticator app first, as NHSmail recommends (it works without signal
+// and sends nothing that could be intercepted or cost money), then a
+// security key or passkey, then the methods that need a phone line or a
+// mailbox.
+var defaultOffer = []string{storage.MethodTOTP, storage.MethodWebAuthn, storage.MethodSMS, storage.MethodVoice, storage.MethodEmail}
+
+// OfferOrder is the order methods are offered to add in: the types listed
+// first, in their order, then the rest in the default order. The first a
+// user's org unit allows is the one recommended. An unknown or repeated
+// type is an error.
+func OfferOrder(listed []string) ([]string, error) {
+	order := make([]string, 0, len(defaultOffer))
+	for _, t := range listed {
+		switch {
+		case !slices.Contains(defaultOffer, t):
+			return nil, fmt.Errorf("%q is not a method type: the types are %s", t, strings.Join(defaultOffer, ", "))
+		case slices.Contains(order, t):
+			return nil, fmt.Errorf("%q is listed twice", t)
+		}
+		order = append(order, t)
+	}
+	for _, t := range defaultOffer {
+		if !slices.Contains(order, t) {
+			order = append(order, t)
 		}
 	}
-	h.pages.Setup(w, http.StatusOK, p)
+	return order, nil
+}
+
+// toAdd lists the methods a user under org may add, in the offer order,
+// the first one recommended; addURL says where each is added.
+func (h *Handler) toAdd(org policy.OrgPolicy, addURL func(t string) string) []templates.MethodType {
+	var out []templates.MethodType
+	for _, t := range h.offerOrder {
+		if f := h.enroller(org, t); f != nil {
+			out = append(out, templates.MethodType{Type: t, Label: f.Label(), Description: f.Description(), URL: addURL(t), Recommended: len(out) == 0})
+		}
+	}
+	return out
 }
 
 // postNotNow records "Not now" for this sign-in; the policy lets it count

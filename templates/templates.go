@@ -30,6 +30,24 @@ var funcs = template.FuncMap{
 	"base64": base64.StdEncoding.EncodeToString,
 	"date":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 MST") },
 	"iter":   func(n int) []int { return make([]int, n) },
+	// groups splits a key into groups of four, for reading and typing.
+	"groups": func(s string) []string {
+		var out []string
+		for len(s) > 4 {
+			out = append(out, s[:4])
+			s = s[4:]
+		}
+		return append(out, s)
+	},
+	// otpauth lets an otpauth:// URL (an authenticator app's key) be a
+	// link, as html/template lets only http, https and mailto be; any
+	// other scheme still gets html/template's treatment.
+	"otpauth": func(s string) any {
+		if strings.HasPrefix(s, "otpauth://") {
+			return template.URL(s)
+		}
+		return s
+	},
 	// errorFor is the error a form's summary has for field, or "".
 	"errorFor": func(errs []FormError, field string) string {
 		for _, e := range errs {
@@ -145,7 +163,10 @@ type MethodsPage struct {
 // MethodChoice is one method on the MethodsPage.
 type MethodChoice struct {
 	ID, Label, Name string
-	Current         bool
+	// Target is the masked address or number, which tells two unnamed
+	// phones apart.
+	Target  string
+	Current bool
 }
 
 // SecurityPage is a user's Security info: their methods and settings.
@@ -184,7 +205,11 @@ type MethodRow struct {
 }
 
 // MethodType is a kind of method a user can add, and where to add it.
-type MethodType struct{ Type, Label, URL string }
+type MethodType struct {
+	Type, Label, Description, URL string
+	// Recommended marks the one to suggest: the first offered.
+	Recommended bool
+}
 
 // SetupPage asks a user without a second factor to set one up during
 // sign-in.
@@ -203,6 +228,9 @@ type SetupPage struct {
 type AddMethodPage struct {
 	Page
 	Type, Label string
+	// NameExample is an example name for the name field, or "" for a
+	// method with no name field (an email address names itself).
+	NameExample string
 	// NeedsTarget is "email", "phone" or "".
 	NeedsTarget string
 	// PhoneRule says which phone numbers the user's org unit accepts, when
@@ -224,7 +252,10 @@ type EnrolPage struct {
 	Return                         string
 	QRCode                         []byte
 	Secret                         string
-	Error                          string
+	// AppURL is the key as an otpauth:// URL, for an authenticator app on
+	// the phone showing the page, which cannot scan its own screen.
+	AppURL string
+	Error  string
 }
 
 // RecoveryCodesPage shows a new set of recovery codes, once.

@@ -83,3 +83,27 @@ func TestEveryPageRenders(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrolKeyAndAppLink: the key shows in groups of four with nothing
+// between them to copy, and the app link takes an otpauth:// URL and
+// nothing else.
+func TestEnrolKeyAndAppLink(t *testing.T) {
+	tp, err := Parse(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"otpauth://totp/Gatehouse:alice?secret=ABCDEFGHIJ&issuer=Gatehouse", `href="otpauth://totp/Gatehouse:alice?secret=ABCDEFGHIJ&amp;issuer=Gatehouse"`},
+		{"javascript:alert(1)", `href="#ZgotmplZ"`},
+	} {
+		w := httptest.NewRecorder()
+		tp.Enrol(w, 200, EnrolPage{Page: Page{Title: "Add"}, Type: "totp", Kind: "code", Secret: "ABCDEFGHIJ", AppURL: tc.url})
+		body := w.Body.String()
+		if !strings.Contains(body, tc.want) {
+			t.Errorf("AppURL %s: page lacks %s:\n%s", tc.url, tc.want, body)
+		}
+		if want := `<code class="secret key"><span>ABCD</span><span>EFGH</span><span>IJ</span></code>`; !strings.Contains(body, want) {
+			t.Errorf("page lacks the grouped key %s:\n%s", want, body)
+		}
+	}
+}

@@ -186,7 +186,6 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	b.submit(`a.button[href="/security/add/email"]`)
 	b.wantPage("Add Email code")
 	checkA11y(t, b, "add email code")
-	b.fill("#name", "Work email")
 	b.fill("#target", "alice@example.org")
 	b.submit(`form[action="/security/add/email"] button`)
 	b.wantText("#enrol_hint", "We sent a code to")

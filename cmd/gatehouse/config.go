@@ -43,6 +43,9 @@ type Config struct {
 		Name     string `yaml:"name" help:"the organisation's name, as users know it: in code messages (\"Your <name> code is ...\") and on the sign-in pages"`
 		Helpdesk string `yaml:"helpdesk" help:"how users reach their helpdesk (a phone number, an address), shown where a user cannot go on alone, such as when none of their methods can be used"`
 	} `yaml:"organisation"`
+	Methods struct {
+		Order list `yaml:"order" help:"method types (totp, webauthn, sms, voice, email; comma-separated) in the order they are offered to add, the first a user's org unit allows marked Recommended; types left out follow in the default order (default: totp, webauthn, sms, voice, email)"`
+	} `yaml:"methods"`
 	Log struct {
 		Level  string `yaml:"level" help:"debug, info, warn or error"`
 		Format string `yaml:"format" help:"json, text, or auto (json unless stderr is a terminal)"`
@@ -271,6 +274,9 @@ func (c Config) Validate() error {
 		if _, err := clientip.ParsePrefix(p); err != nil {
 			bad("trusted_proxies", "%v", err)
 		}
+	}
+	if _, err := login.OfferOrder(c.Methods.Order); err != nil {
+		bad("methods.order", "%v", err)
 	}
 	if c.Limits.AuthRequestsPerMinute < 1 {
 		bad("limits.auth_requests_per_minute", "must be at least 1")

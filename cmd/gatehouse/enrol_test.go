@@ -48,7 +48,7 @@ func TestEnrolmentIsTheSecondFactor(t *testing.T) {
 			f = p.form()
 			switch tc.typ {
 			case storage.MethodTOTP:
-				f.Set("code", e.totpCode(totpKey.FindStringSubmatch(p.body)[1]))
+				f.Set("code", e.totpCode(enrolKey(p.body)))
 			case storage.MethodEmail, storage.MethodSMS:
 				f.Set("code", e.outboxCode())
 			case storage.MethodVoice:

@@ -18,9 +18,20 @@ import (
 )
 
 var (
-	totpKey       = regexp.MustCompile(`<code class="secret">([A-Z2-7]+)</code>`)
+	// totpKey is the enrol page's key, shown in groups of four.
+	totpKey       = regexp.MustCompile(`<code class="secret key">((?:<span>[A-Z2-7]{1,4}</span>)+)</code>`)
 	recoveryCodes = regexp.MustCompile(`<code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code>`)
 )
+
+// enrolKey is the authenticator app's key on enrol page body, as typed
+// into the app (its groups run together), or "".
+func enrolKey(body string) string {
+	m := totpKey.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return strings.NewReplacer("<span>", "", "</span>", "").Replace(m[1])
+}
 
 // totpCode is what the user's authenticator app shows at the env's time.
 func (e *env) totpCode(secret string) string {
@@ -54,17 +65,17 @@ func (b *browser) enrolTOTP(name string) string {
 	f := p.form()
 	f.Set("name", name)
 	p = b.post("/security/add/totp", f)
-	m := totpKey.FindStringSubmatch(p.body)
-	if m == nil || !strings.Contains(p.body, "data:image/png;base64,") {
+	key := enrolKey(p.body)
+	if key == "" || !strings.Contains(p.body, "data:image/png;base64,") {
 		b.e.t.Fatalf("enrol page lacks the QR code or key: status %d\n%s", p.status(), p.body)
 	}
 	f = p.form()
-	f.Set("code", b.e.totpCode(m[1]))
+	f.Set("code", b.e.totpCode(key))
 	p = b.pastCodes(b.post("/security/add/totp/finish", f))
 	if !strings.Contains(p.body, "Method added.") {
 		b.e.t.Fatalf("finishing TOTP enrolment: status %d\n%s", p.status(), p.body)
 	}
-	return m[1]
+	return key
 }
 
 // newTOTPAlice is alice signed in at app in b, with an authenticator app

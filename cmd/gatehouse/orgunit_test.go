@@ -54,13 +54,13 @@ func (b *browser) enrolDuringSignIn(setup page) (secret string, next page) {
 	f := p.form()
 	f.Set("name", "Phone")
 	p = b.post("/security/add/totp", f)
-	k := totpKey.FindStringSubmatch(p.body)
-	if k == nil {
+	k := enrolKey(p.body)
+	if k == "" {
 		b.e.t.Fatalf("no TOTP key on the enrol page:\n%s", p.body)
 	}
 	f = p.form()
-	f.Set("code", b.e.totpCode(k[1]))
-	return k[1], b.pastCodes(b.post("/security/add/totp/finish", f))
+	f.Set("code", b.e.totpCode(k))
+	return k, b.pastCodes(b.post("/security/add/totp/finish", f))
 }
 
 // TestOrgUnitPolicy: prompted lets a user skip setting up MFA; required

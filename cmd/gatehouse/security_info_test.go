@@ -29,7 +29,7 @@ func TestRecoveryCodesAtFirstMethod(t *testing.T) {
 	f.Set("name", "Phone")
 	p = b.post("/security/add/totp", f)
 	f = p.form()
-	f.Set("code", e.totpCode(totpKey.FindStringSubmatch(p.body)[1]))
+	f.Set("code", e.totpCode(enrolKey(p.body)))
 	p = b.post("/security/add/totp/finish", f)
 	codes := recoveryCodes.FindAllStringSubmatch(p.body, -1)
 	if !strings.Contains(p.body, "<h1>Save your recovery codes</h1>") || len(codes) != 10 {

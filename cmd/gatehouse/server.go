@@ -107,6 +107,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		ServiceWords:      cfg.serviceWords(),
 		Organisation:      cfg.Organisation.Name,
 		Helpdesk:          cfg.Organisation.Helpdesk,
+		MethodOrder:       cfg.Methods.Order,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Now:               now,
 		Logger:            logger,

@@ -64,7 +64,7 @@ func (f *Factor) Issue(userID string, lifetime time.Duration, reusable bool) (st
 		code[i] = alphabet[b%32] // 256 is a multiple of 32: no bias
 	}
 	now := f.Now()
-	m := storage.Method{ID: storage.NewID(), UserID: userID, Type: storage.MethodPass, Name: f.Label(), CreatedAt: now, ExpiresAt: now.Add(lifetime)}
+	m := storage.Method{ID: storage.NewID(), UserID: userID, Type: storage.MethodPass, CreatedAt: now, ExpiresAt: now.Add(lifetime)}
 	m.Data, _ = json.Marshal(data{Hash: f.Sealer.CodeHash(m.ID, string(code)), Reusable: reusable})
 	return group(string(code)), m
 }

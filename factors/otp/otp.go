@@ -56,9 +56,12 @@ func (s *sender) message(code string) string {
 // how it gets a code (or a call) to it. Everything else is shared.
 type sender struct {
 	typ, label, amr string
-	sealer          *factors.Sealer
-	org             string
-	now             func() time.Time
+	// description and nameExample are for the list of methods to add and
+	// its name field (see factors.Enroller).
+	description, nameExample string
+	sealer                   *factors.Sealer
+	org                      string
+	now                      func() time.Time
 	// parse checks and normalises a target the user typed; regions, when
 	// set, are the phone regions the user's org unit accepts.
 	parse func(raw string, regions []string) (string, error)
@@ -66,8 +69,10 @@ type sender struct {
 	deliver func(ctx context.Context, target string, c *storage.Challenge) (factors.Prompt, error)
 }
 
-func (s *sender) Type() string  { return s.typ }
-func (s *sender) Label() string { return s.label }
+func (s *sender) Type() string        { return s.typ }
+func (s *sender) Label() string       { return s.label }
+func (s *sender) Description() string { return s.description }
+func (s *sender) NameExample() string { return s.nameExample }
 
 // AMR is the factor's method reference: otp, sms or tel.
 func (s *sender) AMR(storage.Method) string { return s.amr }
@@ -165,6 +170,8 @@ func newSender(typ, label, amr string, cfg Config, parse func(string, []string) 
 // NewEmail is the email-code factor (AMR "otp").
 func NewEmail(mail Mailer, cfg Config) *Email {
 	f := &Email{newSender(storage.MethodEmail, "Email code", "otp", cfg, func(raw string, _ []string) (string, error) { return ParseEmail(raw) })}
+	// The address names the method: it needs no other name.
+	f.description = "A code sent to an email address. Choose one you can read without signing in here."
 	f.deliver = f.codeBy("email code", func(ctx context.Context, to, text string) error {
 		return mail.SendMail(ctx, to, "Your "+cfg.Org+" code", text)
 	})
@@ -175,6 +182,7 @@ func NewEmail(mail Mailer, cfg Config) *Email {
 // the allowed regions (ISO 3166 codes such as "GB").
 func NewSMS(gw Gateway, regions []string, cfg Config) *SMS {
 	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(regions))}
+	f.description, f.nameExample = "A code sent by text to your mobile phone. Needs signal.", "Work phone"
 	f.deliver = f.codeBy("text code", gw.SendSMS)
 	return f
 }

@@ -44,6 +44,7 @@ var ErrBadCallback = errors.New("invalid voice callback")
 // NewVoice is the voice-call factor. Callback URLs start with issuer.
 func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, cfg Config) *Voice {
 	v := &Voice{sender: newSender(storage.MethodVoice, "Voice call", "tel", cfg, phoneParser(regions)), issuer: issuer, store: store, logger: logger}
+	v.description, v.nameExample = "A call to your phone, mobile or landline: answer and press #.", "Work phone"
 	v.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
 		say := "This is " + cfg.Org + ". Someone is signing in as you. If it is you, press the hash key. If not, hang up."
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {

@@ -103,7 +103,7 @@ func Generate(userID string, now time.Time) ([]string, storage.Method) {
 		entries[i] = entry{Salt: salt, Hash: hash(salt, s)}
 	}
 	return codes, storage.Method{
-		ID: storage.NewID(), UserID: userID, Type: storage.MethodRecovery, Name: "Recovery codes",
+		ID: storage.NewID(), UserID: userID, Type: storage.MethodRecovery,
 		Data: encode(entries), CreatedAt: now,
 	}
 }

@@ -7,7 +7,9 @@ package totp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base32"
 	"fmt"
 	"image/png"
 	"time"
@@ -25,6 +27,9 @@ const (
 	// challengeTime is how long a challenge stays open: at enrolment, long
 	// enough to scan the code and type the first code from the app.
 	challengeTime = 10 * time.Minute
+	// secretSize is the key's length in bytes: 160 bits, as RFC 4226
+	// recommends.
+	secretSize = 20
 )
 
 var opts = totp.ValidateOpts{Period: period, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
@@ -36,10 +41,17 @@ type Factor struct {
 	Now    func() time.Time
 }
 
-var _ factors.Enroller = (*Factor)(nil)
+var (
+	_ factors.Enroller     = (*Factor)(nil)
+	_ factors.EnrolResumer = (*Factor)(nil)
+)
 
 func (f *Factor) Type() string  { return storage.MethodTOTP }
 func (f *Factor) Label() string { return "Authenticator app" }
+func (f *Factor) Description() string {
+	return "Codes from an app such as Microsoft Authenticator or Google Authenticator. Works without signal."
+}
+func (f *Factor) NameExample() string { return "Work phone" }
 
 // AMR is "otp": a one-time password from the app.
 func (f *Factor) AMR(storage.Method) string { return "otp" }
@@ -92,12 +104,38 @@ func Match(secret, code string, now time.Time) (step int64, ok bool) {
 
 // BeginEnrol makes a new key and shows it as a QR code and as text.
 func (f *Factor) BeginEnrol(_ context.Context, u storage.User, _ factors.EnrolInput, c *storage.Challenge) (factors.EnrolPrompt, error) {
+	secret := make([]byte, secretSize)
+	rand.Read(secret)
+	p, err := f.enrolPrompt(u, secret)
+	if err != nil {
+		return factors.EnrolPrompt{}, err
+	}
+	c.Data = f.Sealer.Seal([]byte(p.Secret), u.ID)
+	c.ExpiresAt = f.Now().Add(challengeTime)
+	return p, nil
+}
+
+// ResumeEnrol shows the key of an enrolment in progress again.
+func (f *Factor) ResumeEnrol(_ context.Context, u storage.User, c storage.Challenge) (factors.EnrolPrompt, error) {
+	encoded, err := f.Sealer.Open(c.Data, u.ID)
+	if err != nil {
+		return factors.EnrolPrompt{}, err
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(encoded))
+	if err != nil {
+		return factors.EnrolPrompt{}, fmt.Errorf("decode TOTP key: %w", err)
+	}
+	return f.enrolPrompt(u, secret)
+}
+
+// enrolPrompt shows secret as a QR code, as text and as an otpauth:// URL.
+func (f *Factor) enrolPrompt(u storage.User, secret []byte) (factors.EnrolPrompt, error) {
 	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer: f.Issuer, AccountName: u.Username, Period: period, SecretSize: 20,
+		Issuer: f.Issuer, AccountName: u.Username, Period: period, Secret: secret,
 		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
 	})
 	if err != nil {
-		return factors.EnrolPrompt{}, fmt.Errorf("generate TOTP key: %w", err)
+		return factors.EnrolPrompt{}, fmt.Errorf("make TOTP key: %w", err)
 	}
 	img, err := key.Image(240, 240)
 	if err != nil {
@@ -107,12 +145,11 @@ func (f *Factor) BeginEnrol(_ context.Context, u storage.User, _ factors.EnrolIn
 	if err := png.Encode(&buf, img); err != nil {
 		return factors.EnrolPrompt{}, fmt.Errorf("encode QR code: %w", err)
 	}
-	c.Data = f.Sealer.Seal([]byte(key.Secret()), u.ID)
-	c.ExpiresAt = f.Now().Add(challengeTime)
 	return factors.EnrolPrompt{
 		Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Scan the QR code with your authenticator app, or type the key, then enter the 6-digit code it shows."},
 		QRCode: buf.Bytes(),
 		Secret: key.Secret(),
+		AppURL: key.URL(),
 	}, nil
 }
 

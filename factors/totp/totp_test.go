@@ -104,6 +104,15 @@ func TestEnrolAndVerify(t *testing.T) {
 	if _, err := f.FinishEnrol(ctx, u, c, factors.Response{Code: code(now.Add(5 * period * time.Second))}); !errors.Is(err, factors.ErrWrongAnswer) {
 		t.Errorf("FinishEnrol with a wrong code: %v, want ErrWrongAnswer", err)
 	}
+	// After a wrong code the page shows the same key again, from the
+	// challenge alone.
+	again, err := f.ResumeEnrol(ctx, u, c)
+	if err != nil || again.Secret != p.Secret || again.AppURL != p.AppURL || string(again.QRCode) != string(p.QRCode) {
+		t.Errorf("ResumeEnrol: %v; want the same key, URL and QR code", err)
+	}
+	if _, err := f.ResumeEnrol(ctx, storage.User{ID: "u2", Username: "bob"}, c); err == nil {
+		t.Error("another user's enrolment resumed")
+	}
 	m, err := f.FinishEnrol(ctx, u, c, factors.Response{Code: code(now)})
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,10 @@ func New(cfg Config) (*Factor, error) {
 
 func (f *Factor) Type() string  { return storage.MethodWebAuthn }
 func (f *Factor) Label() string { return "Security key or passkey" }
+func (f *Factor) Description() string {
+	return "A USB or NFC key, or a passkey on your phone or computer, unlocked with your fingerprint, face or PIN."
+}
+func (f *Factor) NameExample() string { return "YubiKey or Laptop" }
 
 // user adapts a Gatehouse user, with the credentials in play, to the
 // library. The user handle is the random user id: it identifies no one.
