@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/factors/otp"
@@ -343,6 +344,63 @@ func TestVoiceCall(t *testing.T) {
 		t.Fatalf("callback: status %d", got)
 	}
 	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
+}
+
+// TestPhoneLines: a landline is refused for text messages, with the rule
+// named, the number kept in the form and nothing stored, and taken for
+// calls; a mobile is taken for both.
+func TestPhoneLines(t *testing.T) {
+	gw, e, _, b := newGatewayEnv(t)
+	alice, err := e.store.GetUserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sent := gw.count()
+	p := b.startEnrol("sms", "Desk", "01632 960123")
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body),
+		"01632 960123 is a landline: text messages can only go to a mobile number. Choose Voice call to use this number.") {
+		t.Errorf("landline for texts: status %d, want 422 naming the rule:\n%s", p.status(), p.body)
+	}
+	if !strings.Contains(p.body, `value="01632 960123"`) || !strings.Contains(p.body, `value="Desk"`) {
+		t.Errorf("the refused form lost what was typed:\n%s", p.body)
+	}
+	if gw.count() != sent || len(e.methodsOf(alice)) != 0 {
+		t.Errorf("a refused landline sent %d messages and stored %d methods", gw.count()-sent, len(e.methodsOf(alice)))
+	}
+
+	p = b.startEnrol("voice", "Desk", "01632 960123")
+	if call := gw.last(t, "call"); call.To != "+441632960123" || !strings.Contains(p.body, "calling ••••123") {
+		t.Fatalf("landline for calls: call to %q; enrol page: status %d\n%s", call.To, p.status(), p.body)
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	// A second method needs a second factor first: the desk phone.
+	p = b.startEnrol("sms", "Mobile", "07700 900123")
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	b.passChallenge(p, "")
+	p = b.startEnrol("sms", "Mobile", "07700 900123")
+	msg := gw.last(t, "sms")
+	if msg.To != "+447700900123" {
+		t.Fatalf("mobile for texts: text to %q; enrol page: status %d\n%s", msg.To, p.status(), p.body)
+	}
+	wantAdded(t, b.finishEnrol("sms", p, sentCode.FindStringSubmatch(msg.Text)[1]))
+	p = b.startEnrol("voice", "Mobile", "07700 900123")
+	if call := gw.last(t, "call"); call.To != "+447700900123" {
+		t.Fatalf("mobile for calls: call to %q", call.To)
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	got := map[string]string{}
+	for _, m := range e.methodsOf(alice) {
+		got[m.Type+" "+m.Name] = m.Target
+	}
+	want := map[string]string{"voice Desk": "+441632960123", "sms Mobile": "+447700900123", "voice Mobile": "+447700900123"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("methods stored (-want +got):\n%s", diff)
+	}
 }
 
 func mustQuery(raw string) url.Values {

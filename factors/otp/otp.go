@@ -171,10 +171,10 @@ func NewEmail(mail Mailer, cfg Config) *Email {
 	return f
 }
 
-// NewSMS is the text-message factor (AMR "sms"); it accepts numbers in
-// the allowed regions (ISO 3166 codes such as "GB").
+// NewSMS is the text-message factor (AMR "sms"); it accepts mobile
+// numbers in the allowed regions (ISO 3166 codes such as "GB").
 func NewSMS(gw Gateway, regions []string, cfg Config) *SMS {
-	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(regions))}
+	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(ParseMobile, regions))}
 	f.deliver = f.codeBy("text code", gw.SendSMS)
 	return f
 }

@@ -19,6 +19,9 @@ import (
 // CallbackPath is where a voice gateway confirms that # was pressed.
 const CallbackPath = "/factors/voice/callback"
 
+// voiceLabel names the voice factor, and the way to use a landline.
+const voiceLabel = "Voice call"
+
 // ChallengeUpdater is the storage a voice factor needs: marking a
 // challenge approved.
 type ChallengeUpdater interface {
@@ -43,7 +46,7 @@ var ErrBadCallback = errors.New("invalid voice callback")
 
 // NewVoice is the voice-call factor. Callback URLs start with issuer.
 func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, cfg Config) *Voice {
-	v := &Voice{sender: newSender(storage.MethodVoice, "Voice call", "tel", cfg, phoneParser(regions)), issuer: issuer, store: store, logger: logger}
+	v := &Voice{sender: newSender(storage.MethodVoice, voiceLabel, "tel", cfg, phoneParser(ParsePhone, regions)), issuer: issuer, store: store, logger: logger}
 	v.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
 		say := "This is " + cfg.Org + ". Someone is signing in as you. If it is you, press the hash key. If not, hang up."
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {
