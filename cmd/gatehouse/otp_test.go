@@ -457,6 +457,35 @@ func TestDevOutbox(t *testing.T) {
 	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
 }
 
+// TestCallScripts: a call says what it is for: at enrolment that this
+// phone is being set up, at sign-in that someone is signing in; both in
+// the organisation's name.
+func TestCallScripts(t *testing.T) {
+	e, app, b := newOTPEnv(t, func(c *Config) { c.Organisation.Name = "Ysbyty Gwynedd" })
+	p := b.startEnrol("voice", "Desk phone", "01632 960123")
+	if got, want := e.newestCall(), "This is Ysbyty Gwynedd. You are setting up this phone for Ysbyty Gwynedd sign-in. To confirm, press the hash key. If you did not ask for this, hang up."; got != want {
+		t.Errorf("enrolment call says %q, want %q", got, want)
+	}
+	b.post("/dev/outbox/press", e.newBrowser().get(e.issuer+"/dev/outbox").form())
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	signInAgain(t, e, b, app)
+	if got, want := e.newestCall(), "This is Ysbyty Gwynedd. Someone is signing in to Ysbyty Gwynedd as you. If it is you, press the hash key. If not, hang up."; got != want {
+		t.Errorf("sign-in call says %q, want %q", got, want)
+	}
+}
+
+// newestCall is what the newest call on the dev outbox page says.
+func (e *env) newestCall() string {
+	e.t.Helper()
+	p := e.newBrowser().get(e.issuer + "/dev/outbox")
+	m := regexp.MustCompile(`(?s)<h2 id="[^"]+">Voice call to [^<]*</h2>.*?<p>([^<]*)</p>\s*<form`).FindStringSubmatch(p.body)
+	if m == nil {
+		e.t.Fatalf("no call on the dev outbox page:\n%s", p.body)
+	}
+	return htmlUnescape(m[1])
+}
+
 // TestCodeAttacks: a code works once, for the sign-in that asked for it,
 // within ten minutes and five guesses; resending is throttled.
 func TestCodeAttacks(t *testing.T) {

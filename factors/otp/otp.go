@@ -62,8 +62,9 @@ type sender struct {
 	// parse checks and normalises a target the user typed; regions, when
 	// set, are the phone regions the user's org unit accepts.
 	parse func(raw string, regions []string) (string, error)
-	// deliver sends the challenge to target and returns the prompt.
-	deliver func(ctx context.Context, target string, c *storage.Challenge) (factors.Prompt, error)
+	// deliver sends the challenge to target and returns the prompt;
+	// enrolling says the target is being set up, not signed in with.
+	deliver func(ctx context.Context, target string, c *storage.Challenge, enrolling bool) (factors.Prompt, error)
 }
 
 func (s *sender) Type() string  { return s.typ }
@@ -74,7 +75,7 @@ func (s *sender) AMR(storage.Method) string { return s.amr }
 
 func (s *sender) Begin(ctx context.Context, _ storage.User, m storage.Method, c *storage.Challenge) (factors.Prompt, error) {
 	c.ExpiresAt = s.now().Add(Lifetime)
-	return s.deliver(ctx, m.Target, c)
+	return s.deliver(ctx, m.Target, c, false)
 }
 
 // sendCode makes a code for c, keeps only its HMAC and returns the code.
@@ -121,7 +122,7 @@ func (s *sender) BeginEnrol(ctx context.Context, u storage.User, in factors.Enro
 	}
 	c.Data = s.sealer.Seal([]byte(target), u.ID+"\x00"+c.ID)
 	c.ExpiresAt = s.now().Add(Lifetime)
-	p, err := s.deliver(ctx, target, c)
+	p, err := s.deliver(ctx, target, c, true)
 	return factors.EnrolPrompt{Prompt: p}, err
 }
 
@@ -180,8 +181,8 @@ func NewSMS(gw Gateway, regions []string, cfg Config) *SMS {
 }
 
 // codeBy is a deliver function that sends a new code as text with send.
-func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge) (factors.Prompt, error) {
-	return func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
+func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge, bool) (factors.Prompt, error) {
+	return func(ctx context.Context, to string, c *storage.Challenge, _ bool) (factors.Prompt, error) {
 		if err := send(ctx, to, s.message(s.sendCode(c))); err != nil {
 			return factors.Prompt{}, fmt.Errorf("%s: %w", what, err)
 		}

@@ -47,14 +47,23 @@ var ErrBadCallback = errors.New("invalid voice callback")
 // NewVoice is the voice-call factor. Callback URLs start with issuer.
 func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, cfg Config) *Voice {
 	v := &Voice{sender: newSender(storage.MethodVoice, voiceLabel, "tel", cfg, phoneParser(ParsePhone, regions)), issuer: issuer, store: store, logger: logger}
-	v.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		say := "This is " + cfg.Org + ". Someone is signing in as you. If it is you, press the hash key. If not, hang up."
+	v.deliver = func(ctx context.Context, to string, c *storage.Challenge, enrolling bool) (factors.Prompt, error) {
+		say := callScript(cfg.Org, enrolling)
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {
 			return factors.Prompt{}, fmt.Errorf("voice call: %w", err)
 		}
 		return factors.Prompt{Kind: factors.PromptCall, Message: "We're calling " + Mask(to) + ". Answer, press #, then select Continue."}, nil
 	}
 	return v
+}
+
+// callScript is what a call says: at enrolment that this phone is being
+// set up, else that someone is signing in. Whoever did not ask hangs up.
+func callScript(org string, enrolling bool) string {
+	if enrolling {
+		return "This is " + org + ". You are setting up this phone for " + org + " sign-in. To confirm, press the hash key. If you did not ask for this, hang up."
+	}
+	return "This is " + org + ". Someone is signing in to " + org + " as you. If it is you, press the hash key. If not, hang up."
 }
 
 // callbackURL is the signed URL that approves c.
