@@ -322,6 +322,8 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	h.showEnrol(w, r, f, c, p, in.Name, http.StatusOK, "")
 }
 
+// showEnrol shows an enrolment's prompt; msg is an error, and status 202
+// says, without one, that its call is not answered yet.
 func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.Enroller, c storage.Challenge, p factors.EnrolPrompt, name string, status int, msg string) {
 	h.pages.Enrol(w, status, templates.EnrolPage{
 		Page:        templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
@@ -336,6 +338,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 		Secret:      p.Secret,
 		Return:      returnPath(r),
 		Error:       msg,
+		Waiting:     status == http.StatusAccepted,
 	})
 }
 
@@ -358,6 +361,11 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	methodName := name(r.PostFormValue("name"))
+	if c.Type == storage.MethodVoice && !c.Approved {
+		// Continue before answering the call is not a guess.
+		h.showEnrol(w, r, f, c, callPrompt(c), methodName, http.StatusAccepted, "")
+		return
+	}
 	var m storage.Method
 	err = h.check(r, answer{user: acct.user, c: c, key: "enrol:" + acct.user.ID + ":" + f.Type(), action: "mfa.method_added",
 		details: map[string]string{"method": f.Type(), "during": "enrolment"},
@@ -378,12 +386,12 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		// Single use: another request finished this enrolment first.
 		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
 		return
+	case errors.Is(err, factors.ErrNotReady):
+		h.showEnrol(w, r, f, c, callPrompt(c), methodName, http.StatusAccepted, "")
+		return
 	case userError(err):
 		// The same prompt again; a QR code is not shown twice.
 		p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
-		if errors.Is(err, factors.ErrNotReady) {
-			p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
-		}
 		var stored factors.Prompt
 		if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
 			p.Prompt = stored // the same ceremony, to try again
@@ -422,6 +430,14 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, securityPath+"?done=added", http.StatusSeeOther)
+}
+
+// callPrompt is the prompt of an enrolment's call again, for its page
+// shown once more while the call waits for its answer.
+func callPrompt(c storage.Challenge) factors.EnrolPrompt {
+	var p factors.Prompt
+	json.Unmarshal(c.Prompt, &p)
+	return factors.EnrolPrompt{Prompt: p}
 }
 
 // ownMethod finds one of the account's methods by the form's id.

@@ -131,6 +131,8 @@ type ChallengePage struct {
 	// the user's org unit allows it.
 	RememberFor string
 	Error       string
+	// Waiting says Continue came before the call was answered.
+	Waiting bool
 }
 
 // MethodsPage lists the user's methods to choose from.
@@ -216,6 +218,8 @@ type EnrolPage struct {
 	QRCode                         []byte
 	Secret                         string
 	Error                          string
+	// Waiting says Continue came before the call was answered.
+	Waiting bool
 }
 
 // RecoveryCodesPage shows a new set of recovery codes, once.

@@ -305,7 +305,7 @@ func TestVoiceCall(t *testing.T) {
 	}
 	enrolCall := gw.last(t, "call")
 	p = b.finishEnrol("voice", p, "")
-	if !strings.Contains(htmlUnescape(p.body), "haven't heard back") {
+	if !strings.Contains(htmlUnescape(p.body), "We haven't had your answer yet") || p.status() != http.StatusAccepted {
 		t.Errorf("Continue before #: status %d\n%s", p.status(), p.body)
 	}
 	if got := gw.press(t, enrolCall.CallbackURL); got != http.StatusNoContent {
@@ -401,6 +401,75 @@ func TestPhoneLines(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("methods stored (-want +got):\n%s", diff)
 	}
+}
+
+// TestCallStatus: the page waiting on a call asks after it: waiting, then
+// answered once # is pressed, then gone with the step. Only the browser
+// and session the call belongs to hear anything; Continue pressed early
+// says so neutrally and is no guess.
+func TestCallStatus(t *testing.T) {
+	gw, e, app, b := newGatewayEnv(t)
+	e.addUser("bob", alicePassword)
+	bob := e.newBrowser()
+	a := app.authorize()
+	if _, err := app.exchange(a, bob.signIn(app, a, "bob", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	stranger := e.newBrowser()
+	status := func(b *browser, path string) (int, string) {
+		t.Helper()
+		p := b.get(e.issuer + path)
+		if ct := p.resp.Header.Get("Content-Type"); ct != "application/json" || p.resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Content-Type %q, Cache-Control %q", path, ct, p.resp.Header.Get("Cache-Control"))
+		}
+		return p.status(), strings.TrimSpace(p.body)
+	}
+	want := func(b *browser, who, path string, wantCode int, wantBody string) {
+		t.Helper()
+		if code, body := status(b, path); code != wantCode || body != wantBody {
+			t.Errorf("%s asks %s: %d %s, want %d %s", who, path, code, body, wantCode, wantBody)
+		}
+	}
+	const waiting, answered, ended, nothing = `{"status":"waiting"}`, `{"status":"answered"}`, `{"status":"ended"}`, `{}`
+
+	// Adding a phone.
+	p := b.startEnrol("voice", "Desk phone", "01632 960123")
+	enrol := "/security/call-status?challenge=" + url.QueryEscape(p.form().Get("challenge"))
+	if !strings.Contains(p.body, `data-call-status="`+strings.ReplaceAll(enrol, "&", "&amp;")+`"`) {
+		t.Errorf("the enrol page does not poll %s:\n%s", enrol, p.body)
+	}
+	want(b, "the user", enrol, http.StatusOK, waiting)
+	want(bob, "another user's session", enrol, http.StatusNotFound, nothing)
+	want(stranger, "a browser with no session", enrol, http.StatusNotFound, nothing)
+	want(b, "the user", "/security/call-status?challenge=nonesuch", http.StatusNotFound, nothing)
+	for range 7 { // more than a challenge's five guesses
+		early := b.finishEnrol("voice", p, "")
+		if early.status() != http.StatusAccepted || !strings.Contains(htmlUnescape(early.body), "We haven't had your answer yet") || strings.Contains(early.body, "error-summary") {
+			t.Fatalf("Continue before #: status %d, want 202 and a neutral note:\n%s", early.status(), early.body)
+		}
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	want(b, "the user", enrol, http.StatusOK, answered)
+	want(bob, "another user's session", enrol, http.StatusNotFound, nothing)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+	want(b, "the user", enrol, http.StatusNotFound, nothing)
+
+	// Signing in.
+	_, p = signInAgain(t, e, b, app)
+	signIn := "/login/call-status?id=" + url.QueryEscape(p.form().Get("id"))
+	want(b, "the browser signing in", signIn, http.StatusOK, waiting)
+	want(bob, "another browser", signIn, http.StatusNotFound, nothing)
+	want(stranger, "a browser with no session", signIn, http.StatusNotFound, nothing)
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	want(b, "the browser signing in", signIn, http.StatusOK, answered)
+	want(bob, "another browser", signIn, http.StatusNotFound, nothing)
+
+	// A call left unanswered ends.
+	_, p = signInAgain(t, e, b, app)
+	signIn = "/login/call-status?id=" + url.QueryEscape(p.form().Get("id"))
+	want(b, "the browser signing in", signIn, http.StatusOK, waiting)
+	e.clock.Advance(11 * time.Minute)
+	want(b, "the browser signing in", signIn, http.StatusOK, ended)
 }
 
 func mustQuery(raw string) url.Values {

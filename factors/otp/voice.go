@@ -31,7 +31,7 @@ type ChallengeUpdater interface {
 // Voice places a call that the user answers and approves by pressing #
 // (AMR "tel"). The gateway confirms the key press by POSTing to a
 // callback URL signed for one challenge and valid until it expires; the
-// user then selects Continue.
+// page, which asks after the call, then goes on.
 type Voice struct {
 	sender
 	issuer string
@@ -52,7 +52,7 @@ func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdate
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {
 			return factors.Prompt{}, fmt.Errorf("voice call: %w", err)
 		}
-		return factors.Prompt{Kind: factors.PromptCall, Message: "We're calling " + Mask(to) + ". Answer, press #, then select Continue."}, nil
+		return factors.Prompt{Kind: factors.PromptCall, Message: "We're calling " + Mask(to) + ". Answer it and press #."}, nil
 	}
 	return v
 }
