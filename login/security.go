@@ -158,7 +158,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			}
 			allowed := h.offers(acct.policy.org, m.Type)
 			row := templates.MethodRow{
-				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Target: otp.Mask(m.Target),
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: m.Name, Phone: otp.PhoneLabel(m, acct.methods), Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
 				Preferable: m.Type != storage.MethodRecovery && m.Type != storage.MethodPass && allowed, NotAllowed: !allowed,
 			}

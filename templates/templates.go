@@ -170,11 +170,12 @@ type SecurityPage struct {
 	Exception string
 }
 
-// MethodRow is one registered method on the SecurityPage.
+// MethodRow is one registered method on the SecurityPage. Phone says
+// which of the user's phones a text or call method's number is.
 type MethodRow struct {
-	ID, Type, Label, Name, Target string
-	Added, LastUsed               time.Time
-	Preferred, Preferable         bool
+	ID, Type, Label, Name, Phone, Target string
+	Added, LastUsed                      time.Time
+	Preferred, Preferable                bool
 	// NotAllowed marks a method the user's org unit no longer allows.
 	NotAllowed bool
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // DefaultRegions are the phone regions allowed when policy names none.
@@ -56,6 +57,28 @@ const (
 	Mobile   Line = "mobile"
 	Landline Line = "landline"
 )
+
+// PhoneLabel names phone method m as Microsoft's Security info does, by
+// its role among the user's methods (see storage.PhoneRole) and, where
+// that does not say it, its line: "Mobile phone", "Alternate phone
+// (landline)". It is "" for a method that is not a phone.
+func PhoneLabel(m storage.Method, methods []storage.Method) string {
+	var label string
+	switch storage.PhoneRole(m, methods) {
+	case storage.PhoneMobile:
+		label = "Mobile phone"
+	case storage.PhoneAlternate:
+		label = "Alternate phone"
+	default:
+		return ""
+	}
+	// A mobile phone is a mobile number, unless stored before texts went
+	// only to mobiles: then say so.
+	if line := LineOf(m.Target); line != "" && (label != "Mobile phone" || line != Mobile) {
+		label += " (" + string(line) + ")"
+	}
+	return label
+}
 
 // lineType is how Gatehouse treats one libphonenumber number type: the
 // line it is, or none for a number it refuses, and its name in a refusal.
