@@ -24,9 +24,10 @@ import (
 
 // The user pages: a search (name, username or email; an org unit and the
 // units below it; MFA switch; method) paged by cursor; create a user with
-// a one-time password shown once; one user's page (details, roles,
-// methods, exceptions, recent sign-ins, and what their next sign-in will
-// be); edit, move, disable and enable, reset the password or the MFA, and,
+// a one-time password shown once; one user's page (what their next
+// sign-in will be, then what the helpdesk needs on a call: methods, a
+// temporary access pass, exceptions, recent sign-ins; then details, org
+// unit and roles); edit, move, disable and enable, reset the password or the MFA, and,
 // for global admins, roles. Helpdesk members see users in their subtrees;
 // changing one takes an org admin. The changes are Service methods that
 // check scope and audit, refusals too.

@@ -49,9 +49,9 @@ type NewUserPage struct {
 	Errors  []FormError
 }
 
-// UserPage is one user: details, roles, methods, exceptions, recent
-// sign-ins, what their next sign-in will be, and the forms the admin may
-// use.
+// UserPage is one user: what their next sign-in will be, methods, a
+// temporary access pass, exceptions, recent sign-ins, details, org unit
+// and roles, and the forms the admin may use.
 type UserPage struct {
 	Page
 	ID, Username, Name string
