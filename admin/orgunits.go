@@ -577,3 +577,12 @@ func formErrors(errs ...error) []templates.FormError {
 	}
 	return out
 }
+
+// phoneRegions are the regions whose numbers an org unit accepts: its
+// own or inherited setting, else the server's default.
+func (s *Service) phoneRegions(t tree, ouID string) []string {
+	if r := policy.Effective(t.chain(ouID)).PhoneRegions; len(r) > 0 {
+		return r
+	}
+	return s.regions
+}

@@ -24,9 +24,10 @@ import (
 
 // The user pages: a search (name, username or email; an org unit and the
 // units below it; MFA switch; method) paged by cursor; create a user with
-// a one-time password shown once; one user's page (details, roles,
-// methods, exceptions, recent sign-ins, and what their next sign-in will
-// be); edit, move, disable and enable, reset the password or the MFA, and,
+// a one-time password shown once; one user's page (what their next
+// sign-in will be, then what the helpdesk needs on a call: methods, a
+// temporary access pass, exceptions, recent sign-ins; then details, org
+// unit and roles); edit, move, disable and enable, reset the password or the MFA, and,
 // for global admins, roles. Helpdesk members see users in their subtrees;
 // changing one takes an org admin. The changes are Service methods that
 // check scope and audit, refusals too.
@@ -40,9 +41,10 @@ type NewUser struct {
 	Password string
 }
 
-// Profile is what an admin may change of a user's details.
+// Profile is what an admin may change of a user's details. Their phones
+// are their text-message and voice call methods, which only they add.
 type Profile struct {
-	DisplayName, Email, Phone, AltPhone string
+	DisplayName, Email string
 }
 
 // covers reports whether actor could grant every role u holds: only a
@@ -251,7 +253,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	return u, shown, nil
 }
 
-// UpdateProfile changes a user's display name, email and phone numbers.
+// UpdateProfile changes a user's display name and email.
 // Refused fields come back as InputErrors, joined.
 func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p Profile) (storage.User, error) {
 	u, err := s.store.GetUser(ctx, userID)
@@ -269,24 +271,12 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 	if next.Email, err = s.checkEmail(ctx, p.Email, u.ID); err != nil {
 		errs = append(errs, err)
 	}
-	t, err := s.loadTree(ctx)
-	if err != nil {
-		return u, err
-	}
-	regions := s.phoneRegions(t, u.OrgUnitID)
-	if next.Phone, err = checkPhone(p.Phone, "phone", regions); err != nil {
-		errs = append(errs, err)
-	}
-	if next.AltPhone, err = checkPhone(p.AltPhone, "alt_phone", regions); err != nil {
-		errs = append(errs, err)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return u, err
 	}
 	changes := map[string]string{}
 	for _, c := range []struct{ k, a, b string }{
 		{"display_name", u.DisplayName, next.DisplayName}, {"email", u.Email, next.Email},
-		{"phone", u.Phone, next.Phone}, {"alt_phone", u.AltPhone, next.AltPhone},
 	} {
 		if c.a != c.b {
 			changes[c.k] = c.a + " -> " + c.b
@@ -297,7 +287,7 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 	}
 	now := s.now()
 	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.DisplayName, cur.Email, cur.Phone, cur.AltPhone, cur.UpdatedAt = next.DisplayName, next.Email, next.Phone, next.AltPhone, now
+		cur.DisplayName, cur.Email, cur.UpdatedAt = next.DisplayName, next.Email, now
 		return cur, nil
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -589,30 +579,6 @@ func (s *Service) checkEmail(ctx context.Context, raw, self string) (string, err
 		return addr, fmt.Errorf("get user by email: %w", err)
 	}
 	return addr, nil
-}
-
-// checkPhone checks a phone number, which may be empty, against the
-// regions the user's org unit accepts.
-func checkPhone(raw, field string, regions []string) (string, error) {
-	if strings.TrimSpace(raw) == "" {
-		return "", nil
-	}
-	n, err := otp.ParsePhone(raw, regions)
-	var ie *factors.InputError
-	if errors.As(err, &ie) {
-		msg := []rune(ie.Msg)
-		return strings.TrimSpace(raw), &factors.InputError{Field: field, Msg: string(unicode.ToUpper(msg[0])) + string(msg[1:])}
-	}
-	return n, err
-}
-
-// phoneRegions are the regions whose numbers an org unit accepts: its
-// own or inherited setting, else the server's default.
-func (s *Service) phoneRegions(t tree, ouID string) []string {
-	if r := policy.Effective(t.chain(ouID)).PhoneRegions; len(r) > 0 {
-		return r
-	}
-	return s.regions
 }
 
 // The pages.
@@ -935,7 +901,7 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	name := displayName(u)
 	p := templates.UserPage{
 		Page: rq.page(name, "Users"), ID: u.ID, Username: u.Username, Name: name,
-		Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone, OrgUnitID: u.OrgUnitID, OrgUnit: t.units[u.OrgUnitID].Name,
+		Email: u.Email, OrgUnitID: u.OrgUnitID, OrgUnit: t.units[u.OrgUnitID].Name,
 		Disabled: u.Disabled, MustChangePassword: u.MustChangePassword, MFAEnabled: u.MFAEnabled,
 		Created: u.CreatedAt, PasswordChanged: u.PasswordChangedAt, OneTimePasswordExpires: u.OneTimePasswordExpiry(h.svc.oneTimeLifetime),
 		NextSignIn: d.Summary(), NextSignInWhy: d.Reason,
@@ -990,7 +956,8 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 			continue
 		}
 		label := h.methodLabel(m.Type)
-		row := templates.UserMethodRow{ID: m.ID, Label: label, Name: factors.MethodName(m, label), Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
+		row := templates.UserMethodRow{ID: m.ID, Label: label, Name: factors.MethodName(m, label), Phone: otp.PhoneLabel(m, methods),
+			Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == u.PreferredMethod}
 		if m.Target != "" {
 			row.Target = otp.Mask(m.Target)
 		}
@@ -1017,17 +984,13 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 	}
 
 	if canEdit {
-		regions := h.svc.phoneRegions(t, u.OrgUnitID)
-		in := Profile{DisplayName: u.DisplayName, Email: u.Email, Phone: u.Phone, AltPhone: u.AltPhone}
+		in := Profile{DisplayName: u.DisplayName, Email: u.Email}
 		if posted != nil {
 			in = *posted
 		}
-		phoneHint := "Optional. In international form, or a national number; " + otp.RegionRule(regions) + "."
 		p.Edit = []templates.TextField{
 			{ID: "display_name", Label: "Name", Type: "text", MaxLength: 100, Autocomplete: "off", Field: templates.Field{Value: in.DisplayName}},
 			{ID: "email", Label: "Email address (optional)", Type: "email", MaxLength: 254, Autocomplete: "off", Field: templates.Field{Value: in.Email}},
-			{ID: "phone", Label: "Phone", Type: "tel", Hint: phoneHint, MaxLength: 40, Autocomplete: "off", Field: templates.Field{Value: in.Phone}},
-			{ID: "alt_phone", Label: "Alternative phone", Type: "tel", Hint: "Optional, as above.", MaxLength: 40, Autocomplete: "off", Field: templates.Field{Value: in.AltPhone}},
 		}
 		setFieldErrors(p.Edit, p.Errors)
 		if units := h.editableUnits(rq, t, ""); len(units) > 1 {
@@ -1107,7 +1070,7 @@ func (h *Handler) saveUser(rq *request) {
 		return
 	}
 	f := rq.r.PostForm
-	in := Profile{DisplayName: f.Get("display_name"), Email: f.Get("email"), Phone: f.Get("phone"), AltPhone: f.Get("alt_phone")}
+	in := Profile{DisplayName: f.Get("display_name"), Email: f.Get("email")}
 	_, err := h.svc.UpdateProfile(rq.ctx(), rq.actor, u.ID, in)
 	switch {
 	case isInput(err):

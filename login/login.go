@@ -162,6 +162,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /login/password", cop.Handler(http.HandlerFunc(h.postPassword)))
 	mux.Handle("POST /login/change-password", cop.Handler(http.HandlerFunc(h.postChangePassword)))
 	mux.Handle("POST /login/second-factor", cop.Handler(http.HandlerFunc(h.postSecondFactor)))
+	mux.HandleFunc("GET /login/call-status", h.signInCallStatus)
 	mux.HandleFunc("GET /login/methods", h.showMethods)
 	mux.Handle("POST /login/method", cop.Handler(http.HandlerFunc(h.postMethod)))
 	mux.Handle("POST /login/resend", cop.Handler(http.HandlerFunc(h.postResend)))
@@ -169,6 +170,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+securityPath, h.showSecurity)
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
 	mux.HandleFunc("GET "+securityPath+"/confirm", h.showConfirm)
+	mux.HandleFunc("GET "+securityPath+"/call-status", h.enrolCallStatus)
 	for path, handle := range map[string]http.HandlerFunc{
 		"/add/{type}":        h.postAdd,
 		"/add/{type}/finish": h.postFinish,

@@ -67,7 +67,8 @@ func pickMethod(u storage.User, methods []storage.Method, chosen string, allowed
 
 // showChallenge shows the challenge for the request's method to the
 // session's user u, starting one (which may send a code) only when none is
-// outstanding.
+// outstanding. msg is an error; status 202 says, without one, that the
+// call is not answered yet.
 func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, up userPolicy, allowed []string, status int, msg string) {
 	ctx := r.Context()
 	methods := up.methods
@@ -102,6 +103,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		OtherMethods:  others > 0,
 		RememberFor:   rememberFor(up),
 		Error:         msg,
+		Waiting:       status == http.StatusAccepted,
 	})
 }
 
@@ -164,10 +166,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 	return c, nil
 }
 
-const (
-	msgWrongAnswer     = "That didn't work. Check and try again."
-	msgCallNotAnswered = "We haven't heard back from the call yet. Answer it and press #, then select Continue."
-)
+const msgWrongAnswer = "That didn't work. Check and try again."
 
 // postSecondFactor checks an answer to the outstanding challenge.
 func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +206,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	details := map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}
 	if m.Type == storage.MethodVoice && !c.Approved {
 		// Continue before answering the call is not a guess.
-		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, msgCallNotAnswered)
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "")
 		return
 	}
 	var res factors.Result
@@ -232,7 +231,7 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, "Too many wrong answers for that code. We've started a new check.")
 		return
 	case errors.Is(err, factors.ErrNotReady):
-		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, msgCallNotAnswered)
+		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "")
 		return
 	case userError(err):
 		h.showChallenge(w, r, a, u, up, nil, http.StatusUnauthorized, msgWrongAnswer)

@@ -216,7 +216,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 			}
 			allowed := h.offers(acct.policy.org, m.Type)
 			row := templates.MethodRow{
-				ID: m.ID, Type: m.Type, Label: f.Label(), Name: factors.MethodName(m, f.Label()), Target: otp.Mask(m.Target),
+				ID: m.ID, Type: m.Type, Label: f.Label(), Name: factors.MethodName(m, f.Label()), Phone: otp.PhoneLabel(m, acct.methods), Target: otp.Mask(m.Target),
 				Added: m.CreatedAt, LastUsed: m.LastUsedAt, Preferred: m.ID == acct.user.PreferredMethod,
 				Preferable: !m.Fallback() && allowed, NotAllowed: !allowed,
 			}
@@ -434,6 +434,8 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 	h.showEnrol(w, r, f, c, p, in.Name, http.StatusOK, "")
 }
 
+// showEnrol shows an enrolment's prompt; msg is an error, and status 202
+// says, without one, that its call is not answered yet.
 func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.Enroller, c storage.Challenge, p factors.EnrolPrompt, name string, status int, msg string) {
 	h.pages.Enrol(w, status, templates.EnrolPage{
 		Page:        templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
@@ -449,6 +451,7 @@ func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.En
 		AppURL:      p.AppURL,
 		Return:      returnPath(r),
 		Error:       msg,
+		Waiting:     status == http.StatusAccepted,
 	})
 }
 
@@ -471,6 +474,11 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	newName := methodName(f, r.PostFormValue("name"))
+	if c.Type == storage.MethodVoice && !c.Approved {
+		// Continue before answering the call is not a guess.
+		h.showEnrol(w, r, f, c, callPrompt(c), newName, http.StatusAccepted, "")
+		return
+	}
 	var m storage.Method
 	err = h.check(r, answer{user: acct.user, c: c, key: "enrol:" + acct.user.ID + ":" + f.Type(), action: "mfa.method_added",
 		details: map[string]string{"method": f.Type(), "during": "enrolment"},
@@ -491,8 +499,11 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		// Single use: another request finished this enrolment first.
 		h.errorPage(w, r, http.StatusConflict, "This method was already added", "Go back to Security info.", "already_added")
 		return
+	case errors.Is(err, factors.ErrNotReady):
+		h.showEnrol(w, r, f, c, callPrompt(c), newName, http.StatusAccepted, "")
+		return
 	case userError(err):
-		p, perr := enrolPromptAgain(ctx, f, acct.user, c, err)
+		p, perr := enrolPromptAgain(ctx, f, acct.user, c)
 		if perr != nil {
 			h.serverError(w, r, perr)
 			return
@@ -541,22 +552,27 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 }
 
 // enrolPromptAgain is the prompt for another try at an enrolment's first
-// answer, after the wrong answer err: the same as first shown where it can
+// answer, after a wrong answer: the same as first shown where it can
 // be (an authenticator app's QR code and key, a security key's ceremony),
-// else a box for the code, or the call to answer, again.
-func enrolPromptAgain(ctx context.Context, f factors.Enroller, u storage.User, c storage.Challenge, err error) (factors.EnrolPrompt, error) {
+// else a box for the code again.
+func enrolPromptAgain(ctx context.Context, f factors.Enroller, u storage.User, c storage.Challenge) (factors.EnrolPrompt, error) {
 	if rf, ok := f.(factors.EnrolResumer); ok {
 		return rf.ResumeEnrol(ctx, u, c)
 	}
 	p := factors.EnrolPrompt{Prompt: factors.Prompt{Kind: factors.PromptCode, Message: "Enter the code again."}}
-	if errors.Is(err, factors.ErrNotReady) {
-		p.Kind, p.Message = factors.PromptCall, msgCallNotAnswered
-	}
 	var stored factors.Prompt
 	if json.Unmarshal(c.Prompt, &stored) == nil && stored.Kind == factors.PromptWebAuthn {
 		p.Prompt = stored // the same ceremony, to try again
 	}
 	return p, nil
+}
+
+// callPrompt is the prompt of an enrolment's call again, for its page
+// shown once more while the call waits for its answer.
+func callPrompt(c storage.Challenge) factors.EnrolPrompt {
+	var p factors.Prompt
+	json.Unmarshal(c.Prompt, &p)
+	return factors.EnrolPrompt{Prompt: p}
 }
 
 // ownMethod finds one of the account's methods by the form's id.

@@ -78,6 +78,7 @@ type Store interface {
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	GetUser(ctx context.Context, id string) (storage.User, error)
+	ListUserMethods(ctx context.Context, userID string) ([]storage.Method, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
 	DeleteUserSessions(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error

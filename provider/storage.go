@@ -562,7 +562,9 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 			return fmt.Errorf("get user: %w", err)
 		}
 	}
-	setUserinfo(info, u, scopes)
+	if err := s.setUserinfo(ctx, info, u, scopes); err != nil {
+		return err
+	}
 	if r, ok := req.(*refreshRequest); ok && r.ACR != "" {
 		info.AppendClaims("acr", r.ACR)
 	}
@@ -588,7 +590,7 @@ func waiverOf(req any) storage.Waiver {
 }
 
 // setUserinfo fills the claims the scopes grant.
-func setUserinfo(info *oidc.UserInfo, u storage.User, scopes []string) {
+func (s *opStorage) setUserinfo(ctx context.Context, info *oidc.UserInfo, u storage.User, scopes []string) error {
 	info.Subject = u.ID
 	for _, sc := range scopes {
 		switch sc {
@@ -601,9 +603,17 @@ func setUserinfo(info *oidc.UserInfo, u storage.User, scopes []string) {
 			// Gatehouse does not verify addresses yet, so it never claims to.
 			info.EmailVerified = false
 		case oidc.ScopePhone:
-			info.PhoneNumber = u.Phone
+			// The user's mobile phone, which its first code proved.
+			methods, err := s.store.ListUserMethods(ctx, u.ID)
+			if err != nil {
+				return fmt.Errorf("list methods: %w", err)
+			}
+			if n := storage.MobilePhone(methods); n != "" {
+				info.PhoneNumber, info.PhoneNumberVerified = n, true
+			}
 		}
 	}
+	return nil
 }
 
 // SetUserinfoFromToken answers /userinfo for a live access token.
@@ -615,8 +625,7 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	if u.ID == "" || !slices.Contains(t.Scopes, oidc.ScopeOpenID) {
 		return errors.New("not a user's access token with the openid scope")
 	}
-	setUserinfo(info, u, t.Scopes)
-	return nil
+	return s.setUserinfo(ctx, info, u, t.Scopes)
 }
 
 // liveAccessToken loads an unexpired access token for subject and, for a

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +149,11 @@ type RoleBinding struct {
 }
 
 // User is a person who signs in. Username and Email are stored normalised
-// (see NormalizeUsername); both are unique, Email only when set.
+// (see NormalizeUsername); both are unique, Email only when set. A user's
+// phones are their text-message and voice call methods (see PhoneRole):
+// the Phone and AltPhone an older Gatehouse kept on a user, typed by an
+// admin and never verified, are ignored where a stored user still has
+// them, and dropped at its next update.
 type User struct {
 	ID           string
 	Username     string
@@ -161,8 +166,6 @@ type User struct {
 	OrgUnitID          string
 	Roles              []RoleBinding
 	Disabled           bool
-	Phone              string // E.164
-	AltPhone           string // E.164
 	MFAEnabled         bool
 	PreferredMethod    string
 	// MFAResetAt is when an admin last reset the user's MFA: a device
@@ -296,6 +299,45 @@ func (m Method) LiveAt(now time.Time) bool { return m.ExpiresAt.IsZero() || now.
 // never counts as a registered method, whether to turn MFA on, for an
 // exception, or as the method a unit requires the user to set up.
 func (m Method) Fallback() bool { return m.Type == MethodRecovery || m.Type == MethodPass }
+
+// Phone roles, as Microsoft's Security info has them: the user's mobile
+// phone takes texts, and calls to the same number; an alternate phone
+// takes calls only.
+const (
+	PhoneMobile    = "mobile"
+	PhoneAlternate = "alternate"
+)
+
+// PhoneRole is what m's number is to its user, among all their methods:
+// the mobile phone if one of their text-message methods uses it, else
+// (a voice call method on a number of its own) an alternate phone; ""
+// for a method that is not a phone.
+func PhoneRole(m Method, methods []Method) string {
+	switch {
+	case m.Type == MethodSMS:
+		return PhoneMobile
+	case m.Type != MethodVoice:
+		return ""
+	case slices.ContainsFunc(methods, func(o Method) bool { return o.Type == MethodSMS && o.Target == m.Target }):
+		return PhoneMobile
+	}
+	return PhoneAlternate
+}
+
+// MobilePhone is the number of the user's mobile phone (see PhoneRole):
+// that of their first text-message method, or "" if they have none.
+func MobilePhone(methods []Method) string {
+	var first *Method
+	for i, m := range methods {
+		if m.Type == MethodSMS && (first == nil || m.CreatedAt.Before(first.CreatedAt)) {
+			first = &methods[i]
+		}
+	}
+	if first == nil {
+		return ""
+	}
+	return first.Target
+}
 
 // Methods stores second factors. A user's methods are found by index.
 type Methods interface {

@@ -64,3 +64,30 @@ func TestOneTimePasswordExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneRole: a text-message method's number is the mobile phone, and
+// so is a voice call method's on the same number; a voice call method's
+// on a number of its own is an alternate phone. The mobile phone's
+// number is the first text-message method's.
+func TestPhoneRole(t *testing.T) {
+	now := time.Now()
+	methods := []Method{
+		{ID: "call-mobile", Type: MethodVoice, Target: "+447700900123"},
+		{ID: "text-2", Type: MethodSMS, Target: "+447700900456", CreatedAt: now.Add(time.Minute)},
+		{ID: "text", Type: MethodSMS, Target: "+447700900123", CreatedAt: now},
+		{ID: "desk", Type: MethodVoice, Target: "+441632960123"},
+		{ID: "app", Type: MethodTOTP},
+	}
+	want := map[string]string{"call-mobile": PhoneMobile, "text-2": PhoneMobile, "text": PhoneMobile, "desk": PhoneAlternate, "app": ""}
+	for _, m := range methods {
+		if got := PhoneRole(m, methods); got != want[m.ID] {
+			t.Errorf("PhoneRole(%s) = %q, want %q", m.ID, got, want[m.ID])
+		}
+	}
+	if got := MobilePhone(methods); got != "+447700900123" {
+		t.Errorf("MobilePhone = %q, want the first text-message method's number", got)
+	}
+	if got := MobilePhone(methods[3:]); got != "" {
+		t.Errorf("MobilePhone without a text-message method = %q, want none", got)
+	}
+}

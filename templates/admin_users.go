@@ -49,16 +49,16 @@ type NewUserPage struct {
 	Errors  []FormError
 }
 
-// UserPage is one user: details, roles, methods, exceptions, recent
-// sign-ins, what their next sign-in will be, and the forms the admin may
-// use.
+// UserPage is one user: what their next sign-in will be, methods, a
+// temporary access pass, exceptions, recent sign-ins, details, org unit
+// and roles, and the forms the admin may use.
 type UserPage struct {
 	Page
-	ID, Username, Name     string
-	Email, Phone, AltPhone string
-	OrgUnitID, OrgUnit     string
-	Disabled               bool
-	MustChangePassword     bool
+	ID, Username, Name string
+	Email              string
+	OrgUnitID, OrgUnit string
+	Disabled           bool
+	MustChangePassword bool
 	// OneTimePasswordExpires is when the one-time password stops working,
 	// with MustChangePassword; OneTimePasswordExpired once it has.
 	OneTimePasswordExpires time.Time
@@ -106,12 +106,14 @@ type RoleRow struct {
 }
 
 // UserMethodRow is one of a user's methods, as an admin sees it: never a
-// secret, and only a masked target.
+// secret, and only a masked target. Phone says which of the user's
+// phones a text or call method's number is: "Alternate phone
+// (landline)".
 type UserMethodRow struct {
-	ID                  string
-	Label, Name, Target string
-	Added, LastUsed     time.Time
-	Preferred           bool
+	ID                         string
+	Label, Name, Phone, Target string
+	Added, LastUsed            time.Time
+	Preferred                  bool
 }
 
 // UserExceptionRow is one of a user's MFA exceptions.

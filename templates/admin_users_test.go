@@ -69,7 +69,7 @@ func TestNewUserPage(t *testing.T) {
 func TestUserPage(t *testing.T) {
 	at := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 	full := UserPage{
-		Page: adminPage, ID: "u1", Username: evilInput, Name: evilInput, Email: evilInput, Phone: "+447700900123",
+		Page: adminPage, ID: "u1", Username: evilInput, Name: evilInput, Email: evilInput,
 		OrgUnitID: "ou1", OrgUnit: evilInput, Disabled: true, MustChangePassword: true, MFAEnabled: true, Created: at,
 		NextSignIn: "challenged for a second factor", NextSignInWhy: evilInput,
 		Roles:      []RoleRow{{Label: "Helpdesk", Unit: evilInput, Value: "helpdesk|ou1"}},

@@ -149,6 +149,8 @@ type ChallengePage struct {
 	// the user's org unit allows it.
 	RememberFor string
 	Error       string
+	// Waiting says Continue came before the call was answered.
+	Waiting bool
 }
 
 // MethodsPage lists the user's methods to choose from.
@@ -195,11 +197,12 @@ type SecurityPage struct {
 	Excepted bool
 }
 
-// MethodRow is one registered method on the SecurityPage.
+// MethodRow is one registered method on the SecurityPage. Phone says
+// which of the user's phones a text or call method's number is.
 type MethodRow struct {
-	ID, Type, Label, Name, Target string
-	Added, LastUsed               time.Time
-	Preferred, Preferable         bool
+	ID, Type, Label, Name, Phone, Target string
+	Added, LastUsed                      time.Time
+	Preferred, Preferable                bool
 	// NotAllowed marks a method the user's org unit no longer allows.
 	NotAllowed bool
 }
@@ -256,6 +259,8 @@ type EnrolPage struct {
 	// the phone showing the page, which cannot scan its own screen.
 	AppURL string
 	Error  string
+	// Waiting says Continue came before the call was answered.
+	Waiting bool
 }
 
 // RecoveryCodesPage shows a new set of recovery codes, once.

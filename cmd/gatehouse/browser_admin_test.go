@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-id/gatehouse/admin"
@@ -462,18 +464,64 @@ func TestBrowserAdminPhoneWidth(t *testing.T) {
 	b.wantNoSideScroll(width)
 	checkA11y(t, b, "org unit settings, phone")
 
-	for _, page := range []struct{ path, heading, table string }{
-		{"/admin/users/" + users[1].ID, "User alexandra.featherstonehaugh", "Phone lost or stolen"},
-		{"/admin/users/" + boss.ID, "User boss", "Decision: signed in"},
-		{"/admin/exceptions", "MFA exceptions", "Phone lost or stolen"},
-		{"/admin/audit", "Audit log", "exception.approved"},
+	for _, page := range []struct{ path, heading, table, text string }{
+		{"/admin/users/" + users[1].ID, "User alexandra.featherstonehaugh", "#exceptions ~ table", "Phone lost or stolen"},
+		{"/admin/users/" + boss.ID, "User boss", "#sign-ins ~ table", "Decision: signed in"},
+		{"/admin/exceptions", "MFA exceptions", "main table:last-of-type", "Phone lost or stolen"},
+		{"/admin/audit", "Audit log", "main table:last-of-type", "exception.approved"},
 	} {
 		b.open(e.issuer + page.path)
 		b.wantPage(page.heading)
-		b.wantText("main table:last-of-type", page.table)
+		b.wantText(page.table, page.text)
 		b.wantNoSideScroll(width)
 		checkA11y(t, b, page.heading+", phone")
 	}
+}
+
+// TestBrowserAdminUserPage: a user's page puts first what a helpdesk
+// member on a call needs (methods, with each phone's role and line, a
+// temporary access pass, exceptions, recent sign-ins), then the profile,
+// each section under its own h2; on a 375 px phone screen it never
+// scrolls sideways, its tables scrolling in their own box.
+func TestBrowserAdminUserPage(t *testing.T) {
+	e, _ := newBrowserEnv(t, nil)
+	e.addOrgUnits(storage.OrgUnit{ID: "ops", Name: "Operations and Facilities Management"})
+	_, key := e.addAdmin("helpdesk", storage.RoleHelpdesk, "ops")
+	u := e.placeUser(e.addUser("alexandra.featherstonehaugh", alicePassword), "ops")
+	e.addAuthenticatorApp(u)
+	for i, m := range []storage.Method{
+		{Type: storage.MethodSMS, Name: "Work mobile with a rather long name", Target: "+447700900123"},
+		{Type: storage.MethodVoice, Name: "Ward 7 nurses' station desk phone", Target: "+441632960123"},
+	} {
+		m.ID, m.UserID, m.CreatedAt = storage.NewID(), u.ID, e.clock.Now().Add(time.Duration(i+1)*time.Second)
+		if err := e.store.CreateMethod(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.server.admin.RequestException(t.Context(), admin.Actor{User: mustUser(t, e, "helpdesk")}, admin.ExceptionRequest{
+		UserID: u.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost", Note: "Ticket 4411: left on the train to Aberystwyth",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := newTab(t)
+	const width = 375
+	b.viewport(width, 740, chromedp.EmulateMobile)
+	b.signInToAdmin(e, "helpdesk", key)
+
+	b.open(e.issuer + "/admin/users/" + u.ID)
+	b.wantPage("User alexandra.featherstonehaugh")
+	got := inTab(b, "read the headings", chromedp.Evaluate[[]string](`[...document.querySelectorAll("main h2")].map(h => h.textContent.trim())`))
+	want := []string{"Sign-in methods", "Temporary access pass", "MFA exceptions", "Recent sign-ins", "Details", "Org unit", "Roles"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the user page's sections (-want +got):\n%s", diff)
+	}
+	b.wantText("main table", "Text message\nMobile phone")
+	b.wantText("main table", "Voice call\nAlternate phone (landline)")
+	if !b.has(`form[action$="/access-pass"] select#lifetime`) {
+		t.Error("the helpdesk is not offered a temporary access pass")
+	}
+	b.wantNoSideScroll(width)
+	checkA11y(t, b, "user page, helpdesk, phone")
 }
 
 // addOrgUnits adds units below the root.

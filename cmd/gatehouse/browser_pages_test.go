@@ -216,7 +216,7 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	b.wantText("#enrol_hint", "We're calling")
 	checkA11y(t, b, "enrol voice call")
 	phone.pressHash(e.issuer)
-	b.submit(`#enrol button[type=submit]`)
+	b.waitForPage("Security info") // the page goes on by itself: see TestBrowserCallGoesOnByItself
 	b.wantNotice("Method added.")
 	for _, want := range []string{"Authenticator app", "Security key or passkey", "Email code", "Voice call"} {
 		b.wantText("table", want)
@@ -283,9 +283,9 @@ func TestBrowserSecurityInfo(t *testing.T) {
 	choose("Voice call")
 	b.wantText("#challenge_hint", "We're calling")
 	checkA11y(t, b, "challenge, voice call")
-	phone.pressHash(e.issuer)
 	b.click("#remember") // "Don't ask again on this device for 720 hours"
-	b.submit(`#challenge button[type=submit]`)
+	phone.pressHash(e.issuer)
+	b.waitForPage("Demo app")
 	wantSignedIn("mfa", "tel")
 
 	// This browser is remembered: the next sign-in asks for the password only.
@@ -380,6 +380,52 @@ func TestBrowserPhoneWidth(t *testing.T) {
 	b.wantText("table", "Personal email")
 	b.wantFits(width)
 	checkA11y(t, b, "security info, phone")
+}
+
+// TestBrowserCallGoesOnByItself: a page waiting on a voice call, adding
+// a phone or signing in, goes on by itself once # is pressed on the phone
+// (the dev outbox, in another tab): no Continue needed. Continue pressed
+// too early says so, in a neutral note, not an error.
+func TestBrowserCallGoesOnByItself(t *testing.T) {
+	e, demo := newBrowserEnv(t, nil)
+	e.addUser("alice", alicePassword)
+	b := newTab(t)
+	phone := b.otherTab()
+
+	b.signInAtDemo(demo, "alice", alicePassword)
+	b.wantPage("Demo app")
+	b.open(e.issuer + "/security/add/voice")
+	b.wantPage("Add Voice call")
+	b.fill("#name", "Desk phone")
+	b.fill("#target", "01632 960123")
+	b.submit(`form[action="/security/add/voice"] button`)
+	b.wantText("#enrol_hint", "We're calling ••••123")
+	b.wantText("#call_hint", "this page goes on by itself")
+	checkA11y(t, b, "enrol voice call, waiting")
+	if got := b.submit(`#enrol button[type=submit]`); got != http.StatusAccepted {
+		t.Errorf("Continue before #: status %d, want 202", got)
+	}
+	b.wantText("#call_status .notice", "We haven't had your answer yet")
+	if b.has(".error-summary") {
+		t.Error("Continue before # shows an error")
+	}
+	checkA11y(t, b, "enrol voice call, not answered yet")
+	phone.pressHash(e.issuer)
+	b.waitForPage("Save your recovery codes") // the first method's
+	b.saveCodes()
+	b.wantNotice("Method added.")
+
+	b.open(demo + "/")
+	b.submit(`form[action="/logout"] button`)
+	b.signInAtDemo(demo, "alice", alicePassword)
+	b.wantPage("Verify it's you")
+	b.wantText("#challenge_hint", "We're calling ••••123")
+	checkA11y(t, b, "challenge, voice call, waiting")
+	phone.pressHash(e.issuer)
+	b.waitForPage("Demo app")
+	if got := b.demoClaim("amr"); !strings.Contains(got, `"tel"`) {
+		t.Errorf("amr = %s, want it to contain \"tel\"", got)
+	}
 }
 
 // TestBrowserHarness: the harness itself works: the browser trusts an
@@ -548,6 +594,13 @@ func (b *tab) sentCode(issuer, to string) string {
 		b.t.Fatalf("the newest outbox message is not a code for %s:\n%s", to, msg)
 	}
 	return m[1]
+}
+
+// waitForPage waits until the tab shows a page whose h1 is heading: one
+// it may reach by itself, as a page waiting on a call does.
+func (b *tab) waitForPage(heading string) {
+	b.t.Helper()
+	inTab(b, "wait for the page "+heading, chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//h1[normalize-space()=%q]`, heading))))
 }
 
 // pressHash answers the newest call in issuer's dev outbox with #.

@@ -138,7 +138,7 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 	mux.Handle("GET /dev/outbox", loopbackOnly(proxies, func(w http.ResponseWriter, r *http.Request) {
 		p := templates.OutboxPage{Page: templates.Page{Title: "Dev outbox"}}
 		if r.URL.Query().Get("pressed") != "" {
-			p.Notice = "You pressed #. Go back to the sign-in page and select Continue."
+			p.Notice = "You pressed #. The page that placed the call goes on by itself."
 		}
 		for _, it := range box.Items() {
 			p.Messages = append(p.Messages, templates.OutboxMessage{

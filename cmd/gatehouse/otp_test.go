@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/factors/otp"
@@ -304,7 +305,7 @@ func TestVoiceCall(t *testing.T) {
 	}
 	enrolCall := gw.last(t, "call")
 	p = b.finishEnrol("voice", p, "")
-	if !strings.Contains(htmlUnescape(p.body), "haven't heard back") {
+	if !strings.Contains(htmlUnescape(p.body), "We haven't had your answer yet") || p.status() != http.StatusAccepted {
 		t.Errorf("Continue before #: status %d\n%s", p.status(), p.body)
 	}
 	if got := gw.press(t, enrolCall.CallbackURL); got != http.StatusNoContent {
@@ -343,6 +344,134 @@ func TestVoiceCall(t *testing.T) {
 		t.Fatalf("callback: status %d", got)
 	}
 	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
+}
+
+// TestPhoneLines: a landline is refused for text messages, with the rule
+// named, the number kept in the form and nothing stored, and taken for
+// calls; a mobile is taken for both.
+func TestPhoneLines(t *testing.T) {
+	gw, e, _, b := newGatewayEnv(t)
+	alice, err := e.store.GetUserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sent := gw.count()
+	p := b.startEnrol("sms", "Desk", "01632 960123")
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(htmlUnescape(p.body),
+		"01632 960123 is a landline: text messages can only go to a mobile number. Choose Voice call to use this number.") {
+		t.Errorf("landline for texts: status %d, want 422 naming the rule:\n%s", p.status(), p.body)
+	}
+	if !strings.Contains(p.body, `value="01632 960123"`) || !strings.Contains(p.body, `value="Desk"`) {
+		t.Errorf("the refused form lost what was typed:\n%s", p.body)
+	}
+	if gw.count() != sent || len(e.methodsOf(alice)) != 0 {
+		t.Errorf("a refused landline sent %d messages and stored %d methods", gw.count()-sent, len(e.methodsOf(alice)))
+	}
+
+	p = b.startEnrol("voice", "Desk", "01632 960123")
+	if call := gw.last(t, "call"); call.To != "+441632960123" || !strings.Contains(p.body, "calling ••••123") {
+		t.Fatalf("landline for calls: call to %q; enrol page: status %d\n%s", call.To, p.status(), p.body)
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	// A second method needs a second factor first: the desk phone.
+	p = b.startEnrol("sms", "Mobile", "07700 900123")
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	b.passChallenge(p, "")
+	p = b.startEnrol("sms", "Mobile", "07700 900123")
+	msg := gw.last(t, "sms")
+	if msg.To != "+447700900123" {
+		t.Fatalf("mobile for texts: text to %q; enrol page: status %d\n%s", msg.To, p.status(), p.body)
+	}
+	wantAdded(t, b.finishEnrol("sms", p, sentCode.FindStringSubmatch(msg.Text)[1]))
+	p = b.startEnrol("voice", "Mobile", "07700 900123")
+	if call := gw.last(t, "call"); call.To != "+447700900123" {
+		t.Fatalf("mobile for calls: call to %q", call.To)
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	got := map[string]string{}
+	for _, m := range e.methodsOf(alice) {
+		if !m.Fallback() { // the recovery codes made with the first
+			got[m.Type+" "+m.Name] = m.Target
+		}
+	}
+	want := map[string]string{"voice Desk": "+441632960123", "sms Mobile": "+447700900123", "voice Mobile": "+447700900123"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("methods stored (-want +got):\n%s", diff)
+	}
+}
+
+// TestCallStatus: the page waiting on a call asks after it: waiting, then
+// answered once # is pressed, then gone with the step. Only the browser
+// and session the call belongs to hear anything; Continue pressed early
+// says so neutrally and is no guess.
+func TestCallStatus(t *testing.T) {
+	gw, e, app, b := newGatewayEnv(t)
+	e.addUser("bob", alicePassword)
+	bob := e.newBrowser()
+	a := app.authorize()
+	if _, err := app.exchange(a, bob.signIn(app, a, "bob", alicePassword)); err != nil {
+		t.Fatal(err)
+	}
+	stranger := e.newBrowser()
+	status := func(b *browser, path string) (int, string) {
+		t.Helper()
+		p := b.get(e.issuer + path)
+		if ct := p.resp.Header.Get("Content-Type"); ct != "application/json" || p.resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Content-Type %q, Cache-Control %q", path, ct, p.resp.Header.Get("Cache-Control"))
+		}
+		return p.status(), strings.TrimSpace(p.body)
+	}
+	want := func(b *browser, who, path string, wantCode int, wantBody string) {
+		t.Helper()
+		if code, body := status(b, path); code != wantCode || body != wantBody {
+			t.Errorf("%s asks %s: %d %s, want %d %s", who, path, code, body, wantCode, wantBody)
+		}
+	}
+	const waiting, answered, ended, nothing = `{"status":"waiting"}`, `{"status":"answered"}`, `{"status":"ended"}`, `{}`
+
+	// Adding a phone.
+	p := b.startEnrol("voice", "Desk phone", "01632 960123")
+	enrol := "/security/call-status?challenge=" + url.QueryEscape(p.form().Get("challenge"))
+	if !strings.Contains(p.body, `data-call-status="`+strings.ReplaceAll(enrol, "&", "&amp;")+`"`) {
+		t.Errorf("the enrol page does not poll %s:\n%s", enrol, p.body)
+	}
+	want(b, "the user", enrol, http.StatusOK, waiting)
+	want(bob, "another user's session", enrol, http.StatusNotFound, nothing)
+	want(stranger, "a browser with no session", enrol, http.StatusNotFound, nothing)
+	want(b, "the user", "/security/call-status?challenge=nonesuch", http.StatusNotFound, nothing)
+	for range 7 { // more than a challenge's five guesses
+		early := b.finishEnrol("voice", p, "")
+		if early.status() != http.StatusAccepted || !strings.Contains(htmlUnescape(early.body), "We haven't had your answer yet") || strings.Contains(early.body, "error-summary") {
+			t.Fatalf("Continue before #: status %d, want 202 and a neutral note:\n%s", early.status(), early.body)
+		}
+	}
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	want(b, "the user", enrol, http.StatusOK, answered)
+	want(bob, "another user's session", enrol, http.StatusNotFound, nothing)
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+	want(b, "the user", enrol, http.StatusNotFound, nothing)
+
+	// Signing in.
+	_, p = signInAgain(t, e, b, app)
+	signIn := "/login/call-status?id=" + url.QueryEscape(p.form().Get("id"))
+	want(b, "the browser signing in", signIn, http.StatusOK, waiting)
+	want(bob, "another browser", signIn, http.StatusNotFound, nothing)
+	want(stranger, "a browser with no session", signIn, http.StatusNotFound, nothing)
+	gw.press(t, gw.last(t, "call").CallbackURL)
+	want(b, "the browser signing in", signIn, http.StatusOK, answered)
+	want(bob, "another browser", signIn, http.StatusNotFound, nothing)
+
+	// A call left unanswered ends.
+	_, p = signInAgain(t, e, b, app)
+	signIn = "/login/call-status?id=" + url.QueryEscape(p.form().Get("id"))
+	want(b, "the browser signing in", signIn, http.StatusOK, waiting)
+	e.clock.Advance(11 * time.Minute)
+	want(b, "the browser signing in", signIn, http.StatusOK, ended)
 }
 
 func mustQuery(raw string) url.Values {
@@ -397,6 +526,35 @@ func TestDevOutbox(t *testing.T) {
 		t.Fatalf("press: status %d\n%s", got.status(), got.body)
 	}
 	wantMFA(t, b, app, a, b.passChallenge(p, ""), "tel")
+}
+
+// TestCallScripts: a call says what it is for: at enrolment that this
+// phone is being set up, at sign-in that someone is signing in; both in
+// the organisation's name.
+func TestCallScripts(t *testing.T) {
+	e, app, b := newOTPEnv(t, func(c *Config) { c.Organisation.Name = "Ysbyty Gwynedd" })
+	p := b.startEnrol("voice", "Desk phone", "01632 960123")
+	if got, want := e.newestCall(), "This is Ysbyty Gwynedd. You are setting up this phone for Ysbyty Gwynedd sign-in. To confirm, press the hash key. If you did not ask for this, hang up."; got != want {
+		t.Errorf("enrolment call says %q, want %q", got, want)
+	}
+	b.post("/dev/outbox/press", e.newBrowser().get(e.issuer+"/dev/outbox").form())
+	wantAdded(t, b.finishEnrol("voice", p, ""))
+
+	signInAgain(t, e, b, app)
+	if got, want := e.newestCall(), "This is Ysbyty Gwynedd. Someone is signing in to Ysbyty Gwynedd as you. If it is you, press the hash key. If not, hang up."; got != want {
+		t.Errorf("sign-in call says %q, want %q", got, want)
+	}
+}
+
+// newestCall is what the newest call on the dev outbox page says.
+func (e *env) newestCall() string {
+	e.t.Helper()
+	p := e.newBrowser().get(e.issuer + "/dev/outbox")
+	m := regexp.MustCompile(`(?s)<h2 id="[^"]+">Voice call to [^<]*</h2>.*?<p>([^<]*)</p>\s*<form`).FindStringSubmatch(p.body)
+	if m == nil {
+		e.t.Fatalf("no call on the dev outbox page:\n%s", p.body)
+	}
+	return htmlUnescape(m[1])
 }
 
 // TestCodeAttacks: a code works once, for the sign-in that asked for it,

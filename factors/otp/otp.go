@@ -65,8 +65,9 @@ type sender struct {
 	// parse checks and normalises a target the user typed; regions, when
 	// set, are the phone regions the user's org unit accepts.
 	parse func(raw string, regions []string) (string, error)
-	// deliver sends the challenge to target and returns the prompt.
-	deliver func(ctx context.Context, target string, c *storage.Challenge) (factors.Prompt, error)
+	// deliver sends the challenge to target and returns the prompt;
+	// enrolling says the target is being set up, not signed in with.
+	deliver func(ctx context.Context, target string, c *storage.Challenge, enrolling bool) (factors.Prompt, error)
 }
 
 func (s *sender) Type() string        { return s.typ }
@@ -79,7 +80,7 @@ func (s *sender) AMR(storage.Method) string { return s.amr }
 
 func (s *sender) Begin(ctx context.Context, _ storage.User, m storage.Method, c *storage.Challenge) (factors.Prompt, error) {
 	c.ExpiresAt = s.now().Add(Lifetime)
-	return s.deliver(ctx, m.Target, c)
+	return s.deliver(ctx, m.Target, c, false)
 }
 
 // sendCode makes a code for c, keeps only its HMAC and returns the code.
@@ -126,7 +127,7 @@ func (s *sender) BeginEnrol(ctx context.Context, u storage.User, in factors.Enro
 	}
 	c.Data = s.sealer.Seal([]byte(target), u.ID+"\x00"+c.ID)
 	c.ExpiresAt = s.now().Add(Lifetime)
-	p, err := s.deliver(ctx, target, c)
+	p, err := s.deliver(ctx, target, c, true)
 	return factors.EnrolPrompt{Prompt: p}, err
 }
 
@@ -178,18 +179,18 @@ func NewEmail(mail Mailer, cfg Config) *Email {
 	return f
 }
 
-// NewSMS is the text-message factor (AMR "sms"); it accepts numbers in
-// the allowed regions (ISO 3166 codes such as "GB").
+// NewSMS is the text-message factor (AMR "sms"); it accepts mobile
+// numbers in the allowed regions (ISO 3166 codes such as "GB").
 func NewSMS(gw Gateway, regions []string, cfg Config) *SMS {
-	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(regions))}
+	f := &SMS{newSender(storage.MethodSMS, "Text message", "sms", cfg, phoneParser(ParseMobile, regions))}
 	f.description, f.nameExample = "A code sent by text to your mobile phone. Needs signal.", "Work phone"
 	f.deliver = f.codeBy("text code", gw.SendSMS)
 	return f
 }
 
 // codeBy is a deliver function that sends a new code as text with send.
-func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge) (factors.Prompt, error) {
-	return func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
+func (s *sender) codeBy(what string, send func(ctx context.Context, to, text string) error) func(context.Context, string, *storage.Challenge, bool) (factors.Prompt, error) {
+	return func(ctx context.Context, to string, c *storage.Challenge, _ bool) (factors.Prompt, error) {
 		if err := send(ctx, to, s.message(s.sendCode(c))); err != nil {
 			return factors.Prompt{}, fmt.Errorf("%s: %w", what, err)
 		}

@@ -140,6 +140,56 @@ func TestParsePhone(t *testing.T) {
 	}
 }
 
+// TestPhoneLines: texts go only to mobiles; landlines (VoIP and UAN
+// numbers with them) take calls only; numbers that charge the caller or
+// ring no one person are refused for both, each refusal naming the rule.
+func TestPhoneLines(t *testing.T) {
+	for _, tc := range []struct {
+		in, e164 string
+		line     Line
+		call     string // "" when ParsePhone accepts it, else in its error
+		text     string // "" when ParseMobile accepts it, else in its error
+	}{
+		{in: "07700 900123", e164: "+447700900123", line: Mobile},
+		{in: "07400 123456", e164: "+447400123456", line: Mobile},
+		{in: "01632 960123", e164: "+441632960123", line: Landline,
+			text: "01632 960123 is a landline: text messages can only go to a mobile number. Choose Voice call to use this number"},
+		{in: "020 7946 0123", e164: "+442079460123", line: Landline, text: "020 7946 0123 is a landline: text messages"},
+		{in: "056 1234 5678", e164: "+445612345678", line: Landline, text: "056 1234 5678 is an internet phone (VoIP) number: text messages"},
+		{in: "0300 123 4567", e164: "+443001234567", line: Landline, text: "0300 123 4567 is a non-geographic (UAN) number: text messages"},
+		{in: "0871 123 4567", call: "0871 123 4567 is a premium-rate number: use a mobile or landline number", text: "premium-rate"},
+		{in: "0800 123 4567", call: "is a freephone number", text: "is a freephone number"},
+		{in: "07640 123456", call: "is a pager number", text: "is a pager number"},
+	} {
+		got, err := ParsePhone(tc.in, nil)
+		switch {
+		case tc.call == "" && (err != nil || got != tc.e164):
+			t.Errorf("ParsePhone(%q) = %q, %v; want %q", tc.in, got, err, tc.e164)
+		case tc.call != "" && (!errors.Is(err, factors.ErrBadInput) || !strings.Contains(err.Error(), tc.call)):
+			t.Errorf("ParsePhone(%q) err = %v, want ErrBadInput naming %q", tc.in, err, tc.call)
+		}
+		got, err = ParseMobile(tc.in, nil)
+		switch {
+		case tc.text == "" && (err != nil || got != tc.e164):
+			t.Errorf("ParseMobile(%q) = %q, %v; want %q", tc.in, got, err, tc.e164)
+		case tc.text != "" && (!errors.Is(err, factors.ErrBadInput) || !strings.Contains(err.Error(), tc.text)):
+			t.Errorf("ParseMobile(%q) err = %v, want ErrBadInput naming %q", tc.in, err, tc.text)
+		}
+		if tc.e164 != "" {
+			if got := LineOf(tc.e164); got != tc.line {
+				t.Errorf("LineOf(%q) = %q, want %q", tc.e164, got, tc.line)
+			}
+		}
+	}
+	// A number of another allowed region is named as dialled from abroad.
+	if _, err := ParseMobile("+353 1 234 5678", []string{"GB", "IE"}); err == nil || !strings.Contains(err.Error(), "+353 1 234 5678 is a landline") {
+		t.Errorf("Irish landline for texts: err = %v", err)
+	}
+	if got := LineOf("not a number"); got != "" {
+		t.Errorf("LineOf(garbage) = %q, want none", got)
+	}
+}
+
 func TestParseEmail(t *testing.T) {
 	for in, want := range map[string]string{"a@B.org": "a@b.org", " x.y@example.org ": "x.y@example.org"} {
 		if got, err := ParseEmail(in); err != nil || got != want {

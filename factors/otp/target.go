@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -10,6 +11,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 // DefaultRegions are the phone regions allowed when policy names none.
@@ -26,29 +28,139 @@ func ParseEmail(raw string) (string, error) {
 	return a.Address[:at] + strings.ToLower(a.Address[at:]), nil
 }
 
-// ParsePhone checks a phone number and returns it in E.164 (+447700900123).
-// Numbers without a country code are read as numbers of the first allowed
-// region (the UK by default); only numbers from
-// the allowed regions (ISO 3166 codes, DefaultRegions if none) are
-// accepted, and the error says which.
+// ParsePhone checks a number for calls and returns it in E.164
+// (+447700900123): a mobile or a landline, not one that costs the caller
+// or rings nobody in particular (see lines). Numbers without a country
+// code are read as numbers of the first allowed region (the UK by
+// default); only numbers from the allowed regions (ISO 3166 codes,
+// DefaultRegions if none) are accepted, and the error says which.
 func ParsePhone(raw string, allowed []string) (string, error) {
+	p, err := parsePhone(raw, allowed)
+	return p.e164, err
+}
+
+// ParseMobile is ParsePhone for text messages: a landline is refused with
+// the rule named, and the way to use it instead.
+func ParseMobile(raw string, allowed []string) (string, error) {
+	p, err := parsePhone(raw, allowed)
+	if err == nil && p.line != Mobile {
+		return "", &factors.InputError{Msg: p.shown + " is " + p.kind + ": text messages can only go to a mobile number. Choose " + voiceLabel + " to use this number"}
+	}
+	return p.e164, err
+}
+
+// Line is what a number reaches, which decides what it can take: a
+// mobile takes texts and calls, a landline calls only.
+type Line string
+
+const (
+	Mobile   Line = "mobile"
+	Landline Line = "landline"
+)
+
+// PhoneLabel names phone method m as Microsoft's Security info does, by
+// its role among the user's methods (see storage.PhoneRole) and, where
+// that does not say it, its line: "Mobile phone", "Alternate phone
+// (landline)". It is "" for a method that is not a phone.
+func PhoneLabel(m storage.Method, methods []storage.Method) string {
+	var label string
+	switch storage.PhoneRole(m, methods) {
+	case storage.PhoneMobile:
+		label = "Mobile phone"
+	case storage.PhoneAlternate:
+		label = "Alternate phone"
+	default:
+		return ""
+	}
+	// A mobile phone is a mobile number, unless stored before texts went
+	// only to mobiles: then say so.
+	if line := LineOf(m.Target); line != "" && (label != "Mobile phone" || line != Mobile) {
+		label += " (" + string(line) + ")"
+	}
+	return label
+}
+
+// lineType is how Gatehouse treats one libphonenumber number type: the
+// line it is, or none for a number it refuses, and its name in a refusal.
+type lineType struct {
+	line Line
+	kind string
+}
+
+// lines are the number types, by libphonenumber. Texts go only to mobiles
+// (FIXED_LINE_OR_MOBILE is a region, such as the US, whose numbers do not
+// say). VoIP (UK 056) and UAN (UK 03) numbers ring desk phones and
+// softphones, which answer calls but seldom take texts: they are
+// landlines here. Every text and call costs the organisation, and SMS
+// pumping and toll fraud aim codes at numbers that pay whoever runs them,
+// so premium-rate, shared-cost and personal (follow-me) numbers are
+// refused, as are freephone, pager and voicemail numbers, which ring no
+// one person's phone.
+var lines = map[phonenumbers.PhoneNumberType]lineType{
+	phonenumbers.MOBILE:               {Mobile, "a mobile number"},
+	phonenumbers.FIXED_LINE_OR_MOBILE: {Mobile, "a mobile number"},
+	phonenumbers.FIXED_LINE:           {Landline, "a landline"},
+	phonenumbers.VOIP:                 {Landline, "an internet phone (VoIP) number"},
+	phonenumbers.UAN:                  {Landline, "a non-geographic (UAN) number"},
+	phonenumbers.TOLL_FREE:            {"", "a freephone number"},
+	phonenumbers.PREMIUM_RATE:         {"", "a premium-rate number"},
+	phonenumbers.SHARED_COST:          {"", "a shared-cost number"},
+	phonenumbers.PERSONAL_NUMBER:      {"", "a personal (follow-me) number"},
+	phonenumbers.PAGER:                {"", "a pager number"},
+	phonenumbers.VOICEMAIL:            {"", "a voicemail number"},
+}
+
+// phone is a checked number: E.164, as the user would write it, and what
+// line it is.
+type phone struct {
+	e164, shown string
+	lineType
+}
+
+const enterPhone = "enter a phone number, like 07700 900123 or +44 7700 900123"
+
+func parsePhone(raw string, allowed []string) (phone, error) {
 	if len(allowed) == 0 {
 		allowed = DefaultRegions
 	}
 	n, err := phonenumbers.Parse(strings.TrimSpace(raw), allowed[0])
 	if err != nil {
-		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
+		return phone{}, &factors.InputError{Msg: enterPhone}
 	}
 	region := phonenumbers.GetRegionCodeForNumber(n)
-	if isDramaNumber(n) {
+	lt, drama := dramaLine(n)
+	switch {
+	case drama:
 		region = "GB"
-	} else if !phonenumbers.IsValidNumber(n) {
-		return "", &factors.InputError{Msg: "enter a phone number, like 07700 900123 or +44 7700 900123"}
+	case !phonenumbers.IsValidNumber(n):
+		return phone{}, &factors.InputError{Msg: enterPhone}
+	default:
+		lt = lines[phonenumbers.GetNumberType(n)]
 	}
 	if !slices.Contains(allowed, region) {
-		return "", &factors.InputError{Msg: RegionRule(allowed)}
+		return phone{}, &factors.InputError{Msg: RegionRule(allowed)}
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	p := phone{e164: phonenumbers.Format(n, phonenumbers.E164), shown: phonenumbers.Format(n, phonenumbers.INTERNATIONAL), lineType: lt}
+	if region == allowed[0] {
+		p.shown = phonenumbers.Format(n, phonenumbers.NATIONAL)
+	}
+	if lt.line == "" {
+		return phone{}, &factors.InputError{Msg: p.shown + " is " + cmp.Or(lt.kind, "not a number we can call") + ": use a mobile or landline number"}
+	}
+	return p, nil
+}
+
+// LineOf is the line a stored (E.164) number reaches, or "" for one that
+// is no longer a number Gatehouse would accept.
+func LineOf(e164 string) Line {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	if lt, ok := dramaLine(n); ok {
+		return lt.line
+	}
+	return lines[phonenumbers.GetNumberType(n)].line
 }
 
 // RegionRule says which numbers are allowed: "only UK (+44) numbers are
@@ -65,22 +177,32 @@ func RegionRule(allowed []string) string {
 	return "only " + strings.Join(names, ", ") + " numbers are allowed"
 }
 
-// isDramaNumber reports whether n is in 07700 900000–900999, which Ofcom
-// reserves for drama and never allocates. libphonenumber calls these
-// numbers invalid; we accept them so demos and tests can use a real-looking
-// mobile number that reaches nobody.
-func isDramaNumber(n *phonenumbers.PhoneNumber) bool {
-	return n.GetCountryCode() == 44 && n.GetNationalNumber()/1000 == 7700900
+// dramaLine reports whether n is in one of the ranges Ofcom reserves for
+// drama and never allocates, and what line it stands for: 07700 900000–
+// 900999 a mobile, 01632 960000–960999 a landline. libphonenumber calls
+// these numbers invalid; we accept them so demos and tests can use
+// real-looking numbers that reach nobody.
+func dramaLine(n *phonenumbers.PhoneNumber) (lineType, bool) {
+	if n.GetCountryCode() != 44 {
+		return lineType{}, false
+	}
+	switch n.GetNationalNumber() / 1000 {
+	case 7700900:
+		return lines[phonenumbers.MOBILE], true
+	case 1632960:
+		return lines[phonenumbers.FIXED_LINE], true
+	}
+	return lineType{}, false
 }
 
-// phoneParser parses numbers against the org unit's regions, else the
-// factor's configured default.
-func phoneParser(defaults []string) func(string, []string) (string, error) {
+// phoneParser parses numbers with parse (ParsePhone or ParseMobile)
+// against the org unit's regions, else the factor's configured default.
+func phoneParser(parse func(string, []string) (string, error), defaults []string) func(string, []string) (string, error) {
 	return func(raw string, regions []string) (string, error) {
 		if len(regions) == 0 {
 			regions = defaults
 		}
-		return ParsePhone(raw, regions)
+		return parse(raw, regions)
 	}
 }
 

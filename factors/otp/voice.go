@@ -19,6 +19,9 @@ import (
 // CallbackPath is where a voice gateway confirms that # was pressed.
 const CallbackPath = "/factors/voice/callback"
 
+// voiceLabel names the voice factor, and the way to use a landline.
+const voiceLabel = "Voice call"
+
 // ChallengeUpdater is the storage a voice factor needs: marking a
 // challenge approved.
 type ChallengeUpdater interface {
@@ -28,7 +31,7 @@ type ChallengeUpdater interface {
 // Voice places a call that the user answers and approves by pressing #
 // (AMR "tel"). The gateway confirms the key press by POSTing to a
 // callback URL signed for one challenge and valid until it expires; the
-// user then selects Continue.
+// page, which asks after the call, then goes on.
 type Voice struct {
 	sender
 	issuer string
@@ -43,16 +46,25 @@ var ErrBadCallback = errors.New("invalid voice callback")
 
 // NewVoice is the voice-call factor. Callback URLs start with issuer.
 func NewVoice(gw Gateway, regions []string, issuer string, store ChallengeUpdater, logger *slog.Logger, cfg Config) *Voice {
-	v := &Voice{sender: newSender(storage.MethodVoice, "Voice call", "tel", cfg, phoneParser(regions)), issuer: issuer, store: store, logger: logger}
+	v := &Voice{sender: newSender(storage.MethodVoice, voiceLabel, "tel", cfg, phoneParser(ParsePhone, regions)), issuer: issuer, store: store, logger: logger}
 	v.description, v.nameExample = "A call to your phone, mobile or landline: answer and press #.", "Work phone"
-	v.deliver = func(ctx context.Context, to string, c *storage.Challenge) (factors.Prompt, error) {
-		say := "This is " + cfg.Org + ". Someone is signing in as you. If it is you, press the hash key. If not, hang up."
+	v.deliver = func(ctx context.Context, to string, c *storage.Challenge, enrolling bool) (factors.Prompt, error) {
+		say := callScript(cfg.Org, enrolling)
 		if err := gw.Call(ctx, to, say, v.callbackURL(*c)); err != nil {
 			return factors.Prompt{}, fmt.Errorf("voice call: %w", err)
 		}
-		return factors.Prompt{Kind: factors.PromptCall, Message: "We're calling " + Mask(to) + ". Answer, press #, then select Continue."}, nil
+		return factors.Prompt{Kind: factors.PromptCall, Message: "We're calling " + Mask(to) + ". Answer it and press #."}, nil
 	}
 	return v
+}
+
+// callScript is what a call says: at enrolment that this phone is being
+// set up, else that someone is signing in. Whoever did not ask hangs up.
+func callScript(org string, enrolling bool) string {
+	if enrolling {
+		return "This is " + org + ". You are setting up this phone for " + org + " sign-in. To confirm, press the hash key. If you did not ask for this, hang up."
+	}
+	return "This is " + org + ". Someone is signing in to " + org + " as you. If it is you, press the hash key. If not, hang up."
 }
 
 // callbackURL is the signed URL that approves c.

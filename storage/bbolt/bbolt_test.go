@@ -179,3 +179,36 @@ func BenchmarkGetAccessToken(b *testing.B) {
 		return err
 	})
 }
+
+// TestOldUserPhones: a user stored by a Gatehouse that kept unverified
+// Phone and AltPhone on users still reads, and its next update drops
+// them: a user's phones are their methods now.
+func TestOldUserPhones(t *testing.T) {
+	ctx := t.Context()
+	db := openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err := db.CreateUser(ctx, storage.User{ID: "u1", Username: "alice", DisplayName: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	old := func(tx *bolt.Tx) []byte { return tx.Bucket([]byte("users")).Get([]byte("u1")) }
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		v := strings.Replace(string(old(tx)), `"Disabled":false`, `"Disabled":false,"Phone":"+447700900123","AltPhone":"+441632960123"`, 1)
+		if !strings.Contains(v, "AltPhone") {
+			return fmt.Errorf("unexpected record %s", old(tx))
+		}
+		return tx.Bucket([]byte("users")).Put([]byte("u1"), []byte(v))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := db.GetUser(ctx, "u1"); err != nil || u.DisplayName != "Alice" {
+		t.Fatalf("an old user record: %+v, %v", u, err)
+	}
+	if _, err := db.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.DisplayName = "Alice Smith"; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	db.bolt.View(func(tx *bolt.Tx) error {
+		if v := old(tx); strings.Contains(string(v), "Phone") {
+			t.Errorf("the updated record still holds the old phones: %s", v)
+		}
+		return nil
+	})
+}

@@ -76,8 +76,6 @@ func newUser(id, username, email string, now time.Time) storage.User {
 		MustChangePassword: true,
 		OrgUnitID:          "root",
 		Roles:              []storage.RoleBinding{{Role: storage.RoleHelpdesk, OrgUnitID: "root"}},
-		Phone:              "+447700900123",
-		AltPhone:           "+447700900456",
 		MFAEnabled:         true,
 		PreferredMethod:    "totp",
 		MFAResetAt:         now.Add(-time.Hour),
