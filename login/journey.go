@@ -104,7 +104,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			h.showChallenge(w, r, a, u, up, d.Methods, http.StatusOK, "")
 		}
 	case policy.Done:
-		h.complete(w, r, a, sess, u, d)
+		h.complete(w, r, a, sess, u, up, d)
 	default:
 		h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
 	}
@@ -163,7 +163,9 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		return in, up, err
 	}
 	in.User = up.user
-	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
+	if _, in.RememberedDevice, err = h.rememberedDevice(ctx, r, up, u); err != nil {
+		return in, up, err
+	}
 	return in, up, nil
 }
 
@@ -245,22 +247,31 @@ func (h *Handler) Reevaluate(ctx context.Context, u storage.User, rt storage.Ref
 		family.MFAAt = rt.AuthTime
 	}
 	now := h.cfg.Now()
-	d := policy.Refresh(up.user, family, policy.Remembered(rt.RememberedAt, u.MFAResetAt, up.org.RememberMFA, now), c, now)
+	remembered := policy.Remembered(rt.RememberedAt, u.MFAResetAt, up.org.RememberMFA, now)
+	if remembered && rt.DeviceID != "" {
+		// The device must still be remembered: forgetting it ends its tokens.
+		d, err := h.store.GetRememberedDevice(ctx, rt.DeviceID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Waiver{}, "", fmt.Errorf("get remembered device: %w", err)
+		}
+		remembered = err == nil && standsIn(d, up, u, now)
+	}
+	d := policy.Refresh(up.user, family, remembered, c, now)
 	if d.Outcome != policy.Done {
 		return storage.Waiver{}, d.Reason, nil
 	}
-	return waiver(d, rt.RememberedAt), "", nil
+	return waiver(d, rt.Waiver), "", nil
 }
 
-// waiver is what stood in for the second factor in decision d:
-// rememberedAt is when the second factor passed in the remembered browser.
-func waiver(d policy.Decision, rememberedAt time.Time) storage.Waiver {
+// waiver is what stood in for the second factor in decision d: remembered
+// names the remembered device and when the second factor passed there.
+func waiver(d policy.Decision, remembered storage.Waiver) storage.Waiver {
 	var w storage.Waiver
 	if e := d.Exception; e != nil {
 		w.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
 	}
 	if d.Remembered {
-		w.RememberedAt = rememberedAt
+		w.RememberedAt, w.DeviceID = remembered.RememberedAt, remembered.DeviceID
 	}
 	return w
 }
@@ -292,17 +303,25 @@ func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRe
 }
 
 // complete marks the request done with what the session proved, and sends
-// the browser to the callback, which issues the code.
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, d policy.Decision) {
+// the browser to the callback, which issues the code; up is u's policy.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, up userPolicy, d policy.Decision) {
 	if d.Outcome != policy.Done {
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
 	}
-	rememberedAt, _ := h.rememberedAt(r, u.ID)
+	var remembered storage.Waiver
+	if d.Remembered {
+		dev, _, err := h.rememberedDevice(r.Context(), r, up, u)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		remembered = storage.Waiver{RememberedAt: dev.CreatedAt, DeviceID: dev.ID}
+	}
 	if _, ok := h.advance(w, r, a, EvSatisfied, func(a *storage.AuthRequest) {
 		a.UserID, a.SessionID = sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
-		a.Waiver = waiver(d, rememberedAt)
+		a.Waiver = waiver(d, remembered)
 	}); !ok {
 		return
 	}

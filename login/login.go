@@ -67,6 +67,7 @@ type Store interface {
 	storage.Challenges
 	storage.AuthRequests
 	storage.Sessions
+	storage.RememberedDevices
 	storage.Secrets
 	storage.Throttle
 	GetClient(ctx context.Context, id string) (storage.Client, error)
@@ -85,9 +86,9 @@ type Handler struct {
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
 	starts   *rateLimiter
-	// browserMACKey keys the MACs bound to a browser cookie: form tokens,
-	// the known-device and remembered-device cookies. (Stored under the
-	// purpose "csrf", its first use.)
+	// browserMACKey keys the MACs bound to a browser cookie: form tokens
+	// and the known-device cookie. (Stored under the purpose "csrf", its
+	// first use.)
 	browserMACKey []byte
 	secure        bool
 }
@@ -157,13 +158,15 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+securityPath, h.showSecurity)
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
 	for path, handle := range map[string]http.HandlerFunc{
-		"/add/{type}":        h.postAdd,
-		"/add/{type}/finish": h.postFinish,
-		"/remove":            h.postRemove,
-		"/preferred":         h.postPreferred,
-		"/recovery":          h.postRecovery,
-		"/mfa":               h.postMFA,
-		"/sign-out-others":   h.postSignOutOthers,
+		"/add/{type}":         h.postAdd,
+		"/add/{type}/finish":  h.postFinish,
+		"/remove":             h.postRemove,
+		"/preferred":          h.postPreferred,
+		"/recovery":           h.postRecovery,
+		"/mfa":                h.postMFA,
+		"/sign-out-others":    h.postSignOutOthers,
+		"/devices/forget":     h.postForgetDevice,
+		"/devices/forget-all": h.postForgetDevices,
 	} {
 		mux.Handle("POST "+securityPath+path, cop.Handler(handle))
 	}

@@ -259,8 +259,12 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("remember") == "on" && rememberFor(up) != "" {
-		h.rememberMFA(w, r, u.ID, up.org.RememberMFA)
-		h.auditUser(r, u, "mfa.device_remembered", storage.OutcomeSuccess, with(details, "until", now.Add(up.org.RememberMFA).UTC().Format(time.RFC3339)))
+		d, err := h.rememberMFA(r, u.ID, up.org.RememberMFA)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		h.auditUser(r, u, "mfa.device_remembered", storage.OutcomeSuccess, with(with(details, "device", d.ID), "until", d.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -181,17 +182,49 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.CanRecovery = h.offers(acct.policy.org, storage.MethodRecovery)
+	var err error
+	if p.Devices, err = h.deviceRows(r, acct); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	h.pages.Security(w, http.StatusOK, p)
+}
+
+// deviceRows lists the devices that skip the user's second factor now,
+// newest first, marking the browser r comes from.
+func (h *Handler) deviceRows(r *http.Request, acct account) ([]templates.DeviceRow, error) {
+	list, err := h.store.ListUserRememberedDevices(r.Context(), acct.user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list remembered devices: %w", err)
+	}
+	now, here := h.cfg.Now(), hashBrowser(h.browserID(r))
+	var rows []templates.DeviceRow
+	for _, d := range list {
+		if !standsIn(d, acct.policy, acct.user, now) {
+			continue
+		}
+		// The unit's window may have shrunk since the device was remembered.
+		until := d.ExpiresAt
+		if end := d.CreatedAt.Add(acct.policy.org.RememberMFA); end.Before(until) {
+			until = end
+		}
+		rows = append(rows, templates.DeviceRow{ID: d.ID, Name: deviceName(d.UserAgent), Remembered: d.CreatedAt, Until: until,
+			Current: h.browserID(r) != "" && bytes.Equal(d.BrowserHash, here)})
+	}
+	slices.SortFunc(rows, func(a, b templates.DeviceRow) int { return b.Remembered.Compare(a.Remembered) })
+	return rows, nil
 }
 
 // notices are the messages shown after an action, by ?done=.
 var notices = map[string]string{
-	"added":     "Method added.",
-	"removed":   "Method removed.",
-	"preferred": "Preferred method changed.",
-	"mfa-on":    "Multi-factor authentication is on.",
-	"mfa-off":   "Multi-factor authentication is off.",
-	"signedout": "Your other sessions are signed out.",
+	"added":         "Method added.",
+	"removed":       "Method removed.",
+	"preferred":     "Preferred method changed.",
+	"mfa-on":        "Multi-factor authentication is on.",
+	"mfa-off":       "Multi-factor authentication is off.",
+	"signedout":     "Your other sessions are signed out.",
+	"forgotten":     "Device forgotten: it will ask for your second factor at your next sign-in there.",
+	"all-forgotten": "All devices forgotten: each will ask for your second factor at your next sign-in there.",
 }
 
 // sentence capitalises a message's first letter and ends it with a full stop.
@@ -566,4 +599,44 @@ func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
 	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+}
+
+// postForgetDevice forgets one of the user's remembered devices: its next
+// sign-in asks for a second factor again. Like signing out elsewhere, it
+// only ever asks more of a sign-in, so the session is proof enough.
+func (h *Handler) postForgetDevice(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, noProof)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	d, err := h.store.GetRememberedDevice(ctx, r.PostFormValue("device"))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	if err != nil || d.UserID != acct.user.ID {
+		h.errorPage(w, r, http.StatusNotFound, "Device not found", "It may have been forgotten already. Go back to Security info.", "not_found")
+		return
+	}
+	if err := h.store.DeleteRememberedDevice(ctx, d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.auditUser(r, acct.user, "mfa.device_forgotten", storage.OutcomeSuccess, map[string]string{"device": d.ID, "name": deviceName(d.UserAgent)})
+	http.Redirect(w, r, securityPath+"?done=forgotten", http.StatusSeeOther)
+}
+
+// postForgetDevices forgets every device remembered for the user.
+func (h *Handler) postForgetDevices(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, noProof)
+	if !ok {
+		return
+	}
+	if err := h.store.DeleteUserRememberedDevices(r.Context(), acct.user.ID); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.auditUser(r, acct.user, "mfa.devices_forgotten", storage.OutcomeSuccess, nil)
+	http.Redirect(w, r, securityPath+"?done=all-forgotten", http.StatusSeeOther)
 }

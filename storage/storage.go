@@ -550,6 +550,9 @@ type AuthRequest struct {
 type Waiver struct {
 	Exception    *ExceptionClaim `json:",omitempty"`
 	RememberedAt time.Time       `json:",omitzero"`
+	// DeviceID is the remembered device: tokens end when the user
+	// forgets it. Empty for a sign-in before devices were stored.
+	DeviceID string `json:",omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until

@@ -166,6 +166,19 @@ type SecurityPage struct {
 	// Exception describes the MFA exception in force, if any: "until 5 Dec
 	// 2026 14:00 UTC (Phone lost or stolen)".
 	Exception string
+	// Devices are the browsers that skip the user's second factor now.
+	Devices []DeviceRow
+}
+
+// DeviceRow is one remembered device on the SecurityPage.
+type DeviceRow struct {
+	ID   string
+	Name string // "Firefox on Windows"
+	// Remembered is when its second factor passed; Until, when it will
+	// ask again.
+	Remembered, Until time.Time
+	// Current marks the browser showing the page.
+	Current bool
 }
 
 // MethodRow is one registered method on the SecurityPage.
