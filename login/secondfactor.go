@@ -89,7 +89,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		}
 	}
 	h.pages.Challenge(w, status, templates.ChallengePage{
-		Page:          templates.Page{Title: "Verify it's you", CSRF: h.csrfToken(r)},
+		Page:          h.signedInPage(r, "Verify it's you"),
 		AuthRequestID: a.ID,
 		MethodLabel:   h.factors[m.Type].Label(),
 		MethodName:    m.Name,
@@ -128,7 +128,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 			}
 			h.auditUser(r, u, "mfa.challenge", storage.OutcomeDenied, map[string]string{"method": m.Type, "reason": "send budget spent"})
 			h.pages.Challenge(w, http.StatusTooManyRequests, templates.ChallengePage{
-				Page: templates.Page{Title: "Verify it's you"}, AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: m.Name,
+				Page: h.signedInPage(r, "Verify it's you"), AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: m.Name,
 				Kind: "wait", OtherMethods: true,
 				Error: fmt.Sprintf("We've sent several codes already. Wait %s, then try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))),
 			})
@@ -311,7 +311,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.pages.Methods(w, http.StatusOK, templates.MethodsPage{
-		Page: templates.Page{Title: "Choose a way to verify", CSRF: h.csrfToken(r)}, AuthRequestID: a.ID, Methods: list, Helpdesk: h.cfg.Helpdesk,
+		Page: h.signedInPage(r, "Choose a way to verify"), AuthRequestID: a.ID, Methods: list, Helpdesk: h.cfg.Helpdesk,
 	})
 }
 

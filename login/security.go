@@ -139,7 +139,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	}
 	r = h.ensureBrowser(w, r)
 	p := templates.SecurityPage{
-		Page:       templates.Page{Title: "Security info", CSRF: h.csrfToken(r)},
+		Page:       h.signedInPage(r, "Security info"),
 		Name:       cmp.Or(acct.user.DisplayName, acct.user.Username),
 		Username:   acct.user.Username,
 		MFAEnabled: acct.user.MFAEnabled,
@@ -265,7 +265,7 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
-		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Page: h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 		Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
 	})
 }
@@ -337,7 +337,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 			h.cfg.Logger.InfoContext(r.Context(), "enrolment input refused", "method", f.Type(), "err", err)
 		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
-			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+			Page: h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 			Type: f.Type(), Label: f.Label(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: msg,
 		})
@@ -357,7 +357,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.Enroller, c storage.Challenge, p factors.EnrolPrompt, name string, status int, msg string) {
 	h.pages.Enrol(w, status, templates.EnrolPage{
-		Page:        templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Page:        h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 		Type:        f.Type(),
 		Label:       f.Label(),
 		ChallengeID: c.ID,
@@ -532,7 +532,7 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auditUser(r, acct.user, "mfa.recovery_codes_generated", storage.OutcomeSuccess, map[string]string{"method_id": m.ID})
-	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{Page: templates.Page{Title: "Your recovery codes"}, Codes: codes})
+	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{Page: h.signedInPage(r, "Your recovery codes"), Codes: codes})
 }
 
 // postMFA turns the user's own MFA switch on or off. Turning it off needs

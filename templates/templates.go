@@ -81,6 +81,9 @@ type Page struct {
 	CSRF string
 	// Admin is set on admin pages: the layout adds their navigation.
 	Admin *AdminNav
+	// SignedIn is set on pages shown to a browser with a session: the
+	// layout adds Sign out (admin pages always have it).
+	SignedIn bool
 }
 
 // AdminNav is the admin pages' navigation: who is signed in, the section

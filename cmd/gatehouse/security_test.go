@@ -203,3 +203,85 @@ func TestRememberedDevices(t *testing.T) {
 		t.Errorf("bob's devices after alice forgot all of hers: %d, want 1", len(bobs))
 	}
 }
+
+// signOutForm is the header's Sign out form, with its form token.
+var signOutForm = regexp.MustCompile(`<header class="banner">.*?<form method="post" action="/end_session" class="signout"><input type="hidden" name="csrf" value="([^"]+)"><button type="submit" name="confirm" value="yes"`)
+
+// signOut presses Sign out in p's header, and fails the test unless the
+// browser ends up signed out.
+func (b *browser) signOut(t *testing.T, what string, p page) {
+	t.Helper()
+	m := signOutForm.FindStringSubmatch(strings.ReplaceAll(p.body, "\n", " "))
+	if m == nil {
+		t.Fatalf("%s: no Sign out in the header (status %d):\n%s", what, p.status(), p.body)
+	}
+	if p := b.post("/end_session", url.Values{"csrf": {m[1]}, "confirm": {"yes"}}); !strings.Contains(p.body, "<h1>You are signed out</h1>") {
+		t.Errorf("%s: Sign out: status %d\n%s", what, p.status(), p.body)
+	}
+	if p := b.get(b.e.issuer + "/security"); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("%s: after Sign out Security info does not ask for the password: status %d", what, p.status())
+	}
+}
+
+// TestSignOutOnSignedInPages: every page shown to a signed-in browser
+// (Security info and its add pages, the challenge, setting up a method,
+// the admin pages) has Sign out, which ends the session at once, as the
+// confirmed end_session does; the sign-in page before there is a session
+// has none, and a forged Sign out only asks.
+func TestSignOutOnSignedInPages(t *testing.T) {
+	ctx := context.Background()
+	e, app, secret := newRequiredAliceEnv(t)
+
+	b := e.newBrowser()
+	a := app.authorize()
+	p := b.get(a.url)
+	if strings.Contains(p.body, `action="/end_session"`) {
+		t.Error("the sign-in page before there is a session has Sign out")
+	}
+	p = b.submitPassword(p, "alice", alicePassword)
+	if !signOutForm.MatchString(strings.ReplaceAll(p.body, "\n", " ")) {
+		t.Fatalf("the challenge has no Sign out: status %d\n%s", p.status(), p.body)
+	}
+	// A forged Sign out (no form token) only asks; the real one signs out.
+	if fp := b.post("/end_session", url.Values{"confirm": {"yes"}}); !strings.Contains(fp.body, "Sign out?") {
+		t.Errorf("a Sign out without the form token: status %d, want the confirmation", fp.status())
+	}
+	b.signOut(t, "challenge", p)
+	if events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: mustUser(t, e, "alice").ID, Action: "logout"}); len(events) != 1 {
+		t.Errorf("%d logout events audited, want 1", len(events))
+	}
+	// The sign-in it interrupted starts again at the password.
+	if p := b.get(e.issuer + journeyPath(p)); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("the interrupted sign-in after Sign out: status %d, want the password page", p.status())
+	}
+
+	for _, path := range []string{"/security", "/security/add/email"} {
+		b := e.newBrowser()
+		a := app.authorize()
+		e.clock.Advance(30 * time.Second)
+		if _, err := app.exchange(a, b.codeFrom(b.passChallenge(b.submitPassword(b.get(a.url), "alice", alicePassword), e.totpCode(secret)), a)); err != nil {
+			t.Fatal(err)
+		}
+		b.signOut(t, path, b.get(e.issuer+path))
+	}
+
+	// Setting up a first method, during a sign-in.
+	e.addUser("carol", alicePassword)
+	b = e.newBrowser()
+	p = b.submitPassword(b.get(app.authorize().url), "carol", alicePassword)
+	if !strings.Contains(p.body, "Set up multi-factor authentication") {
+		t.Fatalf("carol: want the set-up page, got status %d", p.status())
+	}
+	b.signOut(t, "set-up", p)
+
+	// The admin pages.
+	e.withRole(e.addUser("boss", alicePassword), storage.RoleGlobalAdmin)
+	admin, _ := e.adminSignIn(t, "boss")
+	admin.signOut(t, "admin", admin.get(e.issuer+"/admin/users"))
+	if p := admin.get(e.issuer + "/admin"); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("the admin pages after Sign out: status %d, want the password page", p.status())
+	}
+}
+
+// journeyPath is the sign-in journey page a form on p posts back to.
+func journeyPath(p page) string { return "/login?id=" + url.QueryEscape(p.form().Get("id")) }
