@@ -72,6 +72,7 @@ type Store interface {
 	storage.Throttle
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
+	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
 }
 
@@ -157,6 +158,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /login/not-now", cop.Handler(http.HandlerFunc(h.postNotNow)))
 	mux.HandleFunc("GET "+securityPath, h.showSecurity)
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
+	mux.HandleFunc("GET "+passwordPath, h.showOwnPassword)
 	for path, handle := range map[string]http.HandlerFunc{
 		"/add/{type}":         h.postAdd,
 		"/add/{type}/finish":  h.postFinish,
@@ -165,6 +167,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		"/recovery":           h.postRecovery,
 		"/mfa":                h.postMFA,
 		"/sign-out-others":    h.postSignOutOthers,
+		"/password":           h.postOwnPassword,
 		"/devices/forget":     h.postForgetDevice,
 		"/devices/forget-all": h.postForgetDevices,
 	} {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -182,6 +184,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.CanRecovery = h.offers(acct.policy.org, storage.MethodRecovery)
+	p.PasswordChanged = acct.user.PasswordChangedAt
 	var err error
 	if p.Devices, err = h.deviceRows(r, acct); err != nil {
 		h.serverError(w, r, err)
@@ -223,6 +226,7 @@ var notices = map[string]string{
 	"mfa-on":        "Multi-factor authentication is on.",
 	"mfa-off":       "Multi-factor authentication is off.",
 	"signedout":     "Your other sessions are signed out.",
+	"password":      "Password changed. Your other sessions are signed out.",
 	"forgotten":     "Device forgotten: it will ask for your second factor at your next sign-in there.",
 	"all-forgotten": "All devices forgotten: each will ask for your second factor at your next sign-in there.",
 }
@@ -582,23 +586,32 @@ func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sessions, err := h.store.ListUserSessions(r.Context(), acct.user.ID)
+	ended, err := h.endOtherSessions(r.Context(), acct)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
+	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+}
+
+// endOtherSessions ends every session of the account's user but its own,
+// and says how many it ended.
+func (h *Handler) endOtherSessions(ctx context.Context, acct account) (int, error) {
+	sessions, err := h.store.ListUserSessions(ctx, acct.user.ID)
+	if err != nil {
+		return 0, err
+	}
 	ended := 0
 	for _, s := range sessions {
 		if s.ID != acct.sess.ID {
-			if err := h.store.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				h.serverError(w, r, err)
-				return
+			if err := h.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return ended, err
 			}
 			ended++
 		}
 	}
-	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
-	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+	return ended, nil
 }
 
 // postForgetDevice forgets one of the user's remembered devices: its next
@@ -639,4 +652,99 @@ func (h *Handler) postForgetDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	h.auditUser(r, acct.user, "mfa.devices_forgotten", storage.OutcomeSuccess, nil)
 	http.Redirect(w, r, securityPath+"?done=all-forgotten", http.StatusSeeOther)
+}
+
+// The user's own password, changed on Security info: the current password
+// (throttled, and counted, as at sign-in), the same rules as any new
+// password, and a recent factor, as for any other change. Like an admin's
+// reset, a change ends the user's other sessions and revokes their tokens
+// (whoever knew the old password may hold them); this session goes on.
+
+const passwordPath = securityPath + "/password"
+
+const (
+	fieldCurrent         = "current_password"
+	msgWrongCurrent      = "Your current password is incorrect."
+	actionPasswordChange = "user.password_changed"
+)
+
+func (h *Handler) showOwnPassword(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.signedIn(w, r)
+	if !ok || !h.fresh(w, r, acct, proofToChange) {
+		return
+	}
+	h.ownPasswordPage(w, h.ensureBrowser(w, r), acct.user, http.StatusOK, "", "")
+}
+
+// ownPasswordPage shows the change-password form, with msg about field.
+func (h *Handler) ownPasswordPage(w http.ResponseWriter, r *http.Request, u storage.User, status int, field, msg string) {
+	h.pages.ChangePassword(w, status, templates.ChangePasswordPage{
+		Page: h.signedInPage(r, "Change your password"), Username: u.Username, Current: true,
+		Error: msg, ErrorField: field, MinLength: password.MinLength,
+	})
+}
+
+func (h *Handler) postOwnPassword(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, proofToChange)
+	if !ok {
+		return
+	}
+	ctx, u := r.Context(), acct.user
+	current, pw := r.PostFormValue(fieldCurrent), r.PostFormValue("new_password")
+	switch {
+	case current == "":
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, fieldCurrent, "Enter your current password.")
+		return
+	case len(current) > 4*password.MaxLength:
+		// No password is this long: not worth a hash.
+		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
+		return
+	}
+	accountKey, ipKey := h.accountKey(r, u.Username, u.ID), ipKey(h.clientIP(r))
+	attempts, err := h.chargeAttempt(r, actionPasswordChange, u.Username, u.ID, accountKey, ipKey)
+	var locked errThrottled
+	if errors.As(err, &locked) {
+		h.ownPasswordPage(w, r, u, http.StatusTooManyRequests, fieldCurrent, h.msgThrottled(locked))
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	valid, err := h.verifyPassword(ctx, u, current)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if !valid {
+		h.recordFailure(r, actionPasswordChange, u.Username, u, attempts)
+		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
+		return
+	}
+	if err := h.passwordPassed(ctx, accountKey, ipKey); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if msg := h.newPasswordProblem(u, pw, r.PostFormValue("confirm_password")); msg != "" {
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, "new_password", msg)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(pw), []byte(current)) == 1 {
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, "new_password", "Choose a password different from your current one.")
+		return
+	}
+	if err := h.setPassword(ctx, u.ID, pw); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	ended, err := h.endOtherSessions(ctx, acct)
+	if err == nil {
+		err = h.store.RevokeUserTokens(ctx, u.ID)
+	}
+	if err != nil {
+		h.serverError(w, r, fmt.Errorf("after a password change: %w", err))
+		return
+	}
+	h.auditUser(r, u, actionPasswordChange, storage.OutcomeSuccess, map[string]string{"reason": "changed on Security info", "sessions_ended": fmt.Sprint(ended)})
+	http.Redirect(w, r, securityPath+"?done=password", http.StatusSeeOther)
 }

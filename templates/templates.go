@@ -108,13 +108,19 @@ type LoginPage struct {
 	Error          string
 }
 
-// ChangePasswordPage asks for a new password after a one-time one.
+// ChangePasswordPage asks for a new password: after a one-time one, in
+// the sign-in AuthRequestID names, or on Security info, where the current
+// password is asked for too.
 type ChangePasswordPage struct {
 	Page
 	AuthRequestID string
 	Username      string
-	Error         string
-	MinLength     int
+	// Current asks for the current password: the Security info page.
+	Current bool
+	Error   string
+	// ErrorField is the field Error is about; empty: the new password.
+	ErrorField string
+	MinLength  int
 }
 
 // ChallengePage asks for a second factor.
@@ -171,6 +177,8 @@ type SecurityPage struct {
 	Exception string
 	// Devices are the browsers that skip the user's second factor now.
 	Devices []DeviceRow
+	// PasswordChanged is when the user's password was last set.
+	PasswordChanged time.Time
 }
 
 // DeviceRow is one remembered device on the SecurityPage.

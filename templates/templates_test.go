@@ -27,6 +27,9 @@ func TestEveryPageRenders(t *testing.T) {
 		{"change_password", func(w http.ResponseWriter) {
 			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Choose a new password"}, Username: evil, MinLength: 8})
 		}, "At least 8 characters"},
+		{"change_password, own", func(w http.ResponseWriter) {
+			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Change your password"}, Username: evil, Current: true, MinLength: 8, Error: evil, ErrorField: "current_password"})
+		}, `<a href="#current_password">`},
 		{"challenge", func(w http.ResponseWriter) {
 			tp.Challenge(w, 200, ChallengePage{Page: Page{Title: "Verify it's you"}, MethodLabel: "Authenticator app", MethodName: evil, Kind: "code", Message: "Enter the code", Error: evil, OtherMethods: true})
 		}, `<input id="code" name="code"`},

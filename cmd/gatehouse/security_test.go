@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -285,3 +287,149 @@ func TestSignOutOnSignedInPages(t *testing.T) {
 
 // journeyPath is the sign-in journey page a form on p posts back to.
 func journeyPath(p page) string { return "/login?id=" + url.QueryEscape(p.form().Get("id")) }
+
+var fieldError = regexp.MustCompile(`(?s)<div class="error-summary"[^>]*>\s*<p><a href="#([^"]+)">(.*?)</a></p>`)
+
+// fieldError is the error p's summary shows and the field it links to.
+func (p page) fieldError() (field, msg string) {
+	m := fieldError.FindStringSubmatch(p.body)
+	if m == nil {
+		return "", ""
+	}
+	return m[1], htmlUnescape(m[2])
+}
+
+// changePassword posts the change-password form of Security info.
+func (b *browser) changePassword(current, next, confirm string) page {
+	b.e.t.Helper()
+	p := b.get(b.e.issuer + "/security/password")
+	if !strings.Contains(p.body, "<h1>Change your password</h1>") {
+		b.e.t.Fatalf("want the change-password page, got status %d:\n%s", p.status(), p.body)
+	}
+	return b.post("/security/password", url.Values{"csrf": {p.form().Get("csrf")},
+		"current_password": {current}, "new_password": {next}, "confirm_password": {confirm}})
+}
+
+// TestChangeOwnPassword: a user changes their password on Security info
+// with their current one, after a recent sign-in; a wrong current
+// password, a new one the rules refuse or a confirmation that does not
+// match changes nothing and says why. A change ends every other session
+// and revokes the user's tokens, keeps this session, and is audited.
+func TestChangeOwnPassword(t *testing.T) {
+	ctx := context.Background()
+	e, app := newAliceEnv(t)
+	alice := mustUser(t, e, "alice")
+	const chosen = "a kettle, two lemons and a violin"
+
+	here, elsewhere := e.newBrowser(), e.newBrowser()
+	var toks []*tokens
+	for _, b := range []*browser{here, elsewhere} {
+		a := app.authorize()
+		tok, err := app.exchange(a, b.signIn(app, a, "alice", alicePassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	if p := here.get(e.issuer + "/security"); !strings.Contains(p.body, `href="/security/password">Change password</a>`) {
+		t.Fatalf("Security info offers no Change password: status %d", p.status())
+	}
+
+	for _, tc := range []struct {
+		name                   string
+		current, next, confirm string
+		status                 int
+		field, want            string
+	}{
+		{"wrong current password", "not my password", chosen, chosen, http.StatusUnauthorized, "current_password", "Your current password is incorrect."},
+		{"no current password", "", chosen, chosen, http.StatusUnprocessableEntity, "current_password", "Enter your current password."},
+		{"a common password", alicePassword, "password123", "password123", http.StatusUnprocessableEntity, "new_password", "Your new password is one of the most common passwords."},
+		{"too short", alicePassword, "Xq7#", "Xq7#", http.StatusUnprocessableEntity, "new_password", "Your new password must be at least 8 characters."},
+		{"built on the username", alicePassword, "alice2026", "alice2026", http.StatusUnprocessableEntity, "new_password", "Your new password contains your username."},
+		{"confirmation differs", alicePassword, chosen, chosen + "!", http.StatusUnprocessableEntity, "new_password", "The two passwords do not match."},
+		{"the same password", alicePassword, alicePassword, alicePassword, http.StatusUnprocessableEntity, "new_password", "Choose a password different from your current one."},
+	} {
+		p := here.changePassword(tc.current, tc.next, tc.confirm)
+		if field, msg := p.fieldError(); p.status() != tc.status || field != tc.field || msg != tc.want {
+			t.Errorf("%s: status %d, error %q about %q; want %d, %q about %q", tc.name, p.status(), msg, field, tc.status, tc.want, tc.field)
+		}
+		if got := mustUser(t, e, "alice"); got.PasswordHash != alice.PasswordHash {
+			t.Fatalf("%s: the password changed", tc.name)
+		}
+	}
+	if events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID, Action: "user.password_changed", Outcome: storage.OutcomeFailure}); len(events) != 1 {
+		t.Errorf("%d failed password changes audited, want 1 (the wrong current password)", len(events))
+	}
+	if _, err := app.refresh(toks[1].RefreshToken); err != nil {
+		t.Fatalf("refused changes revoked tokens: %v", err)
+	}
+
+	p := here.changePassword(alicePassword, chosen, chosen)
+	if !strings.Contains(p.body, "Password changed. Your other sessions are signed out.") {
+		t.Fatalf("change password: status %d\n%s", p.status(), p.body)
+	}
+	if events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID, Action: "user.password_changed", Outcome: storage.OutcomeSuccess}); len(events) != 1 || events[0].Details["sessions_ended"] != "1" {
+		t.Errorf("audit of the change: %+v", events)
+	}
+	// This browser stays signed in; the other is asked for the password,
+	// and every token is revoked.
+	if p := here.get(e.issuer + "/security"); !strings.Contains(p.body, "<h1>Security info</h1>") {
+		t.Errorf("this browser after the change: status %d, want Security info", p.status())
+	}
+	if p := elsewhere.get(app.authorize().url); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("the other browser after the change: status %d location %q, want the password page", p.status(), p.location())
+	}
+	for i, tok := range toks {
+		_, err := app.refresh(tok.RefreshToken)
+		wantRetrieveError(t, fmt.Sprintf("refresh of sign-in %d after the change", i), err, http.StatusBadRequest, "invalid_grant")
+	}
+	// The new password signs in; the old one no longer does.
+	b := e.newBrowser()
+	if p := b.submitPassword(b.get(app.authorize().url), "alice", alicePassword); p.status() != http.StatusUnauthorized {
+		t.Errorf("the old password after the change: status %d, want 401", p.status())
+	}
+	a := app.authorize()
+	if _, err := app.exchange(a, b.signIn(app, a, "alice", chosen)); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+
+	// The page needs a recent sign-in, like any change on Security info.
+	e.clock.Advance(11 * time.Minute)
+	if p := here.get(e.issuer + "/security/password"); !strings.Contains(p.body, `name="password"`) || strings.Contains(p.body, "Change your password") {
+		t.Errorf("change password 11 minutes after signing in: status %d, want the password asked again", p.status())
+	}
+}
+
+// TestChangeOwnPasswordThrottled: wrong current passwords on Security info
+// are charged to the account as wrong passwords at sign-in are: past the
+// free tries even the right one is refused for a while, and the lock is
+// audited.
+func TestChangeOwnPasswordThrottled(t *testing.T) {
+	ctx := context.Background()
+	e, app := newAliceEnv(t)
+	alice := mustUser(t, e, "alice")
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	const chosen = "a kettle, two lemons and a violin"
+	free := login.DefaultAccountRule.Free
+	for i := range free + 1 {
+		if p := b.changePassword(fmt.Sprintf("guess %d", i), chosen, chosen); p.status() != http.StatusUnauthorized {
+			t.Fatalf("wrong guess %d: status %d, want 401", i+1, p.status())
+		}
+	}
+	p := b.changePassword(alicePassword, chosen, chosen)
+	if _, msg := p.fieldError(); p.status() != http.StatusTooManyRequests || !strings.HasPrefix(msg, "Too many failed attempts. Wait 1 second") {
+		t.Fatalf("the right password while locked: status %d, error %q", p.status(), msg)
+	}
+	if got := mustUser(t, e, "alice"); got.PasswordHash != alice.PasswordHash {
+		t.Fatal("the password changed while locked")
+	}
+	if events, _ := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID, Action: "login.locked"}); len(events) != 1 {
+		t.Errorf("%d account locks audited, want 1", len(events))
+	}
+	e.clock.Advance(time.Second)
+	if p := b.changePassword(alicePassword, chosen, chosen); !strings.Contains(p.body, "Password changed.") {
+		t.Errorf("the right password once the lock is over: status %d\n%s", p.status(), p.body)
+	}
+}
