@@ -190,6 +190,10 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	if p.Back, err = h.backLink(w, r); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	h.pages.Security(w, http.StatusOK, p)
 }
 
@@ -266,6 +270,12 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.fresh(w, r, acct, proofToAdd) {
 		return
+	}
+	if back := returnPath(r); back != "" {
+		if err := h.rememberSignInBack(r.Context(), w, back); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 	}
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{

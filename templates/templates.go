@@ -84,7 +84,12 @@ type Page struct {
 	// SignedIn is set on pages shown to a browser with a session: the
 	// layout adds Sign out (admin pages always have it).
 	SignedIn bool
+	// Back links to the app the user came from, if any.
+	Back *BackLink
 }
+
+// BackLink is "Back to <Name>": URL is a registered client's page.
+type BackLink struct{ Name, URL string }
 
 // AdminNav is the admin pages' navigation: who is signed in, the section
 // shown, and the sections the admin may use.

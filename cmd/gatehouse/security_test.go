@@ -433,3 +433,94 @@ func TestChangeOwnPasswordThrottled(t *testing.T) {
 		t.Errorf("the right password once the lock is over: status %d\n%s", p.status(), p.body)
 	}
 }
+
+var backLink = regexp.MustCompile(`<header class="banner">[^\n]*\n<span class="who"><a href="([^"]*)">Back to ([^<]*)</a>`)
+
+// backOn is the "Back to" link in p's header and the app it names, or "".
+func backOn(p page) (href, name string) {
+	m := backLink.FindStringSubmatch(p.body)
+	if m == nil {
+		return "", ""
+	}
+	return htmlUnescape(m[1]), htmlUnescape(m[2])
+}
+
+// TestBackToTheApp: Security info links back to the app the user came
+// from, by name, only ever on the origin of one of the client's
+// registered redirect URIs: an app linking to it with its client_id (and
+// a page of its own), or the app whose sign-in's enrolment led there. The
+// choice lasts through the browser session; a return on another origin,
+// an unknown client or a deleted one shows no link elsewhere.
+func TestBackToTheApp(t *testing.T) {
+	ctx := context.Background()
+	e, app := newAliceEnv(t)
+	b := e.newBrowser()
+	a := app.authorize()
+	b.signIn(app, a, "alice", alicePassword)
+	home := "https://" + e.rpHost + "/"
+
+	if href, _ := backOn(b.get(e.issuer + "/security")); href != "" {
+		t.Errorf("Security info reached directly links back to %q", href)
+	}
+	security := func(q url.Values) page { return b.get(e.issuer + "/security?" + q.Encode()) }
+	for _, tc := range []struct {
+		name     string
+		returnTo string
+		want     string
+	}{
+		{"the app's own link", "", home},
+		{"a page of the app", home + "app/settings?tab=security", home + "app/settings?tab=security"},
+		{"another origin", "https://evil.example/phish", home},
+		{"another origin behind user information", "https://" + e.rpHost + "@evil.example/", home},
+		{"another scheme", "javascript:alert(1)", home},
+		{"a relative link", "//evil.example/", home},
+		{"another port", "https://" + e.rpHost + ":8443/", home},
+	} {
+		q := url.Values{"client_id": {"app"}}
+		if tc.returnTo != "" {
+			q.Set("return_to", tc.returnTo)
+		}
+		p := security(q)
+		if href, name := backOn(p); href != tc.want || name != "App app" {
+			t.Errorf("%s: back link %q to %q, want \"App app\" to %q", tc.name, name, href, tc.want)
+		}
+		if strings.Contains(p.body, "evil.example") {
+			t.Errorf("%s: the page mentions the crafted origin", tc.name)
+		}
+	}
+	// The choice lasts the browser session: Security info's own links keep it.
+	security(url.Values{"client_id": {"app"}, "return_to": {home + "app/settings"}})
+	if href, _ := backOn(b.get(e.issuer + "/security?verified=1")); href != home+"app/settings" {
+		t.Errorf("Security info again: back link to %q, want %q", href, home+"app/settings")
+	}
+	// An unknown client shows none, and forgets the one before.
+	if href, _ := backOn(security(url.Values{"client_id": {"nope"}, "return_to": {"https://evil.example/"}})); href != "" {
+		t.Errorf("an unknown client: back link to %q", href)
+	}
+	if href, _ := backOn(b.get(e.issuer + "/security")); href != "" {
+		t.Errorf("after an unknown client: back link to %q", href)
+	}
+	// A client deleted since shows none.
+	other := e.addRP("other", false)
+	security(url.Values{"client_id": {other.client.ID}})
+	if err := e.store.DeleteClient(ctx, other.client.ID); err != nil {
+		t.Fatal(err)
+	}
+	if href, _ := backOn(b.get(e.issuer + "/security")); href != "" {
+		t.Errorf("a deleted client: back link to %q", href)
+	}
+
+	// A sign-in's enrolment step: the app it is for.
+	e.setRootMFA(storage.MFAPrompted)
+	e.addUser("carol", alicePassword)
+	b = e.newBrowser()
+	p := b.submitPassword(b.get(app.authorize().url), "carol", alicePassword)
+	m := setupLink.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("carol: want the set-up page, got status %d", p.status())
+	}
+	b.get(e.issuer + htmlUnescape(m[1]))
+	if href, name := backOn(b.get(e.issuer + "/security")); href != home || name != "App app" {
+		t.Errorf("after the enrolment step: back link %q to %q, want \"App app\" to %q", name, href, home)
+	}
+}
