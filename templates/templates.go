@@ -279,7 +279,10 @@ type LoggedOutPage struct {
 // the signed-in user.
 type DemoPage struct {
 	Page
-	Issuer      string
+	Issuer string
+	// SecurityURL is the demo's link to Security info, naming the demo so
+	// the page links back to it.
+	SecurityURL string
 	SignedIn    bool
 	Claims      []Claim
 	IDTokenJSON string
