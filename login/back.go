@@ -93,8 +93,8 @@ func (h *Handler) backLink(w http.ResponseWriter, r *http.Request) (*templates.B
 	return &templates.BackLink{Name: c.Name, URL: link}, nil
 }
 
-// rememberSignInBack keeps, as the app to go back to, the app whose
-// sign-in back (an enrolment's return path) is.
+// rememberSignInBack keeps the app of the sign-in at back (an enrolment's
+// return path) as the one to go back to.
 func (h *Handler) rememberSignInBack(ctx context.Context, w http.ResponseWriter, back string) error {
 	a, err := h.store.GetAuthRequest(ctx, strings.TrimPrefix(back, "/login?id="))
 	if errors.Is(err, storage.ErrNotFound) {
