@@ -1,12 +1,14 @@
 package login
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,57 +67,83 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, userID 
 
 // "Remember MFA on this device": after a second factor passes, the user may
 // tick a box so this browser skips the second factor for the org unit's
-// remember window. Each entry in the cookie is the time it was made and a
-// MAC binding it to the user and this browser's binding cookie; it counts
-// only within the window, only after the user's last MFA reset, and the
-// policy never lets it answer an explicit step-up, prompt=login or max_age.
+// remember window. The browser is remembered server-side, by the hash of
+// its binding cookie, so Security info can list where the user is
+// remembered and forget a device for good. A device counts only within
+// its unit's window, only after the user's last MFA reset, never for a
+// role holder, and the policy never lets it answer an explicit step-up,
+// prompt=login or max_age.
 
-const rememberCookie = "mfa_remember"
+// maxUserAgent bounds the User-Agent kept with a remembered device: the
+// short name shown needs only its start.
+const maxUserAgent = 512
 
-func (h *Handler) rememberMAC(userID, browser, issued string) string {
-	m := hmac.New(sha256.New, h.browserMACKey)
-	m.Write([]byte("remember\x00" + userID + "\x00" + browser + "\x00" + issued))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+// standsIn reports whether device d stands in for u's second factor at now
+// under the remember window of u's org unit.
+func standsIn(d storage.RememberedDevice, up userPolicy, u storage.User, now time.Time) bool {
+	return d.UserID == u.ID && !up.user.Privileged && now.Before(d.ExpiresAt) &&
+		policy.Remembered(d.CreatedAt, u.MFAResetAt, up.org.RememberMFA, now)
 }
 
-// rememberedAt returns when this browser was remembered for userID, if it
-// was; other users' entries are returned as rest.
-func (h *Handler) rememberedAt(r *http.Request, userID string) (at time.Time, rest []string) {
+// rememberedDevice returns this browser's device for u if it stands in
+// for u's second factor now.
+func (h *Handler) rememberedDevice(ctx context.Context, r *http.Request, up userPolicy, u storage.User) (storage.RememberedDevice, bool, error) {
 	browser := h.browserID(r)
-	c, err := r.Cookie(h.cookieName(rememberCookie))
-	if err != nil || browser == "" || userID == "" {
-		return at, nil
+	if browser == "" || up.org.RememberMFA <= 0 {
+		return storage.RememberedDevice{}, false, nil
 	}
-	for e := range strings.SplitSeq(c.Value, ".") {
-		issued, mac, ok := strings.Cut(e, ":")
-		secs, err := strconv.ParseInt(issued, 10, 64)
-		if !ok || err != nil {
-			continue
-		}
-		if hmac.Equal([]byte(mac), []byte(h.rememberMAC(userID, browser, issued))) {
-			at = time.Unix(secs, 0)
-		} else if len(rest) < maxDeviceEntries-1 {
-			rest = append(rest, e)
-		}
+	d, err := h.store.FindRememberedDevice(ctx, u.ID, hashBrowser(browser))
+	if errors.Is(err, storage.ErrNotFound) {
+		return d, false, nil
 	}
-	return at, rest
-}
-
-// mfaRemembered reports whether this browser may skip u's second factor
-// under a remember window of window.
-func (h *Handler) mfaRemembered(r *http.Request, u storage.User, window time.Duration) bool {
-	at, _ := h.rememberedAt(r, u.ID)
-	return policy.Remembered(at, u.MFAResetAt, window, h.cfg.Now())
+	if err != nil {
+		return d, false, fmt.Errorf("find remembered device: %w", err)
+	}
+	return d, standsIn(d, up, u, h.cfg.Now()), nil
 }
 
 // rememberMFA remembers this browser for userID for window.
-func (h *Handler) rememberMFA(w http.ResponseWriter, r *http.Request, userID string, window time.Duration) {
-	browser := h.browserID(r)
-	if browser == "" || window <= 0 {
-		return
+func (h *Handler) rememberMFA(r *http.Request, userID string, window time.Duration) (storage.RememberedDevice, error) {
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
 	}
-	_, rest := h.rememberedAt(r, userID)
-	issued := strconv.FormatInt(h.cfg.Now().Unix(), 10)
-	entries := append([]string{issued + ":" + h.rememberMAC(userID, browser, issued)}, rest...)
-	http.SetCookie(w, h.cookie(rememberCookie, strings.Join(entries, "."), int(window.Seconds())))
+	now := h.cfg.Now()
+	d, err := h.store.RememberDevice(r.Context(), storage.RememberedDevice{
+		ID: storage.NewID(), UserID: userID, BrowserHash: hashBrowser(h.browserID(r)),
+		UserAgent: strings.ToValidUTF8(ua, ""), CreatedAt: now, ExpiresAt: now.Add(window),
+	})
+	if err != nil {
+		return d, fmt.Errorf("remember device: %w", err)
+	}
+	return d, nil
+}
+
+// deviceName is a short, readable name for the browser a User-Agent
+// describes, such as "Firefox on Windows". Only the common browsers and
+// systems are told apart: the name helps a user recognise their own
+// device, it proves nothing.
+func deviceName(ua string) string {
+	browser := "Unknown browser"
+	for _, b := range []struct{ token, name string }{
+		// Most browsers also claim to be the ones they grew from: the
+		// more specific tokens come first.
+		{"Edg", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"},
+		{"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"}, {"CriOS/", "Chrome"}, {"Chrome/", "Chrome"},
+		{"Safari/", "Safari"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Android", "Android"}, {"CrOS", "ChromeOS"},
+		{"Windows", "Windows"}, {"Macintosh", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			return browser + " on " + o.name
+		}
+	}
+	return browser
 }

@@ -104,7 +104,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 			h.showChallenge(w, r, a, u, up, d.Methods, http.StatusOK, "")
 		}
 	case policy.Done:
-		h.complete(w, r, a, sess, u, d)
+		h.complete(w, r, a, sess, u, up, d)
 	default:
 		h.serverError(w, r, fmt.Errorf("unexpected policy outcome %q", d.Outcome))
 	}
@@ -163,7 +163,9 @@ func (h *Handler) policyInput(r *http.Request, a storage.AuthRequest, sess *stor
 		return in, up, err
 	}
 	in.User = up.user
-	in.RememberedDevice = h.mfaRemembered(r, u, up.org.RememberMFA)
+	if _, in.RememberedDevice, err = h.rememberedDevice(ctx, r, up, u); err != nil {
+		return in, up, err
+	}
 	return in, up, nil
 }
 
@@ -246,22 +248,31 @@ func (h *Handler) Reevaluate(ctx context.Context, u storage.User, rt storage.Ref
 		family.MFAAt = rt.AuthTime
 	}
 	now := h.cfg.Now()
-	d := policy.Refresh(up.user, family, policy.Remembered(rt.RememberedAt, u.MFAResetAt, up.org.RememberMFA, now), c, now)
+	remembered := policy.Remembered(rt.RememberedAt, u.MFAResetAt, up.org.RememberMFA, now)
+	if remembered && rt.DeviceID != "" {
+		// The device must still be remembered: forgetting it ends its tokens.
+		d, err := h.store.GetRememberedDevice(ctx, rt.DeviceID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Waiver{}, "", fmt.Errorf("get remembered device: %w", err)
+		}
+		remembered = err == nil && standsIn(d, up, u, now)
+	}
+	d := policy.Refresh(up.user, family, remembered, c, now)
 	if d.Outcome != policy.Done {
 		return storage.Waiver{}, d.Reason, nil
 	}
-	return waiver(d, rt.RememberedAt), "", nil
+	return waiver(d, rt.Waiver), "", nil
 }
 
-// waiver is what stood in for the second factor in decision d:
-// rememberedAt is when the second factor passed in the remembered browser.
-func waiver(d policy.Decision, rememberedAt time.Time) storage.Waiver {
+// waiver is what stood in for the second factor in decision d: remembered
+// names the remembered device and when the second factor passed there.
+func waiver(d policy.Decision, remembered storage.Waiver) storage.Waiver {
 	var w storage.Waiver
 	if e := d.Exception; e != nil {
 		w.Exception = &storage.ExceptionClaim{ID: e.ID, Kind: e.Kind, ExpiresAt: e.ExpiresAt}
 	}
 	if d.Remembered {
-		w.RememberedAt = rememberedAt
+		w.RememberedAt, w.DeviceID = remembered.RememberedAt, remembered.DeviceID
 	}
 	return w
 }
@@ -293,17 +304,25 @@ func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRe
 }
 
 // complete marks the request done with what the session proved, and sends
-// the browser to the callback, which issues the code.
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, d policy.Decision) {
+// the browser to the callback, which issues the code; up is u's policy.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, sess *storage.Session, u storage.User, up userPolicy, d policy.Decision) {
 	if d.Outcome != policy.Done {
 		h.serverError(w, r, fmt.Errorf("complete called with outcome %q", d.Outcome))
 		return
 	}
-	rememberedAt, _ := h.rememberedAt(r, u.ID)
+	var remembered storage.Waiver
+	if d.Remembered {
+		dev, _, err := h.rememberedDevice(r.Context(), r, up, u)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		remembered = storage.Waiver{RememberedAt: dev.CreatedAt, DeviceID: dev.ID}
+	}
 	if _, ok := h.advance(w, r, a, EvSatisfied, func(a *storage.AuthRequest) {
 		a.UserID, a.SessionID = sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
-		a.Waiver = waiver(d, rememberedAt)
+		a.Waiver = waiver(d, remembered)
 	}); !ok {
 		return
 	}
@@ -405,31 +424,23 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	// Charge the attempt to the address and the account before checking
 	// it; a success is refunded below.
 	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(h.clientIP(r))
-	acct, ok := h.chargeAttempt(w, r, a, login, u.ID, accountKey, ipKey)
-	if !ok {
+	acct, err := h.chargeAttempt(r, "login.password", login, u.ID, accountKey, ipKey)
+	var locked errThrottled
+	if errors.As(err, &locked) {
+		h.showPassword(w, r, a, http.StatusTooManyRequests, h.msgThrottled(locked))
 		return
-	}
-
-	var valid bool
-	if u.ID == "" || u.PasswordHash == "" {
-		// Spend the same time as a real check, so timing does not tell
-		// which accounts exist or have no password.
-		err = h.hasher.VerifyDummy(ctx, pw)
-	} else {
-		var rehash bool
-		valid, rehash, err = h.hasher.Verify(ctx, u.PasswordHash, pw)
-		if errors.Is(err, password.ErrMalformedHash) {
-			err = h.hasher.VerifyDummy(ctx, pw)
-		} else if err == nil && valid && rehash {
-			h.rehash(ctx, u.ID, pw)
-		}
 	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	valid, err := h.verifyPassword(ctx, u, pw)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	if !valid {
-		h.recordFailure(r, login, u, acct)
+		h.recordFailure(r, "login.password", login, u, acct)
 		h.showPassword(w, r, a, http.StatusUnauthorized, msgBadCredentials)
 		return
 	}
@@ -447,11 +458,7 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.showPassword(w, r, a, http.StatusForbidden, "This one-time password has expired. Ask your helpdesk for a new one.")
 		return
 	}
-	if err := h.throttle.reset(ctx, accountKey); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle); err != nil {
+	if err := h.passwordPassed(ctx, accountKey, ipKey); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -504,9 +511,11 @@ func (h *Handler) accountKey(r *http.Request, login, userID string) string {
 	return "account:name:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// chargeAttempt charges the address, then the account. It has answered
-// the request when ok is false.
-func (h *Handler) chargeAttempt(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, login, userID, accountKey, ipKey string) (acct storage.Attempts, ok bool) {
+// chargeAttempt charges a password attempt to the address, then the
+// account, before it is checked: at sign-in, or on Security info, where a
+// wrong current password counts as a wrong password at sign-in does. A
+// locked key is audited under action and returned as errThrottled.
+func (h *Handler) chargeAttempt(r *http.Request, action, login, userID, accountKey, ipKey string) (acct storage.Attempts, err error) {
 	ctx := r.Context()
 	for _, c := range []struct {
 		key  string
@@ -515,19 +524,48 @@ func (h *Handler) chargeAttempt(w http.ResponseWriter, r *http.Request, a storag
 		att, err := h.throttle.charge(ctx, c.key, c.rule)
 		var locked errThrottled
 		if errors.As(err, &locked) {
-			h.audit(r, storage.AuditEvent{Subject: userID, Action: "login.password", Outcome: storage.OutcomeDenied,
+			h.audit(r, storage.AuditEvent{Subject: userID, Action: action, Outcome: storage.OutcomeDenied,
 				Details: map[string]string{"login": login, "reason": "throttled", "key": strings.SplitN(c.key, ":", 2)[0]}})
-			h.showPassword(w, r, a, http.StatusTooManyRequests,
-				fmt.Sprintf("Too many failed attempts. Wait %s and try again, or contact your helpdesk.", humanDuration(locked.until.Sub(h.cfg.Now()))))
-			return acct, false
+			return acct, err
 		}
 		if err != nil {
-			h.serverError(w, r, err)
-			return acct, false
+			return acct, err
 		}
 		acct = att
 	}
-	return acct, true
+	return acct, nil
+}
+
+// msgThrottled tells the user how long a password lock lasts.
+func (h *Handler) msgThrottled(locked errThrottled) string {
+	return fmt.Sprintf("Too many failed attempts. Wait %s and try again, or contact your helpdesk.", humanDuration(locked.until.Sub(h.cfg.Now())))
+}
+
+// verifyPassword checks pw against u's password, upgrading a hash made
+// with older parameters. Without a user or a usable hash it spends the
+// same time and says no, so timing does not tell which accounts exist or
+// have no password.
+func (h *Handler) verifyPassword(ctx context.Context, u storage.User, pw string) (bool, error) {
+	if u.ID == "" || u.PasswordHash == "" {
+		return false, h.hasher.VerifyDummy(ctx, pw)
+	}
+	valid, rehash, err := h.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
+		return false, h.hasher.VerifyDummy(ctx, pw)
+	}
+	if err == nil && valid && rehash {
+		h.rehash(ctx, u.ID, pw)
+	}
+	return valid, err
+}
+
+// passwordPassed clears the account's failures after a right password and
+// refunds its attempt to the address.
+func (h *Handler) passwordPassed(ctx context.Context, accountKey, ipKey string) error {
+	if err := h.throttle.reset(ctx, accountKey); err != nil {
+		return err
+	}
+	return h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle)
 }
 
 // findUser looks a sign-in name up as a username, then as an email.
@@ -557,10 +595,11 @@ func (h *Handler) rehash(ctx context.Context, userID, pw string) {
 	}
 }
 
-// recordFailure audits a wrong password; the attempt was charged already.
-func (h *Handler) recordFailure(r *http.Request, login string, u storage.User, acct storage.Attempts) {
+// recordFailure audits a wrong password under action; the attempt was
+// charged already.
+func (h *Handler) recordFailure(r *http.Request, action, login string, u storage.User, acct storage.Attempts) {
 	failures := fmt.Sprint(acct.Failures)
-	h.auditUser(r, u, "login.password", storage.OutcomeFailure, map[string]string{"login": login, "failures": failures})
+	h.auditUser(r, u, action, storage.OutcomeFailure, map[string]string{"login": login, "failures": failures})
 	if acct.LockedUntil.After(h.cfg.Now()) {
 		h.audit(r, storage.AuditEvent{Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.locked", Outcome: storage.OutcomeDenied,
 			Details: map[string]string{"login": login, "until": acct.LockedUntil.UTC().Format(time.RFC3339), "failures": failures}})
@@ -581,14 +620,9 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	pw, confirm := r.PostFormValue("new_password"), r.PostFormValue("confirm_password")
-	known := password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: h.cfg.ServiceWords}
-	if err := password.CheckPolicy(pw, known); err != nil {
-		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Your new password "+strings.TrimPrefix(err.Error(), "password ")+".")
-		return
-	}
-	if pw != confirm {
-		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "The two passwords do not match.")
+	pw := r.PostFormValue("new_password")
+	if msg := h.newPasswordProblem(u, pw, r.PostFormValue("confirm_password")); msg != "" {
+		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, msg)
 		return
 	}
 	if same, _, err := h.hasher.Verify(ctx, u.PasswordHash, pw); err != nil && !errors.Is(err, password.ErrMalformedHash) {
@@ -598,17 +632,7 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Choose a password different from the one-time password.")
 		return
 	}
-	hash, err := h.hasher.Hash(ctx, pw)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	now := h.cfg.Now()
-	if _, err := h.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
-		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
-		u.OneTimePasswordExpiresAt = time.Time{}
-		return u, nil
-	}); err != nil {
+	if err := h.setPassword(ctx, u.ID, pw); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -622,6 +646,37 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+}
+
+// newPasswordProblem says, for the page, what is wrong with pw as u's new
+// password, confirmed as confirm, or "": NIST SP 800-63B's rules (see
+// password.CheckPolicy), with u's names as the words it must not be built on.
+func (h *Handler) newPasswordProblem(u storage.User, pw, confirm string) string {
+	known := password.Context{Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Service: h.cfg.ServiceWords}
+	if err := password.CheckPolicy(pw, known); err != nil {
+		// CheckPolicy's errors are worded to follow "Your new".
+		return "Your new " + err.Error() + "."
+	}
+	if pw != confirm {
+		return "The two passwords do not match."
+	}
+	return ""
+}
+
+// setPassword makes pw the password of the user userID chose, ending any
+// one-time password.
+func (h *Handler) setPassword(ctx context.Context, userID, pw string) error {
+	hash, err := h.hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	now := h.cfg.Now()
+	_, err = h.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+		u.OneTimePasswordExpiresAt = time.Time{}
+		return u, nil
+	})
+	return err
 }
 
 // callback replaces op's: it answers with a code only for a done request,

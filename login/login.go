@@ -72,10 +72,12 @@ type Store interface {
 	storage.Challenges
 	storage.AuthRequests
 	storage.Sessions
+	storage.RememberedDevices
 	storage.Secrets
 	storage.Throttle
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
+	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
 }
 
@@ -90,9 +92,9 @@ type Handler struct {
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
 	starts   *rateLimiter
-	// browserMACKey keys the MACs bound to a browser cookie: form tokens,
-	// the known-device and remembered-device cookies. (Stored under the
-	// purpose "csrf", its first use.)
+	// browserMACKey keys the MACs bound to a browser cookie: form tokens
+	// and the known-device cookie. (Stored under the purpose "csrf", its
+	// first use.)
 	browserMACKey []byte
 	secure        bool
 	// offerOrder is the order methods are offered to add in.
@@ -171,14 +173,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+securityPath+"/add/{type}", h.showAdd)
 	mux.HandleFunc("GET "+securityPath+"/confirm", h.showConfirm)
 	mux.HandleFunc("GET "+securityPath+"/call-status", h.enrolCallStatus)
+	mux.HandleFunc("GET "+passwordPath, h.showOwnPassword)
 	for path, handle := range map[string]http.HandlerFunc{
-		"/add/{type}":        h.postAdd,
-		"/add/{type}/finish": h.postFinish,
-		"/remove":            h.postRemove,
-		"/preferred":         h.postPreferred,
-		"/recovery":          h.postRecovery,
-		"/mfa":               h.postMFA,
-		"/sign-out-others":   h.postSignOutOthers,
+		"/add/{type}":         h.postAdd,
+		"/add/{type}/finish":  h.postFinish,
+		"/remove":             h.postRemove,
+		"/preferred":          h.postPreferred,
+		"/recovery":           h.postRecovery,
+		"/mfa":                h.postMFA,
+		"/sign-out-others":    h.postSignOutOthers,
+		"/password":           h.postOwnPassword,
+		"/devices/forget":     h.postForgetDevice,
+		"/devices/forget-all": h.postForgetDevices,
 	} {
 		mux.Handle("POST "+securityPath+path, cop.Handler(handle))
 	}

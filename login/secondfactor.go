@@ -92,7 +92,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, a storag
 		}
 	}
 	h.pages.Challenge(w, status, templates.ChallengePage{
-		Page:          templates.Page{Title: "Verify it's you", CSRF: h.csrfToken(r)},
+		Page:          h.signedInPage(r, "Verify it's you"),
 		AuthRequestID: a.ID,
 		MethodLabel:   h.factors[m.Type].Label(),
 		MethodName:    factors.MethodName(m, h.factors[m.Type].Label()),
@@ -132,7 +132,7 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 			}
 			h.auditUser(r, u, "mfa.challenge", storage.OutcomeDenied, map[string]string{"method": m.Type, "reason": "send budget spent"})
 			h.pages.Challenge(w, http.StatusTooManyRequests, templates.ChallengePage{
-				Page: templates.Page{Title: "Verify it's you"}, AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: factors.MethodName(m, h.factors[m.Type].Label()),
+				Page: h.signedInPage(r, "Verify it's you"), AuthRequestID: a.ID, MethodLabel: h.factors[m.Type].Label(), MethodName: factors.MethodName(m, h.factors[m.Type].Label()),
 				Kind: "wait", OtherMethods: true,
 				Error: fmt.Sprintf("We've sent several codes already. Wait %s, then try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))),
 			})
@@ -260,8 +260,12 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("remember") == "on" && rememberFor(up) != "" {
-		h.rememberMFA(w, r, u.ID, up.org.RememberMFA)
-		h.auditUser(r, u, "mfa.device_remembered", storage.OutcomeSuccess, with(details, "until", now.Add(up.org.RememberMFA).UTC().Format(time.RFC3339)))
+		d, err := h.rememberMFA(r, u.ID, up.org.RememberMFA)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		h.auditUser(r, u, "mfa.device_remembered", storage.OutcomeSuccess, with(with(details, "device", d.ID), "until", d.ExpiresAt.UTC().Format(time.RFC3339)))
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
@@ -309,7 +313,7 @@ func (h *Handler) showMethods(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.pages.Methods(w, http.StatusOK, templates.MethodsPage{
-		Page: templates.Page{Title: "Choose a way to verify", CSRF: h.csrfToken(r)}, AuthRequestID: a.ID, Methods: list, Helpdesk: h.cfg.Helpdesk,
+		Page: h.signedInPage(r, "Choose a way to verify"), AuthRequestID: a.ID, Methods: list, Helpdesk: h.cfg.Helpdesk,
 	})
 }
 

@@ -1,8 +1,10 @@
 package login
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -149,11 +152,14 @@ func (h *Handler) fresh(w http.ResponseWriter, r *http.Request, acct account, ne
 
 // afterVerify is where "Verify it's you" comes back to: the Security info
 // page asked for, or, for a form, the page it was sent from (adding a
-// method) or one confirming the action it was. A form is never replayed:
-// the user presses the button again.
+// method, changing the password) or one confirming the action it was. A
+// form is never replayed: the user presses the button again.
 func afterVerify(r *http.Request) string {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return r.URL.RequestURI() // a Security info page: the routes say so
+	}
+	if r.URL.Path == passwordPath {
+		return passwordPath
 	}
 	if t := r.PathValue("type"); t != "" {
 		add := securityPath + "/add/" + url.PathEscape(t)
@@ -197,7 +203,7 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	}
 	r = h.ensureBrowser(w, r)
 	p := templates.SecurityPage{
-		Page:       templates.Page{Title: "Security info", CSRF: h.csrfToken(r)},
+		Page:       h.signedInPage(r, "Security info"),
 		Name:       cmp.Or(acct.user.DisplayName, acct.user.Username),
 		Username:   acct.user.Username,
 		MFAEnabled: acct.user.MFAEnabled,
@@ -235,6 +241,16 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	p.SingleMethod, p.HasOwn = own == 1, own > 0
 	p.CanAdd = h.toAdd(acct.policy.org, func(t string) string { return securityPath + "/add/" + t })
 	p.CanRecovery = p.HasOwn && h.offers(acct.policy.org, storage.MethodRecovery)
+	p.PasswordChanged = acct.user.PasswordChangedAt
+	var err error
+	if p.Devices, err = h.deviceRows(r, acct); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if p.Back, err = h.backLink(w, r); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	h.pages.Security(w, http.StatusOK, p)
 }
 
@@ -277,7 +293,7 @@ func (h *Handler) showConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = h.ensureBrowser(w, r)
-	p.Page = templates.Page{Title: p.Heading, CSRF: h.csrfToken(r)}
+	p.Page = h.signedInPage(r, p.Heading)
 	p.Message = strings.TrimSpace("Thanks for verifying it's you. " + p.Message)
 	h.pages.AdminConfirm(w, http.StatusOK, p)
 }
@@ -291,14 +307,42 @@ func methodLabel(f factors.Factor, m storage.Method) string {
 	return f.Label()
 }
 
+// deviceRows lists the devices that skip the user's second factor now,
+// newest first, marking the browser r comes from.
+func (h *Handler) deviceRows(r *http.Request, acct account) ([]templates.DeviceRow, error) {
+	list, err := h.store.ListUserRememberedDevices(r.Context(), acct.user.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list remembered devices: %w", err)
+	}
+	now, here := h.cfg.Now(), hashBrowser(h.browserID(r))
+	var rows []templates.DeviceRow
+	for _, d := range list {
+		if !standsIn(d, acct.policy, acct.user, now) {
+			continue
+		}
+		// The unit's window may have shrunk since the device was remembered.
+		until := d.ExpiresAt
+		if end := d.CreatedAt.Add(acct.policy.org.RememberMFA); end.Before(until) {
+			until = end
+		}
+		rows = append(rows, templates.DeviceRow{ID: d.ID, Name: deviceName(d.UserAgent), Remembered: d.CreatedAt, Until: until,
+			Current: h.browserID(r) != "" && bytes.Equal(d.BrowserHash, here)})
+	}
+	slices.SortFunc(rows, func(a, b templates.DeviceRow) int { return b.Remembered.Compare(a.Remembered) })
+	return rows, nil
+}
+
 // notices are the messages shown after an action, by ?done=.
 var notices = map[string]string{
-	"added":     "Method added.",
-	"removed":   "Method removed.",
-	"preferred": "Preferred method changed.",
-	"mfa-on":    "Multi-factor authentication is on.",
-	"mfa-off":   "Multi-factor authentication is off.",
-	"signedout": "Your other sessions are signed out.",
+	"added":         "Method added.",
+	"removed":       "Method removed.",
+	"preferred":     "Preferred method changed.",
+	"mfa-on":        "Multi-factor authentication is on.",
+	"mfa-off":       "Multi-factor authentication is off.",
+	"signedout":     "Your other sessions are signed out.",
+	"password":      "Password changed. Your other sessions are signed out.",
+	"forgotten":     "Device forgotten: it will ask for your second factor at your next sign-in there.",
+	"all-forgotten": "All devices forgotten: each will ask for your second factor at your next sign-in there.",
 }
 
 // sentence capitalises a message's first letter and ends it with a full stop.
@@ -342,9 +386,15 @@ func (h *Handler) showAdd(w http.ResponseWriter, r *http.Request) {
 	if !h.fresh(w, r, acct, proofToAdd) {
 		return
 	}
+	if back := returnPath(r); back != "" {
+		if err := h.rememberSignInBack(r.Context(), w, back); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
 	r = h.ensureBrowser(w, r)
 	h.pages.AddMethod(w, http.StatusOK, templates.AddMethodPage{
-		Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Page: h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 		Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Return: returnPath(r),
 	})
 }
@@ -416,7 +466,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 			h.cfg.Logger.InfoContext(r.Context(), "enrolment input refused", "method", f.Type(), "err", err)
 		}
 		h.pages.AddMethod(w, http.StatusUnprocessableEntity, templates.AddMethodPage{
-			Page: templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+			Page: h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 			Type: f.Type(), Label: f.Label(), NameExample: f.NameExample(), NeedsTarget: needsTarget(f.Type()), PhoneRule: phoneRule(acct), Name: in.Name, Target: in.Target, Return: returnPath(r),
 			Error: msg,
 		})
@@ -438,7 +488,7 @@ func (h *Handler) postAdd(w http.ResponseWriter, r *http.Request) {
 // says, without one, that its call is not answered yet.
 func (h *Handler) showEnrol(w http.ResponseWriter, r *http.Request, f factors.Enroller, c storage.Challenge, p factors.EnrolPrompt, name string, status int, msg string) {
 	h.pages.Enrol(w, status, templates.EnrolPage{
-		Page:        templates.Page{Title: "Add " + strings.ToLower(f.Label()), CSRF: h.csrfToken(r)},
+		Page:        h.signedInPage(r, "Add "+strings.ToLower(f.Label())),
 		Type:        f.Type(),
 		Label:       f.Label(),
 		ChallengeID: c.ID,
@@ -657,7 +707,7 @@ func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, a
 	}
 	h.auditUser(r, acct.user, "mfa.recovery_codes_generated", storage.OutcomeSuccess, map[string]string{"method_id": m.ID})
 	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{
-		Page: templates.Page{Title: "Your recovery codes"}, Codes: codes, Next: next, AfterFirst: afterFirst,
+		Page: h.signedInPage(r, "Your recovery codes"), Codes: codes, Next: next, AfterFirst: afterFirst,
 		Download: recoveryDownload(h.cfg.Organisation, acct.user.Username, codes),
 	})
 }
@@ -716,21 +766,165 @@ func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sessions, err := h.store.ListUserSessions(r.Context(), acct.user.ID)
+	ended, err := h.endOtherSessions(r.Context(), acct)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
+	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+}
+
+// endOtherSessions ends every session of the account's user but its own,
+// and says how many it ended.
+func (h *Handler) endOtherSessions(ctx context.Context, acct account) (int, error) {
+	sessions, err := h.store.ListUserSessions(ctx, acct.user.ID)
+	if err != nil {
+		return 0, err
+	}
 	ended := 0
 	for _, s := range sessions {
 		if s.ID != acct.sess.ID {
-			if err := h.store.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				h.serverError(w, r, err)
-				return
+			if err := h.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return ended, err
 			}
 			ended++
 		}
 	}
-	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
-	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+	return ended, nil
+}
+
+// postForgetDevice forgets one of the user's remembered devices: its next
+// sign-in asks for a second factor again. Like signing out elsewhere, it
+// only ever asks more of a sign-in, so the session is proof enough.
+func (h *Handler) postForgetDevice(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, noProof)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	d, err := h.store.GetRememberedDevice(ctx, r.PostFormValue("device"))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	if err != nil || d.UserID != acct.user.ID {
+		h.errorPage(w, r, http.StatusNotFound, "Device not found", "It may have been forgotten already. Go back to Security info.", "not_found")
+		return
+	}
+	if err := h.store.DeleteRememberedDevice(ctx, d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	h.auditUser(r, acct.user, "mfa.device_forgotten", storage.OutcomeSuccess, map[string]string{"device": d.ID, "name": deviceName(d.UserAgent)})
+	http.Redirect(w, r, securityPath+"?done=forgotten", http.StatusSeeOther)
+}
+
+// postForgetDevices forgets every device remembered for the user.
+func (h *Handler) postForgetDevices(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, noProof)
+	if !ok {
+		return
+	}
+	if err := h.store.DeleteUserRememberedDevices(r.Context(), acct.user.ID); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.auditUser(r, acct.user, "mfa.devices_forgotten", storage.OutcomeSuccess, nil)
+	http.Redirect(w, r, securityPath+"?done=all-forgotten", http.StatusSeeOther)
+}
+
+// The user's own password, changed on Security info: the current password
+// (throttled, and counted, as at sign-in), the same rules as any new
+// password, and a recent factor, as for any other change. Like an admin's
+// reset, a change ends the user's other sessions and revokes their tokens
+// (whoever knew the old password may hold them); this session goes on.
+
+const passwordPath = securityPath + "/password"
+
+const (
+	fieldCurrent         = "current_password"
+	msgWrongCurrent      = "Your current password is incorrect."
+	actionPasswordChange = "user.password_changed"
+)
+
+func (h *Handler) showOwnPassword(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.signedIn(w, r)
+	if !ok || !h.fresh(w, r, acct, proofToChange) {
+		return
+	}
+	h.ownPasswordPage(w, h.ensureBrowser(w, r), acct.user, http.StatusOK, "", "")
+}
+
+// ownPasswordPage shows the change-password form, with msg about field.
+func (h *Handler) ownPasswordPage(w http.ResponseWriter, r *http.Request, u storage.User, status int, field, msg string) {
+	h.pages.ChangePassword(w, status, templates.ChangePasswordPage{
+		Page: h.signedInPage(r, "Change your password"), Username: u.Username, Current: true,
+		Error: msg, ErrorField: field, MinLength: password.MinLength,
+	})
+}
+
+func (h *Handler) postOwnPassword(w http.ResponseWriter, r *http.Request) {
+	acct, ok := h.securityForm(w, r, proofToChange)
+	if !ok {
+		return
+	}
+	ctx, u := r.Context(), acct.user
+	current, pw := r.PostFormValue(fieldCurrent), r.PostFormValue("new_password")
+	switch {
+	case current == "":
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, fieldCurrent, "Enter your current password.")
+		return
+	case len(current) > 4*password.MaxLength:
+		// No password is this long: not worth a hash.
+		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
+		return
+	}
+	accountKey, ipKey := h.accountKey(r, u.Username, u.ID), ipKey(h.clientIP(r))
+	attempts, err := h.chargeAttempt(r, actionPasswordChange, u.Username, u.ID, accountKey, ipKey)
+	var locked errThrottled
+	if errors.As(err, &locked) {
+		h.ownPasswordPage(w, r, u, http.StatusTooManyRequests, fieldCurrent, h.msgThrottled(locked))
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	valid, err := h.verifyPassword(ctx, u, current)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if !valid {
+		h.recordFailure(r, actionPasswordChange, u.Username, u, attempts)
+		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
+		return
+	}
+	if err := h.passwordPassed(ctx, accountKey, ipKey); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if msg := h.newPasswordProblem(u, pw, r.PostFormValue("confirm_password")); msg != "" {
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, "new_password", msg)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(pw), []byte(current)) == 1 {
+		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, "new_password", "Choose a password different from your current one.")
+		return
+	}
+	if err := h.setPassword(ctx, u.ID, pw); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	ended, err := h.endOtherSessions(ctx, acct)
+	if err == nil {
+		err = h.store.RevokeUserTokens(ctx, u.ID)
+	}
+	if err != nil {
+		h.serverError(w, r, fmt.Errorf("after a password change: %w", err))
+		return
+	}
+	h.auditUser(r, u, actionPasswordChange, storage.OutcomeSuccess, map[string]string{"reason": "changed on Security info", "sessions_ended": fmt.Sprint(ended)})
+	http.Redirect(w, r, securityPath+"?done=password", http.StatusSeeOther)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/templates"
 )
 
 // The session cookie carries only a session id, sealed and signed by
@@ -145,6 +146,13 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		return s, fmt.Errorf("save session cookie: %w", err)
 	}
 	return s, nil
+}
+
+// signedInPage is the shared part of a page shown to a browser with a
+// session: the layout adds Sign out, which posts the form token.
+func (h *Handler) signedInPage(r *http.Request, title string) templates.Page {
+	csrf := h.csrfToken(r)
+	return templates.Page{Title: title, CSRF: csrf, SignedIn: csrf != ""}
 }
 
 // endSession deletes the browser's session and its cookie.

@@ -24,7 +24,7 @@ import (
 func (h *Handler) showSetup(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, up userPolicy, d policy.Decision, proved bool) {
 	back := journeyURL(a.ID)
 	p := templates.SetupPage{
-		Page:          templates.Page{Title: "Set up multi-factor authentication", CSRF: h.csrfToken(r)},
+		Page:          h.signedInPage(r, "Set up multi-factor authentication"),
 		AuthRequestID: a.ID,
 		Required:      d.Outcome == policy.RequireEnrolment,
 		Proved:        proved,

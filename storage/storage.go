@@ -63,14 +63,15 @@ type Storage interface {
 	AuthRequests
 	Tokens
 	Sessions
+	RememberedDevices
 	SigningKeys
 	Secrets
 	Throttle
 	Audit
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
-	// challenges, throttle records and temporary methods whose expiry is
-	// not after now. Its
+	// remembered devices, challenges, throttle records and temporary
+	// methods whose expiry is not after now. Its
 	// cost is proportional to what it deletes, not to what is stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Backup writes a consistent copy of the whole store to w while the
@@ -597,6 +598,9 @@ type AuthRequest struct {
 type Waiver struct {
 	Exception    *ExceptionClaim `json:",omitempty"`
 	RememberedAt time.Time       `json:",omitzero"`
+	// DeviceID is the remembered device: tokens end when the user
+	// forgets it. Empty for a sign-in before devices were stored.
+	DeviceID string `json:",omitempty"`
 }
 
 // AuthCode is an issued authorization code, kept after redemption until
@@ -710,6 +714,40 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
 	DeleteUserSessions(ctx context.Context, userID string) error
+}
+
+// RememberedDevice is a browser in which a user's second factor passed and
+// they asked not to be asked for one again there ("Don't ask again on this
+// device"). Kept server-side so the user can see where they are
+// remembered and forget a device: deleting the record ends it at once.
+type RememberedDevice struct {
+	ID     string
+	UserID string
+	// BrowserHash is SHA-256 of the browser-binding cookie of the browser
+	// remembered.
+	BrowserHash []byte
+	// UserAgent is the browser's User-Agent when it was remembered, to
+	// name the device by.
+	UserAgent string `json:",omitempty"`
+	// CreatedAt is when the second factor passed there.
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RememberedDevices stores remembered devices. A user has at most one per
+// browser; finding it is one index look-up, whatever is stored.
+type RememberedDevices interface {
+	// RememberDevice stores d. If d's browser is remembered for d's user
+	// already, that record keeps its ID and takes d's other fields. It
+	// returns the record as stored.
+	RememberDevice(ctx context.Context, d RememberedDevice) (RememberedDevice, error)
+	GetRememberedDevice(ctx context.Context, id string) (RememberedDevice, error)
+	// FindRememberedDevice returns userID's device for the browser whose
+	// cookie hashes to browserHash.
+	FindRememberedDevice(ctx context.Context, userID string, browserHash []byte) (RememberedDevice, error)
+	ListUserRememberedDevices(ctx context.Context, userID string) ([]RememberedDevice, error)
+	DeleteRememberedDevice(ctx context.Context, id string) error
+	DeleteUserRememberedDevices(ctx context.Context, userID string) error
 }
 
 // SigningKey is a token-signing key. The newest unretired key signs; older

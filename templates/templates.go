@@ -99,7 +99,15 @@ type Page struct {
 	CSRF string
 	// Admin is set on admin pages: the layout adds their navigation.
 	Admin *AdminNav
+	// SignedIn is set on pages shown to a browser with a session: the
+	// layout adds Sign out (admin pages always have it).
+	SignedIn bool
+	// Back links to the app the user came from, if any.
+	Back *BackLink
 }
+
+// BackLink is "Back to <Name>": URL is a registered client's page.
+type BackLink struct{ Name, URL string }
 
 // AdminNav is the admin pages' navigation: who is signed in, the section
 // shown, and the sections the admin may use.
@@ -123,13 +131,19 @@ type LoginPage struct {
 	Error          string
 }
 
-// ChangePasswordPage asks for a new password after a one-time one.
+// ChangePasswordPage asks for a new password: after a one-time one, in
+// the sign-in AuthRequestID names, or on Security info, where the current
+// password is asked for too.
 type ChangePasswordPage struct {
 	Page
 	AuthRequestID string
 	Username      string
-	Error         string
-	MinLength     int
+	// Current asks for the current password: the Security info page.
+	Current bool
+	Error   string
+	// ErrorField is the field Error is about; empty: the new password.
+	ErrorField string
+	MinLength  int
 }
 
 // ChallengePage asks for a second factor.
@@ -195,6 +209,21 @@ type SecurityPage struct {
 	// Excepted: an MFA exception is in force, so a password is enough to
 	// add a method.
 	Excepted bool
+	// Devices are the browsers that skip the user's second factor now.
+	Devices []DeviceRow
+	// PasswordChanged is when the user's password was last set.
+	PasswordChanged time.Time
+}
+
+// DeviceRow is one remembered device on the SecurityPage.
+type DeviceRow struct {
+	ID   string
+	Name string // "Firefox on Windows"
+	// Remembered is when its second factor passed; Until, when it will
+	// ask again.
+	Remembered, Until time.Time
+	// Current marks the browser showing the page.
+	Current bool
 }
 
 // MethodRow is one registered method on the SecurityPage. Phone says
@@ -300,7 +329,10 @@ type LoggedOutPage struct {
 // the signed-in user.
 type DemoPage struct {
 	Page
-	Issuer      string
+	Issuer string
+	// SecurityURL is the demo's link to Security info, naming the demo so
+	// the page links back to it.
+	SecurityURL string
 	SignedIn    bool
 	Claims      []Claim
 	IDTokenJSON string

@@ -27,6 +27,9 @@ func TestEveryPageRenders(t *testing.T) {
 		{"change_password", func(w http.ResponseWriter) {
 			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Choose a new password"}, Username: evil, MinLength: 8})
 		}, "At least 8 characters"},
+		{"change_password, own", func(w http.ResponseWriter) {
+			tp.ChangePassword(w, 200, ChangePasswordPage{Page: Page{Title: "Change your password"}, Username: evil, Current: true, MinLength: 8, Error: evil, ErrorField: "current_password"})
+		}, `<a href="#current_password">`},
 		{"challenge", func(w http.ResponseWriter) {
 			tp.Challenge(w, 200, ChallengePage{Page: Page{Title: "Verify it's you"}, MethodLabel: "Authenticator app", MethodName: evil, Kind: "code", Message: "Enter the code", Error: evil, OtherMethods: true})
 		}, `<input id="code" name="code"`},
@@ -104,6 +107,40 @@ func TestEnrolKeyAndAppLink(t *testing.T) {
 		}
 		if want := `<code class="secret key"><span>ABCD</span><span>EFGH</span><span>IJ</span></code>`; !strings.Contains(body, want) {
 			t.Errorf("page lacks the grouped key %s:\n%s", want, body)
+		}
+	}
+}
+
+// TestSignOutInLayout: a page shown to a signed-in browser, and every
+// admin page, has Sign out in its header: a POST to end_session with the
+// form token and confirm=yes; a page before sign-in has none.
+func TestSignOutInLayout(t *testing.T) {
+	tp, err := Parse(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const signOut = `<form method="post" action="/end_session" class="signout"><input type="hidden" name="csrf" value="tok"><button type="submit" name="confirm" value="yes" class="link">Sign out</button></form>`
+	for _, tc := range []struct {
+		name   string
+		render func(w http.ResponseWriter)
+		want   bool
+	}{
+		{"security info", func(w http.ResponseWriter) {
+			tp.Security(w, 200, SecurityPage{Page: Page{Title: "Security info", CSRF: "tok", SignedIn: true}})
+		}, true},
+		{"admin", func(w http.ResponseWriter) {
+			tp.AdminHome(w, 200, AdminHomePage{Page: Page{Title: "Admin", CSRF: "tok", Admin: &AdminNav{Name: "Boss"}}})
+		}, true},
+		{"sign in", func(w http.ResponseWriter) {
+			tp.Login(w, 200, LoginPage{Page: Page{Title: "Sign in", CSRF: "tok"}, AuthRequestID: "id1"})
+		}, false},
+	} {
+		w := httptest.NewRecorder()
+		tc.render(w)
+		body := w.Body.String()
+		header := body[:strings.Index(body, "<main")]
+		if got := strings.Contains(header, signOut); got != tc.want {
+			t.Errorf("%s: Sign out in the header = %v, want %v:\n%s", tc.name, got, tc.want, header)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func TestBrowserAdminFirstSignIn(t *testing.T) {
 	}
 	checkA11y(t, b, "demo, signed in")
 
-	b.submit(`a[href$="/security"]`) // the demo's link to Security info
+	b.submit(`a[href*="/security?client_id="]`) // the demo's link to Security info
 	b.wantPage("Security info")
 	b.wantText("table", "Work phone")
 	b.wantText("main", "Your admin or helpdesk role always needs multi-factor authentication")

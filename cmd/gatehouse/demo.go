@@ -122,6 +122,7 @@ func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, msg stri
 	_, s, ok := d.session(r)
 	d.pages.Demo(w, status, templates.DemoPage{
 		Page: templates.Page{Title: "Demo app"}, Issuer: d.issuer, SignedIn: ok, Claims: s.claims, Error: msg,
+		SecurityURL: d.issuer + "/security?" + url.Values{"client_id": {demoClientID}, "return_to": {d.base + "/"}}.Encode(),
 	})
 }
 

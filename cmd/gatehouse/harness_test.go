@@ -261,6 +261,8 @@ func (r *relyingParty) exchange(a authorization, code string) (*tokens, error) {
 type browser struct {
 	e      *env
 	client *http.Client
+	// userAgent, when set, is sent as the User-Agent header.
+	userAgent string
 }
 
 func (e *env) newBrowser() *browser {
@@ -327,6 +329,9 @@ func htmlUnescape(s string) string {
 
 func (b *browser) do(req *http.Request) page {
 	b.e.t.Helper()
+	if b.userAgent != "" {
+		req.Header.Set("User-Agent", b.userAgent)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)

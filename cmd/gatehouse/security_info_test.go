@@ -162,6 +162,16 @@ func TestVerifyReturnsToTheAction(t *testing.T) {
 		t.Errorf("after verifying for the add page: status %d\n%s", p.status(), p.body)
 	}
 
+	// A password change sent after the 10 minutes comes back to its form,
+	// the password unchanged until it is sent again.
+	e.clock.Advance(11 * time.Minute)
+	p = b.passChallenge(b.securityPost("/security/password", url.Values{
+		"current_password": {alicePassword}, "new_password": {"a new and long passphrase"}, "confirm_password": {"a new and long passphrase"},
+	}), e.totpCode(secret))
+	if !strings.Contains(p.body, "<h1>Change your password</h1>") || mustUser(t, e, "alice").PasswordHash != alice.PasswordHash {
+		t.Errorf("after verifying for a password change: want its form again, the password unchanged; got status %d\n%s", p.status(), p.body)
+	}
+
 	e.clock.Advance(11 * time.Minute)
 	p = b.passChallenge(b.securityPost("/security/remove", url.Values{"method": {app.ID}}), e.totpCode(secret))
 	if !strings.Contains(htmlUnescape(p.body), "<h1>Remove Authenticator app (Phone)?</h1>") || len(mustMethods(t, e, alice.ID)) != 2 {

@@ -28,11 +28,14 @@ import (
 // file is indexed at Open and then stamped, so an older Gatehouse, which
 // would write records without index entries, refuses it. Version 3 added
 // temporary methods (a temporary access pass) and their expiry index; a
-// version 2 file has none to index.
-const schemaVersion = 3
+// version 2 file has none to index. Version 4 added remembered devices:
+// an older Gatehouse would never expire them, and would go on honouring
+// its own cookie for a device the user had forgotten. A version 3 file
+// has none.
+const schemaVersion = 4
 
 // migratesFrom are the older versions Open brings up to date.
-var migratesFrom = []string{"1", "2"}
+var migratesFrom = []string{"1", "2", "3"}
 
 var (
 	metaBucket = []byte("meta")
@@ -155,7 +158,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 func allBuckets() [][]byte {
 	names := [][]byte{auditBucket, auditByUserBucket, userTermsBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
-		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, attempts,
+		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, devices, attempts,
 	} {
 		names = append(names, t.buckets()...)
 	}
@@ -198,7 +201,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		for _, del := range []func(*bolt.Tx, time.Time) (int, error){
 			authRequests.deleteExpired, authCodes.deleteExpired, accessTokens.deleteExpired,
 			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired, challenges.deleteExpired,
-			methods.deleteExpired,
+			methods.deleteExpired, devices.deleteExpired,
 		} {
 			n, err := del(tx, now)
 			if err != nil {

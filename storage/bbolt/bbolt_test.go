@@ -64,7 +64,7 @@ func TestOpenChecksSchema(t *testing.T) {
 		{"same version", func(*bolt.Tx) error { return nil }, ""},
 		{"other version", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
-		}, `schema version "99", this Gatehouse needs version 3`},
+		}, `schema version "99", this Gatehouse needs version 4`},
 		{"version 1, migrated", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("1"))
 		}, ""},
@@ -73,6 +73,12 @@ func TestOpenChecksSchema(t *testing.T) {
 				return err
 			}
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("2"))
+		}, ""},
+		{"version 3, migrated", func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket([]byte("remembered_devices_by_browser")); err != nil {
+				return err
+			}
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("3"))
 		}, ""},
 		{"not a Gatehouse file", func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(metaBucket)
@@ -99,8 +105,8 @@ func TestOpenChecksSchema(t *testing.T) {
 				t.Errorf("Open: got error %v, want none", err)
 			case tt.want == "":
 				err = db.bolt.View(func(tx *bolt.Tx) error {
-					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "3" {
-						t.Errorf("schema version after Open = %q, want 3", got)
+					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "4" {
+						t.Errorf("schema version after Open = %q, want 4", got)
 					}
 					return nil
 				})

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -30,7 +31,11 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		sess := newSession("s-"+r.id, "u1", now)
 		sess.ExpiresAt = r.expiry
 		must(t, "CreateSession", s.CreateSession(ctx, sess))
-		_, err := s.UpdateAttempts(ctx, "key-"+r.id, func(a storage.Attempts) (storage.Attempts, error) {
+		d := newDevice("d-"+r.id, "u1", r.id[0], now)
+		d.ExpiresAt = r.expiry
+		_, err := s.RememberDevice(ctx, d)
+		must(t, "RememberDevice", err)
+		_, err = s.UpdateAttempts(ctx, "key-"+r.id, func(a storage.Attempts) (storage.Attempts, error) {
 			a.Failures, a.LastFailure, a.ExpiresAt = 1, now, r.expiry
 			return a, nil
 		})
@@ -53,7 +58,7 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 
 	n, err := s.DeleteExpired(ctx, now)
 	must(t, "DeleteExpired", err)
-	if want := 8; n != want {
+	if want := 9; n != want {
 		t.Errorf("DeleteExpired: got %d deleted, want %d", n, want)
 	}
 	for _, id := range []string{"old", "live"} {
@@ -71,6 +76,8 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 		stored["refresh token's access token"] = err == nil
 		_, err = s.GetSession(ctx, "s-"+id)
 		stored["session"] = err == nil
+		_, err = s.GetRememberedDevice(ctx, "d-"+id)
+		stored["remembered device"] = err == nil
 		_, err = s.GetAttempts(ctx, "key-"+id)
 		stored["attempts"] = err == nil
 		_, err = s.GetMethod(ctx, "pass-"+id)
@@ -88,6 +95,9 @@ func testDeleteExpired(t *testing.T, s storage.Storage) {
 	sessions, err := s.ListUserSessions(ctx, "u1")
 	must(t, "ListUserSessions", err)
 	check(t, "sessions after DeleteExpired", sessionIDs(sessions), []string{"s-extended", "s-live"}, cmpopts.SortSlices(func(a, b string) bool { return a < b }))
+	if _, err := s.FindRememberedDevice(ctx, "u1", []byte{'o', 0, 'o'}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("FindRememberedDevice of an expired device after DeleteExpired: got error %v, want not found", err)
+	}
 
 	n, err = s.DeleteExpired(ctx, now)
 	must(t, "DeleteExpired again", err)

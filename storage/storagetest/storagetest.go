@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"AccessTokens", testAccessTokens},
 		{"RefreshTokens", testRefreshTokens},
 		{"Sessions", testSessions},
+		{"RememberedDevices", testRememberedDevices},
 		{"SigningKeys", testSigningKeys},
 		{"Secrets", testSecrets},
 		{"Throttle", testThrottle},
