@@ -239,6 +239,11 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.SingleMethod, p.HasOwn = own == 1, own > 0
+	if p.SingleMethod { // nothing to prefer it to
+		for i := range p.Methods {
+			p.Methods[i].Preferable = false
+		}
+	}
 	p.CanAdd = h.toAdd(acct.policy.org, func(t string) string { return securityPath + "/add/" + t })
 	p.CanRecovery = p.HasOwn && h.offers(acct.policy.org, storage.MethodRecovery)
 	p.PasswordChanged = acct.user.PasswordChangedAt

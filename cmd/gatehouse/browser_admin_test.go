@@ -308,7 +308,6 @@ func TestBrowserAdminExceptions(t *testing.T) {
 
 	// The second admin, at another computer.
 	b2 := newTab(t)
-	b2.shots = b.shots // one numbering: a tab's first screenshot clears the test's old ones
 	b2.signInToAdmin(e, "boss2", key2)
 	b2.wantText(".warning", "1 long-term exception request waiting for approval")
 	b2.submit(`.warning a[href="/admin/exceptions#pending"]`)

@@ -103,6 +103,9 @@ func TestBrowserAdminFirstSignIn(t *testing.T) {
 		t.Errorf("wrong code: status %d, want 401", got)
 	}
 	b.wantText(".error-summary", "That didn't work")
+	if !b.has(`#code[aria-invalid="true"][aria-describedby~="code_error"]`) {
+		t.Error("the code field is not marked invalid, or not described by the error")
+	}
 	checkA11y(t, b, "challenge, wrong code")
 	b.fill("#code", e.totpCode(key))
 	b.submit(`#challenge button[type=submit]`)

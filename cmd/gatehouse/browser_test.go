@@ -161,6 +161,10 @@ type tab struct {
 	shots      *atomic.Int32 // the test's screenshots so far, for their file names
 }
 
+// shotCounts counts each test's screenshots, over all its tabs: the first
+// clears the test's old ones.
+var shotCounts sync.Map // *testing.T → *atomic.Int32
+
 // newTab opens a fresh tab, or skips (fails under CI) without a browser.
 func newTab(t *testing.T) *tab {
 	t.Helper()
@@ -175,7 +179,8 @@ func newTab(t *testing.T) *tab {
 		skipOrFail(t, "%v", err)
 	}
 	ctx, cancel := chromedp.NewContext(chrome.ctx, chromedp.WithNewBrowserContext())
-	b := &tab{t: t, ctx: ctx, shots: new(atomic.Int32)}
+	n, _ := shotCounts.LoadOrStore(t, new(atomic.Int32)) // one numbering for all the test's tabs
+	b := &tab{t: t, ctx: ctx, shots: n.(*atomic.Int32)}
 	t.Cleanup(func() {
 		cancel()
 		b.mu.Lock()
