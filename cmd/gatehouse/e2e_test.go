@@ -349,11 +349,12 @@ func TestClientCredentials(t *testing.T) {
 	}
 }
 
-// TestOneTimePassword: a user with a one-time password must choose a new
-// one before the sign-in completes.
-func TestOneTimePassword(t *testing.T) {
+// atForcedChange signs a new user in at an app with a one-time password,
+// to the page that makes them choose their own.
+func atForcedChange(t *testing.T, username string) (*env, *relyingParty, *browser, authorization, page) {
+	t.Helper()
 	e := newEnv(t)
-	u := e.addUser("bob", "temporary-password-1")
+	u := e.addUser(username, "temporary-password-1")
 	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
 		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
 		return u, nil
@@ -361,10 +362,17 @@ func TestOneTimePassword(t *testing.T) {
 	r := e.addRP("app", false)
 	b := e.newBrowser()
 	a := r.authorize()
-	p := b.submitPassword(b.get(a.url), "bob", "temporary-password-1")
+	p := b.submitPassword(b.get(a.url), username, "temporary-password-1")
 	if !strings.Contains(p.body, "Choose a new password") {
 		t.Fatalf("expected the change-password page, got status %d:\n%s", p.status(), p.body)
 	}
+	return e, r, b, a, p
+}
+
+// TestOneTimePassword: a user with a one-time password must choose a new
+// one before the sign-in completes.
+func TestOneTimePassword(t *testing.T) {
+	e, r, b, a, p := atForcedChange(t, "bob")
 	// The callback cannot be reached before the step is done.
 	id := p.form().Get("id")
 	if q := b.get(e.issuer + "/authorize/callback?id=" + id); q.location().Host == e.rpHost {
@@ -391,19 +399,7 @@ func TestOneTimePassword(t *testing.T) {
 // change is refused, with the reason, when it is a common password or
 // built on the user's or the service's own words; a passphrase is taken.
 func TestOneTimePasswordRefusesGuessable(t *testing.T) {
-	e := newEnv(t)
-	u := e.addUser("wilhelmina", "temporary-password-1")
-	e.store.UpdateUser(context.Background(), u.ID, func(u storage.User) (storage.User, error) {
-		u.MustChangePassword, u.OneTimePasswordExpiresAt = true, e.clock.Now().Add(time.Hour)
-		return u, nil
-	})
-	r := e.addRP("app", false)
-	b := e.newBrowser()
-	a := r.authorize()
-	p := b.submitPassword(b.get(a.url), "wilhelmina", "temporary-password-1")
-	if !strings.Contains(p.body, "Choose a new password") {
-		t.Fatalf("expected the change-password page, got status %d:\n%s", p.status(), p.body)
-	}
+	_, r, b, a, p := atForcedChange(t, "wilhelmina")
 	f := p.form()
 	for _, tt := range []struct{ pw, want string }{
 		{"password", "Your new password is one of the most common passwords."},

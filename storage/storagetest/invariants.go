@@ -173,27 +173,9 @@ func testExceptionInvariants(t *testing.T, s [2]storage.Storage) {
 	}
 
 	// Many at once, through both handles: exactly one is in force.
-	for i := range rounds {
-		user := fmt.Sprint("racer", i)
-		errs := make([]error, 8)
-		fns := make([]func(), len(errs))
-		for j := range errs {
-			fns[j] = func() { errs[j] = s[j%2].CreateException(ctx, short(fmt.Sprint(user, "-", j), user)) }
-		}
-		race(fns...)
-		made := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				made++
-			case !errors.Is(err, storage.ErrConflict):
-				t.Fatalf("round %d: a refused exception: got %v, want ErrConflict", i, err)
-			}
-		}
-		if made != 1 {
-			t.Fatalf("round %d: %d exceptions made in force at once, want 1", i, made)
-		}
-	}
+	onlyOneWins(t, "exception", func(user string, j int) error {
+		return s[j%2].CreateException(ctx, short(fmt.Sprint(user, "-", j), user))
+	})
 }
 
 // testOnePassInForce: one live temporary method of a type per user, made
@@ -215,12 +197,21 @@ func testOnePassInForce(t *testing.T, s [2]storage.Storage) {
 	must(t, "GetMethod", err)
 	check(t, "a pass round trip", got, pass("p1", "u1", now.Add(time.Hour)))
 
+	onlyOneWins(t, "pass", func(user string, j int) error {
+		return s[j%2].CreateMethod(ctx, pass(fmt.Sprint(user, "-", j), user, now.Add(time.Hour)))
+	})
+}
+
+// onlyOneWins races eight creations of a what for each of several users:
+// exactly one must be made, the others refused with ErrConflict.
+func onlyOneWins(t *testing.T, what string, create func(user string, j int) error) {
+	t.Helper()
 	for i := range rounds {
 		user := fmt.Sprint("racer", i)
 		errs := make([]error, 8)
 		fns := make([]func(), len(errs))
 		for j := range errs {
-			fns[j] = func() { errs[j] = s[j%2].CreateMethod(ctx, pass(fmt.Sprint(user, "-", j), user, now.Add(time.Hour))) }
+			fns[j] = func() { errs[j] = create(user, j) }
 		}
 		race(fns...)
 		made := 0
@@ -229,11 +220,11 @@ func testOnePassInForce(t *testing.T, s [2]storage.Storage) {
 			case err == nil:
 				made++
 			case !errors.Is(err, storage.ErrConflict):
-				t.Fatalf("round %d: a refused pass: got %v, want ErrConflict", i, err)
+				t.Fatalf("round %d: a refused %s: got %v, want ErrConflict", i, what, err)
 			}
 		}
 		if made != 1 {
-			t.Fatalf("round %d: %d passes made live at once, want 1", i, made)
+			t.Fatalf("round %d: %d of %d racing to make a %s were made, want 1", i, made, len(errs), what)
 		}
 	}
 }
