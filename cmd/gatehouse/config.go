@@ -76,7 +76,7 @@ type Config struct {
 		Lifetime time.Duration `yaml:"lifetime" help:"how long a browser session lasts"`
 	} `yaml:"session"`
 	Limits struct {
-		AuthRequestsPerMinute int `yaml:"auth_requests_per_minute" help:"sign-ins one client address (an IPv6 /64) may start a minute; more are refused until the minute is out"`
+		AuthRequestsPerMinute int `yaml:"auth_requests_per_minute" help:"sign-ins one client address (an IPv6 /64) may start, and not finish, in a minute; more are refused until the minute is out"`
 	} `yaml:"limits"`
 	MFA struct {
 		KeyFile string `yaml:"key_file" help:"AES-256 key sealing second-factor secrets, created on first start (default <data_dir>/mfa.key)"`
