@@ -73,7 +73,9 @@ func TestRushFromOneAddress(t *testing.T) {
 		}
 		for i := range guesses {
 			b := e.newBrowser()
-			wg.Go(func() { guessed[i] = b.submitPassword(b.get(app.authorize().url), "alice", fmt.Sprint("guess ", round, i)) })
+			wg.Go(func() {
+				guessed[i] = b.submitPassword(b.get(app.authorize().url), "alice", fmt.Sprint("guess ", round, i))
+			})
 		}
 		wg.Wait()
 
