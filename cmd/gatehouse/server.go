@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
@@ -57,6 +59,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 			AuthRequest:  cfg.Tokens.AuthRequestLifetime,
 		},
 		SigningKeyRotation:  cfg.Keys.SigningKeyRotation,
+		SigningAlgorithm:    jose.SignatureAlgorithm(cfg.Keys.SigningAlgorithm),
 		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
 		LoginURL:            login.LoginURL(cfg.Issuer),
 		Now:                 now,
