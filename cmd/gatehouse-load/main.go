@@ -21,6 +21,11 @@
 // mixed (each client fetches a token, then introspects it four times). It
 // talks only to loopback addresses unless given -allow-remote: load
 // against someone else's server is an attack.
+//
+// It can drive zitadel/oidc's example OP the same way, to compare (see
+// compare.sh): -login zitadel-example signs in on that server's login form,
+// and -introspect-token signin introspects a signed-in user's token, the
+// only kind that server lets a client introspect.
 package main
 
 import (
@@ -74,6 +79,7 @@ type config struct {
 	scenario     string
 	timeout      time.Duration
 	allowRemote  bool
+	summary      bool
 
 	// For the sign-in and refresh scenarios.
 	redirectURI string
@@ -83,6 +89,9 @@ type config struct {
 	password    string
 	totpSeed    string
 	argon2      password.Params // the server's, for the ceiling
+	login       string          // whose login form: a key of passwordForms
+
+	introspectToken string // where the introspect scenario's token comes from: "client_credentials" or "signin"
 }
 
 // scenarios are what the tool can run.
@@ -100,11 +109,14 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.scenario, "scenario", "client_credentials", strings.Join(scenarios, ", "))
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback issuer (only a server you run)")
+	fs.BoolVar(&c.summary, "summary", false, "end with one line for scripts: summary scenario=… rps=… p50_ms=… p99_ms=… errors=…")
 	fs.StringVar(&c.redirectURI, "redirect-uri", "", "signin, refresh: the client's registered redirect URI (nothing need listen there)")
 	fs.StringVar(&c.scope, "scope", "openid offline_access", "signin, refresh: the scope asked for")
 	fs.IntVar(&c.users, "users", 1000, "signin, refresh: sign in as N users in turn, from -first-user (see the seed command)")
 	fs.IntVar(&c.firstUser, "first-user", 0, "signin, refresh: the first user's number (another run's users' codes are spent for 30 s)")
 	fs.StringVar(&c.password, "password", "", "signin, refresh: the users' password (or set GATEHOUSE_LOAD_PASSWORD)")
+	fs.StringVar(&c.login, "login", "gatehouse", "signin, refresh: whose password form to fill in: gatehouse, or zitadel-example (zitadel/oidc's example OP)")
+	fs.StringVar(&c.introspectToken, "introspect-token", "client_credentials", "introspect: the token to introspect comes from client_credentials, or from one sign-in (signin: a user's token)")
 	fs.StringVar(&c.totpSeed, "totp-seed", "", "signin, refresh: the seed the users' authenticator app keys were made from, if they have one")
 	c.argon2 = password.OWASP()
 	fs.Func("argon2", "signin: the server's argon2id parameters as memory_kib,iterations,parallelism, for the ceiling (default the OWASP 19456,2,1, the server's default)", func(v string) error {
@@ -114,6 +126,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.issuer = strings.TrimSuffix(c.issuer, "/")
 	if c.clientSecret == "" {
 		c.clientSecret = getenv("GATEHOUSE_LOAD_CLIENT_SECRET")
 	}
@@ -139,10 +152,16 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	if c.timeout <= 0 {
 		problems = append(problems, "-timeout must be positive")
 	}
+	if _, ok := passwordForms[c.login]; !ok {
+		problems = append(problems, "-login must be gatehouse or zitadel-example")
+	}
+	if c.introspectToken != "client_credentials" && c.introspectToken != "signin" {
+		problems = append(problems, "-introspect-token must be client_credentials or signin")
+	}
 	switch {
 	case !slices.Contains(scenarios, c.scenario):
 		problems = append(problems, "-scenario must be one of "+strings.Join(scenarios, ", "))
-	case c.scenario != "signin" && c.scenario != "refresh":
+	case !c.signsIn():
 	case c.redirectURI == "" || c.password == "":
 		problems = append(problems, "-scenario "+c.scenario+" needs -redirect-uri and -password")
 	case c.users < 1 || c.firstUser < 0:
@@ -161,6 +180,11 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	return c, nil
 }
 
+// signsIn is whether the run signs users in.
+func (c config) signsIn() bool {
+	return c.scenario == "signin" || c.scenario == "refresh" || c.scenario == "introspect" && c.introspectToken == "signin"
+}
+
 func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "seed" {
 		return seed(ctx, args[1:], out, getenv)
@@ -177,7 +201,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	l := &loader{cfg: cfg, client: client, endpoints: endpoints}
 	if cfg.scenario == "introspect" {
 		// One token, introspected over and over.
-		if l.token, err = l.fetchToken(ctx); err != nil {
+		if l.token, err = l.tokenToIntrospect(ctx); err != nil {
 			return fmt.Errorf("get a token to introspect: %w", err)
 		}
 	}
@@ -199,6 +223,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 			}
 		}
 		reportCeiling(out, cfg.argon2, ceiling, ok, elapsed)
+	}
+	if cfg.summary {
+		summarize(out, cfg.scenario, results, elapsed, ceiling)
 	}
 	for _, r := range results {
 		if r.status != "200" {
@@ -327,8 +354,9 @@ func (l *loader) work(ctx context.Context) []result {
 		var r result
 		switch {
 		case l.cfg.scenario == "signin", l.cfg.scenario == "refresh" && token == "":
-			user := fmt.Sprint("user", int64(l.cfg.firstUser)+(l.signIns.Add(1)-1)%int64(l.cfg.users))
-			token, r = l.signIn(ctx, user)
+			var t tokens
+			t, r = l.signIn(ctx, l.nextUser())
+			token = t.RefreshToken
 		case l.cfg.scenario == "refresh":
 			token, r = l.refresh(ctx, token)
 		case l.cfg.scenario == "client_credentials", l.cfg.scenario == "mixed" && (i%5 == 0 || token == ""):
@@ -348,7 +376,21 @@ func (l *loader) work(ctx context.Context) []result {
 	return mine
 }
 
-func (l *loader) fetchToken(ctx context.Context) (string, error) {
+// nextUser is the user the next sign-in is for: the users in turn.
+func (l *loader) nextUser() string {
+	return fmt.Sprint("user", int64(l.cfg.firstUser)+(l.signIns.Add(1)-1)%int64(l.cfg.users))
+}
+
+// tokenToIntrospect is the access token the introspect scenario asks
+// about: a client's own, or a signed-in user's.
+func (l *loader) tokenToIntrospect(ctx context.Context) (string, error) {
+	if l.cfg.introspectToken == "signin" {
+		t, r := l.signIn(ctx, l.nextUser())
+		if t.AccessToken == "" {
+			return "", fmt.Errorf("sign-in: %s", r.status)
+		}
+		return t.AccessToken, nil
+	}
 	tok, r := l.tokenRequest(ctx)
 	if tok == "" {
 		return "", fmt.Errorf("token request: %s", r.status)
@@ -440,6 +482,39 @@ func report(out io.Writer, cfg config, results []result, elapsed time.Duration) 
 				quantile(lat, 0.50), quantile(lat, 0.90), quantile(lat, 0.99), lat[len(lat)-1].Round(time.Microsecond))
 		}
 	}
+}
+
+// mainKind is the kind of result a scenario's rate counts: refresh's
+// sign-ins are only its set-up.
+var mainKind = map[string]string{"signin": "signin", "refresh": "refresh", "client_credentials": "token", "introspect": "introspect"}
+
+// summarize prints one line for scripts: the scenario's rate of successes,
+// their latency, and the failures of every kind; for signin, the argon2id
+// ceiling too.
+func summarize(out io.Writer, scenario string, results []result, elapsed time.Duration, ceiling float64) {
+	var lat []time.Duration
+	errs := 0
+	for _, r := range results {
+		switch {
+		case r.status != "200":
+			errs++
+		case mainKind[scenario] == "" || r.kind == mainKind[scenario]:
+			lat = append(lat, r.latency)
+		}
+	}
+	slices.Sort(lat)
+	ms := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(quantile(lat, q).Microseconds()) / 1000
+	}
+	fmt.Fprintf(out, "summary scenario=%s ok=%d rps=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d",
+		scenario, len(lat), float64(len(lat))/elapsed.Seconds(), ms(0.5), ms(0.99), errs)
+	if scenario == "signin" {
+		fmt.Fprintf(out, " ceiling=%.1f", ceiling)
+	}
+	fmt.Fprintln(out)
 }
 
 func formatErrors(errs map[string]int) string {

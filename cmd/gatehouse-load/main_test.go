@@ -29,6 +29,11 @@ func TestParseFlags(t *testing.T) {
 		{"too many clients", []string{"-concurrency", "5000"}, "-concurrency"},
 		{"no requests", []string{"-requests", "0"}, "-requests"},
 		{"unknown scenario", []string{"-scenario", "password"}, "-scenario"},
+		{"peer's login", []string{"-scenario", "refresh", "-login", "zitadel-example", "-redirect-uri", "http://127.0.0.1:1/cb", "-password", "p"}, ""},
+		{"unknown login", []string{"-login", "keycloak"}, "-login"},
+		{"introspect a user's token", []string{"-scenario", "introspect", "-introspect-token", "signin", "-redirect-uri", "http://127.0.0.1:1/cb", "-password", "p"}, ""},
+		{"user's token without sign-in", []string{"-scenario", "introspect", "-introspect-token", "signin"}, "needs -redirect-uri and -password"},
+		{"unknown token source", []string{"-introspect-token", "jwt"}, "-introspect-token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,8 +97,8 @@ func TestRunStopsAtRequestBudget(t *testing.T) {
 			srv, served := fakeIssuer(t, gatehouseDiscovery)
 			var out bytes.Buffer
 			start := time.Now()
-			err := run(t.Context(), []string{"-issuer", srv.URL, "-client-id", "load", "-client-secret", "s",
-				"-scenario", scenario, "-concurrency", "4", "-requests", "50", "-duration", "1m"}, &out, func(string) string { return "" })
+			err := run(t.Context(), []string{"-issuer", srv.URL + "/", "-client-id", "load", "-client-secret", "s",
+				"-scenario", scenario, "-concurrency", "4", "-requests", "50", "-duration", "1m", "-summary"}, &out, func(string) string { return "" })
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, out.String())
 			}
@@ -110,6 +115,9 @@ func TestRunStopsAtRequestBudget(t *testing.T) {
 			if !strings.Contains(out.String(), "requests   50,") || !strings.Contains(out.String(), "errors     none") {
 				t.Errorf("report does not show 50 requests without errors:\n%s", out.String())
 			}
+			if want := "\nsummary scenario=" + scenario + " ok=50 rps="; !strings.Contains(out.String(), want) || !strings.HasSuffix(out.String(), " errors=0\n") {
+				t.Errorf("no summary line %q…errors=0:\n%s", want, out.String())
+			}
 		})
 	}
 }
@@ -117,10 +125,10 @@ func TestRunStopsAtRequestBudget(t *testing.T) {
 func TestRunReportsErrors(t *testing.T) {
 	srv, _ := fakeIssuer(t, gatehouseDiscovery)
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"-issuer", srv.URL, "-client-id", "load", "-client-secret", "wrong", "-requests", "10"},
+	err := run(t.Context(), []string{"-issuer", srv.URL, "-client-id", "load", "-client-secret", "wrong", "-requests", "10", "-summary"},
 		&out, func(string) string { return "" })
-	if err == nil || !strings.Contains(out.String(), "401: 10") {
-		t.Errorf("got error %v and report:\n%s\nwant an error and 401: 10", err, out.String())
+	if err == nil || !strings.Contains(out.String(), "401: 10") || !strings.Contains(out.String(), " ok=0 rps=0.0 p50_ms=0.00 p99_ms=0.00 errors=10\n") {
+		t.Errorf("got error %v and report:\n%s\nwant an error, 401: 10 and a summary with errors=10", err, out.String())
 	}
 }
 

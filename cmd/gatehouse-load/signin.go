@@ -35,6 +35,15 @@ func totpKey(seed, user string) []byte {
 	return mac.Sum(nil)[:20]
 }
 
+// passwordForms is, for each -login, the action of the form that takes the
+// username and password. Both forms name their fields username and
+// password and carry the rest in hidden inputs; only Gatehouse follows
+// with a second-factor form.
+var passwordForms = map[string]string{
+	"gatehouse":       "/login/password",
+	"zitadel-example": "/login/username", // zitadel/oidc's example/server/exampleop
+}
+
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // formOf is the hidden fields of the page's form posting to action.
@@ -118,13 +127,19 @@ func (b *browser) follow(ctx context.Context, p page) (page, error) {
 	return p, nil
 }
 
-// signIn runs one whole sign-in for user and returns its tokens' refresh
-// token (if any) and the result: "200", or the step that failed and how.
-func (l *loader) signIn(ctx context.Context, user string) (refreshToken string, r result) {
+// tokens is what a code exchange or a refresh answers with.
+type tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// signIn runs one whole sign-in for user and returns its tokens and the
+// result: "200", or the step that failed and how.
+func (l *loader) signIn(ctx context.Context, user string) (_ tokens, r result) {
 	r = result{kind: "signin", status: "transport error"}
 	start := time.Now()
 	defer func() { r.latency = time.Since(start) }()
-	fail := func(step string, p page, err error) (string, result) {
+	fail := func(step string, p page, err error) (tokens, result) {
 		switch {
 		case err != nil && ctx.Err() != nil:
 		case err != nil:
@@ -132,7 +147,7 @@ func (l *loader) signIn(ctx context.Context, user string) (refreshToken string, 
 		default:
 			r.status = fmt.Sprintf("%s %d", step, p.status)
 		}
-		return "", r
+		return tokens{}, r
 	}
 
 	verifier, state := randomString(), randomString()
@@ -147,13 +162,14 @@ func (l *loader) signIn(ctx context.Context, user string) (refreshToken string, 
 	if err == nil {
 		p, err = b.follow(ctx, p)
 	}
-	f, ok := formOf(p.body, "/login/password")
+	action := passwordForms[l.cfg.login]
+	f, ok := formOf(p.body, action)
 	if err != nil || !ok {
 		return fail("authorize", p, err)
 	}
 	f.Set("username", user)
 	f.Set("password", l.cfg.password)
-	if p, err = b.do(ctx, http.MethodPost, l.cfg.issuer+"/login/password", f); err == nil {
+	if p, err = b.do(ctx, http.MethodPost, l.cfg.issuer+action, f); err == nil {
 		p, err = b.follow(ctx, p)
 	}
 	if f, ok := formOf(p.body, "/login/second-factor"); err == nil && ok {
@@ -181,31 +197,27 @@ func (l *loader) signIn(ctx context.Context, user string) (refreshToken string, 
 		return fail("callback", p, nil)
 	}
 
-	var tokens struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var t tokens
 	exchange := l.post(ctx, "token", l.endpoints.Token, url.Values{
 		"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
 		"redirect_uri": {l.cfg.redirectURI}, "code_verifier": {verifier},
-	}, &tokens)
+	}, &t)
 	if exchange.status != "200" {
 		if ctx.Err() == nil {
 			r.status = "exchange " + exchange.status
 		}
-		return "", r
+		return tokens{}, r
 	}
 	r.status = "200"
-	return tokens.RefreshToken, r
+	return t, r
 }
 
 // refresh redeems a refresh token for new tokens, and returns the new
-// refresh token: Gatehouse rotates them.
+// refresh token: Gatehouse rotates them, and so does zitadel's example OP.
 func (l *loader) refresh(ctx context.Context, token string) (string, result) {
-	var tokens struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	r := l.post(ctx, "refresh", l.endpoints.Token, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}, &tokens)
-	return tokens.RefreshToken, r
+	var t tokens
+	r := l.post(ctx, "refresh", l.endpoints.Token, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}}, &t)
+	return t.RefreshToken, r
 }
 
 func randomString() string {

@@ -64,13 +64,19 @@ func (g *gatehouse) start() {
 		g.t.Fatal(err)
 	}
 	g.t.Cleanup(g.stop)
+	waitForDiscovery(g.t, g.issuer)
+}
+
+// waitForDiscovery waits for a server just started to answer discovery.
+func waitForDiscovery(t *testing.T, issuer string) {
+	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(g.issuer + "/.well-known/openid-configuration"); err == nil {
+		if resp, err := http.Get(issuer + "/.well-known/openid-configuration"); err == nil {
 			resp.Body.Close()
 			return
 		}
 	}
-	g.t.Fatal("the server did not answer within 30 s")
+	t.Fatalf("%s did not answer within 30 s", issuer)
 }
 
 func (g *gatehouse) stop() {
@@ -85,7 +91,8 @@ var clientLine = regexp.MustCompile(`client_id: (\S+)\nclient_secret: (\S+)`)
 
 // TestSignInAndRefresh drives a real Gatehouse: seeded users with an
 // authenticator app each sign in (password, code, exchange) as a browser
-// and an app do, then refresh their tokens; nothing is refused.
+// and an app do, then refresh their tokens, and a signed-in user's token is
+// introspected by its app; nothing is refused.
 func TestSignInAndRefresh(t *testing.T) {
 	g := newGatehouse(t)
 	g.start() // the first start makes the database and its root org unit
@@ -106,13 +113,19 @@ func TestSignInAndRefresh(t *testing.T) {
 	g.start()
 
 	// Each run its own users: a code is spent for its 30 seconds.
-	for _, tc := range []struct{ scenario, first, users string }{{"signin", "0", "40"}, {"refresh", "40", "10"}} {
+	// The summary counts what the scenario measures: refresh's 4 sign-ins
+	// (one a client) are only its set-up.
+	for _, tc := range []struct{ scenario, first, users, ok string }{
+		{"signin", "0", "40", "40"}, {"refresh", "40", "9", "36"}, {"introspect", "49", "1", "40"},
+	} {
 		scenario := tc.scenario
 		out.Reset()
 		err := run(context.Background(), []string{"-issuer", g.issuer, "-client-id", m[1], "-client-secret", m[2], "-scenario", scenario,
 			"-redirect-uri", "http://127.0.0.1:1/cb", "-password", pw, "-totp-seed", "s", "-first-user", tc.first, "-users", tc.users,
-			"-concurrency", "4", "-requests", "40", "-duration", "1m", "-argon2", "8192,1,1"}, &out, os.Getenv)
-		if err != nil || !strings.Contains(out.String(), "requests   40,") || !strings.Contains(out.String(), "errors     none") {
+			"-introspect-token", "signin", // for introspect: a signed-in user's token, as compare.sh asks both servers
+			"-concurrency", "4", "-requests", "40", "-duration", "1m", "-argon2", "8192,1,1", "-summary"}, &out, os.Getenv)
+		if err != nil || !strings.Contains(out.String(), "requests   40,") || !strings.Contains(out.String(), "errors     none") ||
+			!strings.Contains(out.String(), "summary scenario="+scenario+" ok="+tc.ok+" ") {
 			t.Errorf("%s: %v\n%s", scenario, err, out.String())
 		}
 		if scenario == "signin" && !strings.Contains(out.String(), "% of the ceiling") {
