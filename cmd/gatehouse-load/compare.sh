@@ -8,8 +8,10 @@
 # or DURATION=15s WORKERS=8 USERS=20000 in the environment. USERS is how many
 # users are seeded into Gatehouse (each with an authenticator app); the
 # sign-ins take them in turn, so they must outnumber 30 seconds of sign-ins
-# (an authenticator app code is good once). Everything runs on loopback in a
-# temporary directory, removed at the end; no root needed.
+# (an authenticator app code is good once). Gatehouse listens on loopback;
+# the peer, as the example is written, on every interface, for the minute it
+# runs. All data is in a temporary directory, removed at the end; no root
+# needed.
 #
 # The workloads, each for DURATION at WORKERS concurrent clients:
 #   client_credentials  token issue to a confidential client
@@ -36,9 +38,9 @@ REDIRECT_URI=http://127.0.0.1:1/cb # nothing listens: the tool reads the code of
 
 while (($#)); do
 	case $1 in
-	--duration) DURATION=$2; shift 2 ;;
-	--workers) WORKERS=$2; shift 2 ;;
-	--users) USERS=$2; shift 2 ;;
+	--duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
+	--workers) WORKERS=${2:?--workers needs a value}; shift 2 ;;
+	--users) USERS=${2:?--users needs a value}; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
