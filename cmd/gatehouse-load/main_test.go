@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -163,5 +165,17 @@ func TestQuantile(t *testing.T) {
 	}
 	if got := quantile(lat[:1], 0.5); got != time.Millisecond {
 		t.Errorf("quantile of one = %s, want 1ms", got)
+	}
+}
+
+func TestArgon2Ceiling(t *testing.T) {
+	got := argon2Ceiling(t.Context(), password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 100*time.Millisecond)
+	if got <= 0 {
+		t.Errorf("ceiling %v hashes/s, want more than none", got)
+	}
+	var out bytes.Buffer
+	reportCeiling(&out, password.OWASP(), 100, 92, time.Second)
+	if !strings.Contains(out.String(), "92/s, 92 % of the ceiling") {
+		t.Errorf("report:\n%s", out.String())
 	}
 }
