@@ -235,16 +235,20 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("route %q is a path, not a pattern", r)
 		}
 	}
+	e.wantNoPublicMetrics()
+}
 
-	// The public listener serves no metrics.
+// wantNoPublicMetrics checks the public listener serves no metrics.
+func (e *env) wantNoPublicMetrics() {
+	e.t.Helper()
 	resp, err := e.srv.Client().Get(e.issuer + "/metrics")
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || bytes.Contains(body, []byte("gatehouse_")) {
-		t.Errorf("GET /metrics on the public listener: status %d, body %.200q; want 404 and no metrics", resp.StatusCode, body)
+		e.t.Errorf("GET /metrics on the public listener: status %d, body %.200q; want 404 and no metrics", resp.StatusCode, body)
 	}
 }
 
@@ -255,15 +259,10 @@ func TestMetricsOffByDefault(t *testing.T) {
 		t.Errorf("metrics.listen defaults to %q, want empty: off", got)
 	}
 	e := newEnv(t)
-	resp, err := e.srv.Client().Get(e.issuer + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if e.metricsURL != "" {
+		t.Errorf("a metrics listener at %s with the default configuration", e.metricsURL)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || bytes.Contains(body, []byte("gatehouse_")) {
-		t.Errorf("GET /metrics on the public listener: status %d, body %.200q; want 404 and no metrics", resp.StatusCode, body)
-	}
+	e.wantNoPublicMetrics()
 }
 
 // freeAddr is a loopback address no one listens on, for a moment.
