@@ -1,6 +1,7 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -328,6 +329,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		return
 	}
 	h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
+	h.starts.give(ipKey(h.clientIP(r))) // a finished sign-in does not use the start budget up
 	http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }
 
@@ -422,26 +424,16 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Charge the attempt to the address and the account before checking
-	// it; a success is refunded below.
-	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(h.clientIP(r))
-	acct, err := h.chargeAttempt(r, "login.password", login, u.ID, accountKey, ipKey)
-	var locked errThrottled
-	if errors.As(err, &locked) {
-		h.showPassword(w, r, a, http.StatusTooManyRequests, h.msgThrottled(locked))
+	valid, err := h.checkPassword(r, "login.password", login, u, pw)
+	if msg, refused := h.msgRefused(err); refused {
+		h.showPassword(w, r, a, http.StatusTooManyRequests, msg)
 		return
 	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	valid, err := h.verifyPassword(ctx, u, pw)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	if !valid {
-		h.recordFailure(r, "login.password", login, u, acct)
 		h.showPassword(w, r, a, http.StatusUnauthorized, msgBadCredentials)
 		return
 	}
@@ -457,10 +449,6 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		expired := u.OneTimePasswordExpiry(h.cfg.OneTimeLifetime).UTC().Format(time.RFC3339)
 		h.auditUser(r, u, "login.password", storage.OutcomeDenied, map[string]string{"reason": "one-time password expired", "expired": expired})
 		h.showPassword(w, r, a, http.StatusForbidden, "This one-time password has expired. Ask your helpdesk for a new one.")
-		return
-	}
-	if err := h.passwordPassed(ctx, accountKey, ipKey); err != nil {
-		h.serverError(w, r, err)
 		return
 	}
 	if a.HintUserID != "" && u.ID != a.HintUserID {
@@ -512,29 +500,71 @@ func (h *Handler) accountKey(r *http.Request, login, userID string) string {
 	return "account:name:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// chargeAttempt charges a password attempt to the address, then the
-// account, before it is checked: at sign-in, or on Security info, where a
-// wrong current password counts as a wrong password at sign-in does. A
-// locked key is audited under action and returned as errThrottled.
-func (h *Handler) chargeAttempt(r *http.Request, action, login, userID, accountKey, ipKey string) (acct storage.Attempts, err error) {
+// checkPassword checks pw as u's password (u is zero for a login that
+// names no one) at sign-in, or on Security info, where a wrong current
+// password counts as a wrong password at sign-in does. It is refused,
+// audited under action, while the address or the account is locked, or
+// while the account has attempts in flight that would lock it were they
+// all to fail (errThrottled, errBusy). Only a wrong password counts
+// against the account and the address, and is audited; a right one
+// clears the account's failures and takes one back from the address.
+func (h *Handler) checkPassword(r *http.Request, action, login string, u storage.User, pw string) (valid bool, err error) {
 	ctx := r.Context()
-	for _, c := range []struct {
-		key  string
-		rule ThrottleRule
-	}{{ipKey, h.cfg.IPThrottle}, {accountKey, h.cfg.AccountThrottle}} {
-		att, err := h.throttle.charge(ctx, c.key, c.rule)
-		var locked errThrottled
-		if errors.As(err, &locked) {
-			h.audit(r, storage.AuditEvent{Subject: userID, Action: action, Outcome: storage.OutcomeDenied,
-				Details: map[string]string{"login": login, "reason": "throttled", "key": strings.SplitN(c.key, ":", 2)[0]}})
-			return acct, err
+	accountKey, ipKey := h.accountKey(r, login, u.ID), ipKey(h.clientIP(r))
+	refused := func(key string, err error) (bool, error) {
+		reason := "throttled"
+		if errors.Is(err, errBusy) {
+			reason = "attempts in flight"
 		}
-		if err != nil {
-			return acct, err
-		}
-		acct = att
+		h.audit(r, storage.AuditEvent{Subject: u.ID, Action: action, Outcome: storage.OutcomeDenied,
+			Details: map[string]string{"login": login, "reason": reason, "key": strings.SplitN(key, ":", 2)[0]}})
+		return false, err
 	}
-	return acct, nil
+	var locked errThrottled
+	if err := h.throttle.check(ctx, ipKey); errors.As(err, &locked) {
+		return refused(ipKey, err)
+	} else if err != nil {
+		return false, err
+	}
+	l, err := h.throttle.admit(ctx, accountKey, h.cfg.AccountThrottle)
+	if errors.As(err, &locked) || errors.Is(err, errBusy) {
+		return refused(accountKey, err)
+	} else if err != nil {
+		return false, err
+	}
+	valid, err = h.verifyPassword(ctx, u, pw)
+	outcome := settledFailed
+	switch {
+	case err != nil:
+		outcome = settledUnchecked
+	case valid:
+		outcome = settledPassed
+	}
+	acct, serr := h.throttle.settle(ctx, l, h.cfg.AccountThrottle, outcome)
+	switch {
+	case err != nil || serr != nil:
+		return false, cmp.Or(err, serr)
+	case valid:
+		return true, h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle)
+	}
+	if err := h.throttle.fail(ctx, ipKey, h.cfg.IPThrottle); err != nil {
+		return false, err
+	}
+	h.recordFailure(r, action, login, u, acct)
+	return false, nil
+}
+
+// msgRefused tells the user why checkPassword refused to check, or says
+// ok false for another error.
+func (h *Handler) msgRefused(err error) (msg string, ok bool) {
+	var locked errThrottled
+	switch {
+	case errors.As(err, &locked):
+		return h.msgThrottled(locked), true
+	case errors.Is(err, errBusy):
+		return "Another sign-in to this account is being checked. Wait a moment and try again.", true
+	}
+	return "", false
 }
 
 // msgThrottled tells the user how long a password lock lasts.
@@ -558,15 +588,6 @@ func (h *Handler) verifyPassword(ctx context.Context, u storage.User, pw string)
 		h.rehash(ctx, u.ID, pw)
 	}
 	return valid, err
-}
-
-// passwordPassed clears the account's failures after a right password and
-// refunds its attempt to the address.
-func (h *Handler) passwordPassed(ctx context.Context, accountKey, ipKey string) error {
-	if err := h.throttle.reset(ctx, accountKey); err != nil {
-		return err
-	}
-	return h.throttle.refund(ctx, ipKey, h.cfg.IPThrottle)
 }
 
 // findUser looks a sign-in name up as a username, then as an email.

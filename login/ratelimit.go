@@ -13,9 +13,10 @@ type RateRule struct {
 }
 
 // DefaultStartRule budgets the sign-ins (stored auth requests) one address
-// may start: far more than people sign in, far fewer than would fill the
-// database.
-var DefaultStartRule = RateRule{Limit: 60, Window: time.Minute}
+// may leave unfinished in a window (one that finishes gives its start
+// back): more than a 200-person site behind one address starts in the
+// minute its shift begins, far fewer than would fill the database.
+var DefaultStartRule = RateRule{Limit: 300, Window: time.Minute}
 
 // rateLimiter counts events per key in fixed windows, in memory. Unlike the
 // failure throttle it forgets on its own, however busy the key stays: an
@@ -66,6 +67,16 @@ func (l *rateLimiter) take(key string) (ok bool, until time.Time, first bool) {
 	first = !w.refused
 	w.refused = true
 	return false, until, first
+}
+
+// give takes back one event counted for key in the current window: one
+// that turned out well, so that only the others use the budget up.
+func (l *rateLimiter) give(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := l.windows[key]; w != nil && w.n > 0 && l.now().Before(w.start.Add(l.rule.Window)) {
+		w.n--
+	}
 }
 
 // sweep drops ended windows, at most once a window, so the map holds only

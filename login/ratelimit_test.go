@@ -93,3 +93,27 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimiterGive: an event given back, one that turned out well, no
+// longer counts in its window, so the budget counts only the others.
+func TestRateLimiterGive(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newRateLimiter(RateRule{Limit: 2, Window: time.Minute}, func() time.Time { return now })
+	for range 10 { // a site's sign-ins, each finished before the next
+		if ok, _, _ := l.take("ip:a"); !ok {
+			t.Fatal("a finished sign-in used the budget up")
+		}
+		l.give("ip:a")
+	}
+	l.give("ip:b") // nothing to give back: no credit
+	l.take("ip:a")
+	l.take("ip:a")
+	if ok, _, _ := l.take("ip:a"); ok {
+		t.Error("three unfinished in a window of two were let through")
+	}
+	for i, want := range []bool{true, true, false} {
+		if ok, _, _ := l.take("ip:b"); ok != want {
+			t.Errorf("ip:b's take %d after a give with nothing to give: ok %v, want %v", i+1, ok, want)
+		}
+	}
+}

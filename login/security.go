@@ -885,29 +885,17 @@ func (h *Handler) postOwnPassword(w http.ResponseWriter, r *http.Request) {
 		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
 		return
 	}
-	accountKey, ipKey := h.accountKey(r, u.Username, u.ID), ipKey(h.clientIP(r))
-	attempts, err := h.chargeAttempt(r, actionPasswordChange, u.Username, u.ID, accountKey, ipKey)
-	var locked errThrottled
-	if errors.As(err, &locked) {
-		h.ownPasswordPage(w, r, u, http.StatusTooManyRequests, fieldCurrent, h.msgThrottled(locked))
+	valid, err := h.checkPassword(r, actionPasswordChange, u.Username, u, current)
+	if msg, refused := h.msgRefused(err); refused {
+		h.ownPasswordPage(w, r, u, http.StatusTooManyRequests, fieldCurrent, msg)
 		return
 	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	valid, err := h.verifyPassword(ctx, u, current)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	if !valid {
-		h.recordFailure(r, actionPasswordChange, u.Username, u, attempts)
 		h.ownPasswordPage(w, r, u, http.StatusUnauthorized, fieldCurrent, msgWrongCurrent)
-		return
-	}
-	if err := h.passwordPassed(ctx, accountKey, ipKey); err != nil {
-		h.serverError(w, r, err)
 		return
 	}
 	if msg := h.newPasswordProblem(u, pw, r.PostFormValue("confirm_password")); msg != "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
@@ -137,5 +138,70 @@ func TestThrottleForgets(t *testing.T) {
 	a, err := th.charge(ctx, "send:u", rule)
 	if err != nil || a.Failures != 1 || !a.LockedUntil.Equal(now) {
 		t.Errorf("an hour later: %+v, %v; want a fresh count of 1 and no lock", a, err)
+	}
+}
+
+// TestThrottleInFlight: attempts at an account are admitted as leases, not
+// failures: two at most at once, and a second only while the first, were
+// it to fail, would not lock the account. Settling counts a failure, clears
+// the failures after a success, or just lets an unchecked attempt go; a
+// lease left by a server that stopped mid-check ends by itself.
+func TestThrottleInFlight(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := throttle{store: db, now: func() time.Time { return now }}
+	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
+	admit := func(want error) lease {
+		t.Helper()
+		l, err := th.admit(ctx, "account:a", rule)
+		if !errors.Is(err, want) && !(want == errThrottled{} && errors.As(err, new(errThrottled))) {
+			t.Fatalf("admit: %v, want %v", err, want)
+		}
+		return l
+	}
+	settle := func(l lease, how settled) storage.Attempts {
+		t.Helper()
+		a, err := th.settle(ctx, l, rule, how)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	first, second := admit(nil), admit(nil)
+	admit(errBusy) // a third waits for one of the two
+	if a := settle(first, settledUnchecked); a.Failures != 0 || len(a.InFlight) != 1 {
+		t.Errorf("after letting one go: %+v, want no failures and one in flight", a)
+	}
+	third := admit(nil)
+	settle(second, settledFailed)
+	if a := settle(third, settledFailed); a.Failures != 2 || len(a.InFlight) != 0 || a.LockedUntil.After(now) {
+		t.Errorf("after two failures: %+v, want two, none in flight, no lock", a)
+	}
+
+	// Two failed, the free budget: one more may go in, but not beside
+	// another, which would be checked into a lock already decided.
+	last := admit(nil)
+	admit(errBusy)
+	if a := settle(last, settledFailed); a.Failures != 3 || !a.LockedUntil.Equal(now.Add(time.Second)) {
+		t.Errorf("after the third failure: %+v, want a lock for a second", a)
+	}
+	admit(errThrottled{})
+
+	// A lease outlives no stopped server; a success clears the failures.
+	now = now.Add(time.Second)
+	admit(nil)
+	now = now.Add(leaseTime)
+	ok := admit(nil)
+	if a := settle(ok, settledPassed); a.Failures != 0 || len(a.InFlight) != 0 {
+		t.Errorf("after a success: %+v, want nothing", a)
+	}
+	if a, err := db.GetAttempts(ctx, "account:a"); err == nil {
+		t.Errorf("after a success: stored %+v, want no record", a)
 	}
 }

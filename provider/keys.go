@@ -3,12 +3,16 @@ package provider
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,44 +22,54 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// RS256 is required by OIDC Core (section 15.1), so every RP can verify it.
-const signingAlgorithm = jose.RS256
+// SigningAlgorithms are the algorithms ID tokens may be signed with, the
+// default first: RS256 is required by OIDC Core (section 15.1), so every RP
+// can verify it. ES256 signs about 20 times faster and EdDSA faster still,
+// for deployments whose RPs all verify them.
+var SigningAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
 
 // keyring holds the parsed signing keys in memory: parsing a PKCS #8 RSA key
 // on every token would cost more than signing with it.
 type keyring struct {
-	store    storage.SigningKeys
-	rotate   time.Duration // how long a key signs
-	retain   time.Duration // how long a retired key stays published
-	bits     int
-	logger   *slog.Logger
+	store  storage.SigningKeys
+	rotate time.Duration // how long a key signs
+	retain time.Duration // how long a retired key stays published
+	alg    jose.SignatureAlgorithm
+	bits   int // for RSA keys
+	logger *slog.Logger
+
 	mu       sync.RWMutex
 	active   *signingKey
 	verifies []op.Key
+	algs     []jose.SignatureAlgorithm // of the published keys, the signing key's first
 }
 
 type signingKey struct {
 	id  string
+	alg jose.SignatureAlgorithm
 	key crypto.Signer
 }
 
-func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return signingAlgorithm }
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
 func (k *signingKey) Key() any                                    { return k.key }
 func (k *signingKey) ID() string                                  { return k.id }
 
 type publicKey struct {
 	id  string
+	alg jose.SignatureAlgorithm
 	key crypto.PublicKey
 }
 
 func (k *publicKey) ID() string                         { return k.id }
-func (k *publicKey) Algorithm() jose.SignatureAlgorithm { return signingAlgorithm }
+func (k *publicKey) Algorithm() jose.SignatureAlgorithm { return k.alg }
 func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return k.key }
 
-// Rotate makes sure a key younger than the rotation period signs, retiring
-// the previous one and dropping keys whose retention has passed, all in one
-// storage transaction.
+// Rotate makes sure a key of the configured algorithm younger than the
+// rotation period signs, retiring the previous one (so a change of
+// algorithm takes effect at once, the old key still published) and
+// dropping keys whose retention has passed, all in one storage
+// transaction.
 func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 	var created string
 	keys, err := kr.store.UpdateSigningKeys(ctx, func(keys []storage.SigningKey) ([]storage.SigningKey, error) {
@@ -67,7 +81,7 @@ func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 				continue
 			}
 			if k.RetiredAt.IsZero() {
-				if now.Sub(k.CreatedAt) < kr.rotate {
+				if now.Sub(k.CreatedAt) < kr.rotate && keyAlgorithm(k) == kr.alg {
 					needNew = false
 				} else {
 					k.RetiredAt = now
@@ -77,7 +91,7 @@ func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 			kept = append(kept, k)
 		}
 		if needNew {
-			k, err := newSigningKey(now, kr.bits)
+			k, err := newSigningKey(now, kr.alg, kr.bits)
 			if err != nil {
 				return nil, err
 			}
@@ -99,7 +113,9 @@ func (kr *keyring) load(keys []storage.SigningKey) error {
 	var active *signingKey
 	var activeAt time.Time
 	verifies := make([]op.Key, 0, len(keys))
+	var algs []jose.SignatureAlgorithm
 	for _, k := range keys {
+		alg := keyAlgorithm(k)
 		parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateDER)
 		if err != nil {
 			return fmt.Errorf("parse signing key %s: %w", k.ID, err)
@@ -108,18 +124,32 @@ func (kr *keyring) load(keys []storage.SigningKey) error {
 		if !ok {
 			return fmt.Errorf("signing key %s: not a signer", k.ID)
 		}
-		verifies = append(verifies, &publicKey{id: k.ID, key: signer.Public()})
+		verifies = append(verifies, &publicKey{id: k.ID, alg: alg, key: signer.Public()})
+		if !slices.Contains(algs, alg) {
+			algs = append(algs, alg)
+		}
 		if k.RetiredAt.IsZero() && k.CreatedAt.After(activeAt) {
-			active, activeAt = &signingKey{id: k.ID, key: signer}, k.CreatedAt
+			active, activeAt = &signingKey{id: k.ID, alg: alg, key: signer}, k.CreatedAt
 		}
 	}
 	if active == nil {
 		return errors.New("no active signing key")
 	}
+	i := slices.Index(algs, active.alg)
+	algs[0], algs[i] = algs[i], algs[0]
 	kr.mu.Lock()
-	kr.active, kr.verifies = active, verifies
+	kr.active, kr.verifies, kr.algs = active, verifies, algs
 	kr.mu.Unlock()
 	return nil
+}
+
+// keyAlgorithm is k's algorithm: RS256 for a key stored before there was
+// a choice.
+func keyAlgorithm(k storage.SigningKey) jose.SignatureAlgorithm {
+	if k.Algorithm == "" {
+		return jose.RS256
+	}
+	return jose.SignatureAlgorithm(k.Algorithm)
 }
 
 func (kr *keyring) signing() *signingKey {
@@ -134,14 +164,32 @@ func (kr *keyring) published() []op.Key {
 	return kr.verifies
 }
 
-func newSigningKey(now time.Time, bits int) (storage.SigningKey, error) {
-	key, err := rsa.GenerateKey(rand.Reader, bits)
+func (kr *keyring) algorithms() []jose.SignatureAlgorithm {
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	return kr.algs
+}
+
+// newSigningKey makes a key for alg: RSA of bits, P-256 or Ed25519.
+func newSigningKey(now time.Time, alg jose.SignatureAlgorithm, bits int) (storage.SigningKey, error) {
+	var key any
+	var err error
+	switch alg {
+	case jose.RS256:
+		key, err = rsa.GenerateKey(rand.Reader, bits)
+	case jose.ES256:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.EdDSA:
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		err = fmt.Errorf("unsupported algorithm %q", alg)
+	}
 	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("generate RSA key: %w", err)
+		return storage.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("marshal RSA key: %w", err)
+		return storage.SigningKey{}, fmt.Errorf("marshal %s key: %w", alg, err)
 	}
-	return storage.SigningKey{ID: storage.NewID(), Algorithm: string(signingAlgorithm), PrivateDER: der, CreatedAt: now}, nil
+	return storage.SigningKey{ID: storage.NewID(), Algorithm: string(alg), PrivateDER: der, CreatedAt: now}, nil
 }

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -47,6 +49,9 @@ type Config struct {
 	SigningKeyRotation  time.Duration
 	SigningKeyRetention time.Duration
 	SigningKeyBits      int
+	// SigningAlgorithm signs ID tokens: one of SigningAlgorithms, RS256 if
+	// empty.
+	SigningAlgorithm jose.SignatureAlgorithm
 	// LoginURL returns the login page for an auth request.
 	LoginURL func(authRequestID string) string
 	// Observer is told of every token request, for metrics; nil tells no
@@ -129,10 +134,17 @@ func New(ctx context.Context, cfg Config, store Store) (*Provider, error) {
 	if cfg.SigningKeyBits == 0 {
 		cfg.SigningKeyBits = 2048
 	}
+	if cfg.SigningAlgorithm == "" {
+		cfg.SigningAlgorithm = SigningAlgorithms[0]
+	}
+	if !slices.Contains(SigningAlgorithms, cfg.SigningAlgorithm) {
+		return nil, fmt.Errorf("signing algorithm %q: want one of %v", cfg.SigningAlgorithm, SigningAlgorithms)
+	}
 	kr := &keyring{
 		store:  store,
 		rotate: cfg.SigningKeyRotation,
 		retain: cfg.SigningKeyRetention,
+		alg:    cfg.SigningAlgorithm,
 		bits:   cfg.SigningKeyBits,
 		logger: cfg.Logger,
 	}

@@ -476,7 +476,7 @@ func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) {
 }
 
 func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{signingAlgorithm}, nil
+	return s.keys.algorithms(), nil
 }
 
 func (s *opStorage) KeySet(context.Context) ([]op.Key, error) {

@@ -799,22 +799,30 @@ func EnsureSecret(ctx context.Context, s Secrets, purpose string, size int, now 
 }
 
 // Attempts counts consecutive failures for one throttle key (an account,
-// an IP address, a user and method).
+// an IP address, a user and method), and holds the leases of the attempts
+// at it being checked now.
 type Attempts struct {
 	Key         string
 	Failures    int
 	LastFailure time.Time
 	LockedUntil time.Time
-	// ExpiresAt is when the record may be forgotten.
+	// InFlight are the leases of attempts admitted and not yet settled,
+	// each the time until which it counts: a server that stops mid-check
+	// leaves a lease that ends by itself.
+	InFlight []time.Time `json:",omitempty"`
+	// ExpiresAt is when the record may be forgotten; not before its
+	// leases end.
 	ExpiresAt time.Time
 }
+
+// Empty reports whether a holds nothing worth storing.
+func (a Attempts) Empty() bool { return a.Failures == 0 && len(a.InFlight) == 0 }
 
 // Throttle stores failure counters.
 type Throttle interface {
 	GetAttempts(ctx context.Context, key string) (Attempts, error)
 	// UpdateAttempts runs update on the record for key (a zero record with
-	// Key set when there is none). Returning a record with zero Failures
-	// deletes it.
+	// Key set when there is none). Returning an Empty record deletes it.
 	UpdateAttempts(ctx context.Context, key string, update func(Attempts) (Attempts, error)) (Attempts, error)
 }
 

@@ -1,19 +1,26 @@
-// Command gatehouse-load drives a running Gatehouse with token and
-// introspection requests from many concurrent clients, for a bounded time
-// and number of requests, and reports throughput and latency.
+// Command gatehouse-load drives a running Gatehouse as many concurrent
+// browsers and apps would, for a bounded time and number of requests, and
+// reports throughput and latency.
 //
-// Start a server and register a confidential client that may use
-// client_credentials (register with the server stopped: the database has one
-// writer):
+// Start a server once (it makes its database), stop it, register a
+// confidential client, and, for sign-ins, seed users (both with the server
+// stopped: the database has one writer); then start it and run:
 //
-//	go run ./cmd/gatehouse client add --data-dir /tmp/gh --name load --grant client_credentials
+//	go run ./cmd/gatehouse client add --data-dir /tmp/gh --name load --redirect-uri http://127.0.0.1:1/cb \
+//	    --grant authorization_code --grant refresh_token --grant client_credentials
+//	go run ./cmd/gatehouse-load seed -data-dir /tmp/gh -users 10000 -password 'load test password' -totp-seed s
 //	go run ./cmd/gatehouse --data-dir /tmp/gh --demo.enabled=false
-//	go run ./cmd/gatehouse-load -client-id ID -client-secret SECRET -scenario mixed
+//	go run ./cmd/gatehouse-load -client-id ID -client-secret SECRET -scenario signin \
+//	    -redirect-uri http://127.0.0.1:1/cb -password 'load test password' -totp-seed s -users 10000
 //
-// Scenarios: client_credentials (token issue: a write per request),
-// introspect (a read per request), mixed (each client fetches a token, then
-// introspects it four times). It talks only to loopback addresses unless
-// given -allow-remote: load against someone else's server is an attack.
+// Scenarios: signin (a new browser's whole sign-in: /authorize, password,
+// the authenticator app's code when the user has one, code exchange; it
+// also prints this machine's argon2id ceiling), refresh (each client signs
+// in once, then refreshes its tokens over and over), client_credentials
+// (token issue: a write per request), introspect (a read per request),
+// mixed (each client fetches a token, then introspects it four times). It
+// talks only to loopback addresses unless given -allow-remote: load
+// against someone else's server is an attack.
 package main
 
 import (
@@ -34,6 +41,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/password"
 )
 
 func main() {
@@ -65,7 +74,19 @@ type config struct {
 	scenario     string
 	timeout      time.Duration
 	allowRemote  bool
+
+	// For the sign-in and refresh scenarios.
+	redirectURI string
+	scope       string
+	users       int
+	firstUser   int
+	password    string
+	totpSeed    string
+	argon2      password.Params // the server's, for the ceiling
 }
+
+// scenarios are what the tool can run.
+var scenarios = []string{"client_credentials", "introspect", "mixed", "signin", "refresh"}
 
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
@@ -76,14 +97,28 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (at most 1h)")
 	fs.IntVar(&c.concurrency, "concurrency", 16, "concurrent clients (at most 1024)")
 	fs.Int64Var(&c.requests, "requests", 1_000_000, "stop after this many requests (at most 2,000,000)")
-	fs.StringVar(&c.scenario, "scenario", "client_credentials", "client_credentials, introspect or mixed")
+	fs.StringVar(&c.scenario, "scenario", "client_credentials", strings.Join(scenarios, ", "))
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback issuer (only a server you run)")
+	fs.StringVar(&c.redirectURI, "redirect-uri", "", "signin, refresh: the client's registered redirect URI (nothing need listen there)")
+	fs.StringVar(&c.scope, "scope", "openid offline_access", "signin, refresh: the scope asked for")
+	fs.IntVar(&c.users, "users", 1000, "signin, refresh: sign in as N users in turn, from -first-user (see the seed command)")
+	fs.IntVar(&c.firstUser, "first-user", 0, "signin, refresh: the first user's number (another run's users' codes are spent for 30 s)")
+	fs.StringVar(&c.password, "password", "", "signin, refresh: the users' password (or set GATEHOUSE_LOAD_PASSWORD)")
+	fs.StringVar(&c.totpSeed, "totp-seed", "", "signin, refresh: the seed the users' authenticator app keys were made from, if they have one")
+	c.argon2 = password.OWASP()
+	fs.Func("argon2", "signin: the server's argon2id parameters as memory_kib,iterations,parallelism, for the ceiling (default the OWASP 19456,2,1, the server's default)", func(v string) error {
+		_, err := fmt.Sscanf(v, "%d,%d,%d", &c.argon2.MemoryKiB, &c.argon2.Iterations, &c.argon2.Parallelism)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.clientSecret == "" {
 		c.clientSecret = getenv("GATEHOUSE_LOAD_CLIENT_SECRET")
+	}
+	if c.password == "" {
+		c.password = getenv("GATEHOUSE_LOAD_PASSWORD")
 	}
 	var problems []string
 	if fs.NArg() > 0 {
@@ -104,8 +139,14 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	if c.timeout <= 0 {
 		problems = append(problems, "-timeout must be positive")
 	}
-	if !slices.Contains([]string{"client_credentials", "introspect", "mixed"}, c.scenario) {
-		problems = append(problems, "-scenario must be client_credentials, introspect or mixed")
+	switch {
+	case !slices.Contains(scenarios, c.scenario):
+		problems = append(problems, "-scenario must be one of "+strings.Join(scenarios, ", "))
+	case c.scenario != "signin" && c.scenario != "refresh":
+	case c.redirectURI == "" || c.password == "":
+		problems = append(problems, "-scenario "+c.scenario+" needs -redirect-uri and -password")
+	case c.users < 1 || c.firstUser < 0:
+		problems = append(problems, "-users must be at least 1, and -first-user not negative")
 	}
 	u, err := url.Parse(c.issuer)
 	switch {
@@ -121,6 +162,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 }
 
 func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "seed" {
+		return seed(ctx, args[1:], out, getenv)
+	}
 	cfg, err := parseFlags(args, getenv)
 	if err != nil {
 		return err
@@ -137,11 +181,25 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 			return fmt.Errorf("get a token to introspect: %w", err)
 		}
 	}
+	var ceiling float64
+	if cfg.scenario == "signin" {
+		ceiling = argon2Ceiling(ctx, cfg.argon2, 3*time.Second)
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	start := time.Now()
 	results := l.run(ctx)
-	report(out, cfg, results, time.Since(start))
+	elapsed := time.Since(start)
+	report(out, cfg, results, elapsed)
+	if cfg.scenario == "signin" {
+		ok := 0
+		for _, r := range results {
+			if r.status == "200" {
+				ok++
+			}
+		}
+		reportCeiling(out, cfg.argon2, ceiling, ok, elapsed)
+	}
 	for _, r := range results {
 		if r.status != "200" {
 			return errors.New("some requests failed")
@@ -187,6 +245,7 @@ func newHTTPClient(cfg config) *http.Client {
 }
 
 type endpoints struct {
+	Authorization string `json:"authorization_endpoint"`
 	Token         string `json:"token_endpoint"`
 	Introspection string `json:"introspection_endpoint"`
 }
@@ -211,7 +270,7 @@ func discover(ctx context.Context, client *http.Client, issuer string) (endpoint
 		return e, fmt.Errorf("discovery: %w", err)
 	}
 	base, _ := url.Parse(issuer)
-	for _, ep := range []string{e.Token, e.Introspection} {
+	for _, ep := range []string{e.Authorization, e.Token, e.Introspection} {
 		u, err := url.Parse(ep)
 		if err != nil || u.Scheme != base.Scheme || u.Host != base.Host {
 			return e, fmt.Errorf("discovery: endpoint %q is not on the issuer's host %s", ep, base.Host)
@@ -226,11 +285,13 @@ type loader struct {
 	endpoints endpoints
 	token     string // for the introspect scenario
 	sent      atomic.Int64
+	signIns   atomic.Int64 // sign-ins started, for the next user
 }
 
-// result is one request: what it was, how it ended, how long it took.
+// result is one request, or one whole sign-in: what it was, how it ended,
+// how long it took.
 type result struct {
-	kind    string // "token" or "introspect"
+	kind    string // "token", "introspect", "signin" or "refresh"
 	status  string // "200", another status code, or "transport error"
 	latency time.Duration
 }
@@ -257,13 +318,19 @@ func (l *loader) run(ctx context.Context) []result {
 
 // work is one client's loop. In the mixed scenario it fetches a token, then
 // introspects it four times: resource servers ask about a token far more
-// often than clients fetch one.
+// often than clients fetch one. In the refresh scenario it signs in, then
+// refreshes its tokens over and over.
 func (l *loader) work(ctx context.Context) []result {
 	var mine []result
 	token := l.token
 	for i := 0; ctx.Err() == nil && l.sent.Add(1) <= l.cfg.requests; i++ {
 		var r result
 		switch {
+		case l.cfg.scenario == "signin", l.cfg.scenario == "refresh" && token == "":
+			user := fmt.Sprint("user", int64(l.cfg.firstUser)+(l.signIns.Add(1)-1)%int64(l.cfg.users))
+			token, r = l.signIn(ctx, user)
+		case l.cfg.scenario == "refresh":
+			token, r = l.refresh(ctx, token)
 		case l.cfg.scenario == "client_credentials", l.cfg.scenario == "mixed" && (i%5 == 0 || token == ""):
 			var tok string
 			tok, r = l.tokenRequest(ctx)

@@ -81,7 +81,7 @@ func fakeIssuer(t *testing.T, discovery func(base string) map[string]string) (*h
 }
 
 func gatehouseDiscovery(base string) map[string]string {
-	return map[string]string{"token_endpoint": base + "/oauth/token", "introspection_endpoint": base + "/oauth/introspect"}
+	return map[string]string{"authorization_endpoint": base + "/authorize", "token_endpoint": base + "/oauth/token", "introspection_endpoint": base + "/oauth/introspect"}
 }
 
 // TestRunStopsAtRequestBudget: the run ends by itself when the request

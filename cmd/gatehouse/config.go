@@ -12,15 +12,18 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/clientip"
+	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -70,13 +73,14 @@ type Config struct {
 	Keys struct {
 		SigningKeyRotation  time.Duration `yaml:"signing_key_rotation" help:"how long one signing key signs"`
 		SigningKeyRetention time.Duration `yaml:"signing_key_retention" help:"how long a retired key stays in the JWKS; at least the longest token lifetime"`
+		SigningAlgorithm    string        `yaml:"signing_algorithm" help:"RS256, ES256 or EdDSA: what ID tokens are signed with; a change takes effect at the next start, the old key still published (choose ES256 or EdDSA only when every app verifies it)"`
 		CookieKeyRotation   time.Duration `yaml:"cookie_key_rotation" help:"how long one cookie key seals new cookies"`
 	} `yaml:"keys"`
 	Session struct {
 		Lifetime time.Duration `yaml:"lifetime" help:"how long a browser session lasts"`
 	} `yaml:"session"`
 	Limits struct {
-		AuthRequestsPerMinute int `yaml:"auth_requests_per_minute" help:"sign-ins one client address (an IPv6 /64) may start a minute; more are refused until the minute is out"`
+		AuthRequestsPerMinute int `yaml:"auth_requests_per_minute" help:"sign-ins one client address (an IPv6 /64) may start, and not finish, in a minute; more are refused until the minute is out"`
 	} `yaml:"limits"`
 	MFA struct {
 		KeyFile string `yaml:"key_file" help:"AES-256 key sealing second-factor secrets, created on first start (default <data_dir>/mfa.key)"`
@@ -135,6 +139,7 @@ func defaultConfig() Config {
 	c.Tokens.AuthRequestLifetime = 30 * time.Minute
 	c.Keys.SigningKeyRotation = 30 * 24 * time.Hour
 	c.Keys.SigningKeyRetention = 48 * time.Hour
+	c.Keys.SigningAlgorithm = string(provider.SigningAlgorithms[0])
 	c.Keys.CookieKeyRotation = 30 * 24 * time.Hour
 	c.Session.Lifetime = 12 * time.Hour
 	c.Limits.AuthRequestsPerMinute = login.DefaultStartRule.Limit
@@ -280,6 +285,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := login.OfferOrder(c.Methods.Order); err != nil {
 		bad("methods.order", "%v", err)
+	}
+	if !slices.Contains(provider.SigningAlgorithms, jose.SignatureAlgorithm(c.Keys.SigningAlgorithm)) {
+		bad("keys.signing_algorithm", "%q is not one of %v", c.Keys.SigningAlgorithm, provider.SigningAlgorithms)
 	}
 	if c.Limits.AuthRequestsPerMinute < 1 {
 		bad("limits.auth_requests_per_minute", "must be at least 1")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -58,6 +59,44 @@ func TestDiscovery(t *testing.T) {
 	}
 	if doc.DeviceAuthorization != "" {
 		t.Errorf("device_authorization_endpoint = %q, but the device flow is not offered", doc.DeviceAuthorization)
+	}
+}
+
+// TestSigningAlgorithms: with keys.signing_algorithm set to ES256 or
+// EdDSA, discovery says so and a go-oidc RP verifies the ID tokens of a
+// sign-in and of a refresh, signed with that algorithm.
+func TestSigningAlgorithms(t *testing.T) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			e := newSeededEnv(t, nil, func(c *Config) { c.Keys.SigningAlgorithm = alg })
+			e.addUser("alice", alicePassword)
+			r := e.addRP("app", false)
+			var doc struct {
+				SigningAlgs []string `json:"id_token_signing_alg_values_supported"`
+			}
+			if err := r.provider.Claims(&doc); err != nil || !slices.Equal(doc.SigningAlgs, []string{alg}) {
+				t.Errorf("id_token_signing_alg_values_supported = %v (%v), want [%s]", doc.SigningAlgs, err, alg)
+			}
+			a := r.authorize()
+			tok, err := r.exchange(a, e.newBrowser().signIn(r, a, "alice", alicePassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refreshed, err := r.refresh(tok.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := refreshed.Extra("id_token").(string)
+			if _, err := r.verifier.Verify(r.ctx(), raw); err != nil {
+				t.Errorf("refreshed ID token: %v", err)
+			}
+			for _, idt := range []string{tok.raw, raw} {
+				jws, err := jose.ParseSigned(idt, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+				if err != nil || jws.Signatures[0].Header.Algorithm != alg {
+					t.Errorf("ID token not signed with %s: %v", alg, err)
+				}
+			}
+		})
 	}
 }
 

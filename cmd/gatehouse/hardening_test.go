@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,8 +15,9 @@ import (
 )
 
 // TestThrottleHoldsUnderParallelGuesses: guesses sent all at once are
-// charged before they are checked, so no more get checked than the free
-// budget allows, however many arrive together.
+// admitted only while those in flight, were they all to fail, would not
+// lock the account, so no more get checked than the free budget allows,
+// however many arrive together.
 func TestThrottleHoldsUnderParallelGuesses(t *testing.T) {
 	e, app := newAliceEnv(t)
 	const n = 30
@@ -40,6 +42,73 @@ func TestThrottleHoldsUnderParallelGuesses(t *testing.T) {
 	// Five are free; the sixth is charged into a lock but still checked.
 	if checked > 6 {
 		t.Errorf("%d of %d parallel guesses were checked, want at most 6", checked, n)
+	}
+}
+
+// TestRushFromOneAddress: at the start of a shift a whole site signs in
+// at once from one public address. None of 200 correct sign-ins at once is
+// refused, by the start budget or the failure throttle, and the next round
+// goes through as well; a guesser at one account from the same address,
+// meanwhile, still gets no more guesses checked than the account's budget.
+// Only real failures count against an account or an address.
+func TestRushFromOneAddress(t *testing.T) {
+	e := newSeededEnv(t, nil, func(c *Config) { c.Limits.AuthRequestsPerMinute = defaultConfig().Limits.AuthRequestsPerMinute })
+	e.addUser("alice", alicePassword)
+	app := e.addRP("app", false)
+	const n, guesses = 200, 30
+	for i := range n {
+		e.addUser(fmt.Sprint("user", i), alicePassword)
+	}
+	checked := 0 // guesses checked
+	for round := range 2 {
+		browsers, auths, pages := make([]*browser, n), make([]authorization, n), make([]page, n)
+		guessed := make([]page, guesses)
+		var wg sync.WaitGroup
+		for i := range n {
+			browsers[i], auths[i] = e.newBrowser(), app.authorize()
+			wg.Go(func() {
+				b := browsers[i]
+				pages[i] = b.submitPassword(b.get(auths[i].url), fmt.Sprint("user", i), alicePassword)
+			})
+		}
+		for i := range guesses {
+			b := e.newBrowser()
+			wg.Go(func() {
+				guessed[i] = b.submitPassword(b.get(app.authorize().url), "alice", fmt.Sprint("guess ", round, i))
+			})
+		}
+		wg.Wait()
+
+		refused := 0
+		for i, p := range pages {
+			if p.location().Host != e.rpHost {
+				refused++
+				if refused == 1 {
+					t.Errorf("round %d: a correct sign-in was refused: status %d\n%s", round, p.status(), p.body)
+				}
+				continue
+			}
+			if _, err := app.exchange(auths[i], browsers[i].codeFrom(p, auths[i])); err != nil {
+				t.Errorf("round %d: exchange for user%d: %v", round, i, err)
+			}
+		}
+		if refused > 0 {
+			t.Fatalf("round %d: %d of %d correct sign-ins from one address were refused", round, refused, n)
+		}
+		for _, p := range guessed {
+			switch p.status() {
+			case http.StatusUnauthorized:
+				checked++
+			case http.StatusTooManyRequests:
+			default:
+				t.Errorf("round %d: guess: status %d", round, p.status())
+			}
+		}
+	}
+	// Five are free, the sixth checked into a lock; fewer when guesses
+	// wait for those in flight.
+	if checked == 0 || checked > 6 {
+		t.Errorf("%d of %d guesses at one account were checked, want 1 to 6", checked, 2*guesses)
 	}
 }
 

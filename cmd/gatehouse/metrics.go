@@ -73,7 +73,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "code"}),
 		signIns: f("gatehouse_signin_attempts_total",
-			"Passwords entered to sign in, by outcome: success, failure (wrong password or unknown user) or denied (throttled, disabled account, expired one-time password, or not the user the app asked for).", "outcome"),
+			"Passwords entered to sign in, by outcome: success, failure (wrong password or unknown user) or denied (refused by the throttle, disabled account, expired one-time password, or not the user the app asked for).", "outcome"),
 		decisions: f("gatehouse_signin_decisions_total",
 			"Answers of the sign-in policy to what a sign-in still needs, by outcome (done, challenge, step_up, offer_enrolment, require_enrolment, reauthenticate, login_required, interaction_required, unmet_authentication_requirements); asked at every page of a sign-in.", "outcome"),
 		secondFactors: f("gatehouse_second_factor_verifications_total",
@@ -85,7 +85,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		locks: f("gatehouse_throttle_locks_total",
 			"Throttle locks begun, by kind: account (wrong passwords), second_factor (wrong answers for one method) or start (sign-ins started from one address).", "kind"),
 		refusals: f("gatehouse_throttle_refusals_total",
-			"Attempts refused because a lock was in force, by kind: address or account (passwords) or second_factor.", "kind"),
+			"Attempts refused by the throttle, by kind: address or account (passwords, while locked), in_flight (passwords, while the account's checks in flight were at their bound) or second_factor (while locked).", "kind"),
 		transactions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gatehouse_storage_transaction_duration_seconds",
 			Help:    "Time a storage call waited for its transaction, by kind: read, write, or batch (a hot write that may share its commit); queueing and commit included.",
@@ -188,7 +188,8 @@ func (m *metrics) audited(e storage.AuditEvent) {
 	case "login.start_throttled":
 		m.locks.WithLabelValues("start").Inc()
 	}
-	if e.Details["reason"] == "throttled" {
+	switch e.Details["reason"] {
+	case "throttled":
 		// Refused by a lock: a password's is keyed by address ("ip:...")
 		// or account, a second factor's by user and method.
 		kind := "other"
@@ -201,6 +202,9 @@ func (m *metrics) audited(e storage.AuditEvent) {
 			kind = "second_factor"
 		}
 		m.refusals.WithLabelValues(kind).Inc()
+	case "attempts in flight":
+		// Not a lock: the account's checks in flight were at their bound.
+		m.refusals.WithLabelValues("in_flight").Inc()
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/oauth2"
@@ -317,5 +319,40 @@ func TestServeMetricsListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /metrics on the public listener: status %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestAuditedCounts: each audit event the metrics count moves its counter
+// by one, with labels only from values Gatehouse writes.
+func TestAuditedCounts(t *testing.T) {
+	ev := func(action, outcome string, details ...string) storage.AuditEvent {
+		e := storage.AuditEvent{Action: action, Outcome: outcome, Details: map[string]string{}}
+		for i := 0; i+1 < len(details); i += 2 {
+			e.Details[details[i]] = details[i+1]
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		event   storage.AuditEvent
+		counter func(m *metrics) prometheus.Collector
+	}{
+		{ev("login.password", "success"), func(m *metrics) prometheus.Collector { return m.signIns.WithLabelValues("success") }},
+		{ev("login.password", "made-up"), func(m *metrics) prometheus.Collector { return m.signIns.WithLabelValues("other") }},
+		{ev("mfa.verify", "failure", "method", "sms"), func(m *metrics) prometheus.Collector { return m.secondFactors.WithLabelValues("sms", "failure") }},
+		{ev("mfa.verify", "success", "method", "made-up"), func(m *metrics) prometheus.Collector { return m.secondFactors.WithLabelValues("other", "success") }},
+		{ev("mfa.challenge", "denied", "method", "voice"), func(m *metrics) prometheus.Collector { return m.challenges.WithLabelValues("voice", "denied") }},
+		{ev("login.locked", "denied"), func(m *metrics) prometheus.Collector { return m.locks.WithLabelValues("account") }},
+		{ev("mfa.locked", "denied"), func(m *metrics) prometheus.Collector { return m.locks.WithLabelValues("second_factor") }},
+		{ev("login.start_throttled", "denied"), func(m *metrics) prometheus.Collector { return m.locks.WithLabelValues("start") }},
+		{ev("user.password_changed", "denied", "reason", "throttled", "key", "ip"), func(m *metrics) prometheus.Collector { return m.refusals.WithLabelValues("address") }},
+		{ev("user.password_changed", "denied", "reason", "throttled", "key", "account"), func(m *metrics) prometheus.Collector { return m.refusals.WithLabelValues("account") }},
+		{ev("user.password_changed", "denied", "reason", "attempts in flight", "key", "account"), func(m *metrics) prometheus.Collector { return m.refusals.WithLabelValues("in_flight") }},
+		{ev("mfa.method_added", "denied", "reason", "throttled"), func(m *metrics) prometheus.Collector { return m.refusals.WithLabelValues("second_factor") }},
+	} {
+		m := newMetrics(prometheus.NewRegistry())
+		m.audited(tc.event)
+		if got := testutil.ToFloat64(tc.counter(m)); got != 1 {
+			t.Errorf("%s %s %v: counter = %v, want 1", tc.event.Action, tc.event.Outcome, tc.event.Details, got)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
@@ -62,6 +64,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 			AuthRequest:  cfg.Tokens.AuthRequestLifetime,
 		},
 		SigningKeyRotation:  cfg.Keys.SigningKeyRotation,
+		SigningAlgorithm:    jose.SignatureAlgorithm(cfg.Keys.SigningAlgorithm),
 		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
 		LoginURL:            login.LoginURL(cfg.Issuer),
 		Observer:            m,

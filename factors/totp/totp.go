@@ -153,6 +153,14 @@ func (f *Factor) enrolPrompt(u storage.User, secret []byte) (factors.EnrolPrompt
 	}, nil
 }
 
+// Method is u's authenticator app method for a key set up elsewhere, as
+// FinishEnrol would store it: for bulk set-ups (the load tool's users).
+func (f *Factor) Method(u storage.User, secret []byte, now time.Time) storage.Method {
+	encoded := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	return storage.Method{ID: storage.NewID(), UserID: u.ID, Type: storage.MethodTOTP,
+		Secret: f.Sealer.Seal([]byte(encoded), u.ID), CreatedAt: now}
+}
+
 // FinishEnrol checks the first code, so a key the app never received is
 // never registered; that code's step counts as used.
 func (f *Factor) FinishEnrol(_ context.Context, u storage.User, c storage.Challenge, resp factors.Response) (storage.Method, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base32"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,30 @@ func TestEnrolAndVerify(t *testing.T) {
 	// Another user's record cannot open the key.
 	if _, err := f.Verify(ctx, storage.User{ID: "u2"}, m, storage.Challenge{}, factors.Response{Code: code(now)}); err == nil {
 		t.Error("key opened for another user")
+	}
+}
+
+// TestMethod: a key set up elsewhere is stored sealed, as an enrolment
+// would store it, and its codes verify for its user only.
+func TestMethod(t *testing.T) {
+	ctx := context.Background()
+	sealer, err := factors.NewSealer(make([]byte, factors.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	f := &Factor{Issuer: "Gatehouse", Sealer: sealer, Now: func() time.Time { return now }}
+	secret := []byte("12345678901234567890")
+	u := storage.User{ID: "u1", Username: "alice"}
+	m := f.Method(u, secret, now)
+	if m.Type != storage.MethodTOTP || m.UserID != "u1" || strings.Contains(string(m.Secret), "GEZDGNBVGY3TQOJQ") {
+		t.Fatalf("method %+v: want u1's sealed TOTP key", m)
+	}
+	code, _ := hotp.GenerateCode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", uint64(now.Unix()/period))
+	if _, err := f.Verify(ctx, u, m, storage.Challenge{}, factors.Response{Code: code}); err != nil {
+		t.Errorf("its code: %v", err)
+	}
+	if _, err := f.Verify(ctx, storage.User{ID: "u2"}, m, storage.Challenge{}, factors.Response{Code: code}); err == nil {
+		t.Error("another user's method verified")
 	}
 }

@@ -35,9 +35,9 @@ func (db *DB) UpdateAttempts(ctx context.Context, key string, update func(storag
 		switch {
 		case a.Key != key:
 			return errors.New("update must not change the key")
-		case a.Failures == 0 && stored:
+		case a.Empty() && stored:
 			return attempts.remove(tx, old)
-		case a.Failures == 0:
+		case a.Empty():
 			return nil
 		case stored:
 			return attempts.write(tx, &old, a)

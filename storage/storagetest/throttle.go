@@ -23,13 +23,22 @@ func testThrottle(t *testing.T, s storage.Storage) {
 			return a, nil
 		}
 	}
+	lease := func(a storage.Attempts) (storage.Attempts, error) {
+		a.InFlight = append(a.InFlight, now.Add(30*time.Second))
+		return a, nil
+	}
+	settle := func(a storage.Attempts) (storage.Attempts, error) {
+		a.InFlight = a.InFlight[1:]
+		return a, nil
+	}
 	reset := func(a storage.Attempts) (storage.Attempts, error) { return storage.Attempts{Key: a.Key}, nil }
 	once := storage.Attempts{Key: "user:u1", Failures: 1, LastFailure: now, ExpiresAt: now.Add(time.Hour)}
 	twice := storage.Attempts{Key: "user:u1", Failures: 2, LastFailure: now.Add(time.Second),
 		LockedUntil: now.Add(time.Second + time.Minute), ExpiresAt: now.Add(time.Second + time.Hour)}
 
 	// Each step's want is both UpdateAttempts' result and what GetAttempts
-	// then returns; a record with no failures is not stored at all.
+	// then returns; a record with no failures and nothing in flight is not
+	// stored at all.
 	steps := []struct {
 		name    string
 		update  func(storage.Attempts) (storage.Attempts, error)
@@ -37,6 +46,8 @@ func testThrottle(t *testing.T, s storage.Storage) {
 		wantErr error
 		wantGet error
 	}{
+		{"an attempt in flight", lease, storage.Attempts{Key: "user:u1", InFlight: []time.Time{now.Add(30 * time.Second)}}, nil, nil},
+		{"settled", settle, storage.Attempts{Key: "user:u1", InFlight: []time.Time{}}, nil, storage.ErrNotFound},
 		{"first failure", fail(now), once, nil, nil},
 		{"second failure", fail(now.Add(time.Second)), twice, nil, nil},
 		{"refused update", refuse[storage.Attempts], storage.Attempts{}, errRefused, nil},
