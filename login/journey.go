@@ -83,6 +83,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, a storage.AuthR
 		return
 	}
 	d := policy.Decide(in)
+	h.cfg.Observer.Decided(d.Outcome)
 	switch d.Outcome {
 	case policy.LoginRequired:
 		h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The user must sign in."))

@@ -60,9 +60,25 @@ type Config struct {
 	// MethodOrder lists method types to offer first, to add: see
 	// OfferOrder.
 	MethodOrder []string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Observer is told of every policy decision, for metrics; nil tells
+	// no one.
+	Observer Observer
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
+
+// Observer is told what the journey decides. Everything else a sign-in
+// does is in the audit log already; a decision is audited only when it
+// moves the journey.
+type Observer interface {
+	// Decided: the policy answered what a sign-in still needs, as it is
+	// asked at every page of the journey.
+	Decided(policy.Outcome)
+}
+
+type noObserver struct{}
+
+func (noObserver) Decided(policy.Outcome) {}
 
 // Store is the part of storage.Storage the journey reads and writes.
 type Store interface {
@@ -108,6 +124,9 @@ func New(ctx context.Context, cfg Config, store Store, p *provider.Provider, has
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	issuer, err := url.Parse(cfg.Issuer)
 	if err != nil {

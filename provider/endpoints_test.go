@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -258,6 +259,54 @@ func TestOriginOf(t *testing.T) {
 	} {
 		if got := originOf(tc.url); got != tc.want {
 			t.Errorf("originOf(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
+
+// tokenRequests records what the token endpoint tells its observer.
+type tokenRequests []string
+
+func (o *tokenRequests) TokenRequest(grantType string, granted bool) {
+	*o = append(*o, fmt.Sprintf("%s %t", grantType, granted))
+}
+
+// TestTokenRequestsObserved: every answer of the token endpoint is
+// observed with its grant type, only the ones Gatehouse grants named.
+func TestTokenRequestsObserved(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	obs := &tokenRequests{}
+	p.store.cfg.Observer = obs
+	rt := seedRefreshToken(t, db)
+	for _, form := range []url.Values{
+		{"grant_type": {"refresh_token"}, "refresh_token": {rt}},
+		{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, // spent
+		{"grant_type": {"client_credentials"}},                   // not app's grant
+		{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"x"}},
+		{"grant_type": {"made-up"}},
+		{},
+	} {
+		post(p, "/oauth/token", secret, form)
+	}
+	want := tokenRequests{"refresh_token true", "refresh_token false", "client_credentials false", "other false", "other false", "other false"}
+	if diff := cmp.Diff(want, *obs); diff != "" {
+		t.Errorf("observed token requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestRoute: each request's route is the pattern that serves it, never its
+// path.
+func TestRoute(t *testing.T) {
+	p, _, _ := newTestProvider(t)
+	for path, want := range map[string]string{
+		"/oauth/token":                      "/oauth/token",
+		"/authorize?client_id=app":          "/authorize",
+		"/.well-known/openid-configuration": "/.well-known/openid-configuration",
+		"/keys":                             "/keys",
+		"/userinfo":                         "/userinfo",
+		"/no/such/page/" + storage.NewID():  "/",
+	} {
+		if got := p.Route(httptest.NewRequest(http.MethodGet, "http://localhost:8080"+path, nil)); got != want {
+			t.Errorf("Route(%s) = %q, want %q", path, got, want)
 		}
 	}
 }

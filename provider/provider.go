@@ -54,9 +54,25 @@ type Config struct {
 	SigningAlgorithm jose.SignatureAlgorithm
 	// LoginURL returns the login page for an auth request.
 	LoginURL func(authRequestID string) string
+	// Observer is told of every token request, for metrics; nil tells no
+	// one.
+	Observer Observer
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
+
+// Observer is told what the token endpoint answers.
+type Observer interface {
+	// TokenRequest: a client asked for a grant, one of
+	// GrantAuthorizationCode, GrantRefreshToken and GrantClientCredentials
+	// or else "other" (what a client sends is no label), and was given
+	// tokens or not.
+	TokenRequest(grantType string, granted bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) TokenRequest(string, bool) {}
 
 // Journey is what the provider asks of the sign-in journey, which package
 // login implements.
@@ -95,6 +111,7 @@ type Provider struct {
 	op    *op.Provider
 	store *opStorage
 	keys  *keyring
+	mux   *http.ServeMux // Handler's routes
 }
 
 // SetJourney connects the sign-in journey, which is built after the
@@ -110,6 +127,9 @@ func New(ctx context.Context, cfg Config, store Store) (*Provider, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	if cfg.SigningKeyBits == 0 {
 		cfg.SigningKeyBits = 2048
@@ -166,7 +186,9 @@ func New(ctx context.Context, cfg Config, store Store) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create OpenID provider: %w", err)
 	}
-	return &Provider{op: o, store: s, keys: kr}, nil
+	p := &Provider{op: o, store: s, keys: kr}
+	p.mux = p.routes()
+	return p, nil
 }
 
 var supportedClaims = []string{
@@ -187,7 +209,17 @@ func acrValuesSupported() []string {
 
 // Handler serves the OAuth and OIDC endpoints (discovery, JWKS, authorize,
 // token, userinfo, introspection, revocation, end_session).
-func (p *Provider) Handler() http.Handler {
+func (p *Provider) Handler() http.Handler { return p.mux }
+
+// Route is the pattern of Handler's route that serves r ("/oauth/token"),
+// or "/" for the requests op routes itself: a label for r's metrics that,
+// unlike its path, no client can make up.
+func (p *Provider) Route(r *http.Request) string {
+	_, pattern := p.mux.Handler(r)
+	return pattern
+}
+
+func (p *Provider) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", p.op)
 	// Not offered: the device flow has no storage behind it.
@@ -381,10 +413,14 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 
 // token refuses the JWT bearer grant and private_key_jwt client
 // authentication, which Gatehouse does not offer: op would try them and
-// answer a malformed assertion with a 500.
+// answer a malformed assertion with a 500. Every answer is observed.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	grant := r.FormValue("grant_type")
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { p.store.cfg.Observer.TokenRequest(grantLabel(grant), sw.status == http.StatusOK) }()
+	w = sw
 	switch {
-	case r.FormValue("grant_type") == string(oidc.GrantTypeBearer):
+	case grant == string(oidc.GrantTypeBearer):
 		op.RequestError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("The JWT bearer grant is not supported."), nil)
 	case r.FormValue("client_assertion") != "" || r.FormValue("client_assertion_type") != "":
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("Client assertions are not supported."), nil)
@@ -392,6 +428,38 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.op.ServeHTTP(w, r)
 	}
 }
+
+// grantLabel is the grant type for metrics: one Gatehouse grants, else
+// "other".
+func grantLabel(grantType string) string {
+	switch grantType {
+	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+		return grantType
+	}
+	return "other"
+}
+
+// statusWriter remembers the status of an answer; none written is 200.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // introspect answers a client that fails to authenticate as RFC 7662
 // section 2.3 says, with RFC 6749's JSON invalid_client; op would send its

@@ -41,7 +41,7 @@ func withStore(args []string, stderr io.Writer, getenv func(string) string, name
 	if err != nil {
 		return invalidConfig(err)
 	}
-	store, err := openStore(cfg, slog.New(slog.DiscardHandler))
+	store, err := openStore(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	defer tmp.Close()
 
 	var n int64
-	store, err := openStore(cfg, slog.New(slog.DiscardHandler))
+	store, err := openStore(cfg, slog.New(slog.DiscardHandler), nil)
 	switch {
 	case err == nil:
 		n, err = store.Backup(ctx, tmp)

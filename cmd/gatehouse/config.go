@@ -113,6 +113,9 @@ type Config struct {
 	Phone struct {
 		AllowedRegions string `yaml:"allowed_regions" help:"comma-separated ISO 3166 regions whose phone numbers are accepted"`
 	} `yaml:"phone"`
+	Metrics struct {
+		Listen string `yaml:"listen" help:"address (host:port) serving Prometheus metrics at /metrics, apart from the public listener; unauthenticated, so keep it on loopback (127.0.0.1:9464) or a private network (default: off)"`
+	} `yaml:"metrics"`
 }
 
 // defaultConfig is the embedded default: a provider on localhost:8080 with
@@ -344,6 +347,11 @@ func (c Config) Validate() error {
 	}
 	if longest := max(c.Tokens.AccessTokenLifetime, c.Tokens.IDTokenLifetime); c.Keys.SigningKeyRetention < longest {
 		bad("keys.signing_key_retention", "%s is shorter than the longest token lifetime (%s): tokens would outlive their key", c.Keys.SigningKeyRetention, longest)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "%q is not host:port", c.Metrics.Listen)
+		}
 	}
 	if c.Demo.Enabled {
 		if _, _, err := net.SplitHostPort(c.Demo.Listen); err != nil {

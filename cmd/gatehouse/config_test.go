@@ -79,7 +79,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(file, []byte("issuer: http://id.example.org\nlog:\n  level: loud\n"), 0o600)
 	_, err := load(t, []string{"--config", file, "--password.memory-kib", "1024", "--tokens.code-lifetime", "1h", "--password.one-time-lifetime", "0s", "--keys.signing-algorithm", "HS256"},
-		map[string]string{"GATEHOUSE_SESSION_LIFETIME": "-1s", "GATEHOUSE_DEMO_LISTEN": "nonsense"})
+		map[string]string{"GATEHOUSE_SESSION_LIFETIME": "-1s", "GATEHOUSE_DEMO_LISTEN": "nonsense", "GATEHOUSE_METRICS_LISTEN": "9464"})
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
@@ -91,6 +91,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"session.lifetime: must be positive",
 		"password.one_time_lifetime: must be positive",
 		"demo.listen: \"nonsense\" is not host:port",
+		"metrics.listen: \"9464\" is not host:port",
 		"keys.signing_algorithm: \"HS256\" is not one of [RS256 ES256 EdDSA]",
 	} {
 		if !strings.Contains(err.Error(), want) {

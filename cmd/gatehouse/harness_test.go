@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-id/gatehouse/provider"
@@ -52,6 +53,9 @@ type env struct {
 	store  storage.Storage
 	clock  *clock
 	rpHost string // where test relying parties "live": never contacted
+	// metricsURL is where the metrics listener serves, when metrics.listen
+	// is set.
+	metricsURL string
 }
 
 func newEnv(t testing.TB) *env {
@@ -106,7 +110,8 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 			t.Fatal(err)
 		}
 	}
-	store, err := bbolt.Open(path, bbolt.Options{})
+	m := newMetrics(prometheus.NewRegistry())
+	store, err := bbolt.Open(path, bbolt.Options{Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,7 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 	if err := bootstrap(ctx, store, cfg, newHasher(cfg), c.Now(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(ctx, cfg, store, logger, c.Now)
+	s, err := newServer(ctx, cfg, store, m, logger, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +133,18 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return &env{t: t, issuer: issuer, srv: srv, server: s, store: store, clock: c, rpHost: "rp.example"}
+	e := &env{t: t, issuer: issuer, srv: srv, server: s, store: store, clock: c, rpHost: "rp.example"}
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msrv := &httptest.Server{Listener: mln, Config: &http.Server{Handler: s.metrics.handler(logger)}}
+		msrv.Start()
+		t.Cleanup(msrv.Close)
+		e.metricsURL = msrv.URL + "/metrics"
+	}
+	return e
 }
 
 type testWriter struct{ t testing.TB }

@@ -14,7 +14,7 @@ import (
 // TestImportRules holds the layers to the design's direction: the policy
 // does no I/O and knows only the domain types, admin and login never reach
 // past the storage contract to bbolt, the provider renders no HTML, and
-// factors never import the journey.
+// factors never import the journey; and only cmd knows Prometheus.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/gatehouse-id/gatehouse/"
 	for _, rule := range []struct {
@@ -27,6 +27,13 @@ func TestImportRules(t *testing.T) {
 		{dir: "login", forbidden: []string{mod + "storage/bbolt"}},
 		{dir: "provider", forbidden: []string{"html/template", mod + "templates", mod + "login", mod + "admin", mod + "storage/bbolt"}},
 		{dir: "factors/", forbidden: []string{mod + "login/", mod + "login", mod + "admin", mod + "provider"}},
+		// Metrics are cmd's: the other packages declare an observer and
+		// never touch a registry, least of all the global one.
+		{dir: "storage/", forbidden: []string{"github.com/prometheus/"}},
+		{dir: "login/", forbidden: []string{"github.com/prometheus/"}},
+		{dir: "factors/", forbidden: []string{"github.com/prometheus/"}},
+		{dir: "admin", forbidden: []string{"github.com/prometheus/"}},
+		{dir: "provider", forbidden: []string{"github.com/prometheus/"}},
 	} {
 		dirs := []string{filepath.Join("../..", rule.dir)}
 		if strings.HasSuffix(rule.dir, "/") {

@@ -99,9 +99,10 @@ func dbPath(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db
 
 func controlSocket(cfg Config) string { return filepath.Join(cfg.DataDir, "control.sock") }
 
-// openStore opens the database, saying clearly when a running server holds it.
-func openStore(cfg Config, logger *slog.Logger) (*bbolt.DB, error) {
-	db, err := bbolt.Open(dbPath(cfg), bbolt.Options{Timeout: time.Second, Logger: logger})
+// openStore opens the database, saying clearly when a running server
+// holds it; obs, if not nil, is told of its transactions and commits.
+func openStore(cfg Config, logger *slog.Logger, obs bbolt.Observer) (*bbolt.DB, error) {
+	db, err := bbolt.Open(dbPath(cfg), bbolt.Options{Timeout: time.Second, Logger: logger, Observer: obs})
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use by a running Gatehouse server; stop it first, or use the admin pages: %w", dbPath(cfg), storage.ErrLocked)
 	}

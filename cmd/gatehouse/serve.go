@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -22,7 +24,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	logger := newLogger(cfg, stderr)
 	slog.SetDefault(logger) // op logs through the default logger
-	store, err := openStore(cfg, logger)
+	m := newMetrics(prometheus.NewRegistry())
+	store, err := openStore(cfg, logger, m)
 	if err != nil {
 		return err
 	}
@@ -36,14 +39,14 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return err
 		}
 	}
-	srv, err := newServer(ctx, cfg, store, logger, time.Now)
+	srv, err := newServer(ctx, cfg, store, m, logger, time.Now)
 	if err != nil {
 		return err
 	}
 
 	// Deferred after store.Close, so it runs first: on every way out, the
 	// servers and maintenance stop before the database closes.
-	g := &group{logger: logger, errc: make(chan error, 3)}
+	g := &group{logger: logger, errc: make(chan error, 4)}
 	defer g.stop()
 	ln, err := net.Listen("tcp", cfg.listenAddr())
 	if err != nil {
@@ -52,6 +55,17 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	g.serve(newHTTPServer(srv.handler, logger), ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(),
 		"discovery", cfg.Issuer+"/.well-known/openid-configuration")
+
+	// Metrics go on a listener of their own, never the public one: they
+	// are unauthenticated, and say how busy and how attacked Gatehouse is.
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+		g.serve(newHTTPServer(m.handler(logger), logger), mln, "", "")
+		logger.Info("metrics are serving", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 
 	// The control socket lets `gatehouse backup` copy the database while
 	// this server holds its lock. Only this user can reach it.

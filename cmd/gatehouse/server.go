@@ -34,16 +34,21 @@ type server struct {
 	admin    *admin.Service
 	hasher   *password.Hasher
 	handler  http.Handler
+	metrics  *metrics
 	logger   *slog.Logger
 	now      func() time.Time
 }
 
-func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *slog.Logger, now func() time.Time) (*server, error) {
+// newServer wires the provider over store, telling m what it does; m is
+// the observer store was opened with, too.
+func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metrics, logger *slog.Logger, now func() time.Time) (*server, error) {
 	pages, err := templates.Parse(logger)
 	if err != nil {
 		return nil, err
 	}
+	store = observedStore{Storage: store, m: m}
 	hasher := newHasher(cfg)
+	m.watchHasher(hasher)
 	proxies, err := clientip.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
@@ -62,6 +67,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		SigningAlgorithm:    jose.SignatureAlgorithm(cfg.Keys.SigningAlgorithm),
 		SigningKeyRetention: cfg.Keys.SigningKeyRetention,
 		LoginURL:            login.LoginURL(cfg.Issuer),
+		Observer:            m,
 		Now:                 now,
 		Logger:              logger,
 	}, store)
@@ -112,6 +118,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		Helpdesk:          cfg.Organisation.Helpdesk,
 		MethodOrder:       cfg.Methods.Order,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
+		Observer:          m,
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
@@ -145,12 +152,28 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, logger *s
 		}
 		w.Write([]byte("ready\n"))
 	})
-	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, logger: logger, now: now}
+	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, metrics: m, logger: logger, now: now}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	if maxAge, on := cfg.hsts(); on {
 		s.handler = strictTransport(maxAge, cfg.TLS.CertFile != "", s.handler)
 	}
+	s.handler = m.observeRequests(routeOf(p), s.handler)
 	return s, nil
+}
+
+// routeOf names the route that served a request, once mux has routed it
+// (ServeMux sets r.Pattern): mux's pattern, or within the provider's
+// catch-all, the provider's own.
+func routeOf(p *provider.Provider) func(r *http.Request) string {
+	return func(r *http.Request) string {
+		switch r.Pattern {
+		case "/":
+			return p.Route(r)
+		case "":
+			return "unrouted" // answered before routing: a body too large
+		}
+		return r.Pattern
+	}
 }
 
 // strictTransport tells browsers to reach Gatehouse only over https for

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -44,9 +45,10 @@ var (
 
 // Hasher hashes and verifies passwords, at most a fixed number at a time.
 type Hasher struct {
-	params Params
-	slots  chan struct{}
-	dummy  string // verified against for unknown users, to equalise timing
+	params  Params
+	slots   chan struct{}
+	waiting atomic.Int64 // hashes queued for a slot
+	dummy   string       // verified against for unknown users, to equalise timing
 }
 
 // NewHasher returns a Hasher using params for new hashes and running at most
@@ -94,10 +96,20 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	return err
 }
 
+// Load reports how many hashes are being computed and how many wait for
+// a slot, and how many slots there are: a queue that never empties means
+// sign-ins wait on argon2id.
+func (h *Hasher) Load() (hashing, waiting, slots int) {
+	return len(h.slots), int(h.waiting.Load()), cap(h.slots)
+}
+
 func (h *Hasher) derive(ctx context.Context, pw string, p Params, salt []byte) ([]byte, error) {
+	h.waiting.Add(1)
 	select {
 	case h.slots <- struct{}{}:
+		h.waiting.Add(-1)
 	case <-ctx.Done():
+		h.waiting.Add(-1)
 		return nil, fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
 	}
 	defer func() { <-h.slots }()

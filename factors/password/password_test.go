@@ -77,6 +77,47 @@ func TestBusy(t *testing.T) {
 	}
 }
 
+// TestLoad: the hashes computing, those queued for a slot, and the slots,
+// as metrics show them; a queued hash that gives up leaves the queue.
+func TestLoad(t *testing.T) {
+	h := NewHasher(fast, 1)
+	h.slots <- struct{}{} // a hash holds the only slot
+	waitFor := func(hashing, waiting int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			gotH, gotW, slots := h.Load()
+			if gotH == hashing && gotW == waiting && slots == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Load() = %d hashing, %d waiting, %d slots; want %d, %d, 1", gotH, gotW, slots, hashing, waiting)
+			}
+		}
+	}
+	waitFor(1, 0)
+
+	patient, impatient := context.Background(), context.Background()
+	impatient, giveUp := context.WithCancel(impatient)
+	done := make(chan error, 2)
+	for _, ctx := range []context.Context{patient, impatient} {
+		go func() {
+			_, err := h.Hash(ctx, "password1")
+			done <- err
+		}()
+	}
+	waitFor(1, 2)
+	giveUp()
+	if err := <-done; !errors.Is(err, ErrBusy) {
+		t.Fatalf("the hash that gave up: %v, want ErrBusy", err)
+	}
+	waitFor(1, 1)
+	<-h.slots // the first hash ends: the patient one takes its slot
+	if err := <-done; err != nil {
+		t.Fatalf("the patient hash: %v", err)
+	}
+	waitFor(0, 0)
+}
+
 func TestCheckPolicy(t *testing.T) {
 	c := Context{
 		Username: "wilhelmina", Email: "w.harbottle@example.org", DisplayName: "Mina Quenby-Stroud",

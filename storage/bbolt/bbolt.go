@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +57,33 @@ type Options struct {
 	// corrupt recent writes. It is for bulk-loading a scratch store (the
 	// benchmarks' 100,000 users); never set it for a store that matters.
 	NoSync bool
+	// Observer, if set, is told of every transaction and commit (for
+	// metrics); nil observes nothing and costs nothing.
+	Observer Observer
+}
+
+// Transaction kinds, as an Observer is told them.
+const (
+	KindRead  = "read"
+	KindWrite = "write"
+	// KindBatch is a hot write through bolt's Batch: it may share its
+	// commit with others.
+	KindBatch = "batch"
+)
+
+// Observer is told what the store does, for metrics. Its methods are
+// called concurrently, on every storage call, so they must be quick.
+type Observer interface {
+	// Transaction: one storage call ran in a transaction of kind (KindRead,
+	// KindWrite or KindBatch), named op in errors ("create access token"),
+	// and its caller waited took for it: queueing for the writer, a
+	// batch's wait for company and the commit included.
+	Transaction(kind, op string, took time.Duration)
+	// Committed: a write transaction reached the disk. took runs from its
+	// first function to the end of its commit; fsyncs is how many times
+	// the commit flushed the file (the data pages and the meta page, and
+	// once more when the file grew). A batch's storage calls share one.
+	Committed(took time.Duration, fsyncs int)
 }
 
 // DB is a Gatehouse store in one bbolt file.
@@ -68,6 +96,15 @@ type Options struct {
 type DB struct {
 	bolt *bolt.DB
 	log  *slog.Logger
+	obs  Observer
+	// lastTx is the write transaction whose commit is being watched, so
+	// a batch's functions register one commit handler, not one each.
+	// Only functions inside write transactions touch it, and bolt runs
+	// those one at a time.
+	lastTx *bolt.Tx
+	// fileSize is the largest size the file has been seen at after a
+	// commit: a commit that grows the file flushes it once more.
+	fileSize atomic.Int64
 }
 
 // Open opens or creates the store at path, creating its directory if needed.
@@ -95,7 +132,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// commit. bolt's 10 ms default would dwarf the 0.4 ms commit itself;
 	// half a millisecond still lets a burst share one fsync.
 	b.MaxBatchDelay = 500 * time.Microsecond
-	db := &DB{bolt: b, log: log}
+	db := &DB{bolt: b, log: log, obs: opts.Observer}
 	if err := b.Update(db.setup); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -119,6 +156,9 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		log.Info("migrated storage", "path", path, "schema_version", schemaVersion)
+	}
+	if info, err := os.Stat(path); err == nil {
+		db.fileSize.Store(info.Size())
 	}
 	return db, nil
 }
@@ -171,26 +211,80 @@ type runner func(ctx context.Context, op string, fn func(*bolt.Tx) error) error
 // view, update and batch run fn in a read, write or batched write
 // transaction and wrap any error with op, so callers see "get user: not found".
 func (db *DB) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, db.bolt.View, fn)
+	return db.run(ctx, op, KindRead, db.bolt.View, fn)
 }
 
 func (db *DB) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, db.bolt.Update, fn)
+	return db.run(ctx, op, KindWrite, db.bolt.Update, fn)
 }
 
 // batch is for hot writes; see DB for what fn must not do.
 func (db *DB) batch(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, db.bolt.Batch, fn)
+	return db.run(ctx, op, KindBatch, db.bolt.Batch, fn)
 }
 
-func (db *DB) run(ctx context.Context, op string, txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
+func (db *DB) run(ctx context.Context, op, kind string, txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if err := txn(fn); err != nil {
+	var err error
+	if db.obs == nil {
+		err = txn(fn)
+	} else {
+		if kind != KindRead {
+			fn = db.watchCommit(fn)
+		}
+		start := time.Now()
+		err = txn(fn)
+		db.obs.Transaction(kind, op, time.Since(start))
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
+}
+
+// watchCommit wraps fn, a write, so that the commit of the transaction it
+// runs in is observed once, however many batched functions share it, and
+// not at all if it rolls back.
+func (db *DB) watchCommit(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if db.lastTx != tx {
+			db.lastTx = tx
+			start := time.Now()
+			tx.OnCommit(func() { db.committed(time.Since(start)) })
+		}
+		return fn(tx)
+	}
+}
+
+// committed tells the observer of a commit and its fsyncs: bolt flushes
+// the data pages, then the meta page (unless NoSync), and the file
+// whenever a commit grows it (even with NoSync). Commit handlers run once
+// the writer lock is released, so two may run at once.
+func (db *DB) committed(took time.Duration) {
+	fsyncs := 0
+	if !db.bolt.NoSync {
+		fsyncs = 2
+	}
+	if info, err := os.Stat(db.bolt.Path()); err == nil && db.grew(info.Size()) {
+		fsyncs++
+	}
+	db.obs.Committed(took, fsyncs)
+}
+
+// grew records size as the file's and reports whether it is larger than
+// any seen before.
+func (db *DB) grew(size int64) bool {
+	for {
+		old := db.fileSize.Load()
+		if size <= old {
+			return false
+		}
+		if db.fileSize.CompareAndSwap(old, size) {
+			return true
+		}
+	}
 }
 
 // DeleteExpired implements storage.Storage.

@@ -17,8 +17,16 @@ import (
 )
 
 func TestStorage(t *testing.T) {
-	// One handle: bbolt locks its file for the process that opens it.
-	storagetest.RunTests(t, func(t *testing.T) storage.Storage { return openTemp(t, filepath.Join(t.TempDir(), "gatehouse.db")) }, nil)
+	// One handle: bbolt locks its file for the process that opens it. Observed,
+	// as a server's store is: watching commits must change nothing.
+	storagetest.RunTests(t, func(t *testing.T) storage.Storage {
+		db, err := Open(filepath.Join(t.TempDir(), "gatehouse.db"), Options{Observer: &fakeObserver{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}, nil)
 }
 
 func openTemp(t testing.TB, path string) *DB {
