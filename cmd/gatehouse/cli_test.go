@@ -255,8 +255,16 @@ func TestREADMEFlagsExist(t *testing.T) {
 	if !defined["data-dir"] || !defined["redirect-uri"] {
 		t.Fatalf("the -h output was not read: %v", defined)
 	}
-	// Flags of the other tools the README runs: docker compose and npm.
+	// Flags of the other tools the README runs: docker compose, npm and
+	// the load tool's compare.sh (whose flags are read from the script).
 	others := map[string]bool{"build": true, "no-save": true, "prefix": true}
+	script, err := os.ReadFile("../gatehouse-load/compare.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z]+)\)`).FindAllStringSubmatch(string(script), -1) {
+		others[m[1]] = true
+	}
 	for _, m := range regexp.MustCompile(`--([a-z][a-z0-9.-]*[a-z0-9])`).FindAllStringSubmatch(string(readme), -1) {
 		if !defined[m[1]] && !others[m[1]] {
 			t.Errorf("README shows --%s, which no gatehouse command takes", m[1])
