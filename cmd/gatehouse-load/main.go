@@ -80,6 +80,7 @@ type config struct {
 	timeout      time.Duration
 	allowRemote  bool
 	summary      bool
+	metricsURL   string // the server's metrics listener, to read its storage work
 
 	// For the sign-in and refresh scenarios.
 	redirectURI string
@@ -109,6 +110,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.scenario, "scenario", "client_credentials", strings.Join(scenarios, ", "))
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback issuer (only a server you run)")
+	fs.StringVar(&c.metricsURL, "metrics", "", "the server's metrics URL (metrics.listen, e.g. http://127.0.0.1:9464/metrics), to print its writes, commits and fsyncs per operation")
 	fs.BoolVar(&c.summary, "summary", false, "end with one line for scripts: summary scenario=… rps=… p50_ms=… p99_ms=… errors=…")
 	fs.StringVar(&c.redirectURI, "redirect-uri", "", "signin, refresh: the client's registered redirect URI (nothing need listen there)")
 	fs.StringVar(&c.scope, "scope", "openid offline_access", "signin, refresh: the scope asked for")
@@ -209,20 +211,27 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if cfg.scenario == "signin" {
 		ceiling = argon2Ceiling(ctx, cfg.argon2, 3*time.Second)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
+	var before storageCounts
+	if cfg.metricsURL != "" {
+		if before, err = readStorageCounts(ctx, client, cfg.metricsURL); err != nil {
+			return err
+		}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	start := time.Now()
-	results := l.run(ctx)
+	results := l.run(runCtx)
 	elapsed := time.Since(start)
 	report(out, cfg, results, elapsed)
-	if cfg.scenario == "signin" {
-		ok := 0
-		for _, r := range results {
-			if r.status == "200" {
-				ok++
-			}
+	if cfg.metricsURL != "" {
+		after, err := readStorageCounts(ctx, client, cfg.metricsURL)
+		if err != nil {
+			return err
 		}
-		reportCeiling(out, cfg.argon2, ceiling, ok, elapsed)
+		reportWrites(out, before, after, successes(results))
+	}
+	if cfg.scenario == "signin" {
+		reportCeiling(out, cfg.argon2, ceiling, successes(results), elapsed)
 	}
 	if cfg.summary {
 		summarize(out, cfg.scenario, results, elapsed, ceiling)
@@ -233,6 +242,17 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		}
 	}
 	return nil
+}
+
+// successes counts the results that succeeded.
+func successes(results []result) int {
+	ok := 0
+	for _, r := range results {
+		if r.status == "200" {
+			ok++
+		}
+	}
+	return ok
 }
 
 func loopbackHost(host string) bool {

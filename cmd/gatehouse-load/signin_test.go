@@ -21,6 +21,7 @@ type gatehouse struct {
 	bin     string
 	dataDir string
 	issuer  string
+	metrics string // its metrics listener's URL
 	cmd     *exec.Cmd
 }
 
@@ -34,13 +35,18 @@ func newGatehouse(t *testing.T) *gatehouse {
 	if out, err := exec.Command("go", "build", "-o", bin, "../gatehouse").CombinedOutput(); err != nil {
 		t.Fatalf("build the server: %v\n%s", err, out)
 	}
+	return &gatehouse{t: t, bin: bin, dataDir: filepath.Join(dir, "data"), issuer: "http://" + freeAddr(t), metrics: "http://" + freeAddr(t) + "/metrics"}
+}
+
+// freeAddr is a loopback address no one listens on, just now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return &gatehouse{t: t, bin: bin, dataDir: filepath.Join(dir, "data"), issuer: "http://" + addr}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // command runs a gatehouse subcommand against the data directory.
@@ -58,7 +64,8 @@ func (g *gatehouse) command(args ...string) string {
 func (g *gatehouse) start() {
 	g.t.Helper()
 	g.cmd = exec.Command(g.bin, "--data-dir", g.dataDir, "--listen", strings.TrimPrefix(g.issuer, "http://"), "--issuer", g.issuer,
-		"--demo.enabled=false", "--password.memory-kib", "8192", "--password.iterations", "1", "--log.level", "error")
+		"--demo.enabled=false", "--password.memory-kib", "8192", "--password.iterations", "1", "--log.level", "error",
+		"--metrics.listen", strings.TrimSuffix(strings.TrimPrefix(g.metrics, "http://"), "/metrics"))
 	g.cmd.Stderr = os.Stderr
 	if err := g.cmd.Start(); err != nil {
 		g.t.Fatal(err)
@@ -85,6 +92,15 @@ func (g *gatehouse) stop() {
 		g.cmd.Wait()
 		g.cmd = nil
 	}
+}
+
+// storagePerOp is the report's line of the server's storage work: some
+// writes, commits and fsyncs for every sign-in or refresh; none for an
+// introspection.
+var storagePerOp = map[string]*regexp.Regexp{
+	"signin":     regexp.MustCompile(`storage per operation  [1-9][0-9.]* writes, [1-9][0-9.]* commits, [1-9][0-9.]* fsyncs`),
+	"refresh":    regexp.MustCompile(`storage per operation  [1-9][0-9.]* writes, [1-9][0-9.]* commits, [1-9][0-9.]* fsyncs`),
+	"introspect": regexp.MustCompile(`storage per operation  0.0 writes, 0.0 commits, 0.0 fsyncs`),
 }
 
 var clientLine = regexp.MustCompile(`client_id: (\S+)\nclient_secret: (\S+)`)
@@ -123,9 +139,9 @@ func TestSignInAndRefresh(t *testing.T) {
 		err := run(context.Background(), []string{"-issuer", g.issuer, "-client-id", m[1], "-client-secret", m[2], "-scenario", scenario,
 			"-redirect-uri", "http://127.0.0.1:1/cb", "-password", pw, "-totp-seed", "s", "-first-user", tc.first, "-users", tc.users,
 			"-introspect-token", "signin", // for introspect: a signed-in user's token, as compare.sh asks both servers
-			"-concurrency", "4", "-requests", "40", "-duration", "1m", "-argon2", "8192,1,1", "-summary"}, &out, os.Getenv)
+			"-concurrency", "4", "-requests", "40", "-duration", "1m", "-argon2", "8192,1,1", "-summary", "-metrics", g.metrics}, &out, os.Getenv)
 		if err != nil || !strings.Contains(out.String(), "requests   40,") || !strings.Contains(out.String(), "errors     none") ||
-			!strings.Contains(out.String(), "summary scenario="+scenario+" ok="+tc.ok+" ") {
+			!strings.Contains(out.String(), "summary scenario="+scenario+" ok="+tc.ok+" ") || !storagePerOp[scenario].MatchString(out.String()) {
 			t.Errorf("%s: %v\n%s", scenario, err, out.String())
 		}
 		if scenario == "signin" && !strings.Contains(out.String(), "% of the ceiling") {
