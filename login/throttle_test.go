@@ -36,13 +36,8 @@ func TestThrottleRuleDelay(t *testing.T) {
 // before a day's lock, and the lock expires rather than being permanent.
 func TestThrottleCeiling(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := throttle{store: db, now: func() time.Time { return now }}
+	db, th := newTestThrottle(t, &now)
 	rule := DefaultAccountRule
 	guesses := 0
 	for guesses < 200 {
@@ -81,13 +76,8 @@ func TestThrottleCeiling(t *testing.T) {
 // TestThrottleRefund: a success takes back only its own charge.
 func TestThrottleRefund(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := throttle{store: db, now: func() time.Time { return now }}
+	db, th := newTestThrottle(t, &now)
 	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
 	for range 3 {
 		if _, err := th.charge(ctx, "ip:a", rule); err != nil {
@@ -123,13 +113,8 @@ func TestIPKey(t *testing.T) {
 // even before expired records are collected.
 func TestThrottleForgets(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := throttle{store: db, now: func() time.Time { return now }}
+	_, th := newTestThrottle(t, &now)
 	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
 	for range 3 {
 		th.charge(ctx, "send:u", rule)
@@ -148,13 +133,8 @@ func TestThrottleForgets(t *testing.T) {
 // lease left by a server that stopped mid-check ends by itself.
 func TestThrottleInFlight(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := throttle{store: db, now: func() time.Time { return now }}
+	db, th := newTestThrottle(t, &now)
 	rule := ThrottleRule{Free: 2, MaxDelay: time.Minute, Memory: time.Hour}
 	admit := func(want error) lease {
 		t.Helper()
@@ -204,4 +184,15 @@ func TestThrottleInFlight(t *testing.T) {
 	if a, err := db.GetAttempts(ctx, "account:a"); err == nil {
 		t.Errorf("after a success: stored %+v, want no record", a)
 	}
+}
+
+// newTestThrottle is a throttle over a new store, at the time *now.
+func newTestThrottle(t *testing.T, now *time.Time) (*bbolt.DB, throttle) {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "t.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, throttle{store: db, now: func() time.Time { return *now }}
 }
