@@ -20,12 +20,7 @@ import (
 // dropped.
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "keys.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	kr := &keyring{store: db, rotate: 30 * 24 * time.Hour, retain: 48 * time.Hour, alg: jose.RS256, bits: 1024, logger: slog.New(slog.DiscardHandler)}
+	kr := newTestKeyring(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	published := func() []string {
 		var ids []string
@@ -85,12 +80,7 @@ func TestKeyRotation(t *testing.T) {
 // what its published key verifies.
 func TestAlgorithmChange(t *testing.T) {
 	ctx := context.Background()
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "keys.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	kr := &keyring{store: db, rotate: 30 * 24 * time.Hour, retain: 48 * time.Hour, alg: jose.RS256, bits: 1024, logger: slog.New(slog.DiscardHandler)}
+	kr := newTestKeyring(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ids []string
 	for i, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
@@ -125,4 +115,16 @@ func TestAlgorithmChange(t *testing.T) {
 	if got := len(kr.published()); got != 3 {
 		t.Errorf("%d keys published, want the three", got)
 	}
+}
+
+// newTestKeyring is an RS256 keyring over a new store: keys sign for 30
+// days and stay published 48 hours after.
+func newTestKeyring(t *testing.T) *keyring {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "keys.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &keyring{store: db, rotate: 30 * 24 * time.Hour, retain: 48 * time.Hour, alg: jose.RS256, bits: 1024, logger: slog.New(slog.DiscardHandler)}
 }

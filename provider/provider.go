@@ -416,7 +416,7 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 // answer a malformed assertion with a 500. Every answer is observed.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	grant := r.FormValue("grant_type")
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &StatusWriter{ResponseWriter: w}
 	defer func() { p.store.cfg.Observer.TokenRequest(grantLabel(grant), sw.status == http.StatusOK) }()
 	w = sw
 	switch {
@@ -439,27 +439,31 @@ func grantLabel(grantType string) string {
 	return "other"
 }
 
-// statusWriter remembers the status of an answer; none written is 200.
-type statusWriter struct {
+// StatusWriter remembers the status of an answer, for logs and metrics;
+// none written is 200.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+func (s *StatusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
+func (s *StatusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
 }
 
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Status is the status written so far; 0 for none yet.
+func (s *StatusWriter) Status() int { return s.status }
 
 // introspect answers a client that fails to authenticate as RFC 7662
 // section 2.3 says, with RFC 6749's JSON invalid_client; op would send its

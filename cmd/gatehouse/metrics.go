@@ -234,9 +234,9 @@ func (s observedStore) AppendAudit(ctx context.Context, e storage.AuditEvent) er
 func (m *metrics) observeRequests(route func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &provider.StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		status := rec.status
+		status := rec.Status()
 		if status == 0 {
 			status = http.StatusOK
 		}
