@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -25,7 +27,13 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	logger := newLogger(cfg, stderr)
 	slog.SetDefault(logger) // op logs through the default logger
 	m := newMetrics(prometheus.NewRegistry())
-	store, err := openStore(cfg, logger, m)
+	// Watching the store costs a stat of its file per commit: only for
+	// metrics someone reads.
+	var watch bbolt.Observer
+	if cfg.Metrics.Listen != "" {
+		watch = m
+	}
+	store, err := openStore(cfg, logger, watch)
 	if err != nil {
 		return err
 	}
