@@ -51,8 +51,8 @@ var (
 // Storage is the whole contract a backend implements.
 //
 // Update functions run inside the backend's transaction and may run more
-// than once (a batched write is retried alone when its batch fails), so
-// they must only compute the new record from the old one.
+// than once (a write is retried alone when the group it was committed
+// with fails), so they must only compute the new record from the old one.
 type Storage interface {
 	OrgUnits
 	Users
@@ -79,7 +79,28 @@ type Storage interface {
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 	// Health reports whether the store can serve reads.
 	Health(ctx context.Context) error
+	// Atomically runs fn in one write transaction: the writes fn makes
+	// through tx commit together, or, if fn returns an error, none does.
+	// fn may run more than once, like an update function, so it must only
+	// read and write through tx and keep its results.
+	Atomically(ctx context.Context, fn func(tx Tx) error) error
 	Close() error
+}
+
+// Tx is a write transaction (see Storage.Atomically): the writes a step of
+// a sign-in makes together, so that it costs one commit, and so that a
+// crash leaves neither a change without its audit event nor half a step.
+// Each method does what the Storage method of the same name does.
+type Tx interface {
+	UpdateAuthRequest(id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
+	CreateSession(s Session) error
+	DeleteSession(id string) error
+	CreateChallenge(c Challenge) error
+	UpdateChallenge(id string, update func(Challenge) (Challenge, error)) (Challenge, error)
+	DeleteChallenge(id string) error
+	UpdateMethod(id string, update func(Method) (Method, error)) (Method, error)
+	UpdateAttempts(key string, update func(Attempts) (Attempts, error)) (Attempts, error)
+	AppendAudit(e AuditEvent) error
 }
 
 // NewID returns a random, URL-safe identifier with 128 bits of entropy.

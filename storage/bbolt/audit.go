@@ -49,15 +49,15 @@ const auditIndexChunk = 100_000
 
 // AppendAudit implements storage.Audit.
 func (db *DB) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
-	if e.Time.IsZero() {
-		// The key orders events by time; an event without one is a bug.
-		return errors.New("append audit: event has no time")
-	}
-	return db.batch(ctx, "append audit", func(tx *bolt.Tx) error { return putAudit(tx, e) })
+	return db.update(ctx, "append audit", func(tx *bolt.Tx) error { return putAudit(tx, e) })
 }
 
 // putAudit stores e under a new key, with its user index entries.
 func putAudit(tx *bolt.Tx, e storage.AuditEvent) error {
+	if e.Time.IsZero() {
+		// The key orders events by time; an event without one is a bug.
+		return errors.New("event has no time")
+	}
 	b := tx.Bucket(auditBucket)
 	// Keys grow with time, so pages fill from the left and are never
 	// written into again: pack them (bolt's default half-fills them).

@@ -64,41 +64,40 @@ type Options struct {
 
 // Transaction kinds, as an Observer is told them.
 const (
-	KindRead  = "read"
+	KindRead = "read"
+	// KindWrite is a write: it may share its commit with others (see DB).
 	KindWrite = "write"
-	// KindBatch is a hot write through bolt's Batch: it may share its
-	// commit with others.
-	KindBatch = "batch"
 )
 
 // Observer is told what the store does, for metrics. Its methods are
 // called concurrently, on every storage call, so they must be quick.
 type Observer interface {
-	// Transaction: one storage call ran in a transaction of kind (KindRead,
-	// KindWrite or KindBatch), named op in errors ("create access token"),
+	// Transaction: one storage call ran in a transaction of kind (KindRead
+	// or KindWrite), named op in errors ("create access token"),
 	// and its caller waited took for it: queueing for the writer, a
 	// batch's wait for company and the commit included.
 	Transaction(kind, op string, took time.Duration)
 	// Committed: a write transaction reached the disk. took runs from its
 	// first function to the end of its commit; fsyncs is how many times
 	// the commit flushed the file (the data pages and the meta page, and
-	// once more when the file grew). A batch's storage calls share one.
+	// once more when the file grew). A group's storage calls share one.
 	Committed(took time.Duration, fsyncs int)
 }
 
 // DB is a Gatehouse store in one bbolt file.
 //
-// Hot writes go through bolt's Batch, which shares one transaction (and one
-// fsync) among concurrent callers. Batch may run a function more than once,
-// so those functions only read and write the transaction and assign their
-// results, and an update func passed to a batched update may be called
-// more than once.
+// Writes are committed in groups (see write): concurrent writes share one
+// transaction and one fsync. A write's function may run more than once, so
+// those functions only read and write the transaction and assign their
+// results, and an update func passed to an update may be called more than
+// once.
 type DB struct {
-	bolt *bolt.DB
-	log  *slog.Logger
-	obs  Observer
+	bolt  *bolt.DB
+	log   *slog.Logger
+	obs   Observer
+	group group
 	// lastTx is the write transaction whose commit is being watched, so
-	// a batch's functions register one commit handler, not one each.
+	// a group's functions register one commit handler, not one each.
 	// Only functions inside write transactions touch it, and bolt runs
 	// those one at a time.
 	lastTx *bolt.Tx
@@ -128,10 +127,6 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// A lone hot write waits up to MaxBatchDelay for company before its
-	// commit. bolt's 10 ms default would dwarf the 0.4 ms commit itself;
-	// half a millisecond still lets a burst share one fsync.
-	b.MaxBatchDelay = 500 * time.Microsecond
 	db := &DB{bolt: b, log: log, obs: opts.Observer}
 	if err := b.Update(db.setup); err != nil {
 		b.Close()
@@ -205,22 +200,15 @@ func allBuckets() [][]byte {
 	return names
 }
 
-// runner is the shape of db.update and db.batch.
-type runner func(ctx context.Context, op string, fn func(*bolt.Tx) error) error
-
-// view, update and batch run fn in a read, write or batched write
-// transaction and wrap any error with op, so callers see "get user: not found".
+// view and update run fn in a read or a write transaction (committed with
+// other writes: see DB for what fn must not do) and wrap any error with
+// op, so callers see "get user: not found".
 func (db *DB) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	return db.run(ctx, op, KindRead, db.bolt.View, fn)
 }
 
 func (db *DB) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, KindWrite, db.bolt.Update, fn)
-}
-
-// batch is for hot writes; see DB for what fn must not do.
-func (db *DB) batch(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, KindBatch, db.bolt.Batch, fn)
+	return db.run(ctx, op, KindWrite, db.write, fn)
 }
 
 func (db *DB) run(ctx context.Context, op, kind string, txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
@@ -245,7 +233,7 @@ func (db *DB) run(ctx context.Context, op, kind string, txn func(func(*bolt.Tx) 
 }
 
 // watchCommit wraps fn, a write, so that the commit of the transaction it
-// runs in is observed once, however many batched functions share it, and
+// runs in is observed once, however many functions share it, and
 // not at all if it rolls back.
 func (db *DB) watchCommit(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {

@@ -54,7 +54,7 @@ func (db *DB) ListUserMethods(ctx context.Context, userID string) (list []storag
 // UpdateMethod implements storage.Methods. It is a hot write: every
 // second-factor check records its use here.
 func (db *DB) UpdateMethod(ctx context.Context, id string, update func(storage.Method) (storage.Method, error)) (storage.Method, error) {
-	return updateRecord(ctx, db.batch, methods, "update method", id, update)
+	return updateRecord(ctx, db, methods, "update method", id, update)
 }
 
 // DeleteMethod implements storage.Methods.
@@ -71,7 +71,7 @@ func (db *DB) DeleteUserMethods(ctx context.Context, userID string) error {
 
 // CreateChallenge implements storage.Challenges.
 func (db *DB) CreateChallenge(ctx context.Context, c storage.Challenge) error {
-	return createRecord(ctx, db.batch, challenges, "create challenge", c)
+	return createRecord(ctx, db, challenges, "create challenge", c)
 }
 
 // GetChallenge implements storage.Challenges.
@@ -81,7 +81,7 @@ func (db *DB) GetChallenge(ctx context.Context, id string) (storage.Challenge, e
 
 // UpdateChallenge implements storage.Challenges.
 func (db *DB) UpdateChallenge(ctx context.Context, id string, update func(storage.Challenge) (storage.Challenge, error)) (storage.Challenge, error) {
-	return updateRecord(ctx, db.batch, challenges, "update challenge", id, update)
+	return updateRecord(ctx, db, challenges, "update challenge", id, update)
 }
 
 // DeleteChallenge implements storage.Challenges.

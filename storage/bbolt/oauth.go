@@ -41,7 +41,7 @@ func expired(at, now time.Time) bool { return !now.Before(at) }
 
 // CreateClient implements storage.Clients.
 func (db *DB) CreateClient(ctx context.Context, c storage.Client) error {
-	return createRecord(ctx, db.update, clients, "create client", c)
+	return createRecord(ctx, db, clients, "create client", c)
 }
 
 // GetClient implements storage.Clients.
@@ -51,7 +51,7 @@ func (db *DB) GetClient(ctx context.Context, id string) (storage.Client, error) 
 
 // UpdateClient implements storage.Clients.
 func (db *DB) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
-	return updateRecord(ctx, db.update, clients, "update client", id, update)
+	return updateRecord(ctx, db, clients, "update client", id, update)
 }
 
 // DeleteClient implements storage.Clients.
@@ -66,7 +66,7 @@ func (db *DB) ListClients(ctx context.Context) ([]storage.Client, error) {
 
 // CreateAuthRequest implements storage.AuthRequests.
 func (db *DB) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
-	return createRecord(ctx, db.update, authRequests, "create auth request", a)
+	return createRecord(ctx, db, authRequests, "create auth request", a)
 }
 
 // GetAuthRequest implements storage.AuthRequests.
@@ -76,7 +76,7 @@ func (db *DB) GetAuthRequest(ctx context.Context, id string) (storage.AuthReques
 
 // UpdateAuthRequest implements storage.AuthRequests.
 func (db *DB) UpdateAuthRequest(ctx context.Context, id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
-	return updateRecord(ctx, db.update, authRequests, "update auth request", id, update)
+	return updateRecord(ctx, db, authRequests, "update auth request", id, update)
 }
 
 // DeleteAuthRequest implements storage.AuthRequests.
@@ -86,7 +86,7 @@ func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // SaveAuthCode implements storage.AuthRequests.
 func (db *DB) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return createRecord(ctx, db.batch, authCodes, "save auth code", c)
+	return createRecord(ctx, db, authCodes, "save auth code", c)
 }
 
 // GetAuthCode implements storage.AuthRequests.
@@ -102,7 +102,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, at
 	// reported after the transaction rather than by failing it.
 	var code storage.AuthCode
 	var replayed bool
-	err := db.batch(ctx, "redeem auth code", func(tx *bolt.Tx) error {
+	err := db.update(ctx, "redeem auth code", func(tx *bolt.Tx) error {
 		replayed = false
 		c, err := authCodes.get(tx, hash)
 		code = c
@@ -138,7 +138,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, at
 
 // CreateAccessToken implements storage.Tokens.
 func (db *DB) CreateAccessToken(ctx context.Context, t storage.AccessToken) error {
-	return createRecord(ctx, db.batch, accessTokens, "create access token", t)
+	return createRecord(ctx, db, accessTokens, "create access token", t)
 }
 
 // GetAccessToken implements storage.Tokens.
@@ -153,7 +153,7 @@ func (db *DB) DeleteAccessToken(ctx context.Context, id string) error {
 
 // CreateRefreshToken implements storage.Tokens.
 func (db *DB) CreateRefreshToken(ctx context.Context, rt storage.RefreshToken, at storage.AccessToken) error {
-	return db.batch(ctx, "create refresh token", func(tx *bolt.Tx) error {
+	return db.update(ctx, "create refresh token", func(tx *bolt.Tx) error {
 		if err := refreshTokens.insert(tx, rt); err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 	// the replay here rather than by returning an error, which would roll
 	// the revocation back.
 	var replayed bool
-	err := db.batch(ctx, "rotate refresh token", func(tx *bolt.Tx) error {
+	err := db.update(ctx, "rotate refresh token", func(tx *bolt.Tx) error {
 		replayed = false
 		old, err := refreshTokens.get(tx, oldHash)
 		switch {
@@ -226,7 +226,7 @@ func (db *DB) RevokeUserTokens(ctx context.Context, userID string) error {
 
 // CreateSession implements storage.Sessions.
 func (db *DB) CreateSession(ctx context.Context, s storage.Session) error {
-	return createRecord(ctx, db.batch, sessions, "create session", s)
+	return createRecord(ctx, db, sessions, "create session", s)
 }
 
 // GetSession implements storage.Sessions.
@@ -236,7 +236,7 @@ func (db *DB) GetSession(ctx context.Context, id string) (storage.Session, error
 
 // UpdateSession implements storage.Sessions.
 func (db *DB) UpdateSession(ctx context.Context, id string, update func(storage.Session) (storage.Session, error)) (storage.Session, error) {
-	return updateRecord(ctx, db.batch, sessions, "update session", id, update)
+	return updateRecord(ctx, db, sessions, "update session", id, update)
 }
 
 // DeleteSession implements storage.Sessions.

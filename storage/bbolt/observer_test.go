@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -94,14 +95,17 @@ func TestObserverCountsTransactionsCommitsAndFsyncs(t *testing.T) {
 			}
 			return nil
 		}, []string{"write failed write"}, nil},
-		{"batch of 8 sharing one commit", func() error {
-			// Held until all eight are queued: one transaction, one commit.
-			db.bolt.MaxBatchDelay, db.bolt.MaxBatchSize = time.Hour, 8
+		{"8 writes sharing one commit", func() error {
+			// The writer is held until all eight are queued: one
+			// transaction, one commit.
 			var wg sync.WaitGroup
 			errs := make(chan error, 8)
-			for i := range 8 {
-				wg.Go(func() { errs <- db.batch(ctx, "batched write", put(fmt.Sprint("b", i), 10)) })
-			}
+			holdWriter(t, db, func() {
+				for i := range 8 {
+					wg.Go(func() { errs <- db.update(ctx, "grouped write", put(fmt.Sprint("b", i), 10)) })
+				}
+				waitQueued(t, db, 8)
+			})
 			wg.Wait()
 			close(errs)
 			for err := range errs {
@@ -110,8 +114,7 @@ func TestObserverCountsTransactionsCommitsAndFsyncs(t *testing.T) {
 				}
 			}
 			return nil
-		}, []string{"batch batched write", "batch batched write", "batch batched write", "batch batched write",
-			"batch batched write", "batch batched write", "batch batched write", "batch batched write"}, []int{2}},
+		}, slices.Repeat([]string{"write grouped write"}, 8), []int{2}},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {

@@ -294,11 +294,10 @@ func (ix index[T]) ids(tx *bolt.Tx, key string, limit int) []string {
 }
 
 // The helpers below are the plain storage methods: one table operation in
-// one transaction, named op in errors. run is db.update, or db.batch for a
-// hot write.
+// one transaction, named op in errors.
 
-func createRecord[T any](ctx context.Context, run runner, t *table[T], op string, v T) error {
-	return run(ctx, op, func(tx *bolt.Tx) error { return t.insert(tx, v) })
+func createRecord[T any](ctx context.Context, db *DB, t *table[T], op string, v T) error {
+	return db.update(ctx, op, func(tx *bolt.Tx) error { return t.insert(tx, v) })
 }
 
 func getRecord[T any](ctx context.Context, db *DB, t *table[T], op, id string) (v T, err error) {
@@ -309,8 +308,8 @@ func getRecord[T any](ctx context.Context, db *DB, t *table[T], op, id string) (
 	return v, err
 }
 
-func updateRecord[T any](ctx context.Context, run runner, t *table[T], op, id string, fn func(T) (T, error)) (v T, err error) {
-	err = run(ctx, op, func(tx *bolt.Tx) error {
+func updateRecord[T any](ctx context.Context, db *DB, t *table[T], op, id string, fn func(T) (T, error)) (v T, err error) {
+	err = db.update(ctx, op, func(tx *bolt.Tx) error {
 		v, err = t.update(tx, id, fn)
 		return err
 	})

@@ -20,33 +20,40 @@ func (db *DB) GetAttempts(ctx context.Context, key string) (storage.Attempts, er
 
 // UpdateAttempts implements storage.Throttle.
 func (db *DB) UpdateAttempts(ctx context.Context, key string, update func(storage.Attempts) (storage.Attempts, error)) (a storage.Attempts, err error) {
-	err = db.batch(ctx, "update attempts", func(tx *bolt.Tx) error {
-		old, err := attempts.get(tx, key)
-		stored := err == nil
-		if errors.Is(err, storage.ErrNotFound) {
-			old, err = storage.Attempts{Key: key}, nil
-		}
-		if err != nil {
-			return err
-		}
-		if a, err = update(old); err != nil {
-			return err
-		}
-		switch {
-		case a.Key != key:
-			return errors.New("update must not change the key")
-		case a.Empty() && stored:
-			return attempts.remove(tx, old)
-		case a.Empty():
-			return nil
-		case stored:
-			return attempts.write(tx, &old, a)
-		default:
-			return attempts.insert(tx, a)
-		}
+	err = db.update(ctx, "update attempts", func(tx *bolt.Tx) error {
+		a, err = updateAttempts(tx, key, update)
+		return err
 	})
 	if err != nil {
 		return storage.Attempts{}, err
 	}
 	return a, nil
+}
+
+// updateAttempts is UpdateAttempts in tx: a record left empty is removed.
+func updateAttempts(tx *bolt.Tx, key string, update func(storage.Attempts) (storage.Attempts, error)) (storage.Attempts, error) {
+	old, err := attempts.get(tx, key)
+	stored := err == nil
+	if errors.Is(err, storage.ErrNotFound) {
+		old, err = storage.Attempts{Key: key}, nil
+	}
+	if err != nil {
+		return old, err
+	}
+	a, err := update(old)
+	if err != nil {
+		return a, err
+	}
+	switch {
+	case a.Key != key:
+		return a, errors.New("update must not change the key")
+	case a.Empty() && stored:
+		return a, attempts.remove(tx, old)
+	case a.Empty():
+		return a, nil
+	case stored:
+		return a, attempts.write(tx, &old, a)
+	default:
+		return a, attempts.insert(tx, a)
+	}
 }

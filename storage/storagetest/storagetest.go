@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"DeleteExpired", testDeleteExpired},
 		{"BackupAndHealth", testBackupAndHealth},
 		{"Concurrency", testConcurrency},
+		{"Atomically", testAtomically},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

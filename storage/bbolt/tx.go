@@ -1,0 +1,70 @@
+package bbolt
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// Atomically implements storage.Storage: fn's writes are one write, in a
+// group commit like any other.
+func (db *DB) Atomically(ctx context.Context, fn func(storage.Tx) error) error {
+	return db.update(ctx, "atomically", func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+// boltTx is storage.Tx over one bolt write transaction; its errors name
+// the operation, as the DB's do.
+type boltTx struct{ tx *bolt.Tx }
+
+func named(op string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func (t boltTx) UpdateAuthRequest(id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
+	a, err := authRequests.update(t.tx, id, update)
+	return a, named("update auth request", err)
+}
+
+func (t boltTx) CreateSession(s storage.Session) error {
+	return named("create session", sessions.insert(t.tx, s))
+}
+
+func (t boltTx) DeleteSession(id string) error {
+	return named("delete session", sessions.delete(t.tx, id))
+}
+
+func (t boltTx) CreateChallenge(c storage.Challenge) error {
+	return named("create challenge", challenges.insert(t.tx, c))
+}
+
+func (t boltTx) UpdateChallenge(id string, update func(storage.Challenge) (storage.Challenge, error)) (storage.Challenge, error) {
+	c, err := challenges.update(t.tx, id, update)
+	return c, named("update challenge", err)
+}
+
+func (t boltTx) DeleteChallenge(id string) error {
+	return named("delete challenge", challenges.delete(t.tx, id))
+}
+
+func (t boltTx) UpdateMethod(id string, update func(storage.Method) (storage.Method, error)) (storage.Method, error) {
+	m, err := methods.update(t.tx, id, update)
+	return m, named("update method", err)
+}
+
+func (t boltTx) UpdateAttempts(key string, update func(storage.Attempts) (storage.Attempts, error)) (storage.Attempts, error) {
+	a, err := updateAttempts(t.tx, key, update)
+	if err != nil {
+		return storage.Attempts{}, named("update attempts", err)
+	}
+	return a, nil
+}
+
+func (t boltTx) AppendAudit(e storage.AuditEvent) error {
+	return named("append audit", putAudit(t.tx, e))
+}
