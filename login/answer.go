@@ -27,58 +27,88 @@ type answer struct {
 	// mfa.method_added.
 	action  string
 	details map[string]string
-	// verify is the factor's check of the answer; it may store what a
-	// right answer changes (a TOTP step, a sign count).
+	// verify is the factor's check of the answer. It writes nothing: what
+	// a right answer changes is passed's to write.
 	verify func(ctx context.Context, c storage.Challenge) error
+	// passed, if set, makes the writes of a right answer (the method's
+	// use, the sign-in moved on) in the transaction that ends the
+	// challenge; an error from it fails the answer.
+	passed func(tx storage.Tx) error
 }
 
 // check runs an answer through the steps every answer takes, in this
 // order, and audits every refusal:
 //
 //  1. charge the throttle before checking, so parallel guesses cannot all
-//     slip in before the first failure lands (a locked key: errThrottled);
-//  2. count the guess against the challenge (past its last one:
-//     errOutOfGuesses, and the challenge is deleted);
-//  3. verify;
-//  4. delete the challenge, once: of two requests racing with the right
-//     answer, only the one that deletes it counts (factors.ErrReplayed);
-//  5. reset the throttle.
-//
-// The caller records the success, once it has acted on it.
+//     slip in before the first failure lands (a locked key: errThrottled),
+//     and, in the same transaction, count the guess against the challenge
+//     (past its last one: errOutOfGuesses, and the challenge is deleted,
+//     the answer charged all the same);
+//  2. verify;
+//  3. in one transaction: delete the challenge, once (of two requests
+//     racing with the right answer, only the one that deletes it counts:
+//     factors.ErrReplayed), reset the throttle, and make passed's writes.
 func (h *Handler) check(r *http.Request, a answer) error {
 	ctx := r.Context()
 	refuse := func(outcome, reason string) {
 		h.auditUser(r, a.user, a.action, outcome, with(a.details, "reason", reason))
 	}
-	charged, err := h.throttle.charge(ctx, a.key, h.cfg.MFAThrottle)
+	var charged storage.Attempts
+	var c storage.Challenge
+	var retired bool
+	err := h.store.Atomically(ctx, func(tx storage.Tx) (err error) {
+		if charged, err = tx.UpdateAttempts(a.key, charging(h.cfg.MFAThrottle, h.cfg.Now())); err != nil {
+			return err
+		}
+		c, err = tx.UpdateChallenge(a.c.ID, func(c storage.Challenge) (storage.Challenge, error) {
+			if c.Guesses >= maxGuesses {
+				return c, errOutOfGuesses
+			}
+			c.Guesses++
+			return c, nil
+		})
+		// An answer past the last guess (or to a challenge gone meanwhile)
+		// is charged all the same, and retires the challenge.
+		if retired = errors.Is(err, errOutOfGuesses) || errors.Is(err, storage.ErrNotFound); retired {
+			if err := tx.DeleteChallenge(a.c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		return err
+	})
 	var locked errThrottled
-	if errors.As(err, &locked) {
+	switch {
+	case errors.As(err, &locked):
 		refuse(storage.OutcomeDenied, "throttled")
 		return err
-	}
-	if err != nil {
-		return fmt.Errorf("charge throttle: %w", err)
-	}
-	c, err := h.countGuess(ctx, a.c.ID)
-	if errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, storage.ErrNotFound) {
-		if err := h.store.DeleteChallenge(ctx, a.c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("delete spent challenge: %w", err)
-		}
+	case err != nil:
+		return fmt.Errorf("charge answer: %w", err)
+	case retired:
 		refuse(storage.OutcomeDenied, errOutOfGuesses.Error())
 		return errOutOfGuesses
 	}
-	if err != nil {
-		return fmt.Errorf("count guess: %w", err)
-	}
 	if err = a.verify(ctx, c); err == nil {
-		if err = h.store.DeleteChallenge(ctx, c.ID); errors.Is(err, storage.ErrNotFound) {
-			err = factors.ErrReplayed
-		}
+		err = h.store.Atomically(ctx, func(tx storage.Tx) error {
+			if err := tx.DeleteChallenge(c.ID); errors.Is(err, storage.ErrNotFound) {
+				return factors.ErrReplayed
+			} else if err != nil {
+				return err
+			}
+			if _, err := tx.UpdateAttempts(a.key, cleared); err != nil {
+				return err
+			}
+			if a.passed != nil {
+				return a.passed(tx)
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		if !userError(err) {
 			// Not the user's answer but our fault (a key that will not
-			// open, storage): a 500 someone investigates, not a lock-out.
+			// open, storage), or another tab's step: a 500 someone
+			// investigates, or the next page, not a lock-out.
 			return err
 		}
 		refuse(storage.OutcomeFailure, err.Error())
@@ -86,9 +116,6 @@ func (h *Handler) check(r *http.Request, a answer) error {
 			h.auditUser(r, a.user, "mfa.locked", storage.OutcomeDenied, with(a.details, "until", charged.LockedUntil.UTC().Format(time.RFC3339)))
 		}
 		return err
-	}
-	if err := h.throttle.reset(ctx, a.key); err != nil {
-		return fmt.Errorf("reset throttle: %w", err)
 	}
 	return nil
 }
@@ -98,16 +125,4 @@ func (h *Handler) check(r *http.Request, a answer) error {
 func userError(err error) bool {
 	return errors.Is(err, factors.ErrWrongAnswer) || errors.Is(err, factors.ErrBadInput) ||
 		errors.Is(err, factors.ErrReplayed) || errors.Is(err, factors.ErrNotReady)
-}
-
-// countGuess counts an answer against a challenge before it is checked,
-// and refuses one past the challenge's last guess.
-func (h *Handler) countGuess(ctx context.Context, id string) (storage.Challenge, error) {
-	return h.store.UpdateChallenge(ctx, id, func(c storage.Challenge) (storage.Challenge, error) {
-		if c.Guesses >= maxGuesses {
-			return c, factors.ErrWrongAnswer
-		}
-		c.Guesses++
-		return c, nil
-	})
 }

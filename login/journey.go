@@ -119,11 +119,8 @@ func (h *Handler) moveOn(w http.ResponseWriter, r *http.Request, a storage.AuthR
 	if stepOf(a) == step {
 		return a, true
 	}
-	a, ok := h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = sess.UserID, sess.ID })
-	if ok {
-		h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
-	}
-	return a, ok
+	return h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = sess.UserID, sess.ID },
+		h.recorded(r, decisionEvent(a, u, storage.OutcomeSuccess, d)))
 }
 
 // policyInput gathers what the decision needs, for the session of user u;
@@ -289,19 +286,19 @@ func (h *Handler) NextSignIn(ctx context.Context, userID string) (policy.Decisio
 	return policy.NextSignIn(up.user, h.cfg.Now()), nil
 }
 
-// auditDecision records what the policy decided for u's sign-in, and why,
+// decisionEvent records what the policy decided for u's sign-in, and why,
 // in u's org unit, where their org admins see it.
-func (h *Handler) auditDecision(r *http.Request, a storage.AuthRequest, u storage.User, outcome string, d policy.Decision) {
+func decisionEvent(a storage.AuthRequest, u storage.User, outcome string, d policy.Decision) storage.AuditEvent {
 	details := map[string]string{"auth_request": a.ID, "client_id": a.ClientID, "outcome": string(d.Outcome), "reason": d.Reason}
 	if d.Exception != nil {
 		details["exception"] = d.Exception.ID
 	}
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: "login.decision", Outcome: outcome, Details: details})
+	return userEvent(u, "login.decision", outcome, details)
 }
 
 // unmet tells the client the user cannot reach the level it requires.
 func (h *Handler) unmet(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, u storage.User, d policy.Decision) {
-	h.auditDecision(r, a, u, storage.OutcomeDenied, d)
+	h.audit(r, decisionEvent(a, u, storage.OutcomeDenied, d))
 	h.fail(w, r, a, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "The sign-in cannot meet this application's requirements."})
 }
 
@@ -325,10 +322,9 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, a storage.Aut
 		a.UserID, a.SessionID = sess.UserID, sess.ID
 		a.AuthTime, a.AMR, a.ACR = sess.AuthTime, sess.AMR, sess.ACR
 		a.Waiver = waiver(d, remembered)
-	}); !ok {
+	}, h.recorded(r, decisionEvent(a, u, storage.OutcomeSuccess, d))); !ok {
 		return
 	}
-	h.auditDecision(r, a, u, storage.OutcomeSuccess, d)
 	h.starts.give(ipKey(h.clientIP(r))) // a finished sign-in does not use the start budget up
 	http.Redirect(w, r, "/authorize/callback?id="+url.QueryEscape(a.ID), http.StatusSeeOther)
 }
@@ -462,21 +458,27 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 
 	// A one-time password proves enough to choose a new one and no more:
 	// the browser gets no session until it has.
-	ev, sessionID := EvPassword, ""
-	if u.MustChangePassword {
-		ev = EvOneTimePassword
-	} else {
-		sess, err := h.startSession(w, r, u.ID, h.passwordProof())
+	ev, sess, writes := EvOneTimePassword, storage.Session{}, []func(storage.Tx) error(nil)
+	if !u.MustChangePassword {
+		old, _, err := h.currentSession(r)
 		if err != nil {
 			h.serverError(w, r, err)
 			return
 		}
-		sessionID = sess.ID
+		var write func(storage.Tx) error
+		sess, write = h.newSession(r, old, u.ID, h.passwordProof())
+		ev, writes = EvPassword, append(writes, write)
 	}
-	if _, ok := h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = u.ID, sessionID }); !ok {
+	writes = append(writes, h.recorded(r, userEvent(u, "login.password", storage.OutcomeSuccess, map[string]string{"client_id": a.ClientID, "session": sess.ID})))
+	if _, ok := h.advance(w, r, a, ev, func(a *storage.AuthRequest) { a.UserID, a.SessionID = u.ID, sess.ID }, writes...); !ok {
 		return
 	}
-	h.auditUser(r, u, "login.password", storage.OutcomeSuccess, map[string]string{"client_id": a.ClientID, "session": sessionID})
+	if sess.ID != "" {
+		if err := h.setSessionCookie(w, r, sess); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
@@ -712,32 +714,30 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 		return
 	}
-	a, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		if a.CodeIssued {
-			return a, errAdvanced
-		}
-		a.CodeIssued = true
-		return a, nil
-	})
-	if errors.Is(err, errAdvanced) {
+	alreadyDone := func() {
 		h.errorPage(w, r, http.StatusBadRequest, "You are already signed in",
 			"This sign-in has been completed. Go back to the app you were using.", "code_already_issued")
+	}
+	if a.CodeIssued {
+		alreadyDone()
 		return
 	}
-	if err != nil {
+	if a.ReturnTo == "" {
+		// Issuing the code marks the request answered, in one write: of
+		// two tabs racing here, the second gets access_denied.
+		h.provider.Finish(w, r, a)
+		return
+	}
+	// Gatehouse's own page: no code, just back to it, once: deleting the
+	// request spends it.
+	if err := h.store.DeleteAuthRequest(r.Context(), a.ID); errors.Is(err, storage.ErrNotFound) {
+		alreadyDone()
+		return
+	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	if a.ReturnTo != "" {
-		// Gatehouse's own page: no code, just back to it. The request is
-		// spent either way (CodeIssued): a failed delete leaves it to expire.
-		if err := h.store.DeleteAuthRequest(r.Context(), a.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.cfg.Logger.WarnContext(r.Context(), "delete finished auth request", "auth_request", a.ID, "err", err)
-		}
-		http.Redirect(w, r, a.ReturnTo, http.StatusSeeOther)
-		return
-	}
-	h.provider.Finish(w, r, a)
+	http.Redirect(w, r, a.ReturnTo, http.StatusSeeOther)
 }
 
 func humanDuration(d time.Duration) string {

@@ -95,6 +95,7 @@ type Store interface {
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
 	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
+	Atomically(ctx context.Context, fn func(storage.Tx) error) error
 }
 
 // Handler serves the login, callback and logout pages.
@@ -327,18 +328,36 @@ func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
 
+// audit records e, an event of request r, in a write of its own.
 func (h *Handler) audit(r *http.Request, e storage.AuditEvent) {
-	e.Time = h.cfg.Now()
-	e.IP = h.clientIP(r)
-	e.UserAgent = r.UserAgent()
+	e = h.event(r, e)
 	if err := h.store.AppendAudit(r.Context(), e); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "append audit event", "action", e.Action, "err", err)
 	}
 }
 
+// recorded is audit's write, to make in a step's transaction.
+func (h *Handler) recorded(r *http.Request, e storage.AuditEvent) func(storage.Tx) error {
+	e = h.event(r, e)
+	return func(tx storage.Tx) error { return tx.AppendAudit(e) }
+}
+
+// event is e as it happened now, in request r.
+func (h *Handler) event(r *http.Request, e storage.AuditEvent) storage.AuditEvent {
+	e.Time = h.cfg.Now()
+	e.IP = h.clientIP(r)
+	e.UserAgent = r.UserAgent()
+	return e
+}
+
+// userEvent is an event a user did to their own account.
+func userEvent(u storage.User, action, outcome string, details map[string]string) storage.AuditEvent {
+	return storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action, Outcome: outcome, Details: details}
+}
+
 // auditUser records an event a user did to their own account.
 func (h *Handler) auditUser(r *http.Request, u storage.User, action, outcome string, details map[string]string) {
-	h.audit(r, storage.AuditEvent{Actor: u.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action, Outcome: outcome, Details: details})
+	h.audit(r, userEvent(u, action, outcome, details))
 }
 
 // clientIP is the client's address: the connection's, or behind a trusted

@@ -151,18 +151,22 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 		return c, err
 	}
 	c.Prompt, _ = json.Marshal(p)
-	if err := h.store.CreateChallenge(ctx, c); err != nil {
-		h.serverError(w, r, err)
-		return c, err
-	}
-	if _, err := h.store.UpdateAuthRequest(ctx, a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-		a.ChallengeID, a.MethodID = c.ID, m.ID
-		return a, nil
+	started := h.recorded(r, userEvent(u, "mfa.challenge", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}))
+	if err := h.store.Atomically(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateChallenge(c); err != nil {
+			return err
+		}
+		if _, err := tx.UpdateAuthRequest(a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+			a.ChallengeID, a.MethodID = c.ID, m.ID
+			return a, nil
+		}); err != nil {
+			return err
+		}
+		return started(tx)
 	}); err != nil {
 		h.serverError(w, r, err)
 		return c, err
 	}
-	h.auditUser(r, u, "mfa.challenge", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID})
 	return c, nil
 }
 
@@ -209,19 +213,48 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.showChallenge(w, r, a, u, up, nil, http.StatusAccepted, "")
 		return
 	}
+	// With the right answer, in one transaction with the challenge's end:
+	// the method's use recorded, the audit, a new session id now that the
+	// second factor has passed (claiming this authentication's methods
+	// only: a factor from an earlier one is not claimed with this
+	// auth_time), and the journey moved on.
 	var res factors.Result
-	err = h.check(r, answer{user: u, c: c, key: key, action: "mfa.verify", details: details,
-		verify: func(ctx context.Context, c storage.Challenge) error {
-			var err error
-			resp := factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))}
-			if res, err = h.factors[m.Type].Verify(ctx, u, m, c, resp); err != nil {
+	var newSess storage.Session
+	passed := func(tx storage.Tx) error {
+		now := h.cfg.Now()
+		acr, amr := policy.ProofOf(m.Type, res.AMR)
+		s, start := h.newSession(r, sess, u.ID, proof{amr: amr, acr: string(acr), authTime: now, mfaAt: now})
+		newSess = s
+		writes := []func(storage.Tx) error{
+			func(tx storage.Tx) error { _, err := tx.UpdateMethod(m.ID, res.Apply); return err },
+			h.recorded(r, userEvent(u, "mfa.verify", storage.OutcomeSuccess, details)),
+			start,
+			func(tx storage.Tx) error {
+				_, err := move(tx, a, EvFactorPassed, func(a *storage.AuthRequest) { a.SessionID, a.ChallengeID, a.MethodID = s.ID, "", "" })
+				return err
+			},
+		}
+		if m.Type == storage.MethodRecovery {
+			writes = append(writes, h.recorded(r, userEvent(u, "mfa.recovery_code_used", storage.OutcomeSuccess, details)))
+		}
+		for _, write := range writes {
+			if err := write(tx); err != nil {
 				return err
 			}
-			_, err = h.store.UpdateMethod(ctx, m.ID, res.Apply)
+		}
+		return nil
+	}
+	err = h.check(r, answer{user: u, c: c, key: key, action: "mfa.verify", details: details, passed: passed,
+		verify: func(ctx context.Context, c storage.Challenge) (err error) {
+			resp := factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))}
+			res, err = h.factors[m.Type].Verify(ctx, u, m, c, resp)
 			return err
 		}})
 	var locked errThrottled
 	switch {
+	case errors.Is(err, errAdvanced):
+		http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
+		return
 	case errors.As(err, &locked):
 		h.showChallenge(w, r, a, u, up, nil, http.StatusTooManyRequests,
 			fmt.Sprintf("Too many failed attempts. Wait %s and try again, or use another method.", humanDuration(locked.until.Sub(h.cfg.Now()))))
@@ -240,23 +273,8 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.auditUser(r, u, "mfa.verify", storage.OutcomeSuccess, details)
-	if m.Type == storage.MethodRecovery {
-		h.auditUser(r, u, "mfa.recovery_code_used", storage.OutcomeSuccess, details)
-	}
-	// A new session id now that the second factor has passed, claiming
-	// this authentication's methods only: a factor from an earlier one is
-	// not claimed with this auth_time.
-	now := h.cfg.Now()
-	acr, amr := policy.ProofOf(m.Type, res.AMR)
-	newSess, err := h.startSession(w, r, u.ID, proof{amr: amr, acr: string(acr), authTime: now, mfaAt: now})
-	if err != nil {
+	if err := h.setSessionCookie(w, r, newSess); err != nil {
 		h.serverError(w, r, err)
-		return
-	}
-	if _, ok := h.advance(w, r, a, EvFactorPassed, func(a *storage.AuthRequest) {
-		a.SessionID, a.ChallengeID, a.MethodID = newSess.ID, "", ""
-	}); !ok {
 		return
 	}
 	if r.PostFormValue("remember") == "on" && rememberFor(up) != "" {

@@ -118,11 +118,19 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 	if err != nil {
 		return storage.Session{}, err
 	}
-	if old != nil {
-		if err := h.store.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return storage.Session{}, fmt.Errorf("delete old session: %w", err)
-		}
+	s, write := h.newSession(r, old, userID, p)
+	if err := h.store.Atomically(r.Context(), write); err != nil {
+		return s, err
 	}
+	return s, h.setSessionCookie(w, r, s)
+}
+
+// newSession is startSession for a step that makes its writes together:
+// the new session, and the write that replaces old, the browser's current
+// session (nil for none), with it. It reads nothing, so it may be called
+// inside a transaction. Once the write has committed, setSessionCookie
+// hands the session to the browser.
+func (h *Handler) newSession(r *http.Request, old *storage.Session, userID string, p proof) (storage.Session, func(storage.Tx) error) {
 	now := h.cfg.Now()
 	s := storage.Session{
 		ID:         storage.NewID(),
@@ -137,15 +145,24 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, userID st
 		IP:         h.clientIP(r),
 		UserAgent:  r.UserAgent(),
 	}
-	if err := h.store.CreateSession(r.Context(), s); err != nil {
-		return s, fmt.Errorf("create session: %w", err)
+	return s, func(tx storage.Tx) error {
+		if old != nil {
+			if err := tx.DeleteSession(old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		return tx.CreateSession(s)
 	}
+}
+
+// setSessionCookie gives the browser s, once it is stored.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, s storage.Session) error {
 	cs, _ := h.cookies.Load().New(r, h.cookieName(sessionCookie))
 	cs.Values = map[any]any{"sid": s.ID}
 	if err := cs.Save(r, w); err != nil {
-		return s, fmt.Errorf("save session cookie: %w", err)
+		return fmt.Errorf("save session cookie: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 // signedInPage is the shared part of a page shown to a browser with a

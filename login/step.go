@@ -79,21 +79,24 @@ func next(s Step, ev Event) (to Step, ok bool) {
 var errAdvanced = errors.New("journey already advanced")
 
 // advance moves the journey by ev from the step a was read at, applying
-// change to the other fields, in one update; it returns the request as
-// stored. A request another tab already moved on is left alone and the
-// browser goes to the dispatcher: ok is false, and the request answered.
-func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, ev Event, change func(*storage.AuthRequest)) (storage.AuthRequest, bool) {
-	from := stepOf(a)
-	stored, err := h.store.UpdateAuthRequest(r.Context(), a.ID, func(cur storage.AuthRequest) (storage.AuthRequest, error) {
-		to, ok := next(from, ev)
-		if stepOf(cur) != from || !ok {
-			return cur, errAdvanced
+// change to the other fields, and makes the step's other writes (also: its
+// session, its audit events) in the same transaction; it returns the
+// request as stored. A request another tab already moved on is left alone
+// and the browser goes to the dispatcher: ok is false, and the request
+// answered.
+func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.AuthRequest, ev Event, change func(*storage.AuthRequest), also ...func(storage.Tx) error) (storage.AuthRequest, bool) {
+	var stored storage.AuthRequest
+	err := h.store.Atomically(r.Context(), func(tx storage.Tx) error {
+		var err error
+		if stored, err = move(tx, a, ev, change); err != nil {
+			return err
 		}
-		if change != nil {
-			change(&cur)
+		for _, write := range also {
+			if err := write(tx); err != nil {
+				return err
+			}
 		}
-		cur.Step = string(to)
-		return cur, nil
+		return nil
 	})
 	switch {
 	case errors.Is(err, errAdvanced):
@@ -104,4 +107,22 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.Auth
 		return a, false
 	}
 	return stored, true
+}
+
+// move is advance's update of the request, in tx: errAdvanced if the
+// stored step is no longer the one a was read at, or ev cannot happen
+// there.
+func move(tx storage.Tx, a storage.AuthRequest, ev Event, change func(*storage.AuthRequest)) (storage.AuthRequest, error) {
+	from := stepOf(a)
+	return tx.UpdateAuthRequest(a.ID, func(cur storage.AuthRequest) (storage.AuthRequest, error) {
+		to, ok := next(from, ev)
+		if stepOf(cur) != from || !ok {
+			return cur, errAdvanced
+		}
+		if change != nil {
+			change(&cur)
+		}
+		cur.Step = string(to)
+		return cur, nil
+	})
 }

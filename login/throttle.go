@@ -65,18 +65,22 @@ type throttle struct {
 // transaction with the lock check, so parallel guesses cannot all slip in
 // before the first failure lands. A locked key is refused uncharged.
 func (t throttle) charge(ctx context.Context, key string, rule ThrottleRule) (storage.Attempts, error) {
-	now := t.now()
-	a, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
-		if a = live(a, now); now.Before(a.LockedUntil) {
-			return a, errThrottled{a.LockedUntil}
-		}
-		return failure(a, rule, now), nil
-	})
+	a, err := t.store.UpdateAttempts(ctx, key, charging(rule, t.now()))
 	var locked errThrottled
 	if err != nil && !errors.As(err, &locked) {
 		return a, fmt.Errorf("charge attempt: %w", err)
 	}
 	return a, err
+}
+
+// charging is charge's update at now.
+func charging(rule ThrottleRule, now time.Time) func(storage.Attempts) (storage.Attempts, error) {
+	return func(a storage.Attempts) (storage.Attempts, error) {
+		if a = live(a, now); now.Before(a.LockedUntil) {
+			return a, errThrottled{a.LockedUntil}
+		}
+		return failure(a, rule, now), nil
+	}
 }
 
 // Attempts in flight: a password check admitted at an account holds a
@@ -232,16 +236,8 @@ func (t throttle) refund(ctx context.Context, key string, rule ThrottleRule) err
 	return nil
 }
 
-// reset forgets a key's failures after a success.
-func (t throttle) reset(ctx context.Context, key string) error {
-	_, err := t.store.UpdateAttempts(ctx, key, func(a storage.Attempts) (storage.Attempts, error) {
-		return storage.Attempts{Key: key}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("reset attempts: %w", err)
-	}
-	return nil
-}
+// cleared is the update that forgets a key's failures after a success.
+func cleared(a storage.Attempts) (storage.Attempts, error) { return storage.Attempts{Key: a.Key}, nil }
 
 // ipKey is the throttle key for a client address: IPv6 clients are keyed
 // by their /64, which one subscriber usually holds whole.

@@ -559,9 +559,10 @@ func (p *Provider) RotateKeys(ctx context.Context) error {
 }
 
 // Finish answers a finished auth request: it redirects (or form-posts) the
-// code to the client. The caller has checked the journey is done.
+// code to the client. The caller has checked the journey is done; a
+// request answered already (by another tab, just now) gets access_denied.
 func (p *Provider) Finish(w http.ResponseWriter, r *http.Request, a storage.AuthRequest) {
-	op.AuthResponse(&authRequest{AuthRequest: a}, p.op, w, r)
+	op.AuthResponse(&authRequest{AuthRequest: a, finished: true}, p.op, w, r)
 }
 
 // Fail answers an auth request with an OAuth error at its redirect URI.

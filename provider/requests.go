@@ -17,6 +17,9 @@ type authRequest struct {
 	// user is set with codeHash: the active user the code is for, read
 	// once for the whole exchange.
 	user storage.User
+	// finished: the journey has reached its last step and asks for the
+	// code (see Provider.Finish).
+	finished bool
 }
 
 var (
@@ -46,10 +49,10 @@ func (a *authRequest) GetScopes() []string                { return a.Scopes }
 func (a *authRequest) GetState() string                   { return a.State }
 func (a *authRequest) GetSubject() string                 { return a.UserID }
 
-// Done is what op checks before it issues a code: the journey's callback
-// marks a request CodeIssued only once its final step is reached (the step
-// itself is the journey's own, opaque here).
-func (a *authRequest) Done() bool { return a.CodeIssued && a.UserID != "" }
+// Done is what op checks before it issues a code: only the journey, once
+// its final step is reached, finishes a request (the step itself is the
+// journey's own, opaque here); issuing the code marks it CodeIssued.
+func (a *authRequest) Done() bool { return (a.finished || a.CodeIssued) && a.UserID != "" }
 
 func (a *authRequest) LogValue() slog.Value {
 	return slog.GroupValue(

@@ -203,13 +203,21 @@ func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 		AuthRequestID: id,
 		ExpiresAt:     s.cfg.Now().Add(s.cfg.Lifetimes.Code),
 	})
+	if errors.Is(err, storage.ErrConflict) {
+		return oidc.ErrAccessDenied().WithDescription("This sign-in has been completed already.")
+	}
 	if err != nil {
 		return serverError(fmt.Errorf("save code: %w", err))
 	}
 	return nil
 }
 
+// DeleteAuthRequest: op deletes a request once its code is exchanged, but
+// the redemption deleted it already, so this is a read, not a write.
 func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
+	if _, err := s.store.GetAuthRequest(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
 	if err := s.store.DeleteAuthRequest(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return serverError(fmt.Errorf("delete auth request: %w", err))
 	}

@@ -639,6 +639,9 @@ type AuthRequests interface {
 	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
 	UpdateAuthRequest(ctx context.Context, id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
+	// SaveAuthCode stores c and, in the same transaction, marks its auth
+	// request CodeIssued, so a request is answered with one code: a request
+	// that is gone is ErrNotFound, one answered already ErrConflict.
 	SaveAuthCode(ctx context.Context, c AuthCode) error
 	// GetAuthCode returns a code, redeemed or not, until it is deleted as
 	// expired.
@@ -648,7 +651,8 @@ type AuthRequests interface {
 	// from a code belong to the family named by its AuthRequestID. A code
 	// redeemed before gets ErrCodeRedeemed (with the code) and that family
 	// is revoked in the same transaction; an unknown or expired code gets
-	// ErrNotFound.
+	// ErrNotFound. A redeemed code's auth request is spent, and deleted
+	// with the redemption.
 	RedeemAuthCode(ctx context.Context, hash string, now time.Time, at AccessToken, rt *RefreshToken) (AuthCode, error)
 }
 

@@ -159,9 +159,9 @@ func benchSSO(b *testing.B, e *env) {
 
 // seedUsers stores n users, each with a session, through the storage API.
 // They share one cheap password hash: nobody signs in as them. Users are
-// plain writes, one commit each (about 0.1 ms without fsync). Sessions are
-// batched writes, so many writers at once fill each batch rather than each
-// waiting out the batch delay alone. Ids are generated in ascending order,
+// written one at a time, one commit each (about 0.1 ms without fsync).
+// Sessions are written by many writers at once, so that they share
+// commits. Ids are generated in ascending order,
 // so each commit appends to the B-trees rather than touching pages all over
 // them: loading takes half the time it would.
 func seedUsers(b *testing.B, ctx context.Context, store storage.Storage, root storage.OrgUnit, n int) {

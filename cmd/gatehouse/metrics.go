@@ -88,11 +88,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			"Attempts refused by the throttle, by kind: address or account (passwords, while locked), in_flight (passwords, while the account's checks in flight were at their bound) or second_factor (while locked).", "kind"),
 		transactions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gatehouse_storage_transaction_duration_seconds",
-			Help:    "Time a storage call waited for its transaction, by kind: read, write, or batch (a hot write that may share its commit); queueing and commit included.",
+			Help:    "Time a storage call waited for its transaction, by kind: read or write (concurrent writes share a commit); queueing and commit included.",
 			Buckets: storageBuckets,
 		}, []string{"kind"}),
 		writes: f("gatehouse_storage_writes_total",
-			"Storage calls that write, by operation (create access token, append audit, ...); batched ones share commits.", "op"),
+			"Storage calls that write, by operation (create access token, append audit, atomically: a sign-in step's writes together, ...); concurrent ones share commits.", "op"),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_storage_commits_total",
 			Help: "Write transactions committed to the database file.",
@@ -226,6 +226,32 @@ type observedStore struct {
 func (s observedStore) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	s.m.audited(e)
 	return s.Storage.AppendAudit(ctx, e)
+}
+
+// Atomically counts the audit events a transaction appends once it has
+// committed (its function may run more than once).
+func (s observedStore) Atomically(ctx context.Context, fn func(storage.Tx) error) error {
+	var events []storage.AuditEvent
+	err := s.Storage.Atomically(ctx, func(tx storage.Tx) error {
+		events = events[:0]
+		return fn(observedTx{Tx: tx, events: &events})
+	})
+	if err == nil {
+		for _, e := range events {
+			s.m.audited(e)
+		}
+	}
+	return err
+}
+
+type observedTx struct {
+	storage.Tx
+	events *[]storage.AuditEvent
+}
+
+func (t observedTx) AppendAudit(e storage.AuditEvent) error {
+	*t.events = append(*t.events, e)
+	return t.Tx.AppendAudit(e)
 }
 
 // observeRequests times every request by route and status. route names

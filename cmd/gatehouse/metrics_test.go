@@ -207,7 +207,7 @@ func TestMetrics(t *testing.T) {
 		{"challenge decisions", s.get(decisions, "outcome", "challenge")},
 		{"account locks", s.get("gatehouse_throttle_locks_total", "kind", "account")},
 		{"attempts refused by an account lock", s.get("gatehouse_throttle_refusals_total", "kind", "account")},
-		{"batched storage writes timed", s.get("gatehouse_storage_transaction_duration_seconds_count", "kind", "batch")},
+		{"storage writes timed", s.get("gatehouse_storage_transaction_duration_seconds_count", "kind", "write")},
 		{"storage reads timed", s.get("gatehouse_storage_transaction_duration_seconds_count", "kind", "read")},
 		{"audit events written", s.get("gatehouse_storage_writes_total", "op", "append audit")},
 		{"commits", s.get("gatehouse_storage_commits_total")},

@@ -1,6 +1,7 @@
 package bbolt
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"time"
@@ -86,7 +87,18 @@ func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
 
 // SaveAuthCode implements storage.AuthRequests.
 func (db *DB) SaveAuthCode(ctx context.Context, c storage.AuthCode) error {
-	return createRecord(ctx, db, authCodes, "save auth code", c)
+	return db.update(ctx, "save auth code", func(tx *bolt.Tx) error {
+		if _, err := authRequests.update(tx, c.AuthRequestID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+			if a.CodeIssued {
+				return a, fmt.Errorf("auth request answered already: %w", storage.ErrConflict)
+			}
+			a.CodeIssued = true
+			return a, nil
+		}); err != nil {
+			return err
+		}
+		return authCodes.insert(tx, c)
+	})
 }
 
 // GetAuthCode implements storage.AuthRequests.
@@ -124,6 +136,9 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, at
 			if err := refreshTokens.insert(tx, *rt); err != nil {
 				return err
 			}
+		}
+		if err := authRequests.delete(tx, c.AuthRequestID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
 		return accessTokens.insert(tx, at)
 	})

@@ -21,6 +21,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 	later := now.Add(time.Minute)
 	const n = 32
 
+	must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, newAuthRequest("ar1", now)))
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {

@@ -112,10 +112,26 @@ func testAuthRequests(t *testing.T, s storage.Storage) {
 func testAuthCodes(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := testNow()
+	for _, id := range []string{"ar0", "ar1", "ar2"} {
+		must(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, newAuthRequest(id, now)))
+	}
 	code := storage.AuthCode{Hash: "code1", AuthRequestID: "ar1", ExpiresAt: now.Add(time.Minute)}
 	must(t, "SaveAuthCode", s.SaveAuthCode(ctx, code))
 	must(t, "SaveAuthCode expired", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "old", AuthRequestID: "ar0", ExpiresAt: now.Add(-time.Second)}))
-	checkErr(t, "save a taken hash", s.SaveAuthCode(ctx, code), storage.ErrAlreadyExists)
+	ar, err := s.GetAuthRequest(ctx, "ar1")
+	must(t, "GetAuthRequest", err)
+	check(t, "auth request answered with a code: CodeIssued", ar.CodeIssued, true)
+	// One code a request; a code for a request that is gone, none.
+	checkErr(t, "a second code for one request", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "code2", AuthRequestID: "ar1", ExpiresAt: now.Add(time.Minute)}), storage.ErrConflict)
+	checkErr(t, "a code for no request", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "code3", AuthRequestID: "nope", ExpiresAt: now.Add(time.Minute)}), storage.ErrNotFound)
+	checkErr(t, "save a taken hash", s.SaveAuthCode(ctx, storage.AuthCode{Hash: "code1", AuthRequestID: "ar2", ExpiresAt: now.Add(time.Minute)}), storage.ErrAlreadyExists)
+	for _, hash := range []string{"code2", "code3"} {
+		_, err := s.GetAuthCode(ctx, hash)
+		checkErr(t, "a refused code is not stored", err, storage.ErrNotFound)
+	}
+	ar, err = s.GetAuthRequest(ctx, "ar2")
+	must(t, "GetAuthRequest", err)
+	check(t, "a request whose code was refused: CodeIssued", ar.CodeIssued, false)
 
 	redeemed := code
 	redeemed.RedeemedAt = now
@@ -140,6 +156,8 @@ func testAuthCodes(t *testing.T, s storage.Storage) {
 	got, err = s.RedeemAuthCode(ctx, "code1", now, at, &rt)
 	must(t, "first redemption", err)
 	check(t, "first redemption", got, redeemed)
+	_, err = s.GetAuthRequest(ctx, "ar1")
+	checkErr(t, "the redeemed code's auth request", err, storage.ErrNotFound)
 	checkTokens(t, s, "after redemption", tokenState{"code-at": true}, tokenState{"code-rt": true})
 
 	// The replay reports the first redemption and revokes what it produced.
