@@ -1,8 +1,8 @@
 package bbolt
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
