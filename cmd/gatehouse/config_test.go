@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,5 +236,26 @@ func TestConfigHSTS(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestHashSlotsFitTheMemoryLimit: with GOMEMLIMIT set, no more password
+// hashes run at once than fit in half of it; at least one always does.
+func TestHashSlotsFitTheMemoryLimit(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Password.MemoryKiB, cfg.Password.MaxConcurrent = 19456, 8
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		limit int64
+		want  int
+	}{
+		{math.MaxInt64, 8}, // no limit
+		{1024 * mib, 8},    // 512 MiB holds 26
+		{128 * mib, 3},     // 64 MiB holds 3 of 19 MiB
+		{20 * mib, 1},      // not even one: one all the same
+	} {
+		if got := hashSlots(cfg, tt.limit); got != tt.want {
+			t.Errorf("limit %d MiB: %d hashes at once, want %d", tt.limit/mib, got, tt.want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -112,5 +113,15 @@ func openStore(cfg Config, logger *slog.Logger, obs bbolt.Observer) (*bbolt.DB, 
 func newHasher(cfg Config) *password.Hasher {
 	return password.NewHasher(password.Params{
 		MemoryKiB: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
-	}, cfg.Password.MaxConcurrent)
+	}, hashSlots(cfg, debug.SetMemoryLimit(-1)))
+}
+
+// hashSlots is how many password hashes may be computed at once:
+// password.max_concurrent, but no more than fit in half of memLimit, the
+// Go runtime's soft memory limit (GOMEMLIMIT; unset, it is math.MaxInt64),
+// each holding password.memory_kib. More would not hash faster: the
+// collector would run without pause to stay under the limit.
+func hashSlots(cfg Config, memLimit int64) int {
+	fit := memLimit / 2 / (int64(cfg.Password.MemoryKiB) * 1024)
+	return int(max(1, min(int64(cfg.Password.MaxConcurrent), fit)))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -48,6 +49,10 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	}
 	store = observedStore{Storage: store, m: m}
 	hasher := newHasher(cfg)
+	if _, _, slots := hasher.Load(); slots < cfg.Password.MaxConcurrent {
+		logger.Warn("fewer password hashes at once than password.max_concurrent: half the Go memory limit (GOMEMLIMIT) holds no more",
+			"max_concurrent", cfg.Password.MaxConcurrent, "hashes_at_once", slots, "memory_limit", debug.SetMemoryLimit(-1))
+	}
 	m.watchHasher(hasher)
 	proxies, err := clientip.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
