@@ -152,18 +152,17 @@ func (h *Handler) beginChallenge(w http.ResponseWriter, r *http.Request, a stora
 	}
 	c.Prompt, _ = json.Marshal(p)
 	started := h.recorded(r, userEvent(u, "mfa.challenge", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID, "auth_request": a.ID}))
-	if err := h.store.Atomically(ctx, func(tx storage.Tx) error {
-		if err := tx.CreateChallenge(c); err != nil {
+	if err := h.store.Atomically(ctx, all(
+		func(tx storage.Tx) error { return tx.CreateChallenge(c) },
+		func(tx storage.Tx) error {
+			_, err := tx.UpdateAuthRequest(a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
+				a.ChallengeID, a.MethodID = c.ID, m.ID
+				return a, nil
+			})
 			return err
-		}
-		if _, err := tx.UpdateAuthRequest(a.ID, func(a storage.AuthRequest) (storage.AuthRequest, error) {
-			a.ChallengeID, a.MethodID = c.ID, m.ID
-			return a, nil
-		}); err != nil {
-			return err
-		}
-		return started(tx)
-	}); err != nil {
+		},
+		started,
+	)); err != nil {
 		h.serverError(w, r, err)
 		return c, err
 	}
@@ -223,26 +222,21 @@ func (h *Handler) postSecondFactor(w http.ResponseWriter, r *http.Request) {
 	passed := func(tx storage.Tx) error {
 		now := h.cfg.Now()
 		acr, amr := policy.ProofOf(m.Type, res.AMR)
-		s, start := h.newSession(r, sess, u.ID, proof{amr: amr, acr: string(acr), authTime: now, mfaAt: now})
-		newSess = s
+		var start func(storage.Tx) error
+		newSess, start = h.newSession(r, sess, u.ID, proof{amr: amr, acr: string(acr), authTime: now, mfaAt: now})
 		writes := []func(storage.Tx) error{
 			func(tx storage.Tx) error { _, err := tx.UpdateMethod(m.ID, res.Apply); return err },
-			h.recorded(r, userEvent(u, "mfa.verify", storage.OutcomeSuccess, details)),
 			start,
 			func(tx storage.Tx) error {
-				_, err := move(tx, a, EvFactorPassed, func(a *storage.AuthRequest) { a.SessionID, a.ChallengeID, a.MethodID = s.ID, "", "" })
+				_, err := move(tx, a, EvFactorPassed, func(a *storage.AuthRequest) { a.SessionID, a.ChallengeID, a.MethodID = newSess.ID, "", "" })
 				return err
 			},
+			h.recorded(r, userEvent(u, "mfa.verify", storage.OutcomeSuccess, details)),
 		}
 		if m.Type == storage.MethodRecovery {
 			writes = append(writes, h.recorded(r, userEvent(u, "mfa.recovery_code_used", storage.OutcomeSuccess, details)))
 		}
-		for _, write := range writes {
-			if err := write(tx); err != nil {
-				return err
-			}
-		}
-		return nil
+		return all(writes...)(tx)
 	}
 	err = h.check(r, answer{user: u, c: c, key: key, action: "mfa.verify", details: details, passed: passed,
 		verify: func(ctx context.Context, c storage.Challenge) (err error) {

@@ -91,12 +91,7 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, a storage.Auth
 		if stored, err = move(tx, a, ev, change); err != nil {
 			return err
 		}
-		for _, write := range also {
-			if err := write(tx); err != nil {
-				return err
-			}
-		}
-		return nil
+		return all(also...)(tx)
 	})
 	switch {
 	case errors.Is(err, errAdvanced):
@@ -125,4 +120,16 @@ func move(tx storage.Tx, a storage.AuthRequest, ev Event, change func(*storage.A
 		cur.Step = string(to)
 		return cur, nil
 	})
+}
+
+// all is writes made one after the other, as one.
+func all(writes ...func(storage.Tx) error) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		for _, write := range writes {
+			if err := write(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }

@@ -15,11 +15,16 @@
 #
 # The workloads, each for DURATION at WORKERS concurrent clients:
 #   client_credentials  token issue to a confidential client
+#   client_credentials_jwt  the same to a client registered for RFC 9068
+#                       JWT access tokens (--access-token-format jwt),
+#                       which are signed, not stored
 #   introspect          one signed-in user's access token, introspected by the
 #                       app it was issued to (the example OP lets a client
 #                       introspect only tokens issued to it for a user)
 #   refresh             each worker signs in once, then rotates its refresh
 #                       token over and over (each answer has an RS256 ID token)
+#   refresh_es256       the same with Gatehouse restarted with
+#                       --keys.signing-algorithm ES256 (the peer: RS256)
 #   signin              a new browser's whole sign-in: /authorize, password,
 #                       code exchange; at Gatehouse also the authenticator app
 #                       code, and an argon2id hash: not comparable, so the
@@ -124,14 +129,15 @@ peak_rss() {
 # field KEY LINE is KEY's value in a summary line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-# measure NAME WORKLOAD ARGS… runs one workload and keeps its summary line
-# as results[NAME.WORKLOAD]; a run with errors is reported, not fatal.
+# measure NAME WORKLOAD SCENARIO ARGS… runs one workload, the load tool's
+# SCENARIO, and keeps its summary line as results[NAME.WORKLOAD]; a run
+# with errors is reported, not fatal.
 declare -A results
 measure() {
-	local name=$1 workload=$2 out
-	shift 2
+	local name=$1 workload=$2 scenario=$3 out
+	shift 3
 	say "$name: $workload for $DURATION at $WORKERS workers (load average $(loadavg))"
-	out=$("$work/bin/gatehouse-load" -scenario "$workload" -duration "$DURATION" -concurrency "$WORKERS" -summary "$@" 2>&1) || true
+	out=$("$work/bin/gatehouse-load" -scenario "$scenario" -duration "$DURATION" -concurrency "$WORKERS" -summary "$@" 2>&1) || true
 	local line
 	line=$(sed -n 's/^summary //p' <<<"$out")
 	if [[ -z $line ]]; then
@@ -183,6 +189,10 @@ client=$("$work/bin/gatehouse" client add --data-dir "$data" --name load --redir
 client_id=$(sed -n 's/^client_id: //p' <<<"$client")
 client_secret=$(sed -n 's/^client_secret: //p' <<<"$client")
 [[ -n $client_id && -n $client_secret ]] || die "no client id and secret from: $client"
+service=$("$work/bin/gatehouse" client add --data-dir "$data" --name service --grant client_credentials --access-token-format jwt)
+service_id=$(sed -n 's/^client_id: //p' <<<"$service")
+service_secret=$(sed -n 's/^client_secret: //p' <<<"$service")
+[[ -n $service_id && -n $service_secret ]] || die "no client id and secret from: $service"
 say "seeding $USERS users"
 "$work/bin/gatehouse-load" seed -data-dir "$data" -users "$USERS" -password "$PASSWORD" -totp-seed compare >&2
 start_server "$work/gatehouse.log" "$issuer/.well-known/openid-configuration" "${gatehouse[@]}"
@@ -191,11 +201,17 @@ start_server "$work/gatehouse.log" "$issuer/.well-known/openid-configuration" "$
 # code is spent for its 30 seconds.
 common=(-issuer "$issuer" -client-id "$client_id" -client-secret "$client_secret")
 signing=(-redirect-uri "$REDIRECT_URI" -password "$PASSWORD" -totp-seed compare)
-measure gatehouse client_credentials "${common[@]}"
-measure gatehouse introspect "${common[@]}" "${signing[@]}" -introspect-token signin -first-user $((USERS - 1))
-measure gatehouse refresh "${common[@]}" "${signing[@]}" -first-user $((USERS - 1000)) -users 999
-measure gatehouse signin "${common[@]}" "${signing[@]}" -users $((USERS - 1000))
+measure gatehouse client_credentials client_credentials "${common[@]}"
+measure gatehouse client_credentials_jwt client_credentials -issuer "$issuer" -client-id "$service_id" -client-secret "$service_secret"
+measure gatehouse introspect introspect "${common[@]}" "${signing[@]}" -introspect-token signin -first-user $((USERS - 1))
+measure gatehouse refresh refresh "${common[@]}" "${signing[@]}" -first-user $((USERS - 1000)) -users 499
+measure gatehouse signin signin "${common[@]}" "${signing[@]}" -users $((USERS - 1000))
 gatehouse_rss=$(peak_rss)
+stop_server
+# Refresh again with ES256 ID tokens: the signing algorithm is a server
+# setting, so a restart.
+start_server "$work/gatehouse-es256.log" "$issuer/.well-known/openid-configuration" "${gatehouse[@]}" --keys.signing-algorithm ES256
+measure gatehouse refresh_es256 refresh "${common[@]}" "${signing[@]}" -first-user $((USERS - 500)) -users 499
 stop_server
 load_between=$(loadavg)
 
@@ -213,13 +229,23 @@ awk -v n="$PEER_USERS" -v pw="$PASSWORD" 'BEGIN {
 start_server "$work/peer.log" "$issuer/.well-known/openid-configuration" \
 	env PORT="$port" REDIRECT_URI="$REDIRECT_URI" USERS_FILE="$work/peer-users.json" "$peer"
 web=(-issuer "$issuer" -client-id web -client-secret secret -login zitadel-example -redirect-uri "$REDIRECT_URI" -password "$PASSWORD")
-measure peer client_credentials -issuer "$issuer" -client-id sid1 -client-secret verysecret
-measure peer introspect "${web[@]}" -introspect-token signin
-measure peer refresh "${web[@]}" -users "$PEER_USERS"
-measure peer signin "${web[@]}" -users "$PEER_USERS"
+measure peer client_credentials client_credentials -issuer "$issuer" -client-id sid1 -client-secret verysecret
+measure peer introspect introspect "${web[@]}" -introspect-token signin
+measure peer refresh refresh "${web[@]}" -users "$PEER_USERS"
+measure peer signin signin "${web[@]}" -users "$PEER_USERS"
 peer_rss=$(peak_rss)
 stop_server
 load_end=$(loadavg)
+
+# peer_workload is the peer's workload to set against Gatehouse's: the
+# peer has one kind of access token and one signing algorithm.
+peer_workload() {
+	case $1 in
+	client_credentials_jwt) echo client_credentials ;;
+	refresh_es256) echo refresh ;;
+	*) echo "$1" ;;
+	esac
+}
 
 # The table, in Markdown.
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -229,8 +255,8 @@ echo "load average (1, 5, 15 min): $load_start at the start, $load_between betwe
 echo
 echo "| workload | Gatehouse /s | peer /s | ratio | Gatehouse p99 | peer p99 | failed |"
 echo "|---|--:|--:|--:|--:|--:|--:|"
-for w in client_credentials introspect refresh signin; do
-	g=${results[gatehouse.$w]} p=${results[peer.$w]}
+for w in client_credentials client_credentials_jwt introspect refresh refresh_es256 signin; do
+	g=${results[gatehouse.$w]} p=${results[peer.$(peer_workload "$w")]}
 	awk -v w="$w" -v g="$(field rps "$g")" -v p="$(field rps "$p")" -v g99="$(field p99_ms "$g")" -v p99="$(field p99_ms "$p")" \
 		-v ge="$(field errors "$g")" -v pe="$(field errors "$p")" 'BEGIN {
 		ratio = (w == "signin" || p == 0) ? "-" : sprintf("%.2f", g / p)
