@@ -558,9 +558,13 @@ func (c Client) RevokeTokens(now time.Time) Client {
 	return c
 }
 
-// TokenRevoked reports whether a token of c issued at issuedAt is refused
-// by its TokensNotBefore.
-func (c Client) TokenRevoked(issuedAt time.Time) bool { return issuedAt.Before(c.TokensNotBefore) }
+// TokenRevoked reports whether a token of c issued at issuedAt is
+// refused: issued before its TokensNotBefore, or before it was registered
+// (to a deleted client whose id was registered again). The registration
+// is taken to the whole second, as a JWT's iat is.
+func (c Client) TokenRevoked(issuedAt time.Time) bool {
+	return issuedAt.Before(c.TokensNotBefore) || issuedAt.Before(c.CreatedAt.Truncate(time.Second))
+}
 
 // Clients stores relying parties.
 type Clients interface {

@@ -94,7 +94,8 @@ func TestPhoneRole(t *testing.T) {
 
 // TestRevokeTokens: after a revocation at now, a token issued at any time
 // up to now is refused, even in the same second (a JWT's iat has no
-// fraction), and one issued from the next whole second on is not.
+// fraction), and one issued from the next whole second on is not; a
+// client registered again refuses its predecessor's tokens.
 func TestRevokeTokens(t *testing.T) {
 	now := time.Date(2025, 3, 4, 5, 6, 7, 400_000_000, time.UTC)
 	c := Client{ID: "svc"}
@@ -119,5 +120,10 @@ func TestRevokeTokens(t *testing.T) {
 	}
 	if c = c.RevokeTokens(now.Truncate(time.Second)); !c.TokenRevoked(now.Truncate(time.Second)) {
 		t.Error("a revocation on a whole second does not refuse a token of that second")
+	}
+	// A client registered again under a deleted one's id.
+	again := Client{ID: "svc", CreatedAt: now}
+	if !again.TokenRevoked(now.Add(-time.Second)) || again.TokenRevoked(now.Truncate(time.Second)) || again.TokenRevoked(now) {
+		t.Error("a client registered at now refuses a token issued in its first second, or takes one from before it")
 	}
 }
