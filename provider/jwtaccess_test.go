@@ -457,6 +457,29 @@ func TestIsJWTAccessToken(t *testing.T) {
 	}
 }
 
+// TestJWTAccessTokenElsewhere: the token endpoint's answer with a JWT is
+// kept out of caches like any other; /userinfo refuses a JWT access token
+// (a client's, with no user) as it refuses an opaque one, without a
+// server error.
+func TestJWTAccessTokenElsewhere(t *testing.T) {
+	s := newJWTSetup(t, jose.ES256)
+	w := serve(s.p, http.MethodPost, "/oauth/token", formType, "grant_type=client_credentials", "Authorization", basicAuth("svc", s.secret))
+	if w.Code != http.StatusOK || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Pragma") != "no-cache" {
+		t.Errorf("token: status %d, Cache-Control %q, Pragma %q; want 200, no-store, no-cache", w.Code, w.Header().Get("Cache-Control"), w.Header().Get("Pragma"))
+	}
+	var resp struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(w.Body.Bytes(), &resp)
+	opaque := s.token(t, "ops")["access_token"].(string)
+	for what, tok := range map[string]string{"JWT": resp.AccessToken, "opaque": opaque} {
+		w := serve(s.p, http.MethodGet, "/userinfo", "", "", "Authorization", "Bearer "+tok)
+		if w.Code != http.StatusForbidden && w.Code != http.StatusUnauthorized {
+			t.Errorf("userinfo with a client's %s access token: status %d %s, want it refused", what, w.Code, w.Body)
+		}
+	}
+}
+
 // TestClientRevocationEndsUserTokens: when a client revokes its tokens,
 // its users' access and refresh tokens end too; they sign in again.
 func TestClientRevocationEndsUserTokens(t *testing.T) {
