@@ -20,8 +20,9 @@ import (
 
 // The client pages, for global admins only: register a relying party
 // (its secret shown once, only a hash kept), edit it, rotate its secret,
-// delete it. Settings are checked by provider.CheckClient, as the CLI's
-// are. A secret never reaches the audit log.
+// revoke the tokens issued to it, delete it. Settings are checked by
+// provider.CheckClient, as the CLI's are. A secret never reaches the
+// audit log.
 
 func (h *Handler) clientRoutes(get, post func(string, func(*request))) {
 	get("/admin/clients", h.showClients)
@@ -30,6 +31,7 @@ func (h *Handler) clientRoutes(get, post func(string, func(*request))) {
 	get("/admin/clients/{id}", h.showClient)
 	post("/admin/clients/{id}", h.saveClient)
 	post("/admin/clients/{id}/rotate-secret", h.rotateClientSecret)
+	post("/admin/clients/{id}/revoke-tokens", h.revokeClientTokens)
 	post("/admin/clients/{id}/delete", h.deleteClient)
 }
 
@@ -47,6 +49,7 @@ var clientNotices = map[string]string{
 	"created": "Client registered. A public client has no secret: it proves itself with PKCE.",
 	"saved":   "Client saved.",
 	"deleted": "Client deleted.",
+	"revoked": "Issued tokens revoked: every token issued to this client until now no longer works.",
 }
 
 var (
@@ -54,6 +57,10 @@ var (
 		{Value: provider.GrantAuthorizationCode, Label: "authorization_code: people sign in through the app"},
 		{Value: provider.GrantRefreshToken, Label: "refresh_token: the app keeps people signed in"},
 		{Value: provider.GrantClientCredentials, Label: "client_credentials: the app calls APIs as itself (confidential clients only)"},
+	}
+	tokenFormatChoices = []templates.Choice{
+		{Value: storage.AccessTokenOpaque, Label: "Opaque (revocable at once; default)"},
+		{Value: storage.AccessTokenJWT, Label: "JWT (RFC 9068; checked offline by APIs, ends only when it expires or with Revoke issued tokens)"},
 	}
 	acrChoices = []templates.Choice{
 		{Value: string(policy.ACRPassword), Label: "pwd: a password is enough (the org unit's MFA policy still applies)"},
@@ -108,7 +115,7 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 		Name:           templates.Field{Value: c.Name},
 		RedirectURIs:   templates.Field{Value: strings.Join(c.RedirectURIs, "\n")},
 		PostLogoutURIs: templates.Field{Value: strings.Join(c.PostLogoutRedirectURIs, "\n")},
-		Exceptions:     c.ExceptionsAllowed, Scopes: c.Scopes, Notice: notice,
+		Exceptions:     c.ExceptionsAllowed, Scopes: c.Scopes, Notice: notice, TokensNotBefore: c.TokensNotBefore,
 		Lifetimes: []templates.Lifetime{
 			{ID: "access_token_lifetime", Label: "Access token", Field: templates.Field{Value: formatLifetime(c.AccessTokenLifetime)}},
 			{ID: "id_token_lifetime", Label: "ID token", Field: templates.Field{Value: formatLifetime(c.IDTokenLifetime)}},
@@ -120,6 +127,9 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 	}
 	for _, a := range acrChoices {
 		p.ACRs = append(p.ACRs, templates.Choice{Value: a.Value, Label: a.Label, Selected: a.Value == c.MinimumACR})
+	}
+	for _, f := range tokenFormatChoices {
+		p.TokenFormats = append(p.TokenFormats, templates.Choice{Value: f.Value, Label: f.Label, Selected: f.Value == tokenFormat(c)})
 	}
 	if !isNew {
 		var err error
@@ -145,6 +155,8 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 			note(&p.GrantsError, e.Msg)
 		case "min_acr":
 			note(&p.ACRError, e.Msg)
+		case "access_token_format":
+			note(&p.TokenFormatError, e.Msg)
 		}
 		for i := range p.Lifetimes {
 			if p.Lifetimes[i].ID == e.Field {
@@ -171,6 +183,7 @@ func readClient(rq *request, c storage.Client) (storage.Client, []error) {
 	}
 	c.MinimumACR = f.Get("min_acr")
 	c.ExceptionsAllowed = f.Get("exceptions") != "no"
+	c.AccessTokenFormat = f.Get("access_token_format")
 	for _, l := range []struct {
 		field string
 		d     *time.Duration
@@ -340,6 +353,7 @@ func (h *Handler) saveClient(rq *request) {
 		cur.Name, cur.RedirectURIs, cur.PostLogoutRedirectURIs = next.Name, next.RedirectURIs, next.PostLogoutRedirectURIs
 		cur.GrantTypes, cur.MinimumACR, cur.ExceptionsAllowed = next.GrantTypes, next.MinimumACR, next.ExceptionsAllowed
 		cur.AccessTokenLifetime, cur.IDTokenLifetime, cur.RefreshTokenLifetime = next.AccessTokenLifetime, next.IDTokenLifetime, next.RefreshTokenLifetime
+		cur.AccessTokenFormat = next.AccessTokenFormat
 		return cur, nil
 	})
 	if err != nil {
@@ -371,6 +385,7 @@ func clientChanges(before, after storage.Client) map[string]string {
 		{"access_token_lifetime", formatLifetime(before.AccessTokenLifetime), formatLifetime(after.AccessTokenLifetime)},
 		{"id_token_lifetime", formatLifetime(before.IDTokenLifetime), formatLifetime(after.IDTokenLifetime)},
 		{"refresh_token_lifetime", formatLifetime(before.RefreshTokenLifetime), formatLifetime(after.RefreshTokenLifetime)},
+		{"access_token_format", tokenFormat(before), tokenFormat(after)},
 	} {
 		switch {
 		case f.a == f.b:
@@ -384,6 +399,43 @@ func clientChanges(before, after storage.Client) map[string]string {
 		d["type"] = kind(after)
 	}
 	return d
+}
+
+// tokenFormat names c's access token format, opaque for a client stored
+// before there was a choice.
+func tokenFormat(c storage.Client) string {
+	if c.AccessTokenFormat == "" {
+		return storage.AccessTokenOpaque
+	}
+	return c.AccessTokenFormat
+}
+
+// revokeClientTokens ends every token issued to the client until now, by
+// its TokensNotBefore: the only way to end its JWT access tokens early.
+// Its stored tokens (opaque access tokens, its users' refresh tokens) are
+// refused by the same date when next presented, so nothing needs
+// deleting: they go when they expire.
+func (h *Handler) revokeClientTokens(rq *request) {
+	c, ok := h.client(rq, "client.tokens_revoked")
+	if !ok {
+		return
+	}
+	if !rq.confirmed("Revoke the tokens issued to "+c.Name+"?",
+		"Every token issued to "+c.Name+" until now stops working: its access tokens, JWT or opaque, and the refresh tokens of the people signed in to it, who sign in again. "+
+			"An API that checks JWT access tokens offline, without introspection, still takes them until they expire.",
+		"Revoke issued tokens", "/admin/clients/"+c.ID) {
+		return
+	}
+	saved, err := h.store.UpdateClient(rq.ctx(), c.ID, func(cur storage.Client) (storage.Client, error) {
+		return cur.RevokeTokens(h.now()), nil
+	})
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(rq.ctx(), rq.actor, storage.User{ID: c.ID}, "client.tokens_revoked", storage.OutcomeSuccess,
+		map[string]string{"not_before": saved.TokensNotBefore.UTC().Format(time.RFC3339)})
+	rq.redirect("/admin/clients/" + c.ID + "?done=revoked")
 }
 
 func (h *Handler) rotateClientSecret(rq *request) {

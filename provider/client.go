@@ -81,9 +81,12 @@ func (c *client) hasGrant(g string) bool { return slices.Contains(c.Client.Grant
 
 func (c *client) LoginURL(id string) string { return c.loginURL(id) }
 
-// AccessTokenType is opaque for every client: op's JWT access tokens carry
-// typ "JWT", not RFC 9068's "at+jwt", so an RP could take one for an ID
-// token. Resource servers introspect instead.
+// AccessTokenType is opaque for every token op issues: op's JWT access
+// tokens carry typ "JWT", not RFC 9068's "at+jwt", so an RP could take
+// one for an ID token. A client that chose JWT access tokens gets them
+// from the client_credentials grant, which Gatehouse answers itself (see
+// Provider.clientCredentials); a user's sign-in stays opaque, so that its
+// tokens end with the session.
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 
 // IDTokenLifetime never outlasts the signing key's retention, so every
@@ -94,6 +97,13 @@ func (c *client) IDTokenLifetime() time.Duration {
 
 func (c *client) accessTokenLifetime() time.Duration {
 	return orDefault(c.Client.AccessTokenLifetime, c.defaults.AccessToken)
+}
+
+// jwtAccessTokenLifetime never outlasts the signing key's retention
+// either: a JWT access token is checked against the JWKS for as long as
+// it lives.
+func (c *client) jwtAccessTokenLifetime() time.Duration {
+	return min(c.accessTokenLifetime(), c.maxSigned)
 }
 
 func (c *client) refreshTokenLifetime() time.Duration {

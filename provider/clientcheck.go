@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 
 // ClientProblem is one thing wrong with a client's settings. Field names
 // the setting (id, name, redirect_uris, post_logout_uris, grants, min_acr,
-// access_token_lifetime, id_token_lifetime, refresh_token_lifetime); Msg
+// access_token_lifetime, id_token_lifetime, refresh_token_lifetime,
+// access_token_format); Msg
 // says what is wrong in words an admin can act on.
 type ClientProblem struct {
 	Field string
@@ -111,6 +113,16 @@ func CheckClient(c storage.Client) error {
 		case l.d > l.limit:
 			add(l.field, "Use at most %s", l.words)
 		}
+	}
+	switch c.AccessTokenFormat {
+	case "", storage.AccessTokenOpaque:
+	case storage.AccessTokenJWT:
+		// A user's sign-in always gets opaque tokens, which end with it.
+		if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
+			add("access_token_format", "jwt applies to client_credentials tokens only: add that grant, or choose opaque")
+		}
+	default:
+		add("access_token_format", "%q is not opaque or jwt", c.AccessTokenFormat)
 	}
 	if len(ps) == 0 {
 		return nil

@@ -45,6 +45,12 @@ func TestCheckClient(t *testing.T) {
 		{"lifetimes", func(c *storage.Client) {
 			c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenLifetime = -time.Second, 25*time.Hour, 366*24*time.Hour
 		}, []string{"access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"}},
+		{"opaque access tokens", func(c *storage.Client) { c.AccessTokenFormat = storage.AccessTokenOpaque }, nil},
+		{"JWT access tokens for client_credentials", func(c *storage.Client) {
+			c.GrantTypes, c.AccessTokenFormat = append(c.GrantTypes, GrantClientCredentials), storage.AccessTokenJWT
+		}, nil},
+		{"JWT access tokens without client_credentials", func(c *storage.Client) { c.AccessTokenFormat = storage.AccessTokenJWT }, []string{"access_token_format"}},
+		{"unknown access token format", func(c *storage.Client) { c.AccessTokenFormat = "JWT" }, []string{"access_token_format"}},
 		{"lifetimes at the limits", func(c *storage.Client) {
 			c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenLifetime = MaxAccessTokenLifetime, MaxIDTokenLifetime, MaxRefreshTokenLifetime
 		}, nil},

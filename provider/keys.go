@@ -48,6 +48,9 @@ type signingKey struct {
 	id  string
 	alg jose.SignatureAlgorithm
 	key crypto.Signer
+	// accessTokens signs RFC 9068 access tokens with the key: built once,
+	// as the key is parsed once.
+	accessTokens jose.Signer
 }
 
 func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
@@ -135,6 +138,10 @@ func (kr *keyring) load(keys []storage.SigningKey) error {
 	if active == nil {
 		return errors.New("no active signing key")
 	}
+	var err error
+	if active.accessTokens, err = newAccessTokenSigner(active); err != nil {
+		return fmt.Errorf("signing key %s: %w", active.id, err)
+	}
 	i := slices.Index(algs, active.alg)
 	algs[0], algs[i] = algs[i], algs[0]
 	kr.mu.Lock()
@@ -162,6 +169,17 @@ func (kr *keyring) published() []op.Key {
 	kr.mu.RLock()
 	defer kr.mu.RUnlock()
 	return kr.verifies
+}
+
+// publicKey is the published key kid, when it is of alg: what a token
+// that names them in its header is verified with.
+func (kr *keyring) publicKey(kid string, alg jose.SignatureAlgorithm) (crypto.PublicKey, bool) {
+	for _, k := range kr.published() {
+		if k.ID() == kid && k.Algorithm() == alg {
+			return k.Key(), true
+		}
+	}
+	return nil, false
 }
 
 func (kr *keyring) algorithms() []jose.SignatureAlgorithm {

@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -413,7 +414,9 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 
 // token refuses the JWT bearer grant and private_key_jwt client
 // authentication, which Gatehouse does not offer: op would try them and
-// answer a malformed assertion with a 500. Every answer is observed.
+// answer a malformed assertion with a 500. client_credentials is
+// Gatehouse's, for the clients that take JWT access tokens; the other
+// grants are op's. Every answer is observed.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	grant := r.FormValue("grant_type")
 	sw := &StatusWriter{ResponseWriter: w}
@@ -424,6 +427,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		op.RequestError(w, r, oidc.ErrUnsupportedGrantType().WithDescription("The JWT bearer grant is not supported."), nil)
 	case r.FormValue("client_assertion") != "" || r.FormValue("client_assertion_type") != "":
 		op.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("Client assertions are not supported."), nil)
+	case grant == GrantClientCredentials:
+		p.clientCredentials(w, r)
 	default:
 		p.op.ServeHTTP(w, r)
 	}
@@ -471,6 +476,8 @@ func (s *StatusWriter) Status() int { return s.status }
 // introspection only from the Basic header, so a client that sends them in
 // the form (client_secret_post, openid-client's default, as the token
 // endpoint accepts) has them moved there first; op checks them as ever.
+// A JWT access token is Gatehouse's to answer (see introspectJWT); op
+// answers for opaque ones.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("The request body is malformed."), nil)
@@ -479,9 +486,12 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Has("client_secret") {
 		r.SetBasicAuth(url.QueryEscape(r.PostForm.Get("client_id")), url.QueryEscape(r.PostForm.Get("client_secret")))
 	}
-	_, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	clientID, authenticated, err := op.ClientIDFromRequest(r, p.op)
+	token := r.Form.Get("token") // where op reads it from
 	var e *oidc.Error
 	switch {
+	case err == nil && authenticated && isJWTAccessToken(token):
+		httphelper.MarshalJSON(w, p.introspectJWT(r.Context(), token, clientID))
 	case err == nil && authenticated:
 		p.op.ServeHTTP(w, r)
 	case errors.As(err, &e) && (e.ErrorType == oidc.InvalidRequest || e.ErrorType == oidc.ServerError):

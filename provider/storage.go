@@ -377,6 +377,9 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	if err != nil {
 		return nil, fmt.Errorf("get client: %w", err)
 	}
+	if c.TokenRevoked(rt.CreatedAt) {
+		return nil, errClientRevoked
+	}
 	if s.journey == nil {
 		return nil, serverError(errNoJourney)
 	}
@@ -395,6 +398,10 @@ func (s *opStorage) TokenRequestByRefreshToken(ctx context.Context, token string
 	rt.Waiver = w // what stands in now is what the new tokens carry
 	return &refreshRequest{RefreshToken: rt, scopes: rt.Scopes, user: u}, nil
 }
+
+// errClientRevoked: the token's client revoked every token issued to it
+// before this one's time (storage.Client.TokensNotBefore).
+var errClientRevoked = errors.New("the client revoked its tokens")
 
 // errNoJourney: the provider was not connected to a sign-in journey
 // (SetJourney), so it can neither start a sign-in nor judge a refresh.
@@ -647,9 +654,13 @@ func (s *opStorage) liveAccessToken(ctx context.Context, tokenID, subject string
 	if t.Subject != subject || s.cfg.Now().After(t.ExpiresAt) {
 		return t, storage.User{}, errors.New("access token expired or mismatched")
 	}
-	// A deleted client's tokens die with it.
-	if _, err := s.store.GetClient(ctx, t.ClientID); err != nil {
+	// A deleted client's tokens die with it, and those it revoked.
+	c, err := s.store.GetClient(ctx, t.ClientID)
+	if err != nil {
 		return t, storage.User{}, fmt.Errorf("get client: %w", err)
+	}
+	if c.TokenRevoked(t.CreatedAt) {
+		return t, storage.User{}, errClientRevoked
 	}
 	if t.AuthTime.IsZero() {
 		return t, storage.User{}, nil

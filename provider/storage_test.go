@@ -33,11 +33,12 @@ func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
 	return p, db, secret
 }
 
-// newTestProviderOver is newTestProvider over store, which wraps db.
-func newTestProviderOver(t *testing.T, db storage.Storage) (*Provider, string) {
+// newTestProviderOver is newTestProvider over store, which wraps db; each
+// configure func may change the configuration first.
+func newTestProviderOver(t *testing.T, db storage.Storage, configure ...func(*Config)) (*Provider, string) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := New(ctx, Config{
+	cfg := Config{
 		Issuer: "http://localhost:8080",
 		Lifetimes: Lifetimes{AccessToken: time.Hour, IDToken: time.Hour, RefreshToken: 24 * time.Hour,
 			Code: time.Minute, AuthRequest: time.Hour},
@@ -46,7 +47,11 @@ func newTestProviderOver(t *testing.T, db storage.Storage) (*Provider, string) {
 		SigningKeyBits:      1024,
 		LoginURL:            func(id string) string { return "/login?id=" + id },
 		Logger:              slog.New(slog.DiscardHandler),
-	}, db)
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	p, err := New(ctx, cfg, db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -520,11 +520,51 @@ type Client struct {
 	AccessTokenLifetime  time.Duration
 	IDTokenLifetime      time.Duration
 	RefreshTokenLifetime time.Duration
-	CreatedAt            time.Time
+	// AccessTokenFormat is what the client's client_credentials grant
+	// gives: AccessTokenOpaque (or empty, as every client stored before
+	// there was a choice) for a stored token checked by introspection, or
+	// AccessTokenJWT for an RFC 9068 JWT, never stored, that an API checks
+	// offline against the JWKS. Tokens from a user's sign-in
+	// (authorization_code, refresh_token) are opaque whatever it says:
+	// they must end with the session, the refresh-token family, an MFA
+	// reset or an exception, which a JWT cannot.
+	AccessTokenFormat string `json:",omitempty"`
+	// TokensNotBefore refuses every token of the client issued before it
+	// (see TokenRevoked): the one way to end JWT access tokens before
+	// they expire. Zero refuses none.
+	TokensNotBefore time.Time `json:",omitzero"`
+	CreatedAt       time.Time
 }
+
+// Access token formats (Client.AccessTokenFormat).
+const (
+	AccessTokenOpaque = "opaque"
+	AccessTokenJWT    = "jwt"
+)
 
 // Public reports whether the client has no secret.
 func (c Client) Public() bool { return len(c.SecretHash) == 0 }
+
+// JWTAccessTokens reports whether the client's client_credentials grant
+// gives RFC 9068 JWTs rather than opaque tokens.
+func (c Client) JWTAccessTokens() bool { return c.AccessTokenFormat == AccessTokenJWT }
+
+// RevokeTokens returns c refusing every token issued up to now: its
+// TokensNotBefore is the next whole second after now, since a JWT's iat
+// counts whole seconds and one issued earlier in the same second must
+// end too. A token issued in the rest of that second ends with them.
+func (c Client) RevokeTokens(now time.Time) Client {
+	c.TokensNotBefore = now.Truncate(time.Second).Add(time.Second)
+	return c
+}
+
+// TokenRevoked reports whether a token of c issued at issuedAt is
+// refused: issued before its TokensNotBefore, or before it was registered
+// (to a deleted client whose id was registered again). The registration
+// is taken to the whole second, as a JWT's iat is.
+func (c Client) TokenRevoked(issuedAt time.Time) bool {
+	return issuedAt.Before(c.TokensNotBefore) || issuedAt.Before(c.CreatedAt.Truncate(time.Second))
+}
 
 // Clients stores relying parties.
 type Clients interface {

@@ -91,3 +91,39 @@ func TestPhoneRole(t *testing.T) {
 		t.Errorf("MobilePhone without a text-message method = %q, want none", got)
 	}
 }
+
+// TestRevokeTokens: after a revocation at now, a token issued at any time
+// up to now is refused, even in the same second (a JWT's iat has no
+// fraction), and one issued from the next whole second on is not; a
+// client registered again refuses its predecessor's tokens.
+func TestRevokeTokens(t *testing.T) {
+	now := time.Date(2025, 3, 4, 5, 6, 7, 400_000_000, time.UTC)
+	c := Client{ID: "svc"}
+	if c.TokenRevoked(now.Add(-24 * time.Hour)) {
+		t.Fatal("a client never revoked refuses a token")
+	}
+	c = c.RevokeTokens(now)
+	for _, tc := range []struct {
+		issued time.Time
+		want   bool
+	}{
+		{now.Add(-time.Hour), true},
+		{now.Truncate(time.Second), true}, // a JWT's iat, issued just before
+		{now, true},
+		{now.Add(500 * time.Millisecond), true}, // the rest of the second
+		{now.Truncate(time.Second).Add(time.Second), false},
+		{now.Add(time.Hour), false},
+	} {
+		if got := c.TokenRevoked(tc.issued); got != tc.want {
+			t.Errorf("TokenRevoked(%v) after a revocation at %v = %v, want %v", tc.issued, now, got, tc.want)
+		}
+	}
+	if c = c.RevokeTokens(now.Truncate(time.Second)); !c.TokenRevoked(now.Truncate(time.Second)) {
+		t.Error("a revocation on a whole second does not refuse a token of that second")
+	}
+	// A client registered again under a deleted one's id.
+	again := Client{ID: "svc", CreatedAt: now}
+	if !again.TokenRevoked(now.Add(-time.Second)) || again.TokenRevoked(now.Truncate(time.Second)) || again.TokenRevoked(now) {
+		t.Error("a client registered at now refuses a token issued in its first second, or takes one from before it")
+	}
+}

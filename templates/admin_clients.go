@@ -38,6 +38,13 @@ type ClientPage struct {
 	ACRs            []Choice
 	ACRError        string
 	Exceptions      bool
+	// TokenFormats are the access token formats of client_credentials
+	// tokens, opaque or JWT.
+	TokenFormats     []Choice
+	TokenFormatError string
+	// TokensNotBefore is when the client last revoked its tokens; zero if
+	// it never did.
+	TokensNotBefore time.Time
 	// ExceptionUsers counts the users with an MFA exception in force
 	// (shown for a registered client).
 	ExceptionUsers int

@@ -17,7 +17,9 @@
 // the authenticator app's code when the user has one, code exchange; it
 // also prints this machine's argon2id ceiling), refresh (each client signs
 // in once, then refreshes its tokens over and over), client_credentials
-// (token issue: a write per request), introspect (a read per request),
+// (token issue: a write per request, or a signature for a client that
+// takes JWT access tokens), introspect (a read per request, or a
+// signature check),
 // mixed (each client fetches a token, then introspects it four times). It
 // talks only to loopback addresses unless given -allow-remote: load
 // against someone else's server is an attack.

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/provider"
@@ -310,5 +312,128 @@ func TestClientPageCountsExceptionUsers(t *testing.T) {
 	b.passChallenge(b.submitPassword(b.get(e.issuer+"/admin"), "root", alicePassword), e.totpCode(secret))
 	if body := page(); !strings.Contains(body, "Today 0 people have an exception in force") {
 		t.Error("the client page counts an expired exception")
+	}
+}
+
+// TestAdminClientTokenFormat: a global admin registers a client_credentials
+// client that takes JWT access tokens (JWT for a client without the grant
+// is refused against its field); its page shows the choice. Its token is
+// active until the admin revokes its issued tokens, after a confirmation
+// step and audited, and one issued after is active; switched to opaque,
+// it gets opaque tokens and its JWTs end. An org admin cannot revoke.
+func TestAdminClientTokenFormat(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	root := e.withRole(e.addUser("root", alicePassword), storage.RoleGlobalAdmin)
+	e.withRole(e.addUser("org", alicePassword), storage.RoleOrgAdmin)
+	b, _ := e.adminSignIn(t, "root")
+	p := b.get(e.issuer + "/admin/clients/new")
+	if !strings.Contains(p.body, `id="access_token_format" name="access_token_format" value="opaque" checked`) ||
+		!strings.Contains(p.body, "JWT (RFC 9068; checked offline by APIs, ends only when it expires or with Revoke issued tokens)") {
+		t.Fatalf("the new-client form does not offer the access token format, opaque first:\n%s", p.body)
+	}
+	csrf := p.form().Get("csrf")
+	form := url.Values{"csrf": {csrf}, "name": {"Reports job"}, "type": {"confidential"}, "grants": {provider.GrantClientCredentials},
+		"min_acr": {"pwd"}, "access_token_format": {"jwt"}}
+	bad := url.Values{"csrf": {csrf}, "name": {"Web"}, "type": {"confidential"}, "grants": {provider.GrantAuthorizationCode},
+		"redirect_uris": {"https://" + e.rpHost + "/web/callback"}, "min_acr": {"pwd"}, "access_token_format": {"jwt"}}
+	if p = b.post("/admin/clients", bad); p.status() != http.StatusUnprocessableEntity ||
+		!strings.Contains(p.body, `<a href="#access_token_format">jwt applies to client_credentials tokens only`) ||
+		!strings.Contains(p.body, `value="jwt" checked`) {
+		t.Errorf("JWT for a client without client_credentials: status %d\n%s", p.status(), p.body)
+	}
+	p = b.post("/admin/clients", form)
+	m := shownSecret.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("registering: no secret shown (status %d)\n%s", p.status(), p.body)
+	}
+	c := clientNamed(t, e, "Reports job")
+	if c.AccessTokenFormat != storage.AccessTokenJWT {
+		t.Errorf("stored access token format %q, want jwt", c.AccessTokenFormat)
+	}
+	page := b.get(e.issuer + "/admin/clients/" + c.ID)
+	if !strings.Contains(page.body, `id="access_token_format_jwt" name="access_token_format" value="jwt" checked`) ||
+		!strings.Contains(page.body, `action="/admin/clients/`+c.ID+`/revoke-tokens"`) || strings.Contains(page.body, "Last revoked") {
+		t.Errorf("the client's page does not show JWT chosen and the revoke action:\n%s", page.body)
+	}
+
+	rp := &relyingParty{e: e, client: c, secret: m[1]}
+	cc := clientcredentials.Config{ClientID: c.ID, ClientSecret: m[1], TokenURL: e.issuer + "/oauth/token"}
+	token := func() string {
+		t.Helper()
+		tok, err := cc.Token(oidc.ClientContext(ctx, e.srv.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	active := func(tok string) bool { return rp.introspect(tok)["active"] == true }
+	jwt := token()
+	if strings.Count(jwt, ".") != 2 || !active(jwt) {
+		t.Fatalf("the client's token %q: want an active JWT", jwt)
+	}
+
+	// Revoke issued tokens: a confirmation step first.
+	p = b.post("/admin/clients/"+c.ID+"/revoke-tokens", url.Values{"csrf": {csrf}})
+	if !strings.Contains(p.body, "Revoke the tokens issued to Reports job?") || !active(jwt) {
+		t.Fatalf("revoke: want the confirmation step, the token still active; got status %d\n%s", p.status(), p.body)
+	}
+	if p = b.confirm(t, p); !strings.Contains(p.body, "Issued tokens revoked") || !strings.Contains(p.body, "Last revoked") {
+		t.Errorf("after revoking: status %d\n%s", p.status(), p.body)
+	}
+	if active(jwt) {
+		t.Error("a JWT access token is active after its client's tokens were revoked")
+	}
+	if got, _ := e.store.GetClient(ctx, c.ID); !got.TokensNotBefore.After(e.clock.Now()) {
+		t.Errorf("TokensNotBefore = %v, want the second after %v", got.TokensNotBefore, e.clock.Now())
+	}
+	e.clock.Advance(time.Second)
+	if jwt = token(); !active(jwt) {
+		t.Error("a token issued after the revocation is inactive")
+	}
+
+	// An org admin may not revoke.
+	o, _ := e.adminSignIn(t, "org")
+	if p := o.post("/admin/clients/"+c.ID+"/revoke-tokens", url.Values{"csrf": {o.adminCSRF(t)}, "confirm": {"yes"}}); p.status() != http.StatusForbidden || !active(jwt) {
+		t.Errorf("an org admin revoking: status %d, want 403 and the token still active", p.status())
+	}
+
+	// Back to opaque: opaque tokens, and the JWT ends.
+	edit := url.Values{"csrf": {csrf}, "name": {"Reports job"}, "grants": {provider.GrantClientCredentials}, "min_acr": {"pwd"},
+		"exceptions": {"yes"}, "access_token_format": {"opaque"}}
+	if p = b.post("/admin/clients/"+c.ID, edit); !strings.Contains(p.body, "Client saved.") || !strings.Contains(p.body, `value="opaque" checked`) {
+		t.Errorf("saving opaque: status %d\n%s", p.status(), p.body)
+	}
+	if active(jwt) {
+		t.Error("a JWT access token is active after its client went back to opaque")
+	}
+	if opaque := token(); strings.Count(opaque, ".") != 4 || !active(opaque) {
+		t.Errorf("after going back to opaque, the token %q: want an active opaque one", opaque)
+	}
+
+	// Audited: the format's changes and the revocation.
+	events, err := e.store.ListAudit(ctx, storage.AuditQuery{Subject: c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		switch ev.Action {
+		case "client.created", "client.updated", "client.tokens_revoked":
+			detail := ev.Details["access_token_format"] + ev.Details["not_before"]
+			if ev.Action == "client.tokens_revoked" && detail != "" {
+				detail = "a time"
+			}
+			got = append(got, ev.Action+" "+ev.Outcome+" by "+map[bool]string{true: "root", false: "org"}[ev.Actor == root.ID]+": "+detail)
+		}
+	}
+	want := []string{
+		"client.updated success by root: jwt -> opaque",
+		"client.tokens_revoked denied by org: ",
+		"client.tokens_revoked success by root: a time",
+		"client.created success by root: jwt",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit events, newest first (-want +got):\n%s", diff)
 	}
 }

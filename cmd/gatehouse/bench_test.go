@@ -61,6 +61,31 @@ func BenchmarkClientCredentials(b *testing.B) {
 	reportRate(b, "req")
 }
 
+// BenchmarkClientCredentialsJWTParallel is BenchmarkClientCredentialsParallel
+// for a client that takes JWT access tokens: no write, a signature each,
+// with RS256 and ES256 keys.
+func BenchmarkClientCredentialsJWTParallel(b *testing.B) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		b.Run(alg, func(b *testing.B) {
+			e := newSeededEnv(b, nil, func(c *Config) { c.Keys.SigningAlgorithm = alg })
+			cc := e.addRP("svc", false, provider.GrantClientCredentials).clientCredentials()
+			e.setClient("svc", func(c *storage.Client) { c.AccessTokenFormat = storage.AccessTokenJWT })
+			b.SetParallelism(8)
+			ctx := benchContext(b, 64)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := cc.Token(ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			reportRate(b, "req")
+		})
+	}
+}
+
 // BenchmarkClientCredentialsParallel is many clients at once: the token
 // endpoint's throughput, with concurrent writes sharing a commit (and fsync).
 func BenchmarkClientCredentialsParallel(b *testing.B) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,6 +141,46 @@ func TestCLIUsersAndClients(t *testing.T) {
 	out, err = gatehouse(t, ctx, "client", "list", data)
 	if err != nil || !strings.Contains(out, "payroll") || !strings.Contains(out, "spa") || !strings.Contains(out, "public") {
 		t.Errorf("client list: %v\n%s", err, out)
+	}
+
+	// The access token format: opaque by default, jwt for client_credentials.
+	for _, tc := range []struct {
+		id   string
+		args []string
+		want string // stored
+		err  string
+	}{
+		{"svc-opaque", []string{"--grant", "client_credentials"}, storage.AccessTokenOpaque, ""},
+		{"svc-opaque2", []string{"--grant", "client_credentials", "--access-token-format", "opaque"}, storage.AccessTokenOpaque, ""},
+		{"svc-jwt", []string{"--grant", "client_credentials", "--access-token-format", "jwt"}, storage.AccessTokenJWT, ""},
+		{"svc-bad", []string{"--grant", "client_credentials", "--access-token-format", "JWT"}, "", `--access-token-format: "JWT" is not opaque or jwt`},
+		{"web-jwt", []string{"--redirect-uri", "https://web.example/cb", "--access-token-format", "jwt"}, "", "--access-token-format: jwt applies to client_credentials tokens only"},
+	} {
+		out, err := gatehouse(t, ctx, append([]string{"client", "add", data, "--id", tc.id, "--name", tc.id}, tc.args...)...)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("client add %s: err = %v, want it to contain %q\n%s", tc.id, err, tc.err, out)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("client add %s: %v\n%s", tc.id, err, out)
+		}
+	}
+	store, err = bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for id, want := range map[string]string{"svc-opaque": storage.AccessTokenOpaque, "svc-opaque2": storage.AccessTokenOpaque, "svc-jwt": storage.AccessTokenJWT} {
+		if c, err := store.GetClient(ctx, id); err != nil || c.AccessTokenFormat != want {
+			t.Errorf("client %s: format %q (%v), want %q", id, c.AccessTokenFormat, err, want)
+		}
+	}
+	for _, id := range []string{"svc-bad", "web-jwt"} {
+		if _, err := store.GetClient(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("refused client %s stored: %v", id, err)
+		}
 	}
 }
 

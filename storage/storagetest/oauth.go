@@ -24,6 +24,8 @@ func testClients(t *testing.T, s storage.Storage) {
 		AccessTokenLifetime:    5 * time.Minute,
 		IDTokenLifetime:        time.Hour,
 		RefreshTokenLifetime:   24 * time.Hour,
+		AccessTokenFormat:      storage.AccessTokenJWT,
+		TokensNotBefore:        now.Add(-time.Minute),
 		CreatedAt:              now,
 	}
 	spa := storage.Client{ID: "spa", Name: "Portal", RedirectURIs: []string{"https://portal.example.org/cb"}, CreatedAt: now}
@@ -37,8 +39,10 @@ func testClients(t *testing.T, s storage.Storage) {
 	checkCommonErrors(t, entity[storage.Client]{s.CreateClient, s.GetClient, s.UpdateClient, s.DeleteClient}, "web", web)
 
 	web.RedirectURIs = append(web.RedirectURIs, "https://rota.example.org/callback2")
+	web.AccessTokenFormat, web.TokensNotBefore = storage.AccessTokenOpaque, now
 	got, err = s.UpdateClient(ctx, "web", func(c storage.Client) (storage.Client, error) {
 		c.RedirectURIs = append(c.RedirectURIs, "https://rota.example.org/callback2")
+		c.AccessTokenFormat, c.TokensNotBefore = storage.AccessTokenOpaque, now
 		return c, nil
 	})
 	must(t, "UpdateClient", err)
