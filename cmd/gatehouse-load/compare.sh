@@ -17,7 +17,8 @@
 #   client_credentials  token issue to a confidential client
 #   client_credentials_jwt  the same to a client registered for RFC 9068
 #                       JWT access tokens (--access-token-format jwt),
-#                       which are signed, not stored
+#                       which are signed (ES256: see refresh_es256), not
+#                       stored
 #   introspect          one signed-in user's access token, introspected by the
 #                       app it was issued to (the example OP lets a client
 #                       introspect only tokens issued to it for a user)
@@ -202,15 +203,15 @@ start_server "$work/gatehouse.log" "$issuer/.well-known/openid-configuration" "$
 common=(-issuer "$issuer" -client-id "$client_id" -client-secret "$client_secret")
 signing=(-redirect-uri "$REDIRECT_URI" -password "$PASSWORD" -totp-seed compare)
 measure gatehouse client_credentials client_credentials "${common[@]}"
-measure gatehouse client_credentials_jwt client_credentials -issuer "$issuer" -client-id "$service_id" -client-secret "$service_secret"
 measure gatehouse introspect introspect "${common[@]}" "${signing[@]}" -introspect-token signin -first-user $((USERS - 1))
 measure gatehouse refresh refresh "${common[@]}" "${signing[@]}" -first-user $((USERS - 1000)) -users 499
 measure gatehouse signin signin "${common[@]}" "${signing[@]}" -users $((USERS - 1000))
 gatehouse_rss=$(peak_rss)
 stop_server
-# Refresh again with ES256 ID tokens: the signing algorithm is a server
-# setting, so a restart.
+# ES256 signing (a server setting, so a restart): JWT access tokens, and
+# refresh again, its ID tokens ES256.
 start_server "$work/gatehouse-es256.log" "$issuer/.well-known/openid-configuration" "${gatehouse[@]}" --keys.signing-algorithm ES256
+measure gatehouse client_credentials_jwt client_credentials -issuer "$issuer" -client-id "$service_id" -client-secret "$service_secret"
 measure gatehouse refresh_es256 refresh "${common[@]}" "${signing[@]}" -first-user $((USERS - 500)) -users 499
 stop_server
 load_between=$(loadavg)
