@@ -55,7 +55,6 @@ func TestThrottleHoldsUnderParallelGuesses(t *testing.T) {
 func TestRushFromOneAddress(t *testing.T) {
 	e := newSeededEnv(t, nil, func(c *Config) {
 		c.Limits.AuthRequestsPerMinute = defaultConfig().Limits.AuthRequestsPerMinute
-		c.Password.MemoryKiB, c.Password.Iterations = 8192, 1 // the cheapest allowed: the test is of the throttle
 	})
 	e.addUser("alice", alicePassword)
 	app := e.addRP("app", false)

@@ -88,6 +88,12 @@ func newSeededEnv(t testing.TB, seed func(ctx context.Context, store storage.Sto
 	// default budget of sign-ins started per address would stop the tests
 	// and benchmarks that start many. TestStartBudget sets it low again.
 	cfg.Limits.AuthRequestsPerMinute = 1 << 30
+	if _, test := t.(*testing.T); test {
+		// The cheapest argon2id allowed: a 19 MiB hash costs a tenth of a
+		// second under the race detector, and the tests are not of its
+		// cost. Benchmarks keep the defaults.
+		cfg.Password.MemoryKiB, cfg.Password.Iterations = 8*1024, 1
+	}
 	for _, f := range configure {
 		f(&cfg)
 	}

@@ -33,11 +33,6 @@ func (e *env) newBrowserVia(xff string) *browser {
 	return b
 }
 
-// cheapPasswords makes the many wrong guesses below quick.
-func cheapPasswords(c *Config) {
-	c.Password.MemoryKiB, c.Password.Iterations = 8*1024, 1
-}
-
 // exhaustIPBudget fails sign-ins with a new unknown name each time (so no
 // account budget runs out) until the address's budget does, and returns
 // the sign-in page to try again on.
@@ -73,7 +68,7 @@ func TestClientIPBehindProxy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			e := newSeededEnv(t, nil, cheapPasswords, func(c *Config) { c.TrustedProxies = tt.trusted })
+			e := newSeededEnv(t, nil, func(c *Config) { c.TrustedProxies = tt.trusted })
 			alice := e.addUser("alice", alicePassword)
 			app := e.addRP("app", false)
 			trusted := tt.wantIP != "127.0.0.1"

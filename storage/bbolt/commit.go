@@ -16,8 +16,8 @@ const maxGroup = 1000
 // A write that finds no commit under way starts one at once; writes that
 // arrive while it waits for the writer or commits go together in the
 // next. A lone write pays one commit, with no wait for company, and under
-// load the fsyncs are shared. (bolt's Batch waits MaxBatchDelay first, and
-// measured half the writes a second of this; see the README's Performance.)
+// load the fsyncs are shared. (bolt's Batch, which this replaced, held
+// every write for company first: see the README's Performance.)
 type group struct {
 	mu      sync.Mutex
 	queue   []*queued
