@@ -70,18 +70,7 @@ func BenchmarkClientCredentialsJWTParallel(b *testing.B) {
 			e := newSeededEnv(b, nil, func(c *Config) { c.Keys.SigningAlgorithm = alg })
 			cc := e.addRP("svc", false, provider.GrantClientCredentials).clientCredentials()
 			e.setClient("svc", func(c *storage.Client) { c.AccessTokenFormat = storage.AccessTokenJWT })
-			b.SetParallelism(8)
-			ctx := benchContext(b, 64)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := cc.Token(ctx); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			reportRate(b, "req")
+			tokensInParallel(b, cc)
 		})
 	}
 }
@@ -90,8 +79,12 @@ func BenchmarkClientCredentialsJWTParallel(b *testing.B) {
 // endpoint's throughput, with concurrent writes sharing a commit (and fsync).
 func BenchmarkClientCredentialsParallel(b *testing.B) {
 	e := newEnv(b)
-	cc := e.addRP("svc", false, provider.GrantClientCredentials).clientCredentials()
-	b.SetParallelism(8) // 8 × GOMAXPROCS callers
+	tokensInParallel(b, e.addRP("svc", false, provider.GrantClientCredentials).clientCredentials())
+}
+
+// tokensInParallel asks for tokens from 8 × GOMAXPROCS callers at once.
+func tokensInParallel(b *testing.B, cc *clientcredentials.Config) {
+	b.SetParallelism(8)
 	ctx := benchContext(b, 64)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
