@@ -381,27 +381,48 @@ type essentialACRKey struct{}
 // essentialACR reads the acr an RP requires with the claims parameter
 // (OIDC Core 5.5.1.1), which op ignores: {"id_token":{"acr":{"essential":
 // true,"values":["phr"]}}}. Only values Gatehouse issues count; an essential
-// acr it cannot issue at all is unmet_authentication_requirements.
+// acr it cannot issue at all is unmet_authentication_requirements. Member
+// names match exactly, as JSON spells them: encoding/json's struct fields
+// would also take "Essential" or "VALUES", and a later one would override,
+// and so weaken, what the RP asked for (found by FuzzRequirement).
 func essentialACR(raw string) ([]string, *oidc.Error) {
 	if raw == "" {
 		return nil, nil
 	}
-	var claims struct {
-		IDToken map[string]*struct {
-			Essential bool     `json:"essential"`
-			Value     string   `json:"value"`
-			Values    []string `json:"values"`
-		} `json:"id_token"`
+	member := func(obj map[string]json.RawMessage, name string, v any) error {
+		if m, ok := obj[name]; ok {
+			return json.Unmarshal(m, v)
+		}
+		return nil
 	}
-	if err := json.Unmarshal([]byte(raw), &claims); err != nil {
+	var (
+		claims    map[string]json.RawMessage
+		idToken   map[string]map[string]json.RawMessage
+		essential bool
+		values    []string
+		value     string
+	)
+	err := json.Unmarshal([]byte(raw), &claims)
+	if err == nil {
+		err = member(claims, "id_token", &idToken)
+	}
+	acr := idToken["acr"]
+	for _, m := range []struct {
+		name string
+		v    any
+	}{{"essential", &essential}, {"values", &values}, {"value", &value}} {
+		if err == nil {
+			err = member(acr, m.name, m.v)
+		}
+	}
+	if err != nil {
 		return nil, oidc.ErrInvalidRequest().WithDescription("The claims parameter is not valid JSON.")
 	}
-	acr := claims.IDToken["acr"]
-	if acr == nil || !acr.Essential {
+	if !essential {
 		return nil, nil
 	}
 	var known []string
-	for _, v := range append(acr.Values, acr.Value) {
+	for _, v := range append(values, value) {
 		if policy.ACR(v).Rank() >= 0 {
 			known = append(known, v)
 		}
