@@ -546,6 +546,21 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			errs = append(errs, fmt.Errorf("config file %s: %w", *configPath, err))
 		}
+		// Settings are read from the first document only, so a later one
+		// (after "---") would be ignored unchecked, typos and all (found
+		// by FuzzLoadConfig). An empty one, such as a trailing "---", is
+		// harmless.
+		for {
+			var more yaml.Node
+			err := dec.Decode(&more)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil || len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
+				errs = append(errs, fmt.Errorf("config file %s: holds more than one YAML document: put every setting in one", *configPath))
+				break
+			}
+		}
 	}
 	for _, s := range all {
 		raw, ok := lookupEnv(getenv, s.envName())

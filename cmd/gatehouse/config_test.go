@@ -109,6 +109,29 @@ func TestConfigRejectsUnknownYAMLKeys(t *testing.T) {
 	}
 }
 
+// TestConfigReadsOneYAMLDocument: settings come from the first document
+// only, so a second one is refused rather than ignored; a trailing "---"
+// is harmless.
+func TestConfigReadsOneYAMLDocument(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		yaml string
+		ok   bool
+	}{
+		{"issuer: https://id.example.org\n---\nisuer: https://other.example\n", false},
+		{"issuer: https://id.example.org\n---\n---\nlog:\n  level: debug\n", false},
+		{"issuer: https://id.example.org\n---\n", true},
+		{"---\nissuer: https://id.example.org\n...\n", true},
+	} {
+		file := filepath.Join(dir, "gatehouse.yaml")
+		os.WriteFile(file, []byte(tc.yaml), 0o600)
+		_, err := load(t, []string{"--config", file}, nil)
+		if got := err == nil; got != tc.ok {
+			t.Errorf("%q: err = %v, want ok %v", tc.yaml, err, tc.ok)
+		}
+	}
+}
+
 func TestConfigBadValues(t *testing.T) {
 	_, err := load(t, []string{"--session.lifetime", "soon", "--password.parallelism", "300"}, map[string]string{"GATEHOUSE_DEMO_ENABLED": "maybe"})
 	for _, want := range []string{`--session.lifetime: "soon" is not a duration`, `--password.parallelism: "300" is not a whole number in range`, `GATEHOUSE_DEMO_ENABLED: "maybe" is not true or false`} {
