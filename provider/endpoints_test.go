@@ -40,7 +40,7 @@ func basicAuth(id, secret string) string {
 
 // issue refreshes a seeded refresh token for app and returns the new
 // tokens: a user's, with the openid scope.
-func issue(t *testing.T, p *Provider, db *bbolt.DB, secret string) (accessToken, refreshToken string) {
+func issue(t testing.TB, p *Provider, db *bbolt.DB, secret string) (accessToken, refreshToken string) {
 	t.Helper()
 	w := post(p, "/oauth/token", secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {seedRefreshToken(t, db)}})
 	var tok struct {

@@ -22,7 +22,7 @@ import (
 
 // newTestProvider is a Provider over a fresh database, with one
 // confidential client "app" whose secret is returned.
-func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
+func newTestProvider(t testing.TB) (*Provider, *bbolt.DB, string) {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "provider.db"), bbolt.Options{})
 	if err != nil {
@@ -35,7 +35,7 @@ func newTestProvider(t *testing.T) (*Provider, *bbolt.DB, string) {
 
 // newTestProviderOver is newTestProvider over store, which wraps db; each
 // configure func may change the configuration first.
-func newTestProviderOver(t *testing.T, db storage.Storage, configure ...func(*Config)) (*Provider, string) {
+func newTestProviderOver(t testing.TB, db storage.Storage, configure ...func(*Config)) (*Provider, string) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := Config{
@@ -167,7 +167,7 @@ func TestRefreshReadsUserOnce(t *testing.T) {
 
 // seedRefreshToken stores a user and a refresh token for "app" with the
 // scopes openid, profile and offline_access, and returns the token.
-func seedRefreshToken(t *testing.T, db storage.Storage) string {
+func seedRefreshToken(t testing.TB, db storage.Storage) string {
 	t.Helper()
 	ctx := context.Background()
 	u := storage.User{ID: storage.NewID(), Username: "ada", Email: "ada@example.org", DisplayName: "Ada"}
