@@ -540,6 +540,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 		if err != nil {
 			return c, fmt.Errorf("config file: %w", err)
 		}
+		if line := nullKeyLine(data); line > 0 {
+			errs = append(errs, fmt.Errorf("config file %s: line %d: a key is missing its name", *configPath, line))
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		// An empty file is io.EOF to yaml.v3: nothing to set.
@@ -589,6 +592,31 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Co
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// nullKeyLine is the line of the first empty (null) mapping key in a YAML
+// file's first document, or 0. yaml.v3 skips such a key and its value even
+// with KnownFields, so "?" or ": value" would otherwise pass unnoticed
+// (found by FuzzLoadConfig). A file it cannot parse is the decoder's to
+// report.
+func nullKeyLine(data []byte) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return 0
+	}
+	var walk func(n *yaml.Node) int
+	walk = func(n *yaml.Node) int {
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 && c.Kind == yaml.ScalarNode && c.Tag == "!!null" {
+				return c.Line
+			}
+			if line := walk(c); line > 0 {
+				return line
+			}
+		}
+		return 0
+	}
+	return walk(&doc)
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

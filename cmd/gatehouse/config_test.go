@@ -109,10 +109,10 @@ func TestConfigRejectsUnknownYAMLKeys(t *testing.T) {
 	}
 }
 
-// TestConfigReadsOneYAMLDocument: settings come from the first document
+// TestConfigYAMLStructure: settings come from the first document
 // only, so a second one is refused rather than ignored; a trailing "---"
-// is harmless.
-func TestConfigReadsOneYAMLDocument(t *testing.T) {
+// is harmless. A key with no name is refused too: yaml.v3 would skip it.
+func TestConfigYAMLStructure(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		yaml string
@@ -122,6 +122,9 @@ func TestConfigReadsOneYAMLDocument(t *testing.T) {
 		{"issuer: https://id.example.org\n---\n---\nlog:\n  level: debug\n", false},
 		{"issuer: https://id.example.org\n---\n", true},
 		{"---\nissuer: https://id.example.org\n...\n", true},
+		{"?\n", false},
+		{"issuer: https://id.example.org\n: https://other.example\n", false},
+		{"log:\n  ? \n  : debug\n", false},
 	} {
 		file := filepath.Join(dir, "gatehouse.yaml")
 		os.WriteFile(file, []byte(tc.yaml), 0o600)
