@@ -138,6 +138,14 @@ func TestParsePhone(t *testing.T) {
 	if got, err := ParsePhone("+33 6 12 34 56 78", []string{"GB", "FR"}); err != nil || got != "+33612345678" {
 		t.Errorf("French number, FR allowed: %q, %v", got, err)
 	}
+	// libphonenumber takes this 16-digit German number as valid; E.164
+	// allows 15 digits, and no gateway sends to more.
+	if got, err := ParsePhone("+49 2100 0000 0000 00", []string{"DE"}); !errors.Is(err, factors.ErrBadInput) {
+		t.Errorf("a 16-digit number: %q, %v; want ErrBadInput", got, err)
+	}
+	if got, err := ParsePhone("+49 30 123456", []string{"DE"}); err != nil || got != "+4930123456" {
+		t.Errorf("a German landline, DE allowed: %q, %v", got, err)
+	}
 }
 
 // TestPhoneLines: texts go only to mobiles; landlines (VoIP and UAN

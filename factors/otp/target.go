@@ -119,6 +119,10 @@ type phone struct {
 
 const enterPhone = "enter a phone number, like 07700 900123 or +44 7700 900123"
 
+// maxE164Digits is E.164's longest number: country code and number
+// together (ITU-T E.164 section 6).
+const maxE164Digits = 15
+
 func parsePhone(raw string, allowed []string) (phone, error) {
 	if len(allowed) == 0 {
 		allowed = DefaultRegions
@@ -141,6 +145,11 @@ func parsePhone(raw string, allowed []string) (phone, error) {
 		return phone{}, &factors.InputError{Msg: RegionRule(allowed)}
 	}
 	p := phone{e164: phonenumbers.Format(n, phonenumbers.E164), shown: phonenumbers.Format(n, phonenumbers.INTERNATIONAL), lineType: lt}
+	if len(p.e164)-1 > maxE164Digits {
+		// libphonenumber takes some 16-digit German numbers as valid
+		// (+4921000000000000); no gateway can send to them.
+		return phone{}, &factors.InputError{Msg: enterPhone}
+	}
 	if region == allowed[0] {
 		p.shown = phonenumbers.Format(n, phonenumbers.NATIONAL)
 	}
