@@ -389,30 +389,23 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 	if raw == "" {
 		return nil, nil
 	}
-	member := func(obj map[string]json.RawMessage, name string, v any) error {
-		if m, ok := obj[name]; ok {
-			return json.Unmarshal(m, v)
-		}
-		return nil
-	}
-	var (
-		claims    map[string]json.RawMessage
-		idToken   map[string]map[string]json.RawMessage
-		essential bool
-		values    []string
-		value     string
-	)
-	err := json.Unmarshal([]byte(raw), &claims)
+	claims, err := members([]byte(raw))
+	var idToken, acr map[string]json.RawMessage
 	if err == nil {
-		err = member(claims, "id_token", &idToken)
+		idToken, err = members(claims["id_token"])
 	}
-	acr := idToken["acr"]
+	if err == nil {
+		acr, err = members(idToken["acr"])
+	}
+	var essential bool
+	var values []string
+	var value string
 	for _, m := range []struct {
 		name string
 		v    any
 	}{{"essential", &essential}, {"values", &values}, {"value", &value}} {
-		if err == nil {
-			err = member(acr, m.name, m.v)
+		if raw, ok := acr[m.name]; ok && err == nil {
+			err = json.Unmarshal(raw, m.v)
 		}
 	}
 	if err != nil {
@@ -431,6 +424,16 @@ func essentialACR(raw string) ([]string, *oidc.Error) {
 		return nil, &oidc.Error{ErrorType: "unmet_authentication_requirements", Description: "None of the essential acr values can be issued."}
 	}
 	return known, nil
+}
+
+// members is a JSON object's members by their exact names; absent (or
+// null), none.
+func members(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 {
+		return m, nil
+	}
+	return m, json.Unmarshal(raw, &m)
 }
 
 // token refuses the JWT bearer grant and private_key_jwt client
