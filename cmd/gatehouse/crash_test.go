@@ -150,7 +150,7 @@ type crashSite struct {
 	running bool
 	exited  chan error
 	log     *os.File
-	killing atomic.Bool // set before the kill: transport errors from then on are expected
+	killing atomic.Bool  // set before the kill: transport errors from then on are expected
 	answers atomic.Int64 // requests answered as expected
 }
 
