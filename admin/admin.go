@@ -78,8 +78,7 @@ type Store interface {
 	storage.Clients
 	storage.Audit
 	storage.Methods
-	DeleteUserSessions(ctx context.Context, userID string) error
-	RevokeUserTokens(ctx context.Context, userID string) error
+	Atomically(ctx context.Context, fn func(storage.Tx) error) error
 }
 
 // Service runs admin operations. It holds no locks: the invariants its
@@ -150,11 +149,27 @@ func (s *Service) authorize(ctx context.Context, a Actor, u storage.User, action
 }
 
 func (s *Service) audit(ctx context.Context, a Actor, u storage.User, action, outcome string, details map[string]string) {
-	e := storage.AuditEvent{Time: s.now(), Actor: a.User.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action,
-		Outcome: outcome, IP: a.IP, UserAgent: a.UserAgent, Details: details}
-	if err := s.store.AppendAudit(ctx, e); err != nil {
+	if err := s.store.AppendAudit(ctx, s.event(a, u, action, outcome, details)); err != nil {
 		s.logger.ErrorContext(ctx, "append audit event", "action", action, "err", err)
 	}
+}
+
+// event is the audit event of a's action on u, now.
+func (s *Service) event(a Actor, u storage.User, action, outcome string, details map[string]string) storage.AuditEvent {
+	return storage.AuditEvent{Time: s.now(), Actor: a.User.ID, Subject: u.ID, OrgUnitID: u.OrgUnitID, Action: action,
+		Outcome: outcome, IP: a.IP, UserAgent: a.UserAgent, Details: details}
+}
+
+// change makes a's change to u and its audit event in one transaction:
+// a crash leaves both or neither.
+func (s *Service) change(ctx context.Context, a Actor, u storage.User, action string, details map[string]string, change func(storage.Tx) error) error {
+	e := s.event(a, u, action, storage.OutcomeSuccess, details)
+	return s.store.Atomically(ctx, func(tx storage.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return tx.AppendAudit(e)
+	})
 }
 
 // ResetMFA removes all of a user's methods (recovery codes included),
@@ -173,26 +188,24 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, userID string) error {
 	if err != nil {
 		return fmt.Errorf("list methods: %w", err)
 	}
-	// The reset time goes first: from then on no remembered device counts,
-	// even if a later step fails and is retried.
+	// One write: the reset time (from then on no remembered device
+	// counts), the methods, the sessions and the tokens, which proved a
+	// factor that may be in the wrong hands now.
 	now := s.now()
-	if _, err := s.store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
-		u.MFAResetAt, u.MFAEnabled, u.PreferredMethod, u.UpdatedAt = now, false, "", now
-		return u, nil
+	if err := s.change(ctx, a, u, "mfa.reset", map[string]string{"methods_removed": fmt.Sprint(len(methods))}, func(tx storage.Tx) error {
+		if _, err := tx.UpdateUser(u.ID, func(u storage.User) (storage.User, error) {
+			u.MFAResetAt, u.MFAEnabled, u.PreferredMethod, u.UpdatedAt = now, false, "", now
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserMethods(u.ID); err != nil {
+			return err
+		}
+		return signOut(tx, u.ID)
 	}); err != nil {
-		return fmt.Errorf("update user: %w", err)
+		return fmt.Errorf("reset MFA: %w", err)
 	}
-	if err := s.store.DeleteUserMethods(ctx, u.ID); err != nil {
-		return fmt.Errorf("delete methods: %w", err)
-	}
-	if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
-	}
-	// Tokens proved a factor that may be in the wrong hands now.
-	if err := s.store.RevokeUserTokens(ctx, u.ID); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
-	s.audit(ctx, a, u, "mfa.reset", storage.OutcomeSuccess, map[string]string{"methods_removed": fmt.Sprint(len(methods))})
 	// An exception covers a method out of reach; with none left, it would
 	// only let the password in alone.
 	return s.revokeInForce(ctx, a, u, "Revoked: the user's MFA was reset", "mfa reset")

@@ -39,13 +39,12 @@ func (s *Service) IssuePass(ctx context.Context, a Actor, userID string, lifetim
 		return "", storage.Method{}, &factors.InputError{Field: "lifetime", Msg: "Choose how long the pass lasts: 1 to 8 hours"}
 	}
 	code, m := s.passes.Issue(u.ID, lifetime, reusable)
-	switch err := s.store.CreateMethod(ctx, m); {
+	switch err := s.change(ctx, a, u, "access_pass.issued", passDetails(m), func(tx storage.Tx) error { return tx.CreateMethod(m) }); {
 	case errors.Is(err, storage.ErrConflict):
 		return "", m, &factors.InputError{Field: "lifetime", Msg: "This user has a pass already: revoke it first"}
 	case err != nil:
 		return "", m, fmt.Errorf("create access pass: %w", err)
 	}
-	s.audit(ctx, a, u, "access_pass.issued", storage.OutcomeSuccess, passDetails(m))
 	return code, m, nil
 }
 
@@ -65,10 +64,9 @@ func (s *Service) RevokePass(ctx context.Context, a Actor, userID string) error 
 	if pass == nil {
 		return &factors.InputError{Field: "pass", Msg: "This user has no pass in force"}
 	}
-	if err := s.store.DeleteMethod(ctx, pass.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.change(ctx, a, u, "access_pass.revoked", passDetails(*pass), func(tx storage.Tx) error { return deleteMethod(tx, pass.ID) }); err != nil {
 		return fmt.Errorf("delete access pass: %w", err)
 	}
-	s.audit(ctx, a, u, "access_pass.revoked", storage.OutcomeSuccess, passDetails(*pass))
 	return nil
 }
 
@@ -114,24 +112,32 @@ func (s *Service) RemoveMethod(ctx context.Context, a Actor, userID, methodID st
 	if err != nil {
 		return fmt.Errorf("get method: %w", err)
 	}
-	if err := s.store.DeleteMethod(ctx, m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("delete method: %w", err)
-	}
-	if u.PreferredMethod == m.ID {
-		now := s.now()
-		if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-			if cur.PreferredMethod == m.ID {
-				cur.PreferredMethod, cur.UpdatedAt = "", now
-			}
-			return cur, nil
-		}); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-	}
 	details := map[string]string{"method": m.Type, "method_id": m.ID}
 	if m.Name != "" {
 		details["name"] = m.Name
 	}
-	s.audit(ctx, a, u, "mfa.method_removed", storage.OutcomeSuccess, details)
+	now := s.now()
+	if err := s.change(ctx, a, u, "mfa.method_removed", details, func(tx storage.Tx) error {
+		if err := deleteMethod(tx, m.ID); err != nil {
+			return err
+		}
+		_, err := tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			if cur.PreferredMethod == m.ID {
+				cur.PreferredMethod, cur.UpdatedAt = "", now
+			}
+			return cur, nil
+		})
+		return err
+	}); err != nil {
+		return fmt.Errorf("remove method: %w", err)
+	}
+	return nil
+}
+
+// deleteMethod deletes a method in tx; one deleted meanwhile is no error.
+func deleteMethod(tx storage.Tx, id string) error {
+	if err := tx.DeleteMethod(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
 	return nil
 }

@@ -236,8 +236,12 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	if u.PasswordHash, err = s.hasher.Hash(ctx, pw); err != nil {
 		return u, "", fmt.Errorf("hash one-time password: %w", err)
 	}
+	details := map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName, "first_password": "generated"}
+	if shown == "" {
+		details["first_password"] = "given"
+	}
 	// Taken, or the unit deleted, between the checks and now.
-	switch err := s.store.CreateUser(ctx, u); {
+	switch err := s.change(ctx, a, u, "user.created", details, func(tx storage.Tx) error { return tx.CreateUser(u) }); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return u, "", &factors.InputError{Field: "username", Msg: "That username or email address was taken just now: choose another"}
 	case errors.Is(err, storage.ErrConflict):
@@ -245,11 +249,6 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in NewUser) (storage.
 	case err != nil:
 		return u, "", fmt.Errorf("create user: %w", err)
 	}
-	details := map[string]string{"username": u.Username, "email": u.Email, "display_name": u.DisplayName, "first_password": "generated"}
-	if shown == "" {
-		details["first_password"] = "given"
-	}
-	s.audit(ctx, a, u, "user.created", storage.OutcomeSuccess, details)
 	return u, shown, nil
 }
 
@@ -286,9 +285,13 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 		return u, nil
 	}
 	now := s.now()
-	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.DisplayName, cur.Email, cur.UpdatedAt = next.DisplayName, next.Email, now
-		return cur, nil
+	var saved storage.User
+	err = s.change(ctx, a, u, "user.updated", changes, func(tx storage.Tx) (err error) {
+		saved, err = tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			cur.DisplayName, cur.Email, cur.UpdatedAt = next.DisplayName, next.Email, now
+			return cur, nil
+		})
+		return err
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return u, &factors.InputError{Field: "email", Msg: "Another user has that email address"}
@@ -296,7 +299,6 @@ func (s *Service) UpdateProfile(ctx context.Context, a Actor, userID string, p P
 	if err != nil {
 		return u, fmt.Errorf("update user: %w", err)
 	}
-	s.audit(ctx, a, saved, "user.updated", storage.OutcomeSuccess, changes)
 	return saved, nil
 }
 
@@ -323,9 +325,15 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 		return u, nil
 	}
 	now := s.now()
-	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.OrgUnitID, cur.UpdatedAt = ouID, now
-		return cur, nil
+	moved := u
+	moved.OrgUnitID = ouID // the event is the new unit's
+	var saved storage.User
+	err = s.change(ctx, a, moved, "user.moved", map[string]string{"from": u.OrgUnitID, "to": ouID}, func(tx storage.Tx) (err error) {
+		saved, err = tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			cur.OrgUnitID, cur.UpdatedAt = ouID, now
+			return cur, nil
+		})
+		return err
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return u, errUnitGone
@@ -333,7 +341,6 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 	if err != nil {
 		return u, fmt.Errorf("update user: %w", err)
 	}
-	s.audit(ctx, a, saved, "user.moved", storage.OutcomeSuccess, map[string]string{"from": u.OrgUnitID, "to": ouID})
 	return saved, nil
 }
 
@@ -358,30 +365,26 @@ func (s *Service) SetDisabled(ctx context.Context, a Actor, userID string, disab
 		return &factors.InputError{Field: "account", Msg: "You can't disable your own account: ask another admin"}
 	}
 	now := s.now()
-	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.Disabled, cur.UpdatedAt = disabled, now
-		return cur, nil
+	if err := s.change(ctx, a, u, action, nil, func(tx storage.Tx) error {
+		if _, err := tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			cur.Disabled, cur.UpdatedAt = disabled, now
+			return cur, nil
+		}); err != nil || !disabled {
+			return err
+		}
+		return signOut(tx, u.ID)
 	}); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
-	if disabled {
-		if err := s.signOut(ctx, u.ID); err != nil {
-			return err
-		}
-	}
-	s.audit(ctx, a, u, action, storage.OutcomeSuccess, nil)
 	return nil
 }
 
-// signOut ends a user's sessions and revokes their tokens.
-func (s *Service) signOut(ctx context.Context, userID string) error {
-	if err := s.store.DeleteUserSessions(ctx, userID); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
+// signOut ends a user's sessions and revokes their tokens, in tx.
+func signOut(tx storage.Tx, userID string) error {
+	if err := tx.DeleteUserSessions(userID); err != nil {
+		return err
 	}
-	if err := s.store.RevokeUserTokens(ctx, userID); err != nil {
-		return fmt.Errorf("revoke tokens: %w", err)
-	}
-	return nil
+	return tx.RevokeUserTokens(userID)
 }
 
 // ResetPassword gives a user a new one-time password, returned to be shown
@@ -402,17 +405,20 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, userID string) (pw
 	}
 	now := s.now()
 	expires = now.Add(s.oneTimeLifetime)
-	if _, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.PasswordHash, cur.MustChangePassword, cur.PasswordChangedAt, cur.UpdatedAt = hash, true, now, now
-		cur.OneTimePasswordExpiresAt = expires
-		return cur, nil
+	// The password and the sign-out are one write: a crash between them
+	// would leave whoever held a session signed in.
+	if err := s.change(ctx, a, u, "user.password_reset", nil, func(tx storage.Tx) error {
+		if _, err := tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			cur.PasswordHash, cur.MustChangePassword, cur.PasswordChangedAt, cur.UpdatedAt = hash, true, now, now
+			cur.OneTimePasswordExpiresAt = expires
+			return cur, nil
+		}); err != nil {
+			return err
+		}
+		return signOut(tx, u.ID)
 	}); err != nil {
-		return "", expires, fmt.Errorf("update user: %w", err)
+		return "", expires, fmt.Errorf("reset password: %w", err)
 	}
-	if err := s.signOut(ctx, u.ID); err != nil {
-		return "", expires, err
-	}
-	s.audit(ctx, a, u, "user.password_reset", storage.OutcomeSuccess, nil)
 	return pw, expires, nil
 }
 
@@ -486,18 +492,20 @@ func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b stor
 		return &factors.InputError{Field: "role", Msg: "You can't remove your own global admin role: ask another global admin"}
 	}
 	now := s.now()
-	saved, err := s.store.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
-		cur.Roles = slices.DeleteFunc(slices.Clone(cur.Roles), func(r storage.RoleBinding) bool { return r == b })
-		if grant {
-			cur.Roles = append(cur.Roles, b)
-		}
-		cur.UpdatedAt = now
-		return cur, nil
-	})
-	if err != nil {
+	var saved storage.User
+	if err := s.change(ctx, a, u, action, details, func(tx storage.Tx) (err error) {
+		saved, err = tx.UpdateUser(u.ID, func(cur storage.User) (storage.User, error) {
+			cur.Roles = slices.DeleteFunc(slices.Clone(cur.Roles), func(r storage.RoleBinding) bool { return r == b })
+			if grant {
+				cur.Roles = append(cur.Roles, b)
+			}
+			cur.UpdatedAt = now
+			return cur, nil
+		})
+		return err
+	}); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
-	s.audit(ctx, a, u, action, storage.OutcomeSuccess, details)
 	if grant {
 		return s.revokeUncovered(ctx, a, saved)
 	}

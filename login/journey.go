@@ -656,17 +656,26 @@ func (h *Handler) postChangePassword(w http.ResponseWriter, r *http.Request) {
 		h.showChangePassword(w, r, a, u, http.StatusUnprocessableEntity, "Choose a password different from the one-time password.")
 		return
 	}
-	if err := h.setPassword(ctx, u.ID, pw); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, u, "user.password_changed", storage.OutcomeSuccess, map[string]string{"reason": "one-time password replaced at sign-in"})
-	sess, err := h.startSession(w, r, u.ID, h.passwordProof())
+	hash, err := h.hasher.Hash(ctx, pw)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	if _, ok := h.advance(w, r, a, EvPasswordChanged, func(a *storage.AuthRequest) { a.SessionID = sess.ID }); !ok {
+	old, _, err := h.currentSession(r)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	// The password, the session it starts and the step, in one write: a
+	// step another tab took first changes nothing.
+	sess, begin := h.newSession(r, old, u.ID, h.passwordProof())
+	if _, ok := h.advance(w, r, a, EvPasswordChanged, func(a *storage.AuthRequest) { a.SessionID = sess.ID },
+		passwordSet(u.ID, hash, h.cfg.Now()), begin,
+		h.recorded(r, userEvent(u, "user.password_changed", storage.OutcomeSuccess, map[string]string{"reason": "one-time password replaced at sign-in"}))); !ok {
+		return
+	}
+	if err := h.setSessionCookie(w, r, sess); err != nil {
+		h.serverError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
@@ -687,20 +696,17 @@ func (h *Handler) newPasswordProblem(u storage.User, pw, confirm string) string 
 	return ""
 }
 
-// setPassword makes pw the password of the user userID chose, ending any
+// passwordSet makes hash the password the user userID chose, ending any
 // one-time password.
-func (h *Handler) setPassword(ctx context.Context, userID, pw string) error {
-	hash, err := h.hasher.Hash(ctx, pw)
-	if err != nil {
+func passwordSet(userID, hash string, now time.Time) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		_, err := tx.UpdateUser(userID, func(u storage.User) (storage.User, error) {
+			u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
+			u.OneTimePasswordExpiresAt = time.Time{}
+			return u, nil
+		})
 		return err
 	}
-	now := h.cfg.Now()
-	_, err = h.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		u.PasswordHash, u.MustChangePassword, u.PasswordChangedAt, u.UpdatedAt = hash, false, now, now
-		u.OneTimePasswordExpiresAt = time.Time{}
-		return u, nil
-	})
-	return err
 }
 
 // callback replaces op's: it answers with a code only for a done request,

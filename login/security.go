@@ -539,7 +539,25 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		details: map[string]string{"method": f.Type(), "during": "enrolment"},
 		verify: func(ctx context.Context, c storage.Challenge) (err error) {
 			m, err = f.FinishEnrol(ctx, acct.user, c, factors.Response{Code: r.PostFormValue("code"), WebAuthn: []byte(r.PostFormValue("webauthn"))})
+			m.Name = newName // blank is no name: pages show the type's label alone
 			return err
+		},
+		passed: func(tx storage.Tx) error {
+			return h.accountChange(r, acct, "mfa.method_added", map[string]string{"method": m.Type, "method_id": m.ID}, func(tx storage.Tx) error {
+				if err := tx.CreateMethod(m); err != nil {
+					return err
+				}
+				// The first method becomes the preferred one, and turns MFA
+				// on: a user who set up a second factor means to use it.
+				_, err := tx.UpdateUser(acct.user.ID, func(u storage.User) (storage.User, error) {
+					if u.PreferredMethod == "" {
+						u.PreferredMethod = m.ID
+					}
+					u.MFAEnabled = true
+					return u, nil
+				})
+				return err
+			})(tx)
 		}})
 	var locked errThrottled
 	switch {
@@ -569,24 +587,6 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	m.Name = newName // blank is no name: pages show the type's label alone
-	if err := h.store.CreateMethod(ctx, m); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	// The first method becomes the preferred one, and turns MFA on: a user
-	// who set up a second factor means to use it.
-	if _, err := h.store.UpdateUser(ctx, acct.user.ID, func(u storage.User) (storage.User, error) {
-		if u.PreferredMethod == "" {
-			u.PreferredMethod = m.ID
-		}
-		u.MFAEnabled = true
-		return u, nil
-	}); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, acct.user, "mfa.method_added", storage.OutcomeSuccess, map[string]string{"method": m.Type, "method_id": m.ID})
 	next := securityPath + "?done=added"
 	if back := returnPath(r); back != "" {
 		// The sign-in this enrolment was part of.
@@ -649,17 +649,18 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	if err := h.store.DeleteMethod(r.Context(), m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.serverError(w, r, err)
-		return
-	}
-	h.changeSelf(w, r, acct, func(u *storage.User) {
-		if u.PreferredMethod == m.ID {
-			u.PreferredMethod = ""
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
+		if err := tx.DeleteMethod(m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-		if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
-			u.MFAEnabled = false // no method of their own left to ask for
-		}
+		return updateSelf(tx, acct, func(u *storage.User) {
+			if u.PreferredMethod == m.ID {
+				u.PreferredMethod = ""
+			}
+			if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
+				u.MFAEnabled = false // no method of their own left to ask for
+			}
+		})
 	}, "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
 }
 
@@ -673,7 +674,7 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	h.changeSelf(w, r, acct, func(u *storage.User) { u.PreferredMethod = m.ID },
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error { return updateSelf(tx, acct, func(u *storage.User) { u.PreferredMethod = m.ID }) },
 		"mfa.preferred_changed", map[string]string{"method": m.Type, "method_id": m.ID}, "preferred")
 }
 
@@ -696,21 +697,20 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 // showNewRecoveryCodes makes the user a new set of recovery codes,
 // replacing any old set, and shows them once, with where to go next.
 func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, acct account, next string, afterFirst bool) {
-	ctx := r.Context()
 	codes, m := recovery.Generate(acct.user.ID, h.cfg.Now())
-	for _, old := range acct.methods {
-		if old.Type == storage.MethodRecovery {
-			if err := h.store.DeleteMethod(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				h.serverError(w, r, err)
-				return
+	if err := h.store.Atomically(r.Context(), h.accountChange(r, acct, "mfa.recovery_codes_generated", map[string]string{"method_id": m.ID}, func(tx storage.Tx) error {
+		for _, old := range acct.methods {
+			if old.Type == storage.MethodRecovery {
+				if err := tx.DeleteMethod(old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
 			}
 		}
-	}
-	if err := h.store.CreateMethod(ctx, m); err != nil {
+		return tx.CreateMethod(m)
+	})); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.auditUser(r, acct.user, "mfa.recovery_codes_generated", storage.OutcomeSuccess, map[string]string{"method_id": m.ID})
 	h.pages.RecoveryCodes(w, http.StatusOK, templates.RecoveryCodesPage{
 		Page: h.signedInPage(r, "Your recovery codes"), Codes: codes, Next: next, AfterFirst: afterFirst,
 		Download: recoveryDownload(h.cfg.Organisation, acct.user.Username, codes),
@@ -748,21 +748,32 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if on {
 		action, done = "mfa.enabled", "mfa-on"
 	}
-	h.changeSelf(w, r, acct, func(u *storage.User) { u.MFAEnabled = on }, action, nil, done)
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error { return updateSelf(tx, acct, func(u *storage.User) { u.MFAEnabled = on }) }, action, nil, done)
 }
 
-// changeSelf applies a change to the signed-in user, audits it and goes
-// back to Security info with a notice.
-func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct account, change func(*storage.User), action string, details map[string]string, done string) {
-	if _, err := h.store.UpdateUser(r.Context(), acct.user.ID, func(u storage.User) (storage.User, error) {
-		change(&u)
-		return u, nil
-	}); err != nil {
+// changeSelf makes a change to the signed-in user's account, with its
+// audit event, and goes back to Security info with a notice.
+func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct account, change func(storage.Tx) error, action string, details map[string]string, done string) {
+	if err := h.store.Atomically(r.Context(), h.accountChange(r, acct, action, details, change)); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.auditUser(r, acct.user, action, storage.OutcomeSuccess, details)
 	http.Redirect(w, r, securityPath+"?done="+done, http.StatusSeeOther)
+}
+
+// accountChange is change to the signed-in user's account and its audit
+// event, to make in one transaction: a crash leaves both or neither.
+func (h *Handler) accountChange(r *http.Request, acct account, action string, details map[string]string, change func(storage.Tx) error) func(storage.Tx) error {
+	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)))
+}
+
+// updateSelf changes the account's user in tx.
+func updateSelf(tx storage.Tx, acct account, change func(*storage.User)) error {
+	_, err := tx.UpdateUser(acct.user.ID, func(u storage.User) (storage.User, error) {
+		change(&u)
+		return u, nil
+	})
+	return err
 }
 
 // postSignOutOthers ends every session of the user but this one.
@@ -771,32 +782,40 @@ func (h *Handler) postSignOutOthers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ended, err := h.endOtherSessions(r.Context(), acct)
+	others, err := h.otherSessions(r.Context(), acct)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.auditUser(r, acct.user, "session.others_ended", storage.OutcomeSuccess, map[string]string{"count": fmt.Sprint(ended)})
-	http.Redirect(w, r, securityPath+"?done=signedout", http.StatusSeeOther)
+	h.changeSelf(w, r, acct, endSessions(others), "session.others_ended", map[string]string{"count": fmt.Sprint(len(others))}, "signedout")
 }
 
-// endOtherSessions ends every session of the account's user but its own,
-// and says how many it ended.
-func (h *Handler) endOtherSessions(ctx context.Context, acct account) (int, error) {
+// otherSessions lists the sessions of the account's user but its own.
+func (h *Handler) otherSessions(ctx context.Context, acct account) ([]string, error) {
 	sessions, err := h.store.ListUserSessions(ctx, acct.user.ID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	ended := 0
+	var ids []string
 	for _, s := range sessions {
 		if s.ID != acct.sess.ID {
-			if err := h.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return ended, err
-			}
-			ended++
+			ids = append(ids, s.ID)
 		}
 	}
-	return ended, nil
+	return ids, nil
+}
+
+// endSessions deletes the sessions ids in tx; one ended meanwhile is no
+// error.
+func endSessions(ids []string) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		for _, id := range ids {
+			if err := tx.DeleteSession(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // postForgetDevice forgets one of the user's remembered devices: its next
@@ -817,12 +836,12 @@ func (h *Handler) postForgetDevice(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Device not found", "It may have been forgotten already. Go back to Security info.", "not_found")
 		return
 	}
-	if err := h.store.DeleteRememberedDevice(ctx, d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, acct.user, "mfa.device_forgotten", storage.OutcomeSuccess, map[string]string{"device": d.ID, "name": deviceName(d.UserAgent)})
-	http.Redirect(w, r, securityPath+"?done=forgotten", http.StatusSeeOther)
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
+		if err := tx.DeleteRememberedDevice(d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		return nil
+	}, "mfa.device_forgotten", map[string]string{"device": d.ID, "name": deviceName(d.UserAgent)}, "forgotten")
 }
 
 // postForgetDevices forgets every device remembered for the user.
@@ -831,12 +850,8 @@ func (h *Handler) postForgetDevices(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.store.DeleteUserRememberedDevices(r.Context(), acct.user.ID); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.auditUser(r, acct.user, "mfa.devices_forgotten", storage.OutcomeSuccess, nil)
-	http.Redirect(w, r, securityPath+"?done=all-forgotten", http.StatusSeeOther)
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error { return tx.DeleteUserRememberedDevices(acct.user.ID) },
+		"mfa.devices_forgotten", nil, "all-forgotten")
 }
 
 // The user's own password, changed on Security info: the current password
@@ -906,18 +921,16 @@ func (h *Handler) postOwnPassword(w http.ResponseWriter, r *http.Request) {
 		h.ownPasswordPage(w, r, u, http.StatusUnprocessableEntity, "new_password", "Choose a password different from your current one.")
 		return
 	}
-	if err := h.setPassword(ctx, u.ID, pw); err != nil {
+	hash, err := h.hasher.Hash(ctx, pw)
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	ended, err := h.endOtherSessions(ctx, acct)
-	if err == nil {
-		err = h.store.RevokeUserTokens(ctx, u.ID)
-	}
+	others, err := h.otherSessions(ctx, acct)
 	if err != nil {
-		h.serverError(w, r, fmt.Errorf("after a password change: %w", err))
+		h.serverError(w, r, err)
 		return
 	}
-	h.auditUser(r, u, actionPasswordChange, storage.OutcomeSuccess, map[string]string{"reason": "changed on Security info", "sessions_ended": fmt.Sprint(ended)})
-	http.Redirect(w, r, securityPath+"?done=password", http.StatusSeeOther)
+	h.changeSelf(w, r, acct, all(passwordSet(u.ID, hash, h.cfg.Now()), endSessions(others), func(tx storage.Tx) error { return tx.RevokeUserTokens(u.ID) }),
+		actionPasswordChange, map[string]string{"reason": "changed on Security info", "sessions_ended": fmt.Sprint(len(others))}, "password")
 }

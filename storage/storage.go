@@ -88,10 +88,20 @@ type Storage interface {
 }
 
 // Tx is a write transaction (see Storage.Atomically): the writes a step of
-// a sign-in makes together, so that it costs one commit, and so that a
-// crash leaves neither a change without its audit event nor half a step.
-// Each method does what the Storage method of the same name does.
+// a sign-in, or a change to an account, makes together, so that it costs
+// one commit, and so that a crash leaves neither a change without its
+// audit event nor half a step. Each method does what the Storage method of
+// the same name does.
 type Tx interface {
+	CreateUser(u User) error
+	UpdateUser(id string, update func(User) (User, error)) (User, error)
+	CreateMethod(m Method) error
+	DeleteMethod(id string) error
+	DeleteUserMethods(userID string) error
+	DeleteUserSessions(userID string) error
+	RevokeUserTokens(userID string) error
+	DeleteRememberedDevice(id string) error
+	DeleteUserRememberedDevices(userID string) error
 	UpdateAuthRequest(id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
 	CreateSession(s Session) error
 	DeleteSession(id string) error

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -56,7 +58,9 @@ const (
 //   - every write acknowledged to a client is there: the users the admin
 //     was told were created, the methods added (and not since removed),
 //     sessions, and issued codes and refresh tokens that work;
-//   - no rotated refresh token works, and no redeemed code redeems again.
+//   - no rotated refresh token works, and no redeemed code redeems again;
+//   - no change is there without its audit event, nor an event without
+//     its change.
 //
 // Midway, `gatehouse backup` copies the database over the control socket
 // while the load runs; at the end the copy passes the same check, holds
@@ -97,7 +101,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		cancel()
 		wg.Wait()
 		if t.Failed() {
-			t.FailNow()
+			t.Fatalf("the server's log ends:\n%s", s.logTail())
 		}
 		s.checkFile(s.cfg.DataDir, &l)
 		s.start()
@@ -154,13 +158,14 @@ type crashSite struct {
 	answers atomic.Int64 // requests answered as expected
 }
 
-// await waits for n more requests to be answered as expected.
+// await waits for n more requests to be answered as expected, for a
+// minute at most, and not once the test has failed.
 func (s *crashSite) await(n int64) {
 	s.t.Helper()
 	want := s.answers.Load() + n
-	for deadline := time.Now().Add(time.Minute); s.answers.Load() < want; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) || s.t.Failed() {
-			s.t.Fatalf("the load did not get going: %d of %d answers in a minute", s.answers.Load(), want)
+	for deadline := time.Now().Add(time.Minute); s.answers.Load() < want && !s.t.Failed(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			s.t.Errorf("the load did not get going: %d of %d answers in a minute", s.answers.Load(), want)
 		}
 	}
 }
@@ -420,6 +425,13 @@ func (b *crashBrowser) do(method, target string, form url.Values) (page, error) 
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := b.client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != target {
+		// The request was answered, with a redirect, and following it
+		// failed: what the request asked for may have happened, so the
+		// error must not read as one that never arrived.
+		return page{}, fmt.Errorf("after a redirect: %v", err)
+	}
 	if err != nil {
 		return page{}, err
 	}
@@ -668,6 +680,77 @@ func (s *crashSite) checkFile(dataDir string, l *ledger) {
 	}
 	l.stats.created, l.stats.methods = len(l.created), len(l.methods)
 	clear(l.methods)
+	s.checkAudited(store)
+}
+
+// checkAudited checks that no change is in the file without its audit
+// event, and no event without its change, whatever the kill interrupted:
+// the users the admin created, and the methods the users added and
+// removed. And no user's preferred method is one that is gone.
+func (s *crashSite) checkAudited(store storage.Storage) {
+	s.t.Helper()
+	ctx := context.Background()
+	// events is the methods or users that succeeding events of action name.
+	events := func(action string) map[string]bool {
+		list, err := store.ListAudit(ctx, storage.AuditQuery{Action: action, Outcome: storage.OutcomeSuccess})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, e := range list {
+			if action != "user.created" || strings.HasPrefix(e.Details["username"], "created") {
+				ids[cmp.Or(e.Details["method_id"], e.Subject)] = true
+			}
+		}
+		return ids
+	}
+	created, added, removed := events("user.created"), events("mfa.method_added"), events("mfa.method_removed")
+	users := map[string]bool{}
+	for cursor := ""; ; {
+		page, err := store.ListUsers(ctx, cursor, 1000)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, u := range page.Users {
+			if strings.HasPrefix(u.Username, "created") {
+				users[u.ID] = true
+			}
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if !maps.Equal(users, created) {
+		s.t.Errorf("users created by the admin %v, and their user.created events %v, differ", slices.Sorted(maps.Keys(users)), slices.Sorted(maps.Keys(created)))
+	}
+	there := map[string]bool{}
+	for _, u := range s.users[:min(int(s.next.Load()), len(s.users))] {
+		list, err := store.ListUserMethods(ctx, u.ID)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, m := range list {
+			there[m.ID] = true
+			if strings.HasPrefix(m.Name, "Crash ") && (!added[m.ID] || removed[m.ID]) {
+				s.t.Errorf("method %s (%q) is there, with added event %v and removed event %v", m.ID, m.Name, added[m.ID], removed[m.ID])
+			}
+		}
+		if got, err := store.GetUser(ctx, u.ID); err != nil {
+			s.t.Fatal(err)
+		} else if got.PreferredMethod != "" && !slices.ContainsFunc(list, func(m storage.Method) bool { return m.ID == got.PreferredMethod }) {
+			s.t.Errorf("user %s prefers method %s, which is gone", u.Username, got.PreferredMethod)
+		}
+	}
+	for id := range added {
+		if !there[id] && !removed[id] {
+			s.t.Errorf("method %s has its added event, but is not there and has no removed event", id)
+		}
+	}
+	for id := range removed {
+		if there[id] {
+			s.t.Errorf("method %s has its removed event, but is there", id)
+		}
+	}
 }
 
 // boltCheck runs bbolt's Tx.Check on the file, read-only.

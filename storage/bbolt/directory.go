@@ -134,19 +134,21 @@ func normalizeUser(u storage.User) (storage.User, error) {
 
 // CreateUser implements storage.Users.
 func (db *DB) CreateUser(ctx context.Context, u storage.User) error {
+	return db.update(ctx, "create user", func(tx *bolt.Tx) error { return createUser(tx, u) })
+}
+
+func createUser(tx *bolt.Tx, u storage.User) error {
 	u, err := normalizeUser(u)
 	if err != nil {
-		return fmt.Errorf("create user: %w", err)
+		return err
 	}
-	return db.update(ctx, "create user", func(tx *bolt.Tx) error {
-		if err := checkOrgUnit(tx, u); err != nil {
-			return err
-		}
-		if err := users.insert(tx, u); err != nil {
-			return err
-		}
-		return indexTerms(tx, nil, &u)
-	})
+	if err := checkOrgUnit(tx, u); err != nil {
+		return err
+	}
+	if err := users.insert(tx, u); err != nil {
+		return err
+	}
+	return indexTerms(tx, nil, &u)
 }
 
 // GetUser implements storage.Users.
@@ -184,26 +186,31 @@ func (db *DB) GetUserByEmail(ctx context.Context, email string) (u storage.User,
 // UpdateUser implements storage.Users.
 func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (u storage.User, err error) {
 	err = db.update(ctx, "update user", func(tx *bolt.Tx) error {
-		var before storage.User
-		u, err = users.update(tx, id, func(old storage.User) (storage.User, error) {
-			before = old
-			next, err := update(old)
-			if err != nil {
-				return next, err
-			}
-			if next.OrgUnitID != old.OrgUnitID {
-				if err := checkOrgUnit(tx, next); err != nil {
-					return next, err
-				}
-			}
-			return normalizeUser(next)
-		})
-		if err != nil {
-			return err
-		}
-		return indexTerms(tx, &before, &u)
+		u, err = updateUser(tx, id, update)
+		return err
 	})
 	return u, err
+}
+
+func updateUser(tx *bolt.Tx, id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
+	var before storage.User
+	u, err := users.update(tx, id, func(old storage.User) (storage.User, error) {
+		before = old
+		next, err := update(old)
+		if err != nil {
+			return next, err
+		}
+		if next.OrgUnitID != old.OrgUnitID {
+			if err := checkOrgUnit(tx, next); err != nil {
+				return next, err
+			}
+		}
+		return normalizeUser(next)
+	})
+	if err != nil {
+		return u, err
+	}
+	return u, indexTerms(tx, &before, &u)
 }
 
 // DeleteUser implements storage.Users.

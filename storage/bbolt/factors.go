@@ -21,20 +21,22 @@ var (
 
 // CreateMethod implements storage.Methods.
 func (db *DB) CreateMethod(ctx context.Context, m storage.Method) error {
-	return db.update(ctx, "create method", func(tx *bolt.Tx) error {
-		if !m.ExpiresAt.IsZero() {
-			list, err := methods.under(tx, methodsByUser, m.UserID)
-			if err != nil {
-				return err
-			}
-			for _, o := range list {
-				if o.Type == m.Type && o.LiveAt(m.CreatedAt) && !o.ExpiresAt.IsZero() {
-					return fmt.Errorf("a temporary %s method is live: %w", m.Type, storage.ErrConflict)
-				}
+	return db.update(ctx, "create method", func(tx *bolt.Tx) error { return createMethod(tx, m) })
+}
+
+func createMethod(tx *bolt.Tx, m storage.Method) error {
+	if !m.ExpiresAt.IsZero() {
+		list, err := methods.under(tx, methodsByUser, m.UserID)
+		if err != nil {
+			return err
+		}
+		for _, o := range list {
+			if o.Type == m.Type && o.LiveAt(m.CreatedAt) && !o.ExpiresAt.IsZero() {
+				return fmt.Errorf("a temporary %s method is live: %w", m.Type, storage.ErrConflict)
 			}
 		}
-		return methods.insert(tx, m)
-	})
+	}
+	return methods.insert(tx, m)
 }
 
 // GetMethod implements storage.Methods.

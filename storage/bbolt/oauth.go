@@ -231,12 +231,14 @@ func revokeFamily(tx *bolt.Tx, familyID string) error {
 
 // RevokeUserTokens implements storage.Tokens.
 func (db *DB) RevokeUserTokens(ctx context.Context, userID string) error {
-	return db.update(ctx, "revoke user tokens", func(tx *bolt.Tx) error {
-		if err := refreshTokens.deleteAll(tx, refreshByUser, userID); err != nil {
-			return err
-		}
-		return accessTokens.deleteAll(tx, accessBySubject, userID)
-	})
+	return db.update(ctx, "revoke user tokens", func(tx *bolt.Tx) error { return revokeUserTokens(tx, userID) })
+}
+
+func revokeUserTokens(tx *bolt.Tx, userID string) error {
+	if err := refreshTokens.deleteAll(tx, refreshByUser, userID); err != nil {
+		return err
+	}
+	return accessTokens.deleteAll(tx, accessBySubject, userID)
 }
 
 // CreateSession implements storage.Sessions.

@@ -26,6 +26,43 @@ func named(op string, err error) error {
 	return nil
 }
 
+func (t boltTx) CreateUser(u storage.User) error {
+	return named("create user", createUser(t.tx, u))
+}
+
+func (t boltTx) UpdateUser(id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
+	u, err := updateUser(t.tx, id, update)
+	return u, named("update user", err)
+}
+
+func (t boltTx) CreateMethod(m storage.Method) error {
+	return named("create method", createMethod(t.tx, m))
+}
+
+func (t boltTx) DeleteMethod(id string) error {
+	return named("delete method", methods.delete(t.tx, id))
+}
+
+func (t boltTx) DeleteUserMethods(userID string) error {
+	return named("delete user methods", methods.deleteAll(t.tx, methodsByUser, userID))
+}
+
+func (t boltTx) DeleteUserSessions(userID string) error {
+	return named("delete user sessions", sessions.deleteAll(t.tx, sessionsByUser, userID))
+}
+
+func (t boltTx) RevokeUserTokens(userID string) error {
+	return named("revoke user tokens", revokeUserTokens(t.tx, userID))
+}
+
+func (t boltTx) DeleteRememberedDevice(id string) error {
+	return named("delete remembered device", devices.delete(t.tx, id))
+}
+
+func (t boltTx) DeleteUserRememberedDevices(userID string) error {
+	return named("delete remembered devices", devices.deleteAll(t.tx, devicesByUser, userID))
+}
+
 func (t boltTx) UpdateAuthRequest(id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
 	a, err := authRequests.update(t.tx, id, update)
 	return a, named("update auth request", err)

@@ -63,6 +63,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"BackupAndHealth", testBackupAndHealth},
 		{"Concurrency", testConcurrency},
 		{"Atomically", testAtomically},
+		{"AtomicallyAccount", testAtomicallyAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

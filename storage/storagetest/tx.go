@@ -109,3 +109,122 @@ func testAtomically(t *testing.T, s storage.Storage) {
 	err = s.Atomically(ctx, func(tx storage.Tx) error { return tx.DeleteSession("old") })
 	checkErr(t, "DeleteSession of a deleted session", err, storage.ErrNotFound)
 }
+
+// testAtomicallyAccount: a change to an account made through a Tx (the
+// user, their methods, tokens and remembered devices, and its audit
+// event) commits whole or not at all, its indexes with it, and keeps the
+// rules of the Storage methods of the same names.
+func testAtomicallyAccount(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	must(t, "CreateOrgUnit", s.CreateOrgUnit(ctx, storage.OrgUnit{ID: "root", Name: "Trust", MFA: storage.MFAOptional, CreatedAt: now}))
+	must(t, "CreateUser", s.CreateUser(ctx, newUser("u1", "alice", "alice@example.org", now)))
+	must(t, "CreateMethod", s.CreateMethod(ctx, storage.Method{ID: "m1", UserID: "u1", Type: storage.MethodTOTP, CreatedAt: now}))
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, newRefreshToken("rt1", "u1", "f1", now), newAccessToken("at1", "u1", "f1", now)))
+	must(t, "CreateSession", s.CreateSession(ctx, storage.Session{ID: "s1", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	must(t, "CreateMethod", s.CreateMethod(ctx, storage.Method{ID: "b1", UserID: "u2", Type: storage.MethodTOTP, CreatedAt: now}))
+	for _, d := range []storage.RememberedDevice{newDevice("d1", "u1", 'a', now), newDevice("d2", "u1", 'b', now)} {
+		_, err := s.RememberDevice(ctx, d)
+		must(t, "RememberDevice "+d.ID, err)
+	}
+
+	change := func(tx storage.Tx) error {
+		if err := tx.CreateUser(newUser("u2", "bob", "bob@example.org", now)); err != nil {
+			return err
+		}
+		if _, err := tx.UpdateUser("u1", func(u storage.User) (storage.User, error) {
+			u.Email, u.MFAEnabled = "Alice@New.example", false
+			return u, nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.DeleteMethod("m1"); err != nil {
+			return err
+		}
+		if err := tx.CreateMethod(storage.Method{ID: "m2", UserID: "u1", Type: storage.MethodRecovery, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.RevokeUserTokens("u1"); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserSessions("u1"); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserMethods("u2"); err != nil {
+			return err
+		}
+		if err := tx.DeleteRememberedDevice("d1"); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserRememberedDevices("u1"); err != nil {
+			return err
+		}
+		return tx.AppendAudit(storage.AuditEvent{Time: now, Actor: "u1", Subject: "u1", Action: "mfa.method_removed", Outcome: storage.OutcomeSuccess})
+	}
+	// state is what a reader sees of each write, by the indexes too.
+	type state struct {
+		Bob, NewEmail, Tokens, Session, BobsMethod bool
+		Methods                                    []string
+		Devices, Events                            int
+	}
+	read := func() (st state) {
+		_, err := s.GetUserByUsername(ctx, "bob")
+		st.Bob = err == nil
+		_, err = s.GetUserByEmail(ctx, "alice@new.example")
+		st.NewEmail = err == nil
+		_, err = s.GetRefreshToken(ctx, "rt1")
+		st.Tokens = err == nil
+		_, err = s.GetSession(ctx, "s1")
+		st.Session = err == nil
+		_, err = s.GetMethod(ctx, "b1")
+		st.BobsMethod = err == nil
+		list, err := s.ListUserMethods(ctx, "u1")
+		must(t, "ListUserMethods", err)
+		for _, m := range list {
+			st.Methods = append(st.Methods, m.ID)
+		}
+		devices, err := s.ListUserRememberedDevices(ctx, "u1")
+		must(t, "ListUserRememberedDevices", err)
+		events, err := s.ListAudit(ctx, storage.AuditQuery{User: "u1"})
+		must(t, "ListAudit", err)
+		st.Devices, st.Events = len(devices), len(events)
+		return st
+	}
+
+	failed := errors.New("refused after its writes")
+	err := s.Atomically(ctx, func(tx storage.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return failed
+	})
+	checkErr(t, "Atomically whose function fails", err, failed)
+	check(t, "after a failed Atomically", read(), state{Tokens: true, Session: true, BobsMethod: true, Methods: []string{"m1"}, Devices: 2})
+	must(t, "Atomically", s.Atomically(ctx, change))
+	check(t, "after Atomically", read(), state{Bob: true, NewEmail: true, Methods: []string{"m2"}, Events: 1})
+
+	// The rules hold inside as outside.
+	pass := storage.Method{ID: "p1", UserID: "u1", Type: storage.MethodPass, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must(t, "CreateMethod of a temporary method", s.CreateMethod(ctx, pass))
+	pass.ID = "p2"
+	for _, c := range []struct {
+		name string
+		fn   func(storage.Tx) error
+		want error
+	}{
+		{"CreateUser with a taken username", func(tx storage.Tx) error { return tx.CreateUser(newUser("u3", "BOB", "", now)) }, storage.ErrAlreadyExists},
+		{"CreateUser in no org unit", func(tx storage.Tx) error {
+			u := newUser("u3", "carol", "", now)
+			u.OrgUnitID = "gone"
+			return tx.CreateUser(u)
+		}, storage.ErrConflict},
+		{"UpdateUser to a taken email", func(tx storage.Tx) error {
+			_, err := tx.UpdateUser("u1", func(u storage.User) (storage.User, error) { u.Email = "BOB@example.org"; return u, nil })
+			return err
+		}, storage.ErrAlreadyExists},
+		{"a second live temporary method", func(tx storage.Tx) error { return tx.CreateMethod(pass) }, storage.ErrConflict},
+		{"DeleteMethod of a deleted method", func(tx storage.Tx) error { return tx.DeleteMethod("m1") }, storage.ErrNotFound},
+	} {
+		checkErr(t, c.name, s.Atomically(ctx, c.fn), c.want)
+	}
+}
