@@ -674,7 +674,9 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	h.changeSelf(w, r, acct, func(tx storage.Tx) error { return updateSelf(tx, acct, func(u *storage.User) { u.PreferredMethod = m.ID }) },
+	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
+		return updateSelf(tx, acct, func(u *storage.User) { u.PreferredMethod = m.ID })
+	},
 		"mfa.preferred_changed", map[string]string{"method": m.Type, "method_id": m.ID}, "preferred")
 }
 
