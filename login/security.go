@@ -543,21 +543,15 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 			return err
 		},
 		passed: func(tx storage.Tx) error {
-			return h.accountChange(r, acct, "mfa.method_added", map[string]string{"method": m.Type, "method_id": m.ID}, func(tx storage.Tx) error {
-				if err := tx.CreateMethod(m); err != nil {
-					return err
-				}
-				// The first method becomes the preferred one, and turns MFA
-				// on: a user who set up a second factor means to use it.
-				_, err := tx.UpdateUser(acct.user.ID, func(u storage.User) (storage.User, error) {
+			// The first method becomes the preferred one, and turns MFA on:
+			// a user who set up a second factor means to use it.
+			return h.accountChange(r, acct, "mfa.method_added", map[string]string{"method": m.Type, "method_id": m.ID},
+				all(func(tx storage.Tx) error { return tx.CreateMethod(m) }, selfUpdate(acct, func(u *storage.User) {
 					if u.PreferredMethod == "" {
 						u.PreferredMethod = m.ID
 					}
 					u.MFAEnabled = true
-					return u, nil
-				})
-				return err
-			})(tx)
+				})))(tx)
 		}})
 	var locked errThrottled
 	switch {
@@ -649,19 +643,14 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
-		if err := tx.DeleteMethod(m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
+	h.changeSelf(w, r, acct, all(deleteMethod(m.ID), selfUpdate(acct, func(u *storage.User) {
+		if u.PreferredMethod == m.ID {
+			u.PreferredMethod = ""
 		}
-		return updateSelf(tx, acct, func(u *storage.User) {
-			if u.PreferredMethod == m.ID {
-				u.PreferredMethod = ""
-			}
-			if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
-				u.MFAEnabled = false // no method of their own left to ask for
-			}
-		})
-	}, "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
+		if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
+			u.MFAEnabled = false // no method of their own left to ask for
+		}
+	})), "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
 }
 
 func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
@@ -674,9 +663,7 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Method not found", "Go back to Security info.", "not_found")
 		return
 	}
-	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
-		return updateSelf(tx, acct, func(u *storage.User) { u.PreferredMethod = m.ID })
-	},
+	h.changeSelf(w, r, acct, selfUpdate(acct, func(u *storage.User) { u.PreferredMethod = m.ID }),
 		"mfa.preferred_changed", map[string]string{"method": m.Type, "method_id": m.ID}, "preferred")
 }
 
@@ -703,7 +690,7 @@ func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, a
 	if err := h.store.Atomically(r.Context(), h.accountChange(r, acct, "mfa.recovery_codes_generated", map[string]string{"method_id": m.ID}, func(tx storage.Tx) error {
 		for _, old := range acct.methods {
 			if old.Type == storage.MethodRecovery {
-				if err := tx.DeleteMethod(old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				if err := deleteMethod(old.ID)(tx); err != nil {
 					return err
 				}
 			}
@@ -750,7 +737,7 @@ func (h *Handler) postMFA(w http.ResponseWriter, r *http.Request) {
 	if on {
 		action, done = "mfa.enabled", "mfa-on"
 	}
-	h.changeSelf(w, r, acct, func(tx storage.Tx) error { return updateSelf(tx, acct, func(u *storage.User) { u.MFAEnabled = on }) }, action, nil, done)
+	h.changeSelf(w, r, acct, selfUpdate(acct, func(u *storage.User) { u.MFAEnabled = on }), action, nil, done)
 }
 
 // changeSelf makes a change to the signed-in user's account, with its
@@ -769,13 +756,25 @@ func (h *Handler) accountChange(r *http.Request, acct account, action string, de
 	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)))
 }
 
-// updateSelf changes the account's user in tx.
-func updateSelf(tx storage.Tx, acct account, change func(*storage.User)) error {
-	_, err := tx.UpdateUser(acct.user.ID, func(u storage.User) (storage.User, error) {
-		change(&u)
-		return u, nil
-	})
-	return err
+// selfUpdate is a change to the account's user.
+func selfUpdate(acct account, change func(*storage.User)) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		_, err := tx.UpdateUser(acct.user.ID, func(u storage.User) (storage.User, error) {
+			change(&u)
+			return u, nil
+		})
+		return err
+	}
+}
+
+// deleteMethod deletes a method; one deleted meanwhile is no error.
+func deleteMethod(id string) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		if err := tx.DeleteMethod(id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
 }
 
 // postSignOutOthers ends every session of the user but this one.
@@ -839,7 +838,7 @@ func (h *Handler) postForgetDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.changeSelf(w, r, acct, func(tx storage.Tx) error {
-		if err := tx.DeleteRememberedDevice(d.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := tx.DeleteRememberedDevice(d.ID); !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 		return nil
