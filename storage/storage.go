@@ -68,10 +68,11 @@ type Storage interface {
 	Secrets
 	Throttle
 	Audit
+	Notifications
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
-	// remembered devices, challenges, throttle records and temporary
-	// methods whose expiry is not after now. Its
+	// remembered devices, challenges, throttle records, temporary
+	// methods and notifications whose expiry is not after now. Its
 	// cost is proportional to what it deletes, not to what is stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Backup writes a consistent copy of the whole store to w while the
@@ -111,6 +112,7 @@ type Tx interface {
 	UpdateMethod(id string, update func(Method) (Method, error)) (Method, error)
 	UpdateAttempts(key string, update func(Attempts) (Attempts, error)) (Attempts, error)
 	AppendAudit(e AuditEvent) error
+	AddNotification(n Notification) error
 }
 
 // NewID returns a random, URL-safe identifier with 128 bits of entropy.
@@ -1003,4 +1005,69 @@ func (c Challenge) LogValue() slog.Value {
 
 func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", c.ID), slog.String("name", c.Name), slog.Bool("public", c.Public()))
+}
+
+// Notification channels: how a notification reaches its recipient.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+)
+
+// Notification states.
+const (
+	// NotificationPending waits to be sent, or to be tried again.
+	NotificationPending = "pending"
+	NotificationSent    = "sent"
+	// NotificationFailed was given up on.
+	NotificationFailed = "failed"
+)
+
+// Notification is a message telling someone what happened to an account.
+// It is recorded in the transaction of the change it tells of
+// (Tx.AddNotification), so a crash can neither lose it nor leave one
+// for a change that did not happen, and is sent later by whoever claims
+// it (ClaimNotifications).
+type Notification struct {
+	// ID is also the sent message's id, so that a retry after a crash is
+	// recognisable as the same message.
+	ID string
+	// UserID is the account it is about; To is the address or number it
+	// goes to, on Channel.
+	UserID  string
+	Channel string
+	To      string
+	// Event is what happened: the audit action of the change.
+	Event   string
+	Subject string
+	Text    string
+	HTML    string
+	State   string
+	// Attempts counts the claims made to send it.
+	Attempts int
+	// NextAttemptAt is when a pending notification is due: at first its
+	// CreatedAt; a claim moves it on by the claim's lease, and a failure
+	// to when it is tried again.
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	SentAt        time.Time
+	// ExpiresAt is when the record is deleted, sent or not.
+	ExpiresAt time.Time
+}
+
+// Notifications stores the outbox.
+type Notifications interface {
+	// ClaimNotifications returns up to limit pending notifications due at
+	// now, the longest due first, and in the same transaction counts an
+	// attempt at each and moves its NextAttemptAt to now+lease: of
+	// several senders, each notification goes to one, and to another only
+	// once the lease has run out without an outcome recorded. Its cost
+	// follows what it claims, not what is stored.
+	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	GetNotification(ctx context.Context, id string) (Notification, error)
+	// UpdateNotification records the outcome of a send.
+	UpdateNotification(ctx context.Context, id string, update func(Notification) (Notification, error)) (Notification, error)
+	// ListUserNotifications returns the notifications about a user,
+	// newest first, up to limit (zero: all).
+	ListUserNotifications(ctx context.Context, userID string, limit int) ([]Notification, error)
 }

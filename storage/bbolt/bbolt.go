@@ -193,7 +193,7 @@ func (db *DB) setup(tx *bolt.Tx) error {
 func allBuckets() [][]byte {
 	names := [][]byte{auditBucket, auditByUserBucket, userTermsBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
-		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, devices, attempts,
+		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, devices, attempts, notifications,
 	} {
 		names = append(names, t.buckets()...)
 	}
@@ -283,7 +283,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		for _, del := range []func(*bolt.Tx, time.Time) (int, error){
 			authRequests.deleteExpired, authCodes.deleteExpired, accessTokens.deleteExpired,
 			refreshTokens.deleteExpired, sessions.deleteExpired, attempts.deleteExpired, challenges.deleteExpired,
-			methods.deleteExpired, devices.deleteExpired,
+			methods.deleteExpired, devices.deleteExpired, notifications.deleteExpired,
 		} {
 			n, err := del(tx, now)
 			if err != nil {

@@ -105,3 +105,7 @@ func (t boltTx) UpdateAttempts(key string, update func(storage.Attempts) (storag
 func (t boltTx) AppendAudit(e storage.AuditEvent) error {
 	return named("append audit", putAudit(t.tx, e))
 }
+
+func (t boltTx) AddNotification(n storage.Notification) error {
+	return named("add notification", notifications.insert(t.tx, n))
+}

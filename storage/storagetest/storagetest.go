@@ -64,6 +64,8 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"Concurrency", testConcurrency},
 		{"Atomically", testAtomically},
 		{"AtomicallyAccount", testAtomicallyAccount},
+		{"Notifications", testNotifications},
+		{"NotificationClaimsRace", testNotificationClaimsRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
