@@ -27,17 +27,19 @@ var (
 		expiry("notifications_by_expiry", func(n storage.Notification) time.Time { return n.ExpiresAt }))
 )
 
-// ClaimNotifications implements storage.Notifications.
+// ClaimNotifications implements storage.Notifications. Senders poll, so
+// a look with nothing due costs a read, not a commit.
 func (db *DB) ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) (claimed []storage.Notification, err error) {
+	var some bool
+	if err := db.view(ctx, "claim notifications", func(tx *bolt.Tx) error {
+		some = len(dueNotifications(tx, now, 1)) > 0
+		return nil
+	}); err != nil || !some {
+		return nil, err
+	}
 	err = db.update(ctx, "claim notifications", func(tx *bolt.Tx) error {
 		claimed = nil
-		// Collect first: a claim moves the record's key under the cursor.
-		var ids []string
-		c := tx.Bucket(notificationsDue.bucket).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < limit && bytes.Compare(k[:8], timeKey(now)) <= 0; k, _ = c.Next() {
-			ids = append(ids, string(k[9:]))
-		}
-		for _, id := range ids {
+		for _, id := range dueNotifications(tx, now, limit) {
 			n, err := notifications.update(tx, id, func(n storage.Notification) (storage.Notification, error) {
 				n.Attempts++
 				n.NextAttemptAt = now.Add(lease)
@@ -77,4 +79,16 @@ func (db *DB) ListUserNotifications(ctx context.Context, userID string, limit in
 		list = list[:limit]
 	}
 	return list, err
+}
+
+// dueNotifications is the ids of up to limit notifications due at now,
+// the longest due first. They are collected before any is claimed: a
+// claim moves its index key under a cursor.
+func dueNotifications(tx *bolt.Tx, now time.Time, limit int) []string {
+	var ids []string
+	c := tx.Bucket(notificationsDue.bucket).Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit && bytes.Compare(k[:8], timeKey(now)) <= 0; k, _ = c.Next() {
+		ids = append(ids, string(k[9:]))
+	}
+	return ids
 }
