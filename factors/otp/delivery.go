@@ -13,8 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +28,16 @@ import (
 
 // Mailer sends an email.
 type Mailer interface {
-	SendMail(ctx context.Context, to, subject, body string) error
+	SendMail(ctx context.Context, m Mail) error
+}
+
+// Mail is one email: plain text, and, if HTML is set, an HTML version of
+// the same text beside it (multipart/alternative).
+type Mail struct {
+	To, Subject, Text, HTML string
+	// ID, when set, makes the Message-ID, so that the same message sent
+	// twice (a retry after a crash) is recognisable as one.
+	ID string
 }
 
 // Gateway sends text messages and places voice calls. Call reads say to
@@ -65,7 +77,7 @@ func (s *SMTP) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("host", s.Host), slog.Int("port", s.Port), slog.String("tls", s.TLS), slog.String("username", s.Username))
 }
 
-func (s *SMTP) SendMail(ctx context.Context, to, subject, body string) error {
+func (s *SMTP) SendMail(ctx context.Context, m Mail) error {
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -101,20 +113,56 @@ func (s *SMTP) SendMail(ctx context.Context, to, subject, body string) error {
 			return fmt.Errorf("smtp auth: %w", err)
 		}
 	}
-	if err := c.SendMail(s.From, []string{to}, bytes.NewReader(s.compose(to, subject, body))); err != nil {
+	msg, err := s.compose(m, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := c.SendMail(s.From, []string{m.To}, bytes.NewReader(msg)); err != nil {
 		return fmt.Errorf("smtp send: %w", err)
 	}
 	return c.Quit()
 }
 
-// compose writes a plain-text message.
-func (s *SMTP) compose(to, subject, body string) []byte {
+// compose writes m as a message: its text alone, or its text and HTML
+// as multipart/alternative, the text first (RFC 2046 section 5.1.4: the
+// preferred version last).
+func (s *SMTP) compose(m Mail, now time.Time) ([]byte, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", s.From, to, mime.QEncoding.Encode("utf-8", subject), time.Now().Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
-	b.WriteString("\r\n")
-	return b.Bytes()
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", s.From, m.To, mime.QEncoding.Encode("utf-8", m.Subject), now.Format(time.RFC1123Z))
+	if m.ID != "" {
+		_, domain, _ := strings.Cut(s.From, "@")
+		fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", m.ID, strings.Trim(domain, "<> "))
+	}
+	b.WriteString("MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n")
+	if m.HTML == "" {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+		b.WriteString(crlf(m.Text))
+		return b.Bytes(), nil
+	}
+	w := multipart.NewWriter(&b)
+	fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=%s\r\n\r\n", w.Boundary())
+	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		pw, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {part.typ + "; charset=utf-8"}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			return nil, err
+		}
+		qw := quotedprintable.NewWriter(pw)
+		if _, err := qw.Write([]byte(crlf(part.body))); err != nil {
+			return nil, err
+		}
+		if err := qw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// crlf is text with CRLF line ends, ending in one, as SMTP wants.
+func crlf(text string) string {
+	return strings.ReplaceAll(strings.TrimSuffix(strings.ReplaceAll(text, "\r\n", "\n"), "\n"), "\n", "\r\n") + "\r\n"
 }
 
 // Webhook is a Gateway that POSTs each text or call, as JSON, to a URL the

@@ -174,7 +174,7 @@ func NewEmail(mail Mailer, cfg Config) *Email {
 	// The address names the method: it needs no other name.
 	f.description = "A code sent to an email address. Choose one you can read without signing in here."
 	f.deliver = f.codeBy("email code", func(ctx context.Context, to, text string) error {
-		return mail.SendMail(ctx, to, "Your "+cfg.Org+" code", text)
+		return mail.SendMail(ctx, Mail{To: to, Subject: "Your " + cfg.Org + " code", Text: text})
 	})
 	return f
 }

@@ -67,8 +67,8 @@ func (o *Outbox) add(it OutboxItem) {
 	}
 }
 
-func (o *Outbox) SendMail(_ context.Context, to, subject, body string) error {
-	o.add(OutboxItem{Kind: "email", To: to, Subject: subject, Text: body})
+func (o *Outbox) SendMail(_ context.Context, m Mail) error {
+	o.add(OutboxItem{Kind: "email", To: m.To, Subject: m.Subject, Text: m.Text})
 	return nil
 }
 

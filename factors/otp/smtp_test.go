@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,7 +13,10 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
+	"net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -121,7 +125,7 @@ func TestSMTPModes(t *testing.T) {
 	send := func(srv *mailServer, mode, user, pass string, pool *x509.CertPool) error {
 		s := &SMTP{Host: "localhost", Port: srv.addr.Port, TLS: mode, Username: user, Password: pass, From: "gatehouse@example.org",
 			Timeout: 5 * time.Second, TLSConfig: &tls.Config{ServerName: "localhost", RootCAs: pool, MinVersion: tls.VersionTLS12}}
-		return s.SendMail(context.Background(), "jo@example.org", "Your code", "Your Gatehouse code is 123456.")
+		return s.SendMail(context.Background(), Mail{To: "jo@example.org", Subject: "Your code", Text: "Your Gatehouse code is 123456."})
 	}
 	for _, tc := range []struct {
 		name     string
@@ -158,4 +162,55 @@ func TestSMTPModes(t *testing.T) {
 			t.Errorf("delivered in plain text: %q", srv.got)
 		}
 	})
+}
+
+// TestComposeAlternative: a mail with HTML goes as multipart/alternative,
+// text first, each part decoding to exactly what was given, with a
+// Message-ID made from the mail's ID; a mail without HTML is plain text.
+func TestComposeAlternative(t *testing.T) {
+	s := &SMTP{From: "Gatehouse <gatehouse@example.org>"}
+	m := Mail{To: "jo@example.org", Subject: "A method was added to your account", ID: "n1",
+		Text: "An authenticator app was added.\nIf this was not you, contact your helpdesk: 0300 123 4567.",
+		HTML: "<p>An authenticator app was added.</p>\n<p>If this was not you, contact your helpdesk: 0300 123 4567. Ünïcode = fine.</p>"}
+	raw, err := s.compose(m, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := msg.Header.Get("Message-ID"), "<n1@example.org>"; got != want {
+		t.Errorf("Message-ID = %q, want %q", got, want)
+	}
+	typ, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || typ != "multipart/alternative" {
+		t.Fatalf("Content-Type %q (%v), want multipart/alternative", msg.Header.Get("Content-Type"), err)
+	}
+	r := multipart.NewReader(msg.Body, params["boundary"])
+	for _, want := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		p, err := r.NextPart() // decodes quoted-printable
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p)
+		if got := strings.ReplaceAll(strings.TrimSuffix(string(body), "\r\n"), "\r\n", "\n"); got != want.body || !strings.HasPrefix(p.Header.Get("Content-Type"), want.typ) {
+			t.Errorf("part %s: %q, %q; want %q", want.typ, p.Header.Get("Content-Type"), got, want.body)
+		}
+	}
+	if _, err := r.NextPart(); err != io.EOF {
+		t.Errorf("a third part: %v", err)
+	}
+
+	m.HTML, m.ID = "", ""
+	raw, err = s.compose(m, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ = mail.ReadMessage(bytes.NewReader(raw))
+	body, _ := io.ReadAll(msg.Body)
+	if ct := msg.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || msg.Header.Get("Message-ID") != "" ||
+		string(body) != strings.ReplaceAll(m.Text, "\n", "\r\n")+"\r\n" {
+		t.Errorf("a text-only mail: Content-Type %q, Message-ID %q, body %q", ct, msg.Header.Get("Message-ID"), body)
+	}
 }
