@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/login/clientip"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -63,6 +64,9 @@ type Config struct {
 	// Observer is told of every policy decision, for metrics; nil tells
 	// no one.
 	Observer Observer
+	// Notifier composes the notices a change to an account sends its
+	// holder; nil sends none.
+	Notifier *notify.Notifier
 	Now      func() time.Time
 	Logger   *slog.Logger
 }

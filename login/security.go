@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/factors/recovery"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -545,7 +546,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		passed: func(tx storage.Tx) error {
 			// The first method becomes the preferred one, and turns MFA on:
 			// a user who set up a second factor means to use it.
-			return h.accountChange(r, acct, "mfa.method_added", map[string]string{"method": m.Type, "method_id": m.ID},
+			return h.accountChange(r, acct, "mfa.method_added", methodDetails(m),
 				all(func(tx storage.Tx) error { return tx.CreateMethod(m) }, selfUpdate(acct, func(u *storage.User) {
 					if u.PreferredMethod == "" {
 						u.PreferredMethod = m.ID
@@ -650,7 +651,7 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
 			u.MFAEnabled = false // no method of their own left to ask for
 		}
-	})), "mfa.method_removed", map[string]string{"method": m.Type, "method_id": m.ID}, "removed")
+	})), "mfa.method_removed", methodDetails(m), "removed")
 }
 
 func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
@@ -687,7 +688,11 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 // replacing any old set, and shows them once, with where to go next.
 func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, acct account, next string, afterFirst bool) {
 	codes, m := recovery.Generate(acct.user.ID, h.cfg.Now())
-	if err := h.store.Atomically(r.Context(), h.accountChange(r, acct, "mfa.recovery_codes_generated", map[string]string{"method_id": m.ID}, func(tx storage.Tx) error {
+	details := map[string]string{"method_id": m.ID}
+	if afterFirst {
+		details["reason"] = reasonFirstMethod
+	}
+	if err := h.store.Atomically(r.Context(), h.accountChange(r, acct, "mfa.recovery_codes_generated", details, func(tx storage.Tx) error {
 		for _, old := range acct.methods {
 			if old.Type == storage.MethodRecovery {
 				if err := deleteMethod(old.ID)(tx); err != nil {
@@ -750,10 +755,52 @@ func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct accoun
 	http.Redirect(w, r, securityPath+"?done="+done, http.StatusSeeOther)
 }
 
-// accountChange is change to the signed-in user's account and its audit
-// event, to make in one transaction: a crash leaves both or neither.
+// accountChange is change to the signed-in user's account, its audit
+// event and the notice it sends them, to make in one transaction: a crash
+// leaves all or none.
 func (h *Handler) accountChange(r *http.Request, acct account, action string, details map[string]string, change func(storage.Tx) error) func(storage.Tx) error {
-	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)))
+	notices, err := h.notices(r, acct.user, action, details)
+	if err != nil {
+		return func(storage.Tx) error { return err }
+	}
+	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)), func(tx storage.Tx) error {
+		for _, n := range notices {
+			if err := tx.AddNotification(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// reasonFirstMethod marks the recovery codes made with a first method.
+const reasonFirstMethod = "with the first method"
+
+// notices are the notices a change to u sends u: what it was done to (a
+// method, by its label and name, from details), when, and from where.
+func (h *Handler) notices(r *http.Request, u storage.User, action string, details map[string]string) ([]storage.Notification, error) {
+	if h.cfg.Notifier == nil || details["reason"] == reasonFirstMethod {
+		// The codes that come with a first method are part of adding it,
+		// whose notice says so.
+		return nil, nil
+	}
+	what := ""
+	if f, ok := h.factors[details["method"]]; ok {
+		what = f.Label()
+		if name := factors.MethodName(storage.Method{Name: details["name"]}, what); name != "" {
+			what += " (" + name + ")"
+		}
+	}
+	return h.cfg.Notifier.Notices(u, action, notify.Facts{What: what, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+}
+
+// methodDetails are an audit event's details of m.
+func methodDetails(m storage.Method) map[string]string {
+	d := map[string]string{"method": m.Type, "method_id": m.ID}
+	if m.Name != "" {
+		d["name"] = m.Name
+	}
+	return d
 }
 
 // selfUpdate is a change to the account's user.

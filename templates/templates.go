@@ -14,16 +14,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	texttemplate "text/template"
 	"time"
 )
 
-//go:embed *.html static
+//go:embed *.html mail static
 var files embed.FS
 
-// Templates holds the parsed pages.
+// Templates holds the parsed pages, and the notice mails' text and HTML.
 type Templates struct {
-	pages  map[string]*template.Template
-	logger *slog.Logger
+	pages      map[string]*template.Template
+	noticeText *texttemplate.Template
+	noticeHTML *template.Template
+	logger     *slog.Logger
 }
 
 var funcs = template.FuncMap{
@@ -79,7 +82,33 @@ func Parse(logger *slog.Logger) (*Templates, error) {
 		}
 		t.pages[name] = p
 	}
+	if t.noticeText, err = texttemplate.New("notice.txt").Funcs(texttemplate.FuncMap(funcs)).ParseFS(files, "mail/notice.txt"); err != nil {
+		return nil, fmt.Errorf("parse notice text: %w", err)
+	}
+	if t.noticeHTML, err = template.New("notice.html").Funcs(funcs).ParseFS(files, "mail/notice.html"); err != nil {
+		return nil, fmt.Errorf("parse notice HTML: %w", err)
+	}
 	return t, nil
+}
+
+// NoticeMessage is a notice about an account: what happened, when, from
+// where, and whom to tell if it was not the account's holder.
+type NoticeMessage struct {
+	Org, Name, Sentence, Helpdesk string
+	When                          time.Time
+	IP, Browser                   string
+}
+
+// Notice renders a notice as a mail's text and HTML.
+func (t *Templates) Notice(m NoticeMessage) (text, html string, err error) {
+	var tb, hb bytes.Buffer
+	if err := t.noticeText.Execute(&tb, m); err != nil {
+		return "", "", fmt.Errorf("render notice text: %w", err)
+	}
+	if err := t.noticeHTML.Execute(&hb, m); err != nil {
+		return "", "", fmt.Errorf("render notice HTML: %w", err)
+	}
+	return tb.String(), hb.String(), nil
 }
 
 // Static serves the embedded stylesheet and images under /static/.
@@ -352,7 +381,9 @@ type OutboxPage struct {
 // OutboxMessage is one email, text message or call in the dev outbox.
 type OutboxMessage struct {
 	ID, Kind, To, Subject, Text string // Kind: email, sms or call
-	At                          time.Time
+	// Notice marks an email telling of a change to an account.
+	Notice bool
+	At     time.Time
 	// Token is the call's form token, for its "Press #" button.
 	Token   string
 	Pressed bool

@@ -90,41 +90,50 @@ func (c Config) validateDelivery(bad func(setting, format string, args ...any)) 
 	}
 }
 
-// otpFactors builds the email, text and voice factors the configuration
-// allows, and the dev outbox when one is in use (else nil).
-func otpFactors(cfg Config, sealer *factors.Sealer, store storage.Storage, logger *slog.Logger, now func() time.Time) ([]factors.Factor, *otp.Outbox, *otp.Voice) {
-	var box *otp.Outbox
+// delivery is how messages reach people: the code factors the
+// configuration allows, the mailer (nil: no email), and the dev outbox and
+// the voice factor when in use (else nil).
+type delivery struct {
+	factors []factors.Factor
+	mail    otp.Mailer
+	outbox  *otp.Outbox
+	voice   *otp.Voice
+}
+
+func newDelivery(cfg Config, sealer *factors.Sealer, store storage.Storage, logger *slog.Logger, now func() time.Time) delivery {
+	var d delivery
 	if cfg.emailOutbox() || cfg.smsGateway() == gatewayOutbox {
-		box = otp.NewOutbox(now)
+		d.outbox = otp.NewOutbox(now)
 	}
-	var out []factors.Factor
 	codes := otp.Config{Sealer: sealer, Org: cfg.Organisation.Name, Now: now}
 	switch {
 	case cfg.SMTP.Host != "":
-		out = append(out, otp.NewEmail(&otp.SMTP{
+		d.mail = &otp.SMTP{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS,
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, From: cfg.SMTP.From,
-		}, codes))
-	case box != nil && cfg.emailOutbox():
-		out = append(out, otp.NewEmail(box, codes))
+		}
+	case d.outbox != nil && cfg.emailOutbox():
+		d.mail = d.outbox
+	}
+	if d.mail != nil {
+		d.factors = append(d.factors, otp.NewEmail(d.mail, codes))
 	}
 	var gw otp.Gateway
 	switch cfg.smsGateway() {
 	case gatewayWebhook:
 		gw = &otp.Webhook{URL: cfg.SMS.WebhookURL, Secret: []byte(cfg.SMS.WebhookSecret), Now: now}
 	case gatewayOutbox:
-		gw = box
+		gw = d.outbox
 	}
-	var voice *otp.Voice
 	if gw != nil {
 		regions := cfg.phoneRegions()
-		voice = otp.NewVoice(gw, regions, cfg.Issuer, store, logger, codes)
-		out = append(out, otp.NewSMS(gw, regions, codes), voice)
-		if box != nil {
-			box.OnPress(voice.Approve)
+		d.voice = otp.NewVoice(gw, regions, cfg.Issuer, store, logger, codes)
+		d.factors = append(d.factors, otp.NewSMS(gw, regions, codes), d.voice)
+		if d.outbox != nil {
+			d.outbox.OnPress(d.voice.Approve)
 		}
 	}
-	return out, box, voice
+	return d
 }
 
 // mountDelivery serves the voice callback and, when in use, the dev outbox.
@@ -142,7 +151,7 @@ func mountDelivery(mux *http.ServeMux, pages *templates.Templates, box *otp.Outb
 		}
 		for _, it := range box.Items() {
 			p.Messages = append(p.Messages, templates.OutboxMessage{
-				ID: it.ID, Kind: it.Kind, To: it.To, Subject: it.Subject, Text: it.Text, At: it.At, Token: it.Token, Pressed: it.Pressed,
+				ID: it.ID, Kind: it.Kind, To: it.To, Subject: it.Subject, Text: it.Text, Notice: it.Notice, At: it.At, Token: it.Token, Pressed: it.Pressed,
 			})
 		}
 		pages.Outbox(w, http.StatusOK, p)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type smtpSink struct {
 	addr *net.TCPAddr
 	mu   sync.Mutex
 	msgs []string // "To: …\r\n…body"
+	// refusing makes it answer every mail 421, as a server that is down
+	// for a while.
+	refusing atomic.Bool
 }
 
 func newSMTPSink(t *testing.T) *smtpSink {
@@ -70,9 +74,14 @@ type smtpSession struct {
 	to   string
 }
 
-func (s *smtpSession) Reset()                                    {}
-func (s *smtpSession) Logout() error                             { return nil }
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error      { return nil }
+func (s *smtpSession) Reset()        {}
+func (s *smtpSession) Logout() error { return nil }
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
+	if s.sink.refusing.Load() {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service not available, try again later"}
+	}
+	return nil
+}
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = to; return nil }
 func (s *smtpSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)

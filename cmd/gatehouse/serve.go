@@ -104,6 +104,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	mctx, stopMaintenance := context.WithCancel(ctx)
 	defer stopMaintenance()
 	g.wg.Go(func() { srv.maintain(mctx) })
+	if srv.sender != nil {
+		g.wg.Go(func() { srv.sender.Run(mctx, notifyInterval) })
+	}
 
 	select {
 	case <-ctx.Done():

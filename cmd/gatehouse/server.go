@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors/webauthn"
 	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/clientip"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -36,8 +37,10 @@ type server struct {
 	hasher   *password.Hasher
 	handler  http.Handler
 	metrics  *metrics
-	logger   *slog.Logger
-	now      func() time.Time
+	// sender delivers the notification outbox; nil without email.
+	sender *notify.Sender
+	logger *slog.Logger
+	now    func() time.Time
 }
 
 // newServer wires the provider over store, telling m what it does; m is
@@ -105,8 +108,8 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	default:
 		return nil, err
 	}
-	codeFactors, outbox, voice := otpFactors(cfg, sealer, store, logger, now)
-	offered = append(offered, codeFactors...)
+	deliver := newDelivery(cfg, sealer, store, logger, now)
+	offered = append(offered, deliver.factors...)
 	registry := factors.NewRegistry(offered...)
 	lh, err := login.New(ctx, login.Config{
 		Issuer:            cfg.Issuer,
@@ -124,6 +127,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 		MethodOrder:       cfg.Methods.Order,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Observer:          m,
+		Notifier:          &notify.Notifier{Org: cfg.Organisation.Name, Helpdesk: cfg.Organisation.Helpdesk, Pages: pages, Email: deliver.mail != nil},
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
@@ -145,7 +149,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())
-	mountDelivery(mux, pages, outbox, voice, proxies, logger)
+	mountDelivery(mux, pages, deliver.outbox, deliver.voice, proxies, logger)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -158,6 +162,9 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 		w.Write([]byte("ready\n"))
 	})
 	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, metrics: m, logger: logger, now: now}
+	if deliver.mail != nil {
+		s.sender = &notify.Sender{Store: store, Mail: deliver.mail, Logger: logger, Now: now}
+	}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	if maxAge, on := cfg.hsts(); on {
 		s.handler = strictTransport(maxAge, cfg.TLS.CertFile != "", s.handler)
@@ -225,6 +232,10 @@ func (s *server) maintain(ctx context.Context) {
 		}
 	}
 }
+
+// notifyInterval is how often the notification outbox is looked at; a
+// look with nothing due is a read.
+const notifyInterval = 2 * time.Second
 
 // maxBody bounds every request body. The largest legitimate one is a token
 // request with a long refresh token; forms are far smaller.

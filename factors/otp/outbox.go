@@ -34,7 +34,9 @@ type OutboxItem struct {
 	To      string
 	Subject string // email only
 	Text    string // the body, text, or what the call says
-	At      time.Time
+	// Notice marks an email telling of a change to an account, not a code.
+	Notice bool
+	At     time.Time
 	// Token guards pressing # on a call against cross-site requests.
 	Token       string
 	callbackURL string
@@ -68,7 +70,7 @@ func (o *Outbox) add(it OutboxItem) {
 }
 
 func (o *Outbox) SendMail(_ context.Context, m Mail) error {
-	o.add(OutboxItem{Kind: "email", To: m.To, Subject: m.Subject, Text: m.Text})
+	o.add(OutboxItem{Kind: "email", To: m.To, Subject: m.Subject, Text: m.Text, Notice: m.ID != ""})
 	return nil
 }
 
