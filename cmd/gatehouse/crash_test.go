@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/mail"
 	"net/url"
 	"os"
 	"os/exec"
@@ -60,7 +61,9 @@ const (
 //     sessions, and issued codes and refresh tokens that work;
 //   - no rotated refresh token works, and no redeemed code redeems again;
 //   - no change is there without its audit event, nor an event without
-//     its change.
+//     its change;
+//   - every Security info change acknowledged has its notice emailed, in
+//     the end, and every email sent is of a change that was made.
 //
 // Midway, `gatehouse backup` copies the database over the control socket
 // while the load runs; at the end the copy passes the same check, holds
@@ -108,7 +111,9 @@ func TestCrashUnderLoad(t *testing.T) {
 		s.verify(&l, admin)
 		t.Logf("round %d: %d sign-ins' codes and tokens, %d users' methods and %d created users checked", round+1, l.stats.chains, l.stats.methods, l.stats.created)
 	}
+	s.checkNotices(&l)
 	s.stop()
+	s.checkSentNotices()
 	s.checkBackup(backup, backedUp)
 	s.checkLog()
 }
@@ -149,6 +154,7 @@ type crashSite struct {
 
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	mail     *smtpSink // where the server's notices go
 
 	cmd     *exec.Cmd
 	running bool
@@ -183,7 +189,7 @@ func newCrashSite(t *testing.T, bin string) *crashSite {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // every start listens here again: the issuer names the port
-	s := &crashSite{t: t, bin: bin, cfgFile: filepath.Join(dir, "gatehouse.yaml")}
+	s := &crashSite{t: t, bin: bin, cfgFile: filepath.Join(dir, "gatehouse.yaml"), mail: newSMTPSink(t)}
 	yaml := fmt.Sprintf(`issuer: http://%s
 listen: %s
 data_dir: %s
@@ -191,7 +197,8 @@ demo: {enabled: false}
 password: {memory_kib: 8192, iterations: 1}
 limits: {auth_requests_per_minute: 1000000}
 log: {level: warn, format: text}
-`, addr, addr, filepath.Join(dir, "data"))
+smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
+`, addr, addr, filepath.Join(dir, "data"), s.mail.addr.Port)
 	if err := os.WriteFile(s.cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +247,7 @@ log: {level: warn, format: text}
 		t.Fatal(err)
 	}
 	add := func(username string, roles ...storage.RoleBinding) crashUser {
-		u := storage.User{ID: storage.NewID(), Username: username, DisplayName: "User " + username, PasswordHash: hash,
+		u := storage.User{ID: storage.NewID(), Username: username, Email: username + "@example.org", DisplayName: "User " + username, PasswordHash: hash,
 			OrgUnitID: root.ID, MFAEnabled: true, Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
 		secret := make([]byte, 20)
 		crand.Read(secret)
@@ -447,6 +454,7 @@ type ledger struct {
 	sessions []*crashBrowser
 	methods  map[string]map[string]bool // user ID → method name → there (acknowledged added) or not (removed)
 	created  []string                   // usernames the admin was told were created
+	owed     []notice                   // notices of every acknowledged change, all rounds
 	stats    struct{ chains, methods, created int }
 }
 
@@ -465,24 +473,29 @@ func (l *ledger) add(c *chain, b *crashBrowser) {
 	l.sessions = append(l.sessions, b)
 }
 
-// method records that name is there for userID (present) or not, or, when
-// the outcome is unknown, forgets it.
-func (l *ledger) method(userID, name string, o outcome, present bool) {
+// method records that u's method name was added or removed, and the
+// notice owed for it, or, when the outcome is unknown, forgets it.
+func (l *ledger) method(u crashUser, name string, o outcome, change string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.methods == nil {
 		l.methods = map[string]map[string]bool{}
 	}
-	if l.methods[userID] == nil {
-		l.methods[userID] = map[string]bool{}
+	if l.methods[u.ID] == nil {
+		l.methods[u.ID] = map[string]bool{}
 	}
 	switch o {
 	case done:
-		l.methods[userID][name] = present
+		l.methods[u.ID][name] = change == "added"
+		l.owed = append(l.owed, notice{u.Email, "Authenticator app (" + name + "), was " + change})
 	case unknown:
-		delete(l.methods[userID], name)
+		delete(l.methods[u.ID], name)
 	}
 }
+
+// notice is an email owed for an acknowledged change: to whom, and a
+// phrase of its text.
+type notice struct{ to, says string }
 
 func (l *ledger) userCreated(username string) {
 	l.mu.Lock()
@@ -615,7 +628,7 @@ func (s *crashSite) addAndRemoveApp(b *crashBrowser, u crashUser, l *ledger) boo
 	f.Set("code", code)
 	p, err = b.do(http.MethodPost, "/security/add/totp/finish", f)
 	o := s.outcomeOf("add finish", err, p, func(p page) bool { return strings.Contains(p.body, "Method added.") })
-	l.method(u.ID, name, o, true)
+	l.method(u, name, o, "added")
 	if o != done {
 		return false
 	}
@@ -626,7 +639,7 @@ func (s *crashSite) addAndRemoveApp(b *crashBrowser, u crashUser, l *ledger) boo
 	}
 	p, err = b.do(http.MethodPost, "/security/remove", url.Values{"csrf": {p.form().Get("csrf")}, "method": {m[1]}})
 	o = s.outcomeOf("remove", err, p, func(p page) bool { return strings.Contains(p.body, "Method removed.") })
-	l.method(u.ID, name, o, false)
+	l.method(u, name, o, "removed")
 	return o == done
 }
 
@@ -749,6 +762,51 @@ func (s *crashSite) checkAudited(store storage.Storage) {
 	for id := range removed {
 		if there[id] {
 			s.t.Errorf("method %s has its removed event, but is there", id)
+		}
+	}
+}
+
+// checkNotices waits, a minute at most, for an email of every change
+// acknowledged in any round: the notice was stored with the change, so no
+// kill loses it.
+func (s *crashSite) checkNotices(l *ledger) {
+	s.t.Helper()
+	missing := l.owed
+	for deadline := time.Now().Add(time.Minute); len(missing) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		mails := s.mail.mails()
+		missing = slices.DeleteFunc(missing, func(n notice) bool {
+			return slices.ContainsFunc(mails, func(m string) bool {
+				text := readable(s.t, m)
+				return strings.HasPrefix(text, "to "+n.to+"\n") && strings.Contains(text, n.says)
+			})
+		})
+	}
+	for _, n := range missing {
+		s.t.Errorf("no email to %s saying %q, of a change acknowledged before a kill", n.to, n.says)
+	}
+	s.t.Logf("%d notices owed, %d emails received", len(l.owed), len(s.mail.mails()))
+}
+
+// checkSentNotices checks that every email sent tells of a change that
+// was made: its Message-ID names a notice stored with its change. (A kill
+// between a send and its record sends the notice again, with the same
+// Message-ID, so a mail client shows it once.)
+func (s *crashSite) checkSentNotices() {
+	s.t.Helper()
+	store, err := bbolt.Open(dbPath(s.cfg), bbolt.Options{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer store.Close()
+	for _, m := range s.mail.mails() {
+		_, raw, _ := strings.Cut(m, "\n")
+		msg, err := mail.ReadMessage(strings.NewReader(raw))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		id, _, _ := strings.Cut(strings.Trim(msg.Header.Get("Message-ID"), "<>"), "@")
+		if _, err := store.GetNotification(context.Background(), id); err != nil {
+			s.t.Errorf("an email sent, %s, is of no stored notice: %v", msg.Header.Get("Message-ID"), err)
 		}
 	}
 }
