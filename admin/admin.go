@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
@@ -66,8 +67,11 @@ type Config struct {
 	ServiceWords []string
 	// Passes makes temporary access passes.
 	Passes *accesspass.Factor
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Notifier composes the notices an admin's change to an account sends
+	// its holder; nil sends none.
+	Notifier *notify.Notifier
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Store is the part of storage.Storage the admin pages read and write.
@@ -93,6 +97,7 @@ type Service struct {
 	oneTimeLifetime time.Duration
 	serviceWords    []string
 	passes          *accesspass.Factor
+	notifier        *notify.Notifier
 	now             func() time.Time
 	logger          *slog.Logger
 }
@@ -101,7 +106,7 @@ type Service struct {
 // passwords it makes.
 func NewService(store Store, hasher *password.Hasher, cfg Config) *Service {
 	return &Service{store: store, hasher: hasher, regions: cfg.PhoneRegions, oneTimeLifetime: cfg.OneTimeLifetime,
-		serviceWords: cfg.ServiceWords, passes: cfg.Passes, now: cfg.Now, logger: cfg.Logger}
+		serviceWords: cfg.ServiceWords, passes: cfg.Passes, notifier: cfg.Notifier, now: cfg.Now, logger: cfg.Logger}
 }
 
 // Can reports whether actor holds one of roles over org unit ouID: a
@@ -160,13 +165,25 @@ func (s *Service) event(a Actor, u storage.User, action, outcome string, details
 		Outcome: outcome, IP: a.IP, UserAgent: a.UserAgent, Details: details}
 }
 
-// change makes a's change to u and its audit event in one transaction:
-// a crash leaves both or neither.
+// change makes a's change to u, its audit event and the notice it sends
+// u in one transaction: a crash leaves all or none.
 func (s *Service) change(ctx context.Context, a Actor, u storage.User, action string, details map[string]string, change func(storage.Tx) error) error {
 	e := s.event(a, u, action, storage.OutcomeSuccess, details)
+	var notices []storage.Notification
+	if s.notifier != nil {
+		var err error
+		if notices, err = s.notifier.Notices(u, action, notify.Facts{Method: details["method"], MethodName: details["name"], When: e.Time, ByAdmin: true}); err != nil {
+			return err
+		}
+	}
 	return s.store.Atomically(ctx, func(tx storage.Tx) error {
 		if err := change(tx); err != nil {
 			return err
+		}
+		for _, n := range notices {
+			if err := tx.AddNotification(n); err != nil {
+				return err
+			}
 		}
 		return tx.AppendAudit(e)
 	})

@@ -777,21 +777,15 @@ func (h *Handler) accountChange(r *http.Request, acct account, action string, de
 const reasonFirstMethod = "with the first method"
 
 // notices are the notices a change to u sends u: what it was done to (a
-// method, by its label and name, from details), when, and from where.
+// method, from details), when, and from where.
 func (h *Handler) notices(r *http.Request, u storage.User, action string, details map[string]string) ([]storage.Notification, error) {
 	if h.cfg.Notifier == nil || details["reason"] == reasonFirstMethod {
 		// The codes that come with a first method are part of adding it,
 		// whose notice says so.
 		return nil, nil
 	}
-	what := ""
-	if f, ok := h.factors[details["method"]]; ok {
-		what = f.Label()
-		if name := factors.MethodName(storage.Method{Name: details["name"]}, what); name != "" {
-			what += " (" + name + ")"
-		}
-	}
-	return h.cfg.Notifier.Notices(u, action, notify.Facts{What: what, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+	return h.cfg.Notifier.Notices(u, action, notify.Facts{Method: details["method"], MethodName: details["name"],
+		When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
 }
 
 // methodDetails are an audit event's details of m.

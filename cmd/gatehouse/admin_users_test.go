@@ -428,8 +428,8 @@ func TestAdminUserLifecycle(t *testing.T) {
 }
 
 // TestAdminUserMFAReset: MFA Settings… -> tick the box -> confirm -> the
-// user's methods are gone and the admin is told to ask them to set MFA up
-// again. The helpdesk cannot.
+// user's methods are gone, the admin is told to ask them to set MFA up
+// again, and the user is sent a notice of it. The helpdesk cannot.
 func TestAdminUserMFAReset(t *testing.T) {
 	ue := newUsersEnv(t)
 	alice := mustUser(t, ue.env, "alice")
@@ -483,6 +483,14 @@ func TestAdminUserMFAReset(t *testing.T) {
 	}
 	if methods, _ := ue.store.ListUserMethods(context.Background(), alice.ID); len(methods) != 0 {
 		t.Errorf("%d methods left after the reset", len(methods))
+	}
+	ue.sendDue()
+	box := ue.newBrowser().get(ue.issuer + "/dev/outbox").body
+	for _, want := range []string{"Notification email to alice@example.org", "Your multi-factor authentication was reset",
+		"An administrator reset multi-factor authentication on your account"} {
+		if !strings.Contains(box, want) {
+			t.Errorf("the dev outbox lacks %q:\n%s", want, box)
+		}
 	}
 	b := ue.newBrowser()
 	if p := b.submitPassword(b.get(ue.app.authorize().url), "alice", alicePassword); !strings.Contains(p.body, "Set up multi-factor authentication") {

@@ -143,8 +143,9 @@ func TestBrowserAdminOrgUnitPrompted(t *testing.T) {
 // TestBrowserAdminResetMFA: an admin finds a user with a search, opens
 // "MFA Settings…", is stopped until the box is ticked, confirms on the
 // "Are you sure?" page and is reminded to ask the user to set MFA up again;
-// the user's methods are gone. The reset is then found in the audit log by
-// a filter (after a filter that names nobody).
+// the user's methods are gone, and the notice telling the user of it is
+// in the dev outbox. The reset is then found in the audit log by a filter
+// (after a filter that names nobody).
 func TestBrowserAdminResetMFA(t *testing.T) {
 	e, _ := newBrowserEnv(t, nil)
 	_, key := e.addAdmin("boss", storage.RoleGlobalAdmin, "")
@@ -206,6 +207,15 @@ func TestBrowserAdminResetMFA(t *testing.T) {
 	b.submit(`main a[href="/admin/users/` + carol.ID + `"]`)
 	b.wantPage("User carol")
 	b.wantText("main", "No methods registered.")
+
+	e.sendDue() // as the sender does every two seconds
+	b.open(e.issuer + "/dev/outbox")
+	b.wantPage("Dev outbox")
+	b.wantText("main", "Notification email to carol@example.org")
+	b.wantText("main", "Your multi-factor authentication was reset")
+	b.wantText("main", "An administrator reset multi-factor authentication on your account")
+	checkA11y(t, b, "dev outbox with a notification")
+	b.open(e.issuer + "/admin")
 
 	// The audit log: a filter naming nobody is refused; one by action finds the reset.
 	b.submit(`nav a[href="/admin/audit"]`)

@@ -111,6 +111,11 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	deliver := newDelivery(cfg, sealer, store, logger, now)
 	offered = append(offered, deliver.factors...)
 	registry := factors.NewRegistry(offered...)
+	notifier := &notify.Notifier{Org: cfg.Organisation.Name, Helpdesk: cfg.Organisation.Helpdesk, Pages: pages, Email: deliver.mail != nil,
+		Labels: map[string]string{}}
+	for t, f := range registry {
+		notifier.Labels[t] = f.Label()
+	}
 	lh, err := login.New(ctx, login.Config{
 		Issuer:            cfg.Issuer,
 		SessionLifetime:   cfg.Session.Lifetime,
@@ -127,7 +132,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 		MethodOrder:       cfg.Methods.Order,
 		OneTimeLifetime:   cfg.Password.OneTimeLifetime,
 		Observer:          m,
-		Notifier:          &notify.Notifier{Org: cfg.Organisation.Name, Helpdesk: cfg.Organisation.Helpdesk, Pages: pages, Email: deliver.mail != nil},
+		Notifier:          notifier,
 		Now:               now,
 		Logger:            logger,
 	}, store, p, hasher, registry, pages)
@@ -145,7 +150,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 		}
 	}
 	adminSvc := admin.NewService(store, hasher, admin.Config{PhoneRegions: cfg.phoneRegions(), OneTimeLifetime: cfg.Password.OneTimeLifetime,
-		ServiceWords: cfg.serviceWords(), Passes: passes, Now: now, Logger: logger})
+		ServiceWords: cfg.serviceWords(), Passes: passes, Notifier: notifier, Now: now, Logger: logger})
 	admin.NewHandler(adminSvc, lh, pages, methods, proxies).Register(mux)
 	mux.Handle("/", lh.BindBrowser(p.Handler()))
 	mux.Handle("GET /static/", templates.Static())

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/otp"
@@ -23,27 +24,38 @@ const (
 )
 
 // subjects are the events a user is told of, with the subject of the
-// mail; sentences says what happened, given what it happened to.
+// mail; sentence says what happened.
 var subjects = map[string]string{
 	"mfa.method_added":             "A sign-in method was added to your account",
 	"mfa.method_removed":           "A sign-in method was removed from your account",
 	"mfa.disabled":                 "Multi-factor authentication was turned off for your account",
 	"mfa.recovery_codes_generated": "New recovery codes were made for your account",
+	"mfa.reset":                    "Your multi-factor authentication was reset",
 	"user.password_changed":        "Your password was changed",
+	"user.password_reset":          "Your password was reset",
+	"access_pass.issued":           "A temporary access pass was made for your account",
 }
 
-func sentence(event, what string) string {
-	switch event {
-	case "mfa.method_added":
+func sentence(event, what string, byAdmin bool) string {
+	switch {
+	case event == "mfa.method_added":
 		return "A way to sign in, " + what + ", was added to your account."
-	case "mfa.method_removed":
+	case event == "mfa.method_removed" && byAdmin:
+		return "An administrator removed a way to sign in, " + what + ", from your account: it can no longer be used to sign in."
+	case event == "mfa.method_removed":
 		return "A way to sign in, " + what + ", was removed from your account: it can no longer be used to sign in."
-	case "mfa.disabled":
+	case event == "mfa.disabled":
 		return "Multi-factor authentication was turned off for your account: signing in asks only for your password where your organisation allows it."
-	case "mfa.recovery_codes_generated":
+	case event == "mfa.recovery_codes_generated":
 		return "A new set of recovery codes was made for your account. The old codes no longer work."
-	case "user.password_changed":
+	case event == "mfa.reset":
+		return "An administrator reset multi-factor authentication on your account: your ways to sign in were removed, and you will set one up again at your next sign-in. Everywhere you were signed in has been signed out."
+	case event == "user.password_changed":
 		return "Your password was changed. Everywhere else you were signed in has been signed out."
+	case event == "user.password_reset":
+		return "An administrator reset your password and made you a one-time password. Everywhere you were signed in has been signed out."
+	case event == "access_pass.issued":
+		return "Your helpdesk made a temporary access pass for your account: for a few hours it lets you sign in without your other ways to sign in."
 	}
 	return ""
 }
@@ -56,15 +68,30 @@ type Notifier struct {
 	Pages         *templates.Templates
 	// Email reports whether notices can go by email at all.
 	Email bool
+	// Labels name the method types ("Authenticator app").
+	Labels map[string]string
 }
 
-// Facts are what a notice says beside its event: what it happened to
-// ("An authenticator app, Work phone"), when, and from which address and
-// browser.
+// Facts are what a notice says beside its event: the method it happened
+// to, if any, by type and name; when; and from which address and browser,
+// or that an administrator did it.
 type Facts struct {
-	What        string
-	When        time.Time
-	IP, Browser string
+	Method, MethodName string
+	When               time.Time
+	IP, Browser        string
+	ByAdmin            bool
+}
+
+// what names the method a notice is about: "Authenticator app (Phone)".
+func (n *Notifier) what(f Facts) string {
+	what := n.Labels[f.Method]
+	if what == "" {
+		what = "a method"
+	}
+	if f.MethodName != "" && !strings.EqualFold(f.MethodName, what) {
+		what += " (" + f.MethodName + ")"
+	}
+	return what
 }
 
 // Notices are the notices of event about u, to add in the change's
@@ -79,7 +106,7 @@ func (n *Notifier) Notices(u storage.User, event string, f Facts) ([]storage.Not
 	if name == "" {
 		name = u.Username
 	}
-	text, html, err := n.Pages.Notice(templates.NoticeMessage{Org: n.Org, Name: name, Sentence: sentence(event, f.What),
+	text, html, err := n.Pages.Notice(templates.NoticeMessage{Org: n.Org, Name: name, Sentence: sentence(event, n.what(f), f.ByAdmin),
 		Helpdesk: n.Helpdesk, When: f.When, IP: f.IP, Browser: f.Browser})
 	if err != nil {
 		return nil, err

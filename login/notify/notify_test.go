@@ -30,16 +30,16 @@ func TestNotices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Notifier{Org: "Wales NHS", Helpdesk: "call 0300 123 4567", Pages: pages, Email: true}
+	n := &Notifier{Org: "Wales NHS", Helpdesk: "call 0300 123 4567", Pages: pages, Email: true, Labels: map[string]string{storage.MethodTOTP: "Authenticator app"}}
 	u := storage.User{ID: "u1", Username: "alice", DisplayName: "Alice Jones", Email: "alice@example.org"}
 	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
 	for event := range subjects {
-		got, err := n.Notices(u, event, Facts{What: "Authenticator app (Phone)", When: now, IP: "192.0.2.1", Browser: "Firefox on Linux"})
+		got, err := n.Notices(u, event, Facts{Method: storage.MethodTOTP, MethodName: "Phone", When: now, IP: "192.0.2.1", Browser: "Firefox on Linux"})
 		if err != nil || len(got) != 1 {
 			t.Fatalf("%s: %v, %v", event, got, err)
 		}
 		m := got[0]
-		if sentence(event, "x") == "" || m.To != u.Email || m.Channel != storage.ChannelEmail || m.State != storage.NotificationPending ||
+		if sentence(event, "x", false) == "" || sentence(event, "x", true) == "" || m.To != u.Email || m.Channel != storage.ChannelEmail || m.State != storage.NotificationPending ||
 			!m.NextAttemptAt.Equal(now) || !m.ExpiresAt.Equal(now.Add(Retention)) || m.ID == "" {
 			t.Errorf("%s: %+v", event, m)
 		}
