@@ -169,23 +169,35 @@ func (s *Service) event(a Actor, u storage.User, action, outcome string, details
 // u in one transaction: a crash leaves all or none.
 func (s *Service) change(ctx context.Context, a Actor, u storage.User, action string, details map[string]string, change func(storage.Tx) error) error {
 	e := s.event(a, u, action, storage.OutcomeSuccess, details)
-	var notices []storage.Notification
-	if s.notifier != nil {
-		var err error
-		if notices, err = s.notifier.Notices(u, action, notify.Facts{Method: details["method"], MethodName: details["name"], When: e.Time, ByAdmin: true}); err != nil {
-			return err
-		}
-	}
+	return s.commit(ctx, u, func(tx storage.Tx) ([]storage.AuditEvent, error) { return []storage.AuditEvent{e}, change(tx) })
+}
+
+// commit runs change in one transaction with the audit events it returns
+// and the notices they send u.
+func (s *Service) commit(ctx context.Context, u storage.User, change func(storage.Tx) ([]storage.AuditEvent, error)) error {
 	return s.store.Atomically(ctx, func(tx storage.Tx) error {
-		if err := change(tx); err != nil {
+		events, err := change(tx)
+		if err != nil {
 			return err
 		}
-		for _, n := range notices {
-			if err := tx.AddNotification(n); err != nil {
+		for _, e := range events {
+			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
+			if s.notifier == nil {
+				continue
+			}
+			notices, err := s.notifier.Notices(u, e.Action, notify.Facts{Details: e.Details, When: e.Time, ByAdmin: true})
+			if err != nil {
+				return err
+			}
+			for _, n := range notices {
+				if err := tx.AddNotification(n); err != nil {
+					return err
+				}
+			}
 		}
-		return tx.AppendAudit(e)
+		return nil
 	})
 }
 
@@ -235,15 +247,16 @@ func (s *Service) revokeInForce(ctx context.Context, a Actor, u storage.User, no
 		return err
 	}
 	now := s.now()
-	revoked, err := s.store.UpdateException(ctx, active.ID, func(e storage.Exception) (storage.Exception, error) {
-		if e.InForce(now) {
-			e.State, e.RevokedBy, e.RevokedAt, e.DecisionNote = storage.ExceptionRevoked, a.User.ID, now, note
-		}
-		return e, nil
-	})
-	if err != nil {
+	if err := s.commit(ctx, u, func(tx storage.Tx) ([]storage.AuditEvent, error) {
+		revoked, err := tx.UpdateException(active.ID, func(e storage.Exception) (storage.Exception, error) {
+			if e.InForce(now) {
+				e.State, e.RevokedBy, e.RevokedAt, e.DecisionNote = storage.ExceptionRevoked, a.User.ID, now, note
+			}
+			return e, nil
+		})
+		return []storage.AuditEvent{s.event(a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked, "reason", reason))}, err
+	}); err != nil {
 		return fmt.Errorf("revoke exception: %w", err)
 	}
-	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked, "reason", reason))
 	return nil
 }

@@ -91,19 +91,20 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	case e.Evidence == "":
 		e.State, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, now, ErrEvidenceRequired.Msg
 	}
+	events := []storage.AuditEvent{s.event(a, u, "exception.requested", storage.OutcomeSuccess, exceptionDetails(e))}
+	switch e.State {
+	case storage.ExceptionApproved:
+		events = append(events, s.event(a, u, "exception.approved", storage.OutcomeSuccess, exceptionDetails(e)))
+	case storage.ExceptionRejected:
+		events = append(events, s.event(a, u, "exception.rejected", storage.OutcomeSuccess, exceptionDetails(e)))
+	}
 	// The store refuses a second one in force made meanwhile.
-	switch err := s.store.CreateException(ctx, e); {
+	switch err := s.commit(ctx, u, func(tx storage.Tx) ([]storage.AuditEvent, error) { return events, tx.CreateException(e) }); {
 	case errors.Is(err, storage.ErrConflict):
 		return e, &factors.InputError{Field: "kind", Msg: "Another exception for this user was made just now: reload to see it"}
 	case err != nil:
 		return e, fmt.Errorf("create exception: %w", err)
-	}
-	s.audit(ctx, a, u, "exception.requested", storage.OutcomeSuccess, exceptionDetails(e))
-	switch e.State {
-	case storage.ExceptionApproved:
-		s.audit(ctx, a, u, "exception.approved", storage.OutcomeSuccess, exceptionDetails(e))
-	case storage.ExceptionRejected:
-		s.audit(ctx, a, u, "exception.rejected", storage.OutcomeSuccess, exceptionDetails(e))
+	case e.State == storage.ExceptionRejected:
 		return e, ErrEvidenceRequired
 	}
 	return e, nil
@@ -141,16 +142,20 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 		}
 	}
 	now := s.now()
-	decided, err := s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
-		if e.State != storage.ExceptionRequested {
-			return e, &factors.InputError{Field: "decision", Msg: "This request was already " + e.State}
-		}
-		e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, note
-		if approve {
-			kind, _ := policy.KindOf(e.Kind)
-			e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(kind.Lasts)
-		}
-		return e, nil
+	var decided storage.Exception
+	err = s.commit(ctx, u, func(tx storage.Tx) (_ []storage.AuditEvent, err error) {
+		decided, err = tx.UpdateException(id, func(e storage.Exception) (storage.Exception, error) {
+			if e.State != storage.ExceptionRequested {
+				return e, &factors.InputError{Field: "decision", Msg: "This request was already " + e.State}
+			}
+			e.State, e.DecidedBy, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, a.User.ID, now, note
+			if approve {
+				kind, _ := policy.KindOf(e.Kind)
+				e.State, e.ExpiresAt = storage.ExceptionApproved, now.Add(kind.Lasts)
+			}
+			return e, nil
+		})
+		return []storage.AuditEvent{s.event(a, u, action, storage.OutcomeSuccess, exceptionDetails(decided))}, err
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		// Another long-term exception is in force.
@@ -162,7 +167,6 @@ func (s *Service) DecideException(ctx context.Context, a Actor, id string, appro
 	if err != nil {
 		return e, err
 	}
-	s.audit(ctx, a, u, action, storage.OutcomeSuccess, exceptionDetails(decided))
 	if approve {
 		s.auditReplaced(ctx, a, u, decided)
 	}
@@ -198,21 +202,24 @@ func (s *Service) RevokeException(ctx context.Context, a Actor, id, note string)
 		return e, &factors.InputError{Field: "exception", Msg: fmt.Sprintf("Keep the note under %d characters", maxText)}
 	}
 	now := s.now()
-	e, err = s.store.UpdateException(ctx, id, func(e storage.Exception) (storage.Exception, error) {
-		if !e.InForce(now) {
-			return e, &factors.InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
-		}
-		e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
-		if note != "" {
-			e.DecisionNote = note
-		}
-		return e, nil
+	var revoked storage.Exception
+	err = s.commit(ctx, u, func(tx storage.Tx) (_ []storage.AuditEvent, err error) {
+		revoked, err = tx.UpdateException(id, func(e storage.Exception) (storage.Exception, error) {
+			if !e.InForce(now) {
+				return e, &factors.InputError{Field: "exception", Msg: "Only an exception in force can be revoked"}
+			}
+			e.State, e.RevokedBy, e.RevokedAt = storage.ExceptionRevoked, a.User.ID, now
+			if note != "" {
+				e.DecisionNote = note
+			}
+			return e, nil
+		})
+		return []storage.AuditEvent{s.event(a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(revoked))}, err
 	})
 	if err != nil {
 		return e, err
 	}
-	s.audit(ctx, a, u, "exception.revoked", storage.OutcomeSuccess, exceptionDetails(e))
-	return e, nil
+	return revoked, nil
 }
 
 func (s *Service) exceptionAndUser(ctx context.Context, id string) (storage.Exception, storage.User, error) {

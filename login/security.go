@@ -784,8 +784,7 @@ func (h *Handler) notices(r *http.Request, u storage.User, action string, detail
 		// whose notice says so.
 		return nil, nil
 	}
-	return h.cfg.Notifier.Notices(u, action, notify.Facts{Method: details["method"], MethodName: details["name"],
-		When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+	return h.cfg.Notifier.Notices(u, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
 }
 
 // methodDetails are an audit event's details of m.

@@ -103,6 +103,8 @@ type Tx interface {
 	RevokeUserTokens(userID string) error
 	DeleteRememberedDevice(id string) error
 	DeleteUserRememberedDevices(userID string) error
+	CreateException(e Exception) error
+	UpdateException(id string, update func(Exception) (Exception, error)) (Exception, error)
 	UpdateAuthRequest(id string, update func(AuthRequest) (AuthRequest, error)) (AuthRequest, error)
 	CreateSession(s Session) error
 	DeleteSession(id string) error

@@ -119,6 +119,19 @@ func TestAdminExceptionPages(t *testing.T) {
 	}
 	wantChallenge(t, e, app, "after the exception was revoked from the admin pages")
 
+	// Alice is told of both, once each.
+	e.sendDue()
+	box := e.newBrowser().get(e.issuer + "/dev/outbox").body
+	until := granted[0].ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST")
+	for _, want := range []string{
+		"Your helpdesk granted an exception on your account, short-term, Phone lost or stolen, until " + until,
+		"The exception on your account, short-term, Phone lost or stolen, until " + until + ", has ended",
+	} {
+		if strings.Count(box, want) != 1 {
+			t.Errorf("the dev outbox has %q %d times, want once:\n%s", want, strings.Count(box, want), box)
+		}
+	}
+
 	// Long-term without evidence: the reason is shown, the request is
 	// recorded as rejected.
 	p = hd.post(postURL, url.Values{"csrf": {csrf}, "kind": {"long_term"}, "reason": {"accessibility"}})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/otp"
+	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
 )
@@ -34,8 +35,12 @@ var subjects = map[string]string{
 	"user.password_changed":        "Your password was changed",
 	"user.password_reset":          "Your password was reset",
 	"access_pass.issued":           "A temporary access pass was made for your account",
+	"exception.approved":           "An exception to multi-factor authentication was granted on your account",
+	"exception.revoked":            "The exception to multi-factor authentication on your account has ended",
 }
 
+// sentence says what event did; what names the method or the exception
+// it was done to.
 func sentence(event, what string, byAdmin bool) string {
 	switch {
 	case event == "mfa.method_added":
@@ -56,6 +61,10 @@ func sentence(event, what string, byAdmin bool) string {
 		return "An administrator reset your password and made you a one-time password. Everywhere you were signed in has been signed out."
 	case event == "access_pass.issued":
 		return "Your helpdesk made a temporary access pass for your account: for a few hours it lets you sign in without your other ways to sign in."
+	case event == "exception.approved":
+		return "Your helpdesk granted an exception on your account, " + what + ": until it ends you can sign in without a second factor."
+	case event == "exception.revoked":
+		return "The exception on your account, " + what + ", has ended: you will be asked for a second factor again when you sign in."
 	}
 	return ""
 }
@@ -72,24 +81,38 @@ type Notifier struct {
 	Labels map[string]string
 }
 
-// Facts are what a notice says beside its event: the method it happened
-// to, if any, by type and name; when; and from which address and browser,
-// or that an administrator did it.
+// Facts are what a notice says beside its event: the details of its
+// audit event (the method it was done to: "method", "name"; or the
+// exception: "kind", "reason", "expires"); when; and from which address
+// and browser, or that an administrator did it.
 type Facts struct {
-	Method, MethodName string
-	When               time.Time
-	IP, Browser        string
-	ByAdmin            bool
+	Details     map[string]string
+	When        time.Time
+	IP, Browser string
+	ByAdmin     bool
 }
 
-// what names the method a notice is about: "Authenticator app (Phone)".
+// what names what a notice is about: a method, "Authenticator app
+// (Phone)", or an exception, "short-term, Lost or broken phone, until 6
+// Dec 2026 08:00 UTC".
 func (n *Notifier) what(f Facts) string {
-	what := n.Labels[f.Method]
+	d := f.Details
+	if kind, ok := policy.KindOf(d["kind"]); ok {
+		what := strings.ToLower(kind.Label)
+		if r, ok := kind.Reason(d["reason"]); ok {
+			what += ", " + r.Label
+		}
+		if until, err := time.Parse(time.RFC3339, d["expires"]); err == nil {
+			what += ", until " + until.UTC().Format("2 Jan 2006 15:04 MST")
+		}
+		return what
+	}
+	what := n.Labels[d["method"]]
 	if what == "" {
 		what = "a method"
 	}
-	if f.MethodName != "" && !strings.EqualFold(f.MethodName, what) {
-		what += " (" + f.MethodName + ")"
+	if name := d["name"]; name != "" && !strings.EqualFold(name, what) {
+		what += " (" + name + ")"
 	}
 	return what
 }

@@ -34,7 +34,7 @@ func TestNotices(t *testing.T) {
 	u := storage.User{ID: "u1", Username: "alice", DisplayName: "Alice Jones", Email: "alice@example.org"}
 	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
 	for event := range subjects {
-		got, err := n.Notices(u, event, Facts{Method: storage.MethodTOTP, MethodName: "Phone", When: now, IP: "192.0.2.1", Browser: "Firefox on Linux"})
+		got, err := n.Notices(u, event, Facts{Details: map[string]string{"method": storage.MethodTOTP, "name": "Phone"}, When: now, IP: "192.0.2.1", Browser: "Firefox on Linux"})
 		if err != nil || len(got) != 1 {
 			t.Fatalf("%s: %v, %v", event, got, err)
 		}

@@ -19,18 +19,20 @@ var (
 
 // CreateException implements storage.Exceptions.
 func (db *DB) CreateException(ctx context.Context, e storage.Exception) error {
-	return db.update(ctx, "create exception", func(tx *bolt.Tx) error {
-		if e.InForce(e.DecidedAt) {
-			others, err := inForce(tx, e, e.DecidedAt)
-			if err != nil {
-				return err
-			}
-			if len(others) > 0 {
-				return fmt.Errorf("exception %s is in force: %w", others[0].ID, storage.ErrConflict)
-			}
+	return db.update(ctx, "create exception", func(tx *bolt.Tx) error { return createException(tx, e) })
+}
+
+func createException(tx *bolt.Tx, e storage.Exception) error {
+	if e.InForce(e.DecidedAt) {
+		others, err := inForce(tx, e, e.DecidedAt)
+		if err != nil {
+			return err
 		}
-		return exceptions.insert(tx, e)
-	})
+		if len(others) > 0 {
+			return fmt.Errorf("exception %s is in force: %w", others[0].ID, storage.ErrConflict)
+		}
+	}
+	return exceptions.insert(tx, e)
 }
 
 // inForce returns e's user's other exceptions in force at t.
@@ -47,33 +49,41 @@ func (db *DB) GetException(ctx context.Context, id string) (storage.Exception, e
 // UpdateException implements storage.Exceptions.
 func (db *DB) UpdateException(ctx context.Context, id string, update func(storage.Exception) (storage.Exception, error)) (e storage.Exception, err error) {
 	err = db.update(ctx, "update exception", func(tx *bolt.Tx) error {
-		var approving bool
-		e, err = exceptions.update(tx, id, func(old storage.Exception) (storage.Exception, error) {
-			next, err := update(old)
-			approving = !old.InForce(next.DecidedAt) && next.InForce(next.DecidedAt)
-			return next, err
-		})
-		if err != nil || !approving {
-			return err
-		}
-		others, err := inForce(tx, e, e.DecidedAt)
-		if err != nil {
-			return err
-		}
-		for _, o := range others {
-			if !e.Replaces(o) {
-				return fmt.Errorf("exception %s is in force: %w", o.ID, storage.ErrConflict)
-			}
-			replaced := o
-			replaced.State, replaced.RevokedAt, replaced.RevokedBy = storage.ExceptionRevoked, e.DecidedAt, e.DecidedBy
-			replaced.DecisionNote = "Replaced by long-term exception " + e.ID
-			if err := exceptions.write(tx, &o, replaced); err != nil {
-				return err
-			}
-		}
-		return nil
+		e, err = updateException(tx, id, update)
+		return err
 	})
 	return e, err
+}
+
+// updateException updates an exception; one approved now ends the
+// short-term exceptions in force that it replaces, and is refused while
+// any other is in force.
+func updateException(tx *bolt.Tx, id string, update func(storage.Exception) (storage.Exception, error)) (storage.Exception, error) {
+	var approving bool
+	e, err := exceptions.update(tx, id, func(old storage.Exception) (storage.Exception, error) {
+		next, err := update(old)
+		approving = !old.InForce(next.DecidedAt) && next.InForce(next.DecidedAt)
+		return next, err
+	})
+	if err != nil || !approving {
+		return e, err
+	}
+	others, err := inForce(tx, e, e.DecidedAt)
+	if err != nil {
+		return e, err
+	}
+	for _, o := range others {
+		if !e.Replaces(o) {
+			return e, fmt.Errorf("exception %s is in force: %w", o.ID, storage.ErrConflict)
+		}
+		replaced := o
+		replaced.State, replaced.RevokedAt, replaced.RevokedBy = storage.ExceptionRevoked, e.DecidedAt, e.DecidedBy
+		replaced.DecisionNote = "Replaced by long-term exception " + e.ID
+		if err := exceptions.write(tx, &o, replaced); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
 }
 
 // ListUserExceptions implements storage.Exceptions.

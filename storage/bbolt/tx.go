@@ -63,6 +63,15 @@ func (t boltTx) DeleteUserRememberedDevices(userID string) error {
 	return named("delete remembered devices", devices.deleteAll(t.tx, devicesByUser, userID))
 }
 
+func (t boltTx) CreateException(e storage.Exception) error {
+	return named("create exception", createException(t.tx, e))
+}
+
+func (t boltTx) UpdateException(id string, update func(storage.Exception) (storage.Exception, error)) (storage.Exception, error) {
+	e, err := updateException(t.tx, id, update)
+	return e, named("update exception", err)
+}
+
 func (t boltTx) UpdateAuthRequest(id string, update func(storage.AuthRequest) (storage.AuthRequest, error)) (storage.AuthRequest, error) {
 	a, err := authRequests.update(t.tx, id, update)
 	return a, named("update auth request", err)

@@ -193,6 +193,9 @@ func testAtomicallyAccount(t *testing.T, s storage.Storage) {
 
 	failed := errors.New("refused after its writes")
 	err := s.Atomically(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateException(inForce("x0", now)); err != nil {
+			return err
+		}
 		if err := change(tx); err != nil {
 			return err
 		}
@@ -200,6 +203,8 @@ func testAtomicallyAccount(t *testing.T, s storage.Storage) {
 	})
 	checkErr(t, "Atomically whose function fails", err, failed)
 	check(t, "after a failed Atomically", read(), state{Tokens: true, Session: true, BobsMethod: true, Methods: []string{"m1"}, Devices: 2})
+	_, err = s.GetException(ctx, "x0")
+	checkErr(t, "the exception of a failed Atomically", err, storage.ErrNotFound)
 	must(t, "Atomically", s.Atomically(ctx, change))
 	check(t, "after Atomically", read(), state{Bob: true, NewEmail: true, Methods: []string{"m2"}, Events: 1})
 
@@ -224,7 +229,34 @@ func testAtomicallyAccount(t *testing.T, s storage.Storage) {
 		}, storage.ErrAlreadyExists},
 		{"a second live temporary method", func(tx storage.Tx) error { return tx.CreateMethod(pass) }, storage.ErrConflict},
 		{"DeleteMethod of a deleted method", func(tx storage.Tx) error { return tx.DeleteMethod("m1") }, storage.ErrNotFound},
+		{"a second exception in force", func(tx storage.Tx) error {
+			if err := tx.CreateException(inForce("x1", now)); err != nil {
+				return err
+			}
+			return tx.CreateException(inForce("x2", now))
+		}, storage.ErrConflict},
+		{"approving one while another is in force", func(tx storage.Tx) error {
+			if err := tx.CreateException(inForce("x1", now)); err != nil {
+				return err
+			}
+			requested := inForce("x2", now)
+			requested.State = storage.ExceptionRequested
+			if err := tx.CreateException(requested); err != nil {
+				return err
+			}
+			_, err := tx.UpdateException("x2", func(e storage.Exception) (storage.Exception, error) {
+				e.State = storage.ExceptionApproved
+				return e, nil
+			})
+			return err
+		}, storage.ErrConflict},
 	} {
 		checkErr(t, c.name, s.Atomically(ctx, c.fn), c.want)
 	}
+}
+
+// inForce is a short-term exception for u1, approved at now.
+func inForce(id string, now time.Time) storage.Exception {
+	return storage.Exception{ID: id, UserID: "u1", Kind: storage.ExceptionShortTerm, Reason: "phone_lost", State: storage.ExceptionApproved,
+		RequestedBy: "a1", RequestedAt: now, DecidedBy: "a1", DecidedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
 }
