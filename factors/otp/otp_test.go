@@ -22,7 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-func newSealer(t *testing.T) *factors.Sealer {
+func newSealer(t testing.TB) *factors.Sealer {
 	t.Helper()
 	s, err := factors.NewSealer(make([]byte, factors.KeySize))
 	if err != nil {
