@@ -204,7 +204,7 @@ func TestParseEmail(t *testing.T) {
 			t.Errorf("ParseEmail(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "nobody", "Jo <jo@example.org>", "a@b.org, c@d.org"} {
+	for _, in := range []string{"", "nobody", "Jo <jo@example.org>", "a@b.org, c@d.org", `"a@b"@example.org`, `"a>b"@example.org`, "a\u0085@example.org"} {
 		if _, err := ParseEmail(in); !errors.Is(err, factors.ErrBadInput) {
 			t.Errorf("ParseEmail(%q) err = %v, want ErrBadInput", in, err)
 		}

@@ -2,9 +2,12 @@ package otp
 
 import (
 	"errors"
+	"net/mail"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -79,6 +82,55 @@ func FuzzParsePhone(f *testing.F) {
 			t.Fatalf("ParseMobile(%q, %q) = %q, %v; want the mobile %q", raw, allowed, mobile, mobileErr, got)
 		case line == Landline && mobileErr == nil:
 			t.Fatalf("ParseMobile(%q, %q) accepted the landline %q", raw, allowed, mobile)
+		}
+	})
+}
+
+// FuzzParseEmail checks ParseEmail, which every email address typed into
+// Gatehouse goes through (a code factor's target, a user's address), on
+// any input. Properties: an address is either refused with an InputError
+// or accepted as one plain local@domain that can go into a mail header
+// and the SMTP envelope as it is: it holds exactly one @, with something
+// either side, and no space, control or invisible character (CR, LF, NUL,
+// NEL, U+2028, a soft hyphen); it reads back through net/mail as itself,
+// with no display name; its domain is in lower case; and parsing it again
+// gives it back (normalising is idempotent).
+func FuzzParseEmail(f *testing.F) {
+	for _, s := range []string{
+		"jo.bloggs@example.org", " Jo.Bloggs@Example.ORG ", "jo+codes@example.org", "o'neil@example.org",
+		"jo@[192.0.2.1]", "jo@localhost", "josé@exämple.org", "jo@EXAMPLE.İNFO", "jo@example.org.",
+		"Jo <jo@example.org>", "<jo@example.org>", "jo@example.org, eve@example.org", "jo@example.org\r\nBcc: eve@example.org",
+		"jo@example.org\nBcc: eve@example.org", "jo@example.org\x00", "jo(comment)@example.org", `"jo"@example.org`,
+		`"jo bloggs"@example.org`, `"jo\"bloggs"@example.org`, "jo@@example.org", "@example.org", "jo@", "",
+		"jo..bloggs@example.org", ".jo@example.org", "jo.@example.org", "=?utf-8?q?jo?= <jo@example.org>",
+		"jo\u00a0@example.org", "jo@exa\u00admple.org", "jo\u202e@example.org", "ｊｏ@example.org",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := ParseEmail(raw)
+		if err != nil {
+			var in *factors.InputError
+			if !errors.As(err, &in) || got != "" {
+				t.Fatalf("ParseEmail(%q) = %q, %v: want \"\" and an InputError", raw, got, err)
+			}
+			return
+		}
+		local, domain, ok := strings.Cut(got, "@")
+		if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+			t.Fatalf("ParseEmail(%q) = %q, not one local@domain", raw, got)
+		}
+		if i := strings.IndexFunc(got, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsGraphic(r) }); i >= 0 {
+			t.Fatalf("ParseEmail(%q) = %q, which holds %q", raw, got, []rune(got[i:])[0])
+		}
+		if a, err := mail.ParseAddress(got); err != nil || a.Address != got || a.Name != "" {
+			t.Fatalf("ParseEmail(%q) = %q, which net/mail reads as %v, %v", raw, got, a, err)
+		}
+		if strings.ToLower(domain) != domain {
+			t.Fatalf("ParseEmail(%q) = %q, whose domain is not in lower case", raw, got)
+		}
+		if again, err := ParseEmail(got); again != got || err != nil {
+			t.Fatalf("ParseEmail(%q) = %q, which parses again as %q, %v", raw, got, again, err)
 		}
 	})
 }
