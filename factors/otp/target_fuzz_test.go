@@ -134,3 +134,40 @@ func FuzzParseEmail(f *testing.F) {
 		}
 	})
 }
+
+// regionCode is an ISO 3166 alpha-2 code as ParseRegions returns it.
+var regionCode = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// FuzzParseRegions checks ParseRegions, which reads an org unit's phone
+// regions from the admin form, on any input. Properties: a list is either
+// refused or gives at least one region, each two capital letters naming a
+// region with a phone numbering plan; and the list as the org unit page
+// shows it again ("GB, IE") reads back as the same list, so saving the
+// page unchanged changes nothing.
+func FuzzParseRegions(f *testing.F) {
+	for _, s := range []string{"GB", "gb, ie", " GB ,IE,, ", "GB,XX", "UK", "001", "ZZ", "", ",", " , ", "GB;IE", "gb ie",
+		"GB,GB", "ǅ", "ıE", "Gb\x00", "US,CA,AG", "\u00a0GB\u00a0", "AC,TA,XK,EH"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		got, err := ParseRegions(list)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("ParseRegions(%q) = %q and %v", list, got, err)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("ParseRegions(%q) accepted no region", list)
+		}
+		for _, r := range got {
+			if !regionCode.MatchString(r) || phonenumbers.GetCountryCodeForRegion(r) == 0 {
+				t.Fatalf("ParseRegions(%q) = %q, holding %q", list, got, r)
+			}
+		}
+		if again, err := ParseRegions(strings.Join(got, ", ")); err != nil || !slices.Equal(again, got) {
+			t.Fatalf("ParseRegions(%q) = %q, which reads back as %q, %v", list, got, again, err)
+		}
+		RegionRule(got) // names each region; must not panic
+	})
+}
