@@ -155,8 +155,12 @@ func (db *DB) SearchUsers(ctx context.Context, q storage.UserQuery) (page storag
 			s.units[id] = true
 		}
 	}
-	// A cursor that does not decode is a position nowhere: start at the top.
-	s.cursor, _ = base64.RawURLEncoding.DecodeString(q.Cursor)
+	// A cursor that does not decode is a position nowhere: start at the
+	// top. (DecodeString returns what it read before the bad byte, which
+	// would be a position somewhere.)
+	if c, err := base64.RawURLEncoding.DecodeString(q.Cursor); err == nil {
+		s.cursor = c
+	}
 	err = db.view(ctx, "search users", func(tx *bolt.Tx) error {
 		s.tx, s.page = tx, storage.UserPage{}
 		switch {
