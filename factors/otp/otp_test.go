@@ -146,6 +146,10 @@ func TestParsePhone(t *testing.T) {
 	if got, err := ParsePhone("+49 30 123456", []string{"DE"}); err != nil || got != "+4930123456" {
 		t.Errorf("a German landline, DE allowed: %q, %v", got, err)
 	}
+	// 00 in front of a drama number is no drama number.
+	if got, err := ParsePhone("0007700 900000", nil); !errors.Is(err, factors.ErrBadInput) {
+		t.Errorf("a drama number behind 00: %q, %v; want ErrBadInput", got, err)
+	}
 }
 
 // TestPhoneLines: texts go only to mobiles; landlines (VoIP and UAN

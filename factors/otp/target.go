@@ -206,7 +206,10 @@ func RegionRule(allowed []string) string {
 // these numbers invalid; we accept them so demos and tests can use
 // real-looking numbers that reach nobody.
 func dramaLine(n *phonenumbers.PhoneNumber) (lineType, bool) {
-	if n.GetCountryCode() != 44 {
+	// A national number read with zeros in front of it (0007700 900000
+	// is 00 7700 900000) is not in the range, and would be formatted
+	// with them: +44007700900000.
+	if n.GetCountryCode() != 44 || n.GetItalianLeadingZero() {
 		return lineType{}, false
 	}
 	switch n.GetNationalNumber() / 1000 {
