@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
@@ -18,11 +17,13 @@ import (
 // fuzzed query (client_id, return_to) and a fuzzed back cookie, for a
 // client with web redirect URIs, one with only a native app's, and ids
 // that name none. Property: the link goes only to the origin (scheme,
-// host and port) of one of the named client's web redirect URIs: it is
-// an http or https URL there, with no user information, and no
-// backslash, space or control character a browser might read another
-// way. With no such client there is no link; a store error never comes
-// of any id.
+// host and port) of one of the named client's web redirect URIs: it
+// starts with that origin, as it is or with capitals in it, then ends or
+// goes on with a path, query or fragment, so no user information,
+// backslash or white space can make a browser read another host (what
+// follows is the app's: a space in the query goes to the same place).
+// With no such client there is no link; a store error never comes of
+// any id.
 func FuzzBackLink(f *testing.F) {
 	ctx := f.Context()
 	db, err := bbolt.Open(filepath.Join(f.TempDir(), "s.db"), bbolt.Options{})
@@ -84,9 +85,17 @@ func FuzzBackLink(f *testing.F) {
 			}
 			return
 		}
-		u, err := url.Parse(link.URL)
-		if err != nil || !slices.Contains(allowed, u.Scheme+"://"+strings.ToLower(u.Host)) || u.User != nil || u.Opaque != "" ||
-			strings.ContainsFunc(link.URL, func(r rune) bool { return r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		on := func(o string) bool {
+			head, rest := link.URL[:min(len(o), len(link.URL))], link.URL[min(len(o), len(link.URL)):]
+			lower := strings.Map(func(r rune) rune {
+				if 'A' <= r && r <= 'Z' {
+					return r + 'a' - 'A'
+				}
+				return r
+			}, head)
+			return lower == o && (rest == "" || strings.ContainsRune("/?#", rune(rest[0])))
+		}
+		if !slices.ContainsFunc(allowed, on) {
 			t.Fatalf("query %q, cookie %q: link %q, outside %q", query, cookie, link.URL, allowed)
 		}
 	})
