@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -326,7 +327,29 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	if !ok {
 		return
 	}
-	f := rq.r.PostForm
+	next, errs := readOrgUnit(rq.r.PostForm, ou, h.methods)
+	if len(errs) == 0 {
+		errs = h.checkNotLooser(rq, t, t.withUnit(next), ou.ID)
+	}
+	if len(errs) > 0 {
+		h.orgUnitPage(rq, http.StatusUnprocessableEntity, ou, t, "", formErrors(errs...))
+		return
+	}
+	saved, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {
+		cur.Name, cur.MFA, cur.AllowedMethods, cur.PhoneRegions, cur.RememberMFA = next.Name, next.MFA, next.AllowedMethods, next.PhoneRegions, next.RememberMFA
+		return cur, nil
+	})
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	h.svc.audit(rq.ctx(), rq.actor, storage.User{OrgUnitID: ou.ID}, "org_unit.updated", storage.OutcomeSuccess, unitChanges(ou, saved))
+	rq.redirect("/admin/org-units/" + ou.ID + "?done=saved")
+}
+
+// readOrgUnit applies the settings form f to ou, reporting the fields it
+// cannot read; methods are the method types on offer.
+func readOrgUnit(f url.Values, ou storage.OrgUnit, methods []templates.Choice) (storage.OrgUnit, []error) {
 	next := ou
 	var errs []error
 	var err error
@@ -347,7 +370,7 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	next.AllowedMethods = nil
 	if f.Get("methods_mode") == "own" {
 		for _, m := range f["methods"] {
-			if slices.ContainsFunc(h.methods, func(c templates.Choice) bool { return c.Value == m }) && !slices.Contains(next.AllowedMethods, m) {
+			if slices.ContainsFunc(methods, func(c templates.Choice) bool { return c.Value == m }) && !slices.Contains(next.AllowedMethods, m) {
 				next.AllowedMethods = append(next.AllowedMethods, m)
 			}
 		}
@@ -369,23 +392,7 @@ func (h *Handler) saveOrgUnit(rq *request) {
 		}
 		next.RememberMFA = &d
 	}
-	if len(errs) == 0 {
-		errs = h.checkNotLooser(rq, t, t.withUnit(next), ou.ID)
-	}
-	if len(errs) > 0 {
-		h.orgUnitPage(rq, http.StatusUnprocessableEntity, ou, t, "", formErrors(errs...))
-		return
-	}
-	saved, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {
-		cur.Name, cur.MFA, cur.AllowedMethods, cur.PhoneRegions, cur.RememberMFA = next.Name, next.MFA, next.AllowedMethods, next.PhoneRegions, next.RememberMFA
-		return cur, nil
-	})
-	if err != nil {
-		rq.serverError(err)
-		return
-	}
-	h.svc.audit(rq.ctx(), rq.actor, storage.User{OrgUnitID: ou.ID}, "org_unit.updated", storage.OutcomeSuccess, unitChanges(ou, saved))
-	rq.redirect("/admin/org-units/" + ou.ID + "?done=saved")
+	return next, errs
 }
 
 // floor is the policy the actor may not loosen anything below: that of

@@ -535,18 +535,21 @@ func (s *Service) revokeUncovered(ctx context.Context, a Actor, u storage.User) 
 // checkUsername checks a new username and returns its stored form.
 func (s *Service) checkUsername(ctx context.Context, raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
-	switch {
-	case raw == "":
+	if raw == "" {
 		return raw, &factors.InputError{Field: "username", Msg: "Enter a username"}
-	case utf8.RuneCountInString(raw) > 64:
-		return raw, &factors.InputError{Field: "username", Msg: "Use at most 64 characters for the username"}
-	case strings.Contains(raw, "@"):
-		// People sign in with their email address too: a username that
-		// looks like one would be ambiguous.
-		return raw, &factors.InputError{Field: "username", Msg: "A username can't contain @"}
 	}
+	// What is stored is checked too: PRECIS maps a full-width ＠ to @,
+	// and can lengthen a name (İ is i and a combining dot).
 	name, err := storage.NormalizeUsername(raw)
-	if err != nil {
+	switch {
+	case utf8.RuneCountInString(raw) > 64 || utf8.RuneCountInString(name) > 64:
+		return raw, &factors.InputError{Field: "username", Msg: "Use at most 64 characters for the username"}
+	case strings.Contains(raw, "@") || strings.Contains(name, "@"):
+		// People sign in with their email address too, and the sign-in
+		// page tries a username first: a username that looks like one
+		// would take that address's sign-ins.
+		return raw, &factors.InputError{Field: "username", Msg: "A username can't contain @"}
+	case err != nil:
 		return raw, &factors.InputError{Field: "username", Msg: "Use letters, digits and punctuation such as . - _ in the username, with no spaces"}
 	}
 	if _, err := s.store.GetUserByUsername(ctx, name); err == nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-func newFactor(t *testing.T, now *time.Time) *Factor {
+func newFactor(t testing.TB, now *time.Time) *Factor {
 	t.Helper()
 	s, err := factors.NewSealer(make([]byte, 32))
 	if err != nil {

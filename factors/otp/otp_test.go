@@ -22,7 +22,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-func newSealer(t *testing.T) *factors.Sealer {
+func newSealer(t testing.TB) *factors.Sealer {
 	t.Helper()
 	s, err := factors.NewSealer(make([]byte, factors.KeySize))
 	if err != nil {
@@ -146,6 +146,10 @@ func TestParsePhone(t *testing.T) {
 	if got, err := ParsePhone("+49 30 123456", []string{"DE"}); err != nil || got != "+4930123456" {
 		t.Errorf("a German landline, DE allowed: %q, %v", got, err)
 	}
+	// 00 in front of a drama number is no drama number.
+	if got, err := ParsePhone("0007700 900000", nil); !errors.Is(err, factors.ErrBadInput) {
+		t.Errorf("a drama number behind 00: %q, %v; want ErrBadInput", got, err)
+	}
 }
 
 // TestPhoneLines: texts go only to mobiles; landlines (VoIP and UAN
@@ -204,7 +208,7 @@ func TestParseEmail(t *testing.T) {
 			t.Errorf("ParseEmail(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "nobody", "Jo <jo@example.org>", "a@b.org, c@d.org"} {
+	for _, in := range []string{"", "nobody", "Jo <jo@example.org>", "a@b.org, c@d.org", `"a@b"@example.org`, `"a>b"@example.org`, "a\u0085@example.org"} {
 		if _, err := ParseEmail(in); !errors.Is(err, factors.ErrBadInput) {
 			t.Errorf("ParseEmail(%q) err = %v, want ErrBadInput", in, err)
 		}

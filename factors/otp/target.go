@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -21,11 +22,24 @@ var DefaultRegions = []string{"GB"}
 // address, with the domain in lower case.
 func ParseEmail(raw string) (string, error) {
 	a, err := mail.ParseAddress(strings.TrimSpace(raw))
-	if err != nil || a.Name != "" || strings.ContainsAny(a.Address, " \r\n") {
+	if err != nil || a.Name != "" || !plainAddress(a.Address) {
 		return "", &factors.InputError{Msg: "enter an email address, like name@example.org"}
 	}
 	at := strings.LastIndex(a.Address, "@")
 	return a.Address[:at] + strings.ToLower(a.Address[at:]), nil
+}
+
+// plainAddress reports whether addr, an address as net/mail returns it,
+// can go into a mail header and the SMTP envelope as it is. net/mail
+// takes the quotes off a quoted local part, so "a@b"@example.org comes
+// back as a@b@example.org and "a>b"@example.org as a>b@example.org: an
+// address is plain only if it reads back as itself. Nor may it hold a
+// space, a control character (NEL among them) or an invisible one (a
+// soft hyphen, a right-to-left override), which no one types meaning it.
+func plainAddress(addr string) bool {
+	again, err := mail.ParseAddress(addr)
+	return err == nil && again.Address == addr &&
+		!strings.ContainsFunc(addr, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsGraphic(r) })
 }
 
 // ParsePhone checks a number for calls and returns it in E.164
@@ -192,7 +206,10 @@ func RegionRule(allowed []string) string {
 // these numbers invalid; we accept them so demos and tests can use
 // real-looking numbers that reach nobody.
 func dramaLine(n *phonenumbers.PhoneNumber) (lineType, bool) {
-	if n.GetCountryCode() != 44 {
+	// A national number read with zeros in front of it (0007700 900000
+	// is 00 7700 900000) is not in the range, and would be formatted
+	// with them: +44007700900000.
+	if n.GetCountryCode() != 44 || n.GetItalianLeadingZero() {
 		return lineType{}, false
 	}
 	switch n.GetNationalNumber() / 1000 {

@@ -2,9 +2,12 @@ package otp
 
 import (
 	"errors"
+	"net/mail"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -80,5 +83,91 @@ func FuzzParsePhone(f *testing.F) {
 		case line == Landline && mobileErr == nil:
 			t.Fatalf("ParseMobile(%q, %q) accepted the landline %q", raw, allowed, mobile)
 		}
+	})
+}
+
+// FuzzParseEmail checks ParseEmail, which every email address typed into
+// Gatehouse goes through (a code factor's target, a user's address), on
+// any input. Properties: an address is either refused with an InputError
+// or accepted as one plain local@domain that can go into a mail header
+// and the SMTP envelope as it is: it holds exactly one @, with something
+// either side, and no space, control or invisible character (CR, LF, NUL,
+// NEL, U+2028, a soft hyphen); it reads back through net/mail as itself,
+// with no display name; its domain is in lower case; and parsing it again
+// gives it back (normalising is idempotent).
+func FuzzParseEmail(f *testing.F) {
+	for _, s := range []string{
+		"jo.bloggs@example.org", " Jo.Bloggs@Example.ORG ", "jo+codes@example.org", "o'neil@example.org",
+		"jo@[192.0.2.1]", "jo@localhost", "josé@exämple.org", "jo@EXAMPLE.İNFO", "jo@example.org.",
+		"Jo <jo@example.org>", "<jo@example.org>", "jo@example.org, eve@example.org", "jo@example.org\r\nBcc: eve@example.org",
+		"jo@example.org\nBcc: eve@example.org", "jo@example.org\x00", "jo(comment)@example.org", `"jo"@example.org`,
+		`"jo bloggs"@example.org`, `"jo\"bloggs"@example.org`, "jo@@example.org", "@example.org", "jo@", "",
+		"jo..bloggs@example.org", ".jo@example.org", "jo.@example.org", "=?utf-8?q?jo?= <jo@example.org>",
+		"jo\u00a0@example.org", "jo@exa\u00admple.org", "jo\u202e@example.org", "ｊｏ@example.org",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := ParseEmail(raw)
+		if err != nil {
+			var in *factors.InputError
+			if !errors.As(err, &in) || got != "" {
+				t.Fatalf("ParseEmail(%q) = %q, %v: want \"\" and an InputError", raw, got, err)
+			}
+			return
+		}
+		local, domain, ok := strings.Cut(got, "@")
+		if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
+			t.Fatalf("ParseEmail(%q) = %q, not one local@domain", raw, got)
+		}
+		if i := strings.IndexFunc(got, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsGraphic(r) }); i >= 0 {
+			t.Fatalf("ParseEmail(%q) = %q, which holds %q", raw, got, []rune(got[i:])[0])
+		}
+		if a, err := mail.ParseAddress(got); err != nil || a.Address != got || a.Name != "" {
+			t.Fatalf("ParseEmail(%q) = %q, which net/mail reads as %v, %v", raw, got, a, err)
+		}
+		if strings.ToLower(domain) != domain {
+			t.Fatalf("ParseEmail(%q) = %q, whose domain is not in lower case", raw, got)
+		}
+		if again, err := ParseEmail(got); again != got || err != nil {
+			t.Fatalf("ParseEmail(%q) = %q, which parses again as %q, %v", raw, got, again, err)
+		}
+	})
+}
+
+// regionCode is an ISO 3166 alpha-2 code as ParseRegions returns it.
+var regionCode = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// FuzzParseRegions checks ParseRegions, which reads an org unit's phone
+// regions from the admin form, on any input. Properties: a list is either
+// refused or gives at least one region, each two capital letters naming a
+// region with a phone numbering plan; and the list as the org unit page
+// shows it again ("GB, IE") reads back as the same list, so saving the
+// page unchanged changes nothing.
+func FuzzParseRegions(f *testing.F) {
+	for _, s := range []string{"GB", "gb, ie", " GB ,IE,, ", "GB,XX", "UK", "001", "ZZ", "", ",", " , ", "GB;IE", "gb ie",
+		"GB,GB", "ǅ", "ıE", "Gb\x00", "US,CA,AG", "\u00a0GB\u00a0", "AC,TA,XK,EH"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		got, err := ParseRegions(list)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("ParseRegions(%q) = %q and %v", list, got, err)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("ParseRegions(%q) accepted no region", list)
+		}
+		for _, r := range got {
+			if !regionCode.MatchString(r) || phonenumbers.GetCountryCodeForRegion(r) == 0 {
+				t.Fatalf("ParseRegions(%q) = %q, holding %q", list, got, r)
+			}
+		}
+		if again, err := ParseRegions(strings.Join(got, ", ")); err != nil || !slices.Equal(again, got) {
+			t.Fatalf("ParseRegions(%q) = %q, which reads back as %q, %v", list, got, again, err)
+		}
+		RegionRule(got) // names each region; must not panic
 	})
 }

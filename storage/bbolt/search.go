@@ -155,8 +155,12 @@ func (db *DB) SearchUsers(ctx context.Context, q storage.UserQuery) (page storag
 			s.units[id] = true
 		}
 	}
-	// A cursor that does not decode is a position nowhere: start at the top.
-	s.cursor, _ = base64.RawURLEncoding.DecodeString(q.Cursor)
+	// A cursor that does not decode is a position nowhere: start at the
+	// top. (DecodeString returns what it read before the bad byte, which
+	// would be a position somewhere.)
+	if c, err := base64.RawURLEncoding.DecodeString(q.Cursor); err == nil {
+		s.cursor = c
+	}
 	err = db.view(ctx, "search users", func(tx *bolt.Tx) error {
 		s.tx, s.page = tx, storage.UserPage{}
 		switch {
@@ -333,7 +337,10 @@ func (s *userSearch) byUnits() error {
 		h := &unitHead{c: s.tx.Bucket(userByOrgUnitName.bucket).Cursor(), prefix: []byte(id + "\x00")}
 		k, _ := h.c.Seek(append(slices.Clip(h.prefix), s.cursor...))
 		h.set(k)
-		if h.username != nil && len(s.cursor) > 0 && bytes.Equal(h.username, s.cursor) {
+		// Past the cursor's own username, and the one a cursor holding
+		// \x00 starts with ("bob\x00" seeks to bob's entry; no username
+		// holds \x00).
+		for h.username != nil && len(s.cursor) > 0 && bytes.Compare(h.username, s.cursor) <= 0 {
 			k, _ = h.c.Next()
 			h.set(k)
 		}
