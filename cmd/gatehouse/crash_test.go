@@ -766,13 +766,14 @@ func (s *crashSite) checkAudited(store storage.Storage) {
 	}
 }
 
-// checkNotices waits, a minute at most, for an email of every change
-// acknowledged in any round: the notice was stored with the change, so no
-// kill loses it.
+// checkNotices waits for an email of every change acknowledged in any
+// round: the notice was stored with the change, so no kill loses it. A
+// notice claimed by a sender that was killed waits for its lease (45
+// seconds) to run out: the wait is two minutes at most.
 func (s *crashSite) checkNotices(l *ledger) {
 	s.t.Helper()
 	missing := l.owed
-	for deadline := time.Now().Add(time.Minute); len(missing) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); len(missing) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		mails := s.mail.mails()
 		missing = slices.DeleteFunc(missing, func(n notice) bool {
 			return slices.ContainsFunc(mails, func(m string) bool {

@@ -559,7 +559,7 @@ func TestCallScripts(t *testing.T) {
 func (e *env) newestCall() string {
 	e.t.Helper()
 	p := e.newBrowser().get(e.issuer + "/dev/outbox")
-	m := regexp.MustCompile(`(?s)<h2 id="[^"]+">Voice call to [^<]*</h2>.*?<p>([^<]*)</p>\s*<form`).FindStringSubmatch(p.body)
+	m := regexp.MustCompile(`(?s)<h2 id="[^"]+">Voice call to [^<]*</h2>.*?<p class="outbox-text">([^<]*)</p>\s*<form`).FindStringSubmatch(p.body)
 	if m == nil {
 		e.t.Fatalf("no call on the dev outbox page:\n%s", p.body)
 	}

@@ -148,9 +148,11 @@ type Store interface {
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
 }
 
-// lease is how long a claimed notice is its sender's: longer than a send
-// may take (an SMTP exchange is bounded to 30 seconds).
-const lease = 2 * time.Minute
+// lease is how long a claimed notice is its sender's: longer than one
+// send may take (an SMTP exchange is bounded to 30 seconds), so notices
+// are claimed one at a time; and short, since after a crash the notices
+// its sender held wait for their leases to run out.
+const lease = 45 * time.Second
 
 // Sender delivers the outbox. At least once: a sender that dies between
 // sending and recording it leaves the notice to be sent again when its
@@ -178,12 +180,11 @@ func (s *Sender) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// SendDue sends the notices due now, a batch at a time, and says how many
-// it sent.
+// SendDue sends the notices due now and says how many it sent.
 func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	sent := 0
 	for {
-		claimed, err := s.Store.ClaimNotifications(ctx, s.Now(), lease, 20)
+		claimed, err := s.Store.ClaimNotifications(ctx, s.Now(), lease, 1)
 		if err != nil || len(claimed) == 0 {
 			return sent, err
 		}
