@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -181,14 +182,11 @@ func (s *Service) commit(ctx context.Context, u storage.User, change func(storag
 			return err
 		}
 		for _, e := range events {
-			if err := tx.AppendAudit(e); err != nil {
+			notices, err := s.told(u, &e)
+			if err != nil {
 				return err
 			}
-			if s.notifier == nil {
-				continue
-			}
-			notices, err := s.notifier.Notices(u, e.Action, notify.Facts{Details: e.Details, When: e.Time, ByAdmin: true})
-			if err != nil {
+			if err := tx.AppendAudit(e); err != nil {
 				return err
 			}
 			for _, n := range notices {
@@ -199,6 +197,23 @@ func (s *Service) commit(ctx context.Context, u storage.User, change func(storag
 		}
 		return nil
 	})
+}
+
+// told is the notices event e sends u; where u is told nothing of an
+// event users are told of, e's details say why.
+func (s *Service) told(u storage.User, e *storage.AuditEvent) ([]storage.Notification, error) {
+	if s.notifier == nil {
+		return nil, nil
+	}
+	if why := s.notifier.Unsent(u, e.Action); why != "" {
+		e.Details = maps.Clone(e.Details)
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details["notice"] = why
+		return nil, nil
+	}
+	return s.notifier.Notices(u, e.Action, notify.Facts{Details: e.Details, When: e.Time, ByAdmin: true})
 }
 
 // ResetMFA removes all of a user's methods (recovery codes included),

@@ -763,6 +763,11 @@ func (h *Handler) accountChange(r *http.Request, acct account, action string, de
 	if err != nil {
 		return func(storage.Tx) error { return err }
 	}
+	if n := h.cfg.Notifier; n != nil {
+		if why := n.Unsent(acct.user, action); why != "" {
+			details = with(details, "notice", why)
+		}
+	}
 	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)), func(tx storage.Tx) error {
 		for _, n := range notices {
 			if err := tx.AddNotification(n); err != nil {

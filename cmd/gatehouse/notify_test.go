@@ -146,7 +146,8 @@ func TestSecurityInfoNotices(t *testing.T) {
 // TestNoticeWaitsForSMTP: while the SMTP server refuses mail the notice
 // waits, tried again after 30 seconds, then a minute, and goes once it is
 // accepted, once; a notice refused for a day is given up on and audited;
-// a change by a user with no email address succeeds and sends nothing.
+// a change by a user with no email address succeeds, sends nothing, and
+// its audit event says why.
 func TestNoticeWaitsForSMTP(t *testing.T) {
 	ctx := context.Background()
 	sink := newSMTPSink(t)
@@ -207,5 +208,9 @@ func TestNoticeWaitsForSMTP(t *testing.T) {
 	e.firstSignIn("nomail")
 	if list, _ := e.store.ListUserNotifications(ctx, nobody.ID, 0); len(list) != 0 {
 		t.Errorf("notices for a user with no address: %+v", list)
+	}
+	added, err := e.store.ListAudit(ctx, storage.AuditQuery{Subject: nobody.ID, Action: "mfa.method_added", Outcome: storage.OutcomeSuccess})
+	if err != nil || len(added) != 1 || added[0].Details["notice"] != "no address" {
+		t.Errorf("the change's audit event should say no notice went, for no address: %+v, %v", added, err)
 	}
 }

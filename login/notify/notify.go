@@ -141,6 +141,22 @@ func (n *Notifier) Notices(u storage.User, event string, f Facts) ([]storage.Not
 	}}, nil
 }
 
+// Unsent says why u is told nothing of event, for the change's audit
+// event: "no address", or "no email" where Gatehouse sends none; "" when
+// u is told, or event is not one users are told of.
+func (n *Notifier) Unsent(u storage.User, event string) string {
+	if _, ok := subjects[event]; !ok {
+		return ""
+	}
+	switch {
+	case !n.Email:
+		return "no email"
+	case u.Email == "":
+		return "no address"
+	}
+	return ""
+}
+
 // Store is what a Sender needs of storage.
 type Store interface {
 	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.Notification, error)

@@ -24,7 +24,8 @@ func TestBackoff(t *testing.T) {
 
 // TestNotices: every event users are told of has a subject and a sentence;
 // a notice goes to the user's email, due at once; an event users are not
-// told of, a user with no email, or no email at all, gives none.
+// told of, a user with no email, or no email at all, gives none, and
+// Unsent says why for the last two.
 func TestNotices(t *testing.T) {
 	pages, err := templates.Parse(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -52,16 +53,23 @@ func TestNotices(t *testing.T) {
 	noEmail := u
 	noEmail.Email = ""
 	for name, c := range map[string]struct {
-		n     *Notifier
-		u     storage.User
-		event string
+		n      *Notifier
+		u      storage.User
+		event  string
+		unsent string
 	}{
-		"an event not told": {n, u, "login.password"},
-		"no address":        {n, noEmail, "mfa.method_added"},
-		"no email at all":   {&Notifier{Pages: pages}, u, "mfa.method_added"},
+		"an event not told": {n, u, "login.password", ""},
+		"no address":        {n, noEmail, "mfa.method_added", "no address"},
+		"no email at all":   {&Notifier{Pages: pages}, u, "mfa.method_added", "no email"},
 	} {
 		if got, err := c.n.Notices(c.u, c.event, Facts{When: now}); err != nil || len(got) != 0 {
 			t.Errorf("%s: %v, %v", name, got, err)
 		}
+		if got := c.n.Unsent(c.u, c.event); got != c.unsent {
+			t.Errorf("%s: Unsent = %q, want %q", name, got, c.unsent)
+		}
+	}
+	if got := n.Unsent(u, "mfa.method_added"); got != "" {
+		t.Errorf("Unsent of a notice that goes = %q", got)
 	}
 }
