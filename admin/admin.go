@@ -83,6 +83,7 @@ type Store interface {
 	storage.Clients
 	storage.Audit
 	storage.Methods
+	ListUserNotifications(ctx context.Context, userID string, limit int) ([]storage.Notification, error)
 	Atomically(ctx context.Context, fn func(storage.Tx) error) error
 }
 

@@ -993,6 +993,14 @@ func (h *Handler) userPage(rq *request, status int, u storage.User, notice strin
 		rq.serverError(err)
 		return
 	}
+	notices, err := h.store.ListUserNotifications(ctx, u.ID, 10)
+	if err != nil {
+		rq.serverError(err)
+		return
+	}
+	for _, n := range notices {
+		p.Notices = append(p.Notices, templates.NoticeRow{At: n.CreatedAt, Subject: n.Subject, To: n.To, Delivery: delivery(n)})
+	}
 
 	if canEdit {
 		in := Profile{DisplayName: u.DisplayName, Email: u.Email}
@@ -1261,4 +1269,17 @@ func (h *Handler) changeRole(rq *request, grant bool) {
 	default:
 		rq.redirect("/admin/users/" + u.ID + "?done=role_removed")
 	}
+}
+
+// delivery says how a notice's sending went, for the user's page.
+func delivery(n storage.Notification) string {
+	switch {
+	case n.State == storage.NotificationSent:
+		return "Sent " + n.SentAt.UTC().Format("2 Jan 2006 15:04 MST")
+	case n.State == storage.NotificationFailed:
+		return fmt.Sprintf("Not sent: given up after %d attempts (%s)", n.Attempts, n.LastError)
+	case n.LastError != "":
+		return fmt.Sprintf("Waiting: %d attempts so far, the last failed (%s)", n.Attempts, n.LastError)
+	}
+	return "Waiting to be sent"
 }

@@ -80,6 +80,8 @@ type UserPage struct {
 	PassLifetimes []Choice
 	Exceptions    []UserExceptionRow
 	SignIns       []SignInRow
+	// Notices are the newest notices sent to the user.
+	Notices []NoticeRow
 	// What the admin may do here.
 	CanEdit, CanResetMFA, CanExceptions, CanRoles bool
 	// Self is set on the admin's own page: no disabling themselves.
@@ -127,6 +129,13 @@ type UserExceptionRow struct {
 type SignInRow struct {
 	At                      time.Time
 	Event, Outcome, App, IP string
+}
+
+// NoticeRow is one notice to a user: when it was made, what it said, to
+// whom, and how sending it went.
+type NoticeRow struct {
+	At                    time.Time
+	Subject, To, Delivery string
 }
 
 // UserMFAPage is a user's MFA settings: the switch to turn MFA off,

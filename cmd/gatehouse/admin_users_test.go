@@ -429,7 +429,8 @@ func TestAdminUserLifecycle(t *testing.T) {
 
 // TestAdminUserMFAReset: MFA Settings… -> tick the box -> confirm -> the
 // user's methods are gone, the admin is told to ask them to set MFA up
-// again, and the user is sent a notice of it. The helpdesk cannot.
+// again, and the user is sent a notice of it, which their page lists with
+// its delivery. The helpdesk cannot.
 func TestAdminUserMFAReset(t *testing.T) {
 	ue := newUsersEnv(t)
 	alice := mustUser(t, ue.env, "alice")
@@ -484,6 +485,9 @@ func TestAdminUserMFAReset(t *testing.T) {
 	if methods, _ := ue.store.ListUserMethods(context.Background(), alice.ID); len(methods) != 0 {
 		t.Errorf("%d methods left after the reset", len(methods))
 	}
+	if p := ue.boss.get(ue.issuer + page); !strings.Contains(p.body, "<td>Your multi-factor authentication was reset</td>") || !strings.Contains(p.body, "<td>Waiting to be sent</td>") {
+		t.Errorf("alice's page before the notice went: status %d\n%s", p.status(), p.body)
+	}
 	ue.sendDue()
 	box := ue.newBrowser().get(ue.issuer + "/dev/outbox").body
 	for _, want := range []string{"Notification email to alice@example.org", "Your multi-factor authentication was reset",
@@ -491,6 +495,9 @@ func TestAdminUserMFAReset(t *testing.T) {
 		if !strings.Contains(box, want) {
 			t.Errorf("the dev outbox lacks %q:\n%s", want, box)
 		}
+	}
+	if p := ue.boss.get(ue.issuer + page); !strings.Contains(p.body, "<td>Sent "+ue.clock.Now().UTC().Format("2 Jan 2006 15:04 MST")+"</td>") {
+		t.Errorf("alice's page once the notice went: status %d\n%s", p.status(), p.body)
 	}
 	b := ue.newBrowser()
 	if p := b.submitPassword(b.get(ue.app.authorize().url), "alice", alicePassword); !strings.Contains(p.body, "Set up multi-factor authentication") {

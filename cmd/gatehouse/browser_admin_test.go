@@ -520,7 +520,7 @@ func TestBrowserAdminUserPage(t *testing.T) {
 	b.open(e.issuer + "/admin/users/" + u.ID)
 	b.wantPage("User alexandra.featherstonehaugh")
 	got := inTab(b, "read the headings", chromedp.Evaluate[[]string](`[...document.querySelectorAll("main h2")].map(h => h.textContent.trim())`))
-	want := []string{"Sign-in methods", "Temporary access pass", "MFA exceptions", "Recent sign-ins", "Details", "Org unit", "Roles"}
+	want := []string{"Sign-in methods", "Temporary access pass", "MFA exceptions", "Recent sign-ins", "Notifications", "Details", "Org unit", "Roles"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the user page's sections (-want +got):\n%s", diff)
 	}
