@@ -759,14 +759,12 @@ func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct accoun
 // event and the notice it sends them, to make in one transaction: a crash
 // leaves all or none.
 func (h *Handler) accountChange(r *http.Request, acct account, action string, details map[string]string, change func(storage.Tx) error) func(storage.Tx) error {
-	notices, err := h.notices(r, acct.user, action, details)
+	notices, unsent, err := h.notices(r, acct.user, action, details)
 	if err != nil {
 		return func(storage.Tx) error { return err }
 	}
-	if n := h.cfg.Notifier; n != nil {
-		if why := n.Unsent(acct.user, action); why != "" {
-			details = with(details, "notice", why)
-		}
+	if unsent != "" {
+		details = with(details, "notice", unsent)
 	}
 	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)), func(tx storage.Tx) error {
 		for _, n := range notices {
@@ -781,15 +779,21 @@ func (h *Handler) accountChange(r *http.Request, acct account, action string, de
 // reasonFirstMethod marks the recovery codes made with a first method.
 const reasonFirstMethod = "with the first method"
 
-// notices are the notices a change to u sends u: what it was done to (a
-// method, from details), when, and from where.
-func (h *Handler) notices(r *http.Request, u storage.User, action string, details map[string]string) ([]storage.Notification, error) {
-	if h.cfg.Notifier == nil || details["reason"] == reasonFirstMethod {
+// notices are the notices a change to u sends u (what it was done to: a
+// method, from details; when; from where), or why u is told nothing of a
+// change users are told of (see notify.Notifier.Unsent).
+func (h *Handler) notices(r *http.Request, u storage.User, action string, details map[string]string) (_ []storage.Notification, unsent string, _ error) {
+	n := h.cfg.Notifier
+	if n == nil || details["reason"] == reasonFirstMethod {
 		// The codes that come with a first method are part of adding it,
 		// whose notice says so.
-		return nil, nil
+		return nil, "", nil
 	}
-	return h.cfg.Notifier.Notices(u, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+	if unsent := n.Unsent(u, action); unsent != "" {
+		return nil, unsent, nil
+	}
+	list, err := n.Notices(u, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+	return list, "", err
 }
 
 // methodDetails are an audit event's details of m.
