@@ -112,12 +112,8 @@ func (s *Service) RemoveMethod(ctx context.Context, a Actor, userID, methodID st
 	if err != nil {
 		return fmt.Errorf("get method: %w", err)
 	}
-	details := map[string]string{"method": m.Type, "method_id": m.ID}
-	if m.Name != "" {
-		details["name"] = m.Name
-	}
 	now := s.now()
-	if err := s.change(ctx, a, u, "mfa.method_removed", details, func(tx storage.Tx) error {
+	if err := s.change(ctx, a, u, "mfa.method_removed", factors.AuditDetails(m), func(tx storage.Tx) error {
 		if err := deleteMethod(tx, m.ID); err != nil {
 			return err
 		}

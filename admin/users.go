@@ -1271,15 +1271,17 @@ func (h *Handler) changeRole(rq *request, grant bool) {
 	}
 }
 
-// delivery says how a notice's sending went, for the user's page.
+// delivery says how a notice's sending went, for the user's page. The
+// mail server's error is in the log and the notification.failed audit
+// event, not on the page.
 func delivery(n storage.Notification) string {
 	switch {
 	case n.State == storage.NotificationSent:
 		return "Sent " + n.SentAt.UTC().Format("2 Jan 2006 15:04 MST")
 	case n.State == storage.NotificationFailed:
-		return fmt.Sprintf("Not sent: given up after %d attempts (%s)", n.Attempts, n.LastError)
+		return fmt.Sprintf("Not sent: given up after %d attempts", n.Attempts)
 	case n.LastError != "":
-		return fmt.Sprintf("Waiting: %d attempts so far, the last failed (%s)", n.Attempts, n.LastError)
+		return fmt.Sprintf("Waiting: %d attempts so far, the last failed", n.Attempts)
 	}
 	return "Waiting to be sent"
 }

@@ -139,6 +139,17 @@ func MethodName(m storage.Method, label string) string {
 	return m.Name
 }
 
+// AuditDetails are the details an audit event gives of a method it was
+// done to: its type, id and name. The notice a change sends reads what
+// it names from them (see login/notify).
+func AuditDetails(m storage.Method) map[string]string {
+	d := map[string]string{"method": m.Type, "method_id": m.ID}
+	if m.Name != "" {
+		d["name"] = m.Name
+	}
+	return d
+}
+
 // NormalizeCode is a typed code as the factors compare it: without the
 // spaces and dashes people put in, and in lower case.
 func NormalizeCode(s string) string {

@@ -546,7 +546,7 @@ func (h *Handler) postFinish(w http.ResponseWriter, r *http.Request) {
 		passed: func(tx storage.Tx) error {
 			// The first method becomes the preferred one, and turns MFA on:
 			// a user who set up a second factor means to use it.
-			return h.accountChange(r, acct, "mfa.method_added", methodDetails(m),
+			return h.accountChange(r, acct, "mfa.method_added", factors.AuditDetails(m),
 				all(func(tx storage.Tx) error { return tx.CreateMethod(m) }, selfUpdate(acct, func(u *storage.User) {
 					if u.PreferredMethod == "" {
 						u.PreferredMethod = m.ID
@@ -651,7 +651,7 @@ func (h *Handler) postRemove(w http.ResponseWriter, r *http.Request) {
 		if !slices.ContainsFunc(acct.methods, func(o storage.Method) bool { return o.ID != m.ID && !o.Fallback() }) {
 			u.MFAEnabled = false // no method of their own left to ask for
 		}
-	})), "mfa.method_removed", methodDetails(m), "removed")
+	})), "mfa.method_removed", factors.AuditDetails(m), "removed")
 }
 
 func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
@@ -665,7 +665,7 @@ func (h *Handler) postPreferred(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.changeSelf(w, r, acct, selfUpdate(acct, func(u *storage.User) { u.PreferredMethod = m.ID }),
-		"mfa.preferred_changed", map[string]string{"method": m.Type, "method_id": m.ID}, "preferred")
+		"mfa.preferred_changed", factors.AuditDetails(m), "preferred")
 }
 
 // postRecovery makes a new set of recovery codes, replacing any old set,
@@ -794,15 +794,6 @@ func (h *Handler) notices(r *http.Request, u storage.User, action string, detail
 	}
 	list, err := n.Notices(u, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
 	return list, "", err
-}
-
-// methodDetails are an audit event's details of m.
-func methodDetails(m storage.Method) map[string]string {
-	d := map[string]string{"method": m.Type, "method_id": m.ID}
-	if m.Name != "" {
-		d["name"] = m.Name
-	}
-	return d
 }
 
 // selfUpdate is a change to the account's user.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/factors"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -111,7 +112,7 @@ func (n *Notifier) what(f Facts) string {
 	if what == "" {
 		what = "a method"
 	}
-	if name := d["name"]; name != "" && !strings.EqualFold(name, what) {
+	if name := factors.MethodName(storage.Method{Name: d["name"]}, what); name != "" {
 		what += " (" + name + ")"
 	}
 	return what
