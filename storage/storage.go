@@ -1009,11 +1009,9 @@ func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", c.ID), slog.String("name", c.Name), slog.Bool("public", c.Public()))
 }
 
-// Notification channels: how a notification reaches its recipient.
-const (
-	ChannelEmail = "email"
-	ChannelSMS   = "sms"
-)
+// ChannelEmail is how a notification reaches its recipient: the only
+// channel so far (texts for users without email are to come).
+const ChannelEmail = "email"
 
 // Notification states.
 const (
