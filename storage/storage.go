@@ -69,6 +69,7 @@ type Storage interface {
 	Throttle
 	Audit
 	Notifications
+	SettingsStore
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
 	// remembered devices, challenges, throttle records, temporary
@@ -268,6 +269,9 @@ type Users interface {
 	// bounded number of them, so a page may hold fewer than Limit users,
 	// even none, while Next is set: keep following Next until it is empty.
 	SearchUsers(ctx context.Context, q UserQuery) (UserPage, error)
+	// ListAdmins returns the users holding the global or org admin role,
+	// in username order, found by index: they are few.
+	ListAdmins(ctx context.Context) ([]User, error)
 }
 
 // UserQuery filters SearchUsers. Zero fields match everything; a user must
@@ -1009,9 +1013,12 @@ func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", c.ID), slog.String("name", c.Name), slog.Bool("public", c.Public()))
 }
 
-// ChannelEmail is how a notification reaches its recipient: the only
-// channel so far (texts for users without email are to come).
-const ChannelEmail = "email"
+// How a notification reaches its recipient: by email, or by text message
+// to a user with no email address.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+)
 
 // Notification states.
 const (
@@ -1020,6 +1027,9 @@ const (
 	NotificationSent    = "sent"
 	// NotificationFailed was given up on.
 	NotificationFailed = "failed"
+	// NotificationCancelled was no longer true when it came due: a
+	// notice that an exception ends, for one revoked before then.
+	NotificationCancelled = "cancelled"
 )
 
 // Notification is a message telling someone what happened to an account.
@@ -1045,12 +1055,20 @@ type Notification struct {
 	// Attempts counts the claims made to send it.
 	Attempts int
 	// NextAttemptAt is when a pending notification is due: at first its
-	// CreatedAt; a claim moves it on by the claim's lease, and a failure
-	// to when it is tried again.
+	// CreatedAt, or its DueAt; a claim moves it on by the claim's lease,
+	// and a failure to when it is tried again.
 	NextAttemptAt time.Time
 	LastError     string
 	CreatedAt     time.Time
 	SentAt        time.Time
+	// SentIn is the digest a notification was sent in, when its user had
+	// been sent their budget of messages (see notify.Budget).
+	SentIn string `json:",omitempty"`
+	// DueAt is when a notice scheduled ahead (that an exception ends) is
+	// for, and About the exception: it is sent only if the exception still
+	// ends then. Both are zero for a notice sent at once.
+	DueAt time.Time `json:",omitzero"`
+	About string    `json:",omitempty"`
 	// ExpiresAt is when the record is deleted, sent or not.
 	ExpiresAt time.Time
 }
@@ -1070,4 +1088,19 @@ type Notifications interface {
 	// ListUserNotifications returns the notifications about a user,
 	// newest first, up to limit (zero: all).
 	ListUserNotifications(ctx context.Context, userID string, limit int) ([]Notification, error)
+}
+
+// Settings are the organisation's settings that global admins change on
+// the admin pages.
+type Settings struct {
+	// Notices turns the events users are told of on or off, by event; an
+	// event not listed keeps its default (see notify.Events).
+	Notices map[string]bool `json:",omitempty"`
+}
+
+// SettingsStore stores the one Settings record.
+type SettingsStore interface {
+	// GetSettings returns the zero Settings until some are stored.
+	GetSettings(ctx context.Context) (Settings, error)
+	UpdateSettings(ctx context.Context, update func(Settings) (Settings, error)) (Settings, error)
 }

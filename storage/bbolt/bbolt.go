@@ -32,11 +32,12 @@ import (
 // version 2 file has none to index. Version 4 added remembered devices:
 // an older Gatehouse would never expire them, and would go on honouring
 // its own cookie for a device the user had forgotten. A version 3 file
-// has none.
-const schemaVersion = 4
+// has none. Version 5 added the admin index (ListAdmins), built at Open
+// from the users of an older file.
+const schemaVersion = 5
 
 // migratesFrom are the older versions Open brings up to date.
-var migratesFrom = []string{"1", "2", "3"}
+var migratesFrom = []string{"1", "2", "3", "4"}
 
 var (
 	metaBucket = []byte("meta")
@@ -187,7 +188,31 @@ func (db *DB) setup(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
+	if err := setupAdminIndex(tx, meta); err != nil {
+		return err
+	}
 	return setupUserSearch(tx)
+}
+
+// setupAdminIndex, in a file older than the admin index, fills it from
+// the users stored.
+func setupAdminIndex(tx *bolt.Tx, meta *bolt.Bucket) error {
+	if v, err := strconv.Atoi(string(meta.Get(versionKey))); err != nil || v >= 5 {
+		return nil
+	}
+	list, err := users.all(tx)
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(usersByAdmin.bucket)
+	for _, u := range list {
+		if key := usersByAdmin.key(u); key != "" {
+			if err := b.Put(usersByAdmin.entry(key, u.ID), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func allBuckets() [][]byte {

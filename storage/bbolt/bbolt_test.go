@@ -68,29 +68,48 @@ func TestOpenChecksSchema(t *testing.T) {
 		name    string
 		prepare func(tx *bolt.Tx) error // runs on a fresh Gatehouse file
 		want    string                  // in Open's error; "" for success
+		after   func(t *testing.T, db *DB)
 	}{
-		{"same version", func(*bolt.Tx) error { return nil }, ""},
+		{"same version", func(*bolt.Tx) error { return nil }, "", nil},
 		{"other version", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
-		}, `schema version "99", this Gatehouse needs version 4`},
+		}, `schema version "99", this Gatehouse needs version 5`, nil},
 		{"version 1, migrated", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("1"))
-		}, ""},
+		}, "", nil},
 		{"version 2, migrated", func(tx *bolt.Tx) error {
 			if err := tx.DeleteBucket([]byte("methods_by_expiry")); err != nil {
 				return err
 			}
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("2"))
-		}, ""},
+		}, "", nil},
 		{"version 3, migrated", func(tx *bolt.Tx) error {
 			if err := tx.DeleteBucket([]byte("remembered_devices_by_browser")); err != nil {
 				return err
 			}
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("3"))
-		}, ""},
+		}, "", nil},
+		{"version 4, admins indexed", func(tx *bolt.Tx) error {
+			admin := storage.User{ID: "a1", Username: "ada", Roles: []storage.RoleBinding{{Role: storage.RoleOrgAdmin, OrgUnitID: "ou"}}}
+			if err := users.insert(tx, admin); err != nil {
+				return err
+			}
+			if err := users.insert(tx, storage.User{ID: "u1", Username: "bob"}); err != nil {
+				return err
+			}
+			if err := tx.DeleteBucket(usersByAdmin.bucket); err != nil {
+				return err
+			}
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("4"))
+		}, "", func(t *testing.T, db *DB) {
+			list, err := db.ListAdmins(t.Context())
+			if err != nil || len(list) != 1 || list[0].ID != "a1" {
+				t.Errorf("ListAdmins after migrating = %v, %v; want a1 alone", list, err)
+			}
+		}},
 		{"not a Gatehouse file", func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(metaBucket)
-		}, "not a Gatehouse database"},
+		}, "not a Gatehouse database", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,13 +132,16 @@ func TestOpenChecksSchema(t *testing.T) {
 				t.Errorf("Open: got error %v, want none", err)
 			case tt.want == "":
 				err = db.bolt.View(func(tx *bolt.Tx) error {
-					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "4" {
-						t.Errorf("schema version after Open = %q, want 4", got)
+					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "5" {
+						t.Errorf("schema version after Open = %q, want 5", got)
 					}
 					return nil
 				})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if tt.after != nil {
+					tt.after(t, db)
 				}
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("Open: got error %v, want one containing %q", err, tt.want)

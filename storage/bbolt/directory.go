@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,8 +20,19 @@ var (
 	userByEmail    = unique("users_by_email", func(u storage.User) string { return u.Email })
 	// userByOrgUnit lets DeleteOrgUnit find a member without a scan.
 	userByOrgUnit = multi("users_by_org_unit", func(u storage.User) string { return u.OrgUnitID })
-	users         = newTable("users", func(u storage.User) string { return u.ID }, userByUsername, userByEmail, userByOrgUnit, userByOrgUnitName)
+	// usersByAdmin holds the admins under adminKey.
+	usersByAdmin = multi("users_by_admin", func(u storage.User) string {
+		if slices.ContainsFunc(u.Roles, func(r storage.RoleBinding) bool {
+			return r.Role == storage.RoleGlobalAdmin || r.Role == storage.RoleOrgAdmin
+		}) {
+			return adminKey
+		}
+		return ""
+	})
+	users = newTable("users", func(u storage.User) string { return u.ID }, userByUsername, userByEmail, userByOrgUnit, userByOrgUnitName, usersByAdmin)
 )
+
+const adminKey = "admin"
 
 // CreateOrgUnit implements storage.OrgUnits.
 func (db *DB) CreateOrgUnit(ctx context.Context, ou storage.OrgUnit) error {
@@ -252,6 +265,16 @@ func (db *DB) ListUsers(ctx context.Context, cursor string, limit int) (page sto
 		return nil
 	})
 	return page, err
+}
+
+// ListAdmins implements storage.Users.
+func (db *DB) ListAdmins(ctx context.Context) (list []storage.User, err error) {
+	err = db.view(ctx, "list admins", func(tx *bolt.Tx) (err error) {
+		list, err = users.under(tx, usersByAdmin, adminKey)
+		return err
+	})
+	slices.SortFunc(list, func(a, b storage.User) int { return strings.Compare(a.Username, b.Username) })
+	return list, err
 }
 
 // CountUsers implements storage.Users.

@@ -72,3 +72,23 @@ func updateJSON[T any](b *bolt.Bucket, key []byte, update func(T) (T, error)) (T
 	}
 	return v, b.Put(key, data)
 }
+
+// settingsKey holds the Settings, one value in the meta bucket.
+var settingsKey = []byte("settings")
+
+// GetSettings implements storage.SettingsStore.
+func (db *DB) GetSettings(ctx context.Context) (s storage.Settings, err error) {
+	err = db.view(ctx, "get settings", func(tx *bolt.Tx) error {
+		return getJSON(tx.Bucket(metaBucket), settingsKey, &s)
+	})
+	return s, err
+}
+
+// UpdateSettings implements storage.SettingsStore.
+func (db *DB) UpdateSettings(ctx context.Context, update func(storage.Settings) (storage.Settings, error)) (s storage.Settings, err error) {
+	err = db.update(ctx, "update settings", func(tx *bolt.Tx) error {
+		s, err = updateJSON(tx.Bucket(metaBucket), settingsKey, update)
+		return err
+	})
+	return s, err
+}

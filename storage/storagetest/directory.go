@@ -279,3 +279,51 @@ func usernames(users []storage.User) []string {
 	}
 	return names
 }
+
+// testListAdmins: the global and org admins, and only they, in username
+// order, as roles are granted and taken away.
+func testListAdmins(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	createUnits(t, s)
+	withRole := func(u storage.User, role string) storage.User {
+		u.Roles = []storage.RoleBinding{{Role: role, OrgUnitID: "ou-child"}}
+		return u
+	}
+	must(t, "create zoe", s.CreateUser(ctx, withRole(newUser("u1", "zoe", "", now), storage.RoleGlobalAdmin)))
+	must(t, "create amy", s.CreateUser(ctx, withRole(newUser("u2", "amy", "", now), storage.RoleOrgAdmin)))
+	must(t, "create hal", s.CreateUser(ctx, withRole(newUser("u3", "hal", "", now), storage.RoleHelpdesk)))
+	must(t, "create bob", s.CreateUser(ctx, newUser("u4", "bob", "", now)))
+	admins := func(what string, want ...string) {
+		t.Helper()
+		list, err := s.ListAdmins(ctx)
+		must(t, "ListAdmins", err)
+		check(t, what, usernames(list), want)
+	}
+	admins("the admins", "amy", "zoe")
+
+	_, err := s.UpdateUser(ctx, "u4", func(u storage.User) (storage.User, error) { return withRole(u, storage.RoleOrgAdmin), nil })
+	must(t, "grant bob a role", err)
+	_, err = s.UpdateUser(ctx, "u2", func(u storage.User) (storage.User, error) { u.Roles = nil; return u, nil })
+	must(t, "take amy's away", err)
+	admins("after a grant and a removal", "bob", "zoe")
+	must(t, "delete zoe", s.DeleteUser(ctx, "u1"))
+	admins("after a delete", "bob")
+}
+
+// testSettings: none stored reads as the zero Settings; an update is
+// kept, and a refused one changes nothing.
+func testSettings(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	got, err := s.GetSettings(ctx)
+	must(t, "GetSettings", err)
+	check(t, "settings before any are stored", got, storage.Settings{})
+	want := storage.Settings{Notices: map[string]bool{"login.new_browser": true, "mfa.method_added": false}}
+	_, err = s.UpdateSettings(ctx, func(storage.Settings) (storage.Settings, error) { return want, nil })
+	must(t, "UpdateSettings", err)
+	_, err = s.UpdateSettings(ctx, refuse[storage.Settings])
+	checkErr(t, "a refused update", err, errRefused)
+	got, err = s.GetSettings(ctx)
+	must(t, "GetSettings", err)
+	check(t, "settings stored", got, want)
+}

@@ -45,6 +45,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"Users", testUsers},
 		{"ListUsers", testListUsers},
 		{"SearchUsers", testSearchUsers},
+		{"ListAdmins", testListAdmins},
 		{"Methods", testMethods},
 		{"Exceptions", testExceptions},
 		{"Challenges", testChallenges},
@@ -66,6 +67,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"AtomicallyAccount", testAtomicallyAccount},
 		{"Notifications", testNotifications},
 		{"NotificationClaimsRace", testNotificationClaimsRace},
+		{"Settings", testSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
