@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
@@ -83,6 +84,7 @@ type Store interface {
 	storage.Clients
 	storage.Audit
 	storage.Methods
+	storage.SettingsStore
 	ListUserNotifications(ctx context.Context, userID string, limit int) ([]storage.Notification, error)
 	Atomically(ctx context.Context, fn func(storage.Tx) error) error
 }
@@ -100,8 +102,11 @@ type Service struct {
 	serviceWords    []string
 	passes          *accesspass.Factor
 	notifier        *notify.Notifier
-	now             func() time.Time
-	logger          *slog.Logger
+	// digested is the day of the last approvers' digests this process
+	// made (see SendDigests).
+	digested atomic.Pointer[time.Time]
+	now      func() time.Time
+	logger   *slog.Logger
 }
 
 // NewService returns a Service over store; hasher hashes the one-time
@@ -177,13 +182,17 @@ func (s *Service) change(ctx context.Context, a Actor, u storage.User, action st
 // commit runs change in one transaction with the audit events it returns
 // and the notices they send u.
 func (s *Service) commit(ctx context.Context, u storage.User, change func(storage.Tx) ([]storage.AuditEvent, error)) error {
+	mobile, err := s.mobile(ctx, u)
+	if err != nil {
+		return err
+	}
 	return s.store.Atomically(ctx, func(tx storage.Tx) error {
 		events, err := change(tx)
 		if err != nil {
 			return err
 		}
 		for _, e := range events {
-			notices, err := s.told(u, &e)
+			notices, err := s.told(u, &e, mobile)
 			if err != nil {
 				return err
 			}
@@ -200,21 +209,34 @@ func (s *Service) commit(ctx context.Context, u storage.User, change func(storag
 	})
 }
 
+// mobile is the number of u's mobile phone, for the notices to a user
+// with no email address; "" for one with an address.
+func (s *Service) mobile(ctx context.Context, u storage.User) (string, error) {
+	if s.notifier == nil || u.Email != "" {
+		return "", nil
+	}
+	methods, err := s.store.ListUserMethods(ctx, u.ID)
+	if err != nil {
+		return "", fmt.Errorf("list methods: %w", err)
+	}
+	return storage.MobilePhone(methods), nil
+}
+
 // told is the notices event e sends u; where u is told nothing of an
-// event users are told of, e's details say why.
-func (s *Service) told(u storage.User, e *storage.AuditEvent) ([]storage.Notification, error) {
+// event people are told of, e's details say why.
+func (s *Service) told(u storage.User, e *storage.AuditEvent, mobile string) ([]storage.Notification, error) {
 	if s.notifier == nil {
 		return nil, nil
 	}
-	if why := s.notifier.Unsent(u, e.Action); why != "" {
+	notices, unsent, err := s.notifier.Notices(u, e.Action, notify.Facts{Details: e.Details, When: e.Time, ByAdmin: true, Mobile: mobile})
+	if unsent != "" {
 		e.Details = maps.Clone(e.Details)
 		if e.Details == nil {
 			e.Details = map[string]string{}
 		}
-		e.Details["notice"] = why
-		return nil, nil
+		e.Details["notice"] = unsent
 	}
-	return s.notifier.Notices(u, e.Action, notify.Facts{Details: e.Details, When: e.Time, ByAdmin: true})
+	return notices, err
 }
 
 // ResetMFA removes all of a user's methods (recovery codes included),

@@ -35,9 +35,10 @@ func (h *Handler) clientRoutes(get, post func(string, func(*request))) {
 	post("/admin/clients/{id}/delete", h.deleteClient)
 }
 
-// clientsAllowed lets global admins through; anyone else is refused and
-// audited, however they got here.
-func (rq *request) clientsAllowed(subject, action string) bool {
+// globalAllowed lets global admins through to what only they may see
+// (clients, notifications); anyone else is refused and audited, however
+// they got here.
+func (rq *request) globalAllowed(subject, action string) bool {
 	if rq.global() {
 		return true
 	}
@@ -70,7 +71,7 @@ var (
 )
 
 func (h *Handler) showClients(rq *request) {
-	if !rq.clientsAllowed("", "client.listed") {
+	if !rq.globalAllowed("", "client.listed") {
 		return
 	}
 	list, err := h.store.ListClients(rq.ctx())
@@ -90,7 +91,7 @@ func (h *Handler) showClients(rq *request) {
 }
 
 func (h *Handler) newClient(rq *request) {
-	if !rq.clientsAllowed("", "client.created") {
+	if !rq.globalAllowed("", "client.created") {
 		return
 	}
 	// The id is drawn here and carried by the form, so a form sent twice
@@ -265,7 +266,7 @@ func formatLifetime(d time.Duration) string {
 var newClientID = regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
 
 func (h *Handler) createClient(rq *request) {
-	if !rq.clientsAllowed("", "client.created") {
+	if !rq.globalAllowed("", "client.created") {
 		return
 	}
 	ctx := rq.ctx()
@@ -320,7 +321,7 @@ func (h *Handler) showSecret(rq *request, c storage.Client, secret, heading, msg
 // client loads the client named in the path, for a global admin.
 func (h *Handler) client(rq *request, action string) (storage.Client, bool) {
 	id := rq.r.PathValue("id")
-	if !rq.clientsAllowed(id, action) {
+	if !rq.globalAllowed(id, action) {
 		return storage.Client{}, false
 	}
 	c, err := h.store.GetClient(rq.ctx(), id)

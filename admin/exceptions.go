@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -91,6 +92,12 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 	case e.Evidence == "":
 		e.State, e.DecidedAt, e.DecisionNote = storage.ExceptionRejected, now, ErrEvidenceRequired.Msg
 	}
+	var approvals []storage.Notification
+	if e.State == storage.ExceptionRequested {
+		if approvals, err = s.approvals(ctx, e, u, a.User); err != nil {
+			return e, err
+		}
+	}
 	events := []storage.AuditEvent{s.event(a, u, "exception.requested", storage.OutcomeSuccess, exceptionDetails(e))}
 	switch e.State {
 	case storage.ExceptionApproved:
@@ -99,7 +106,17 @@ func (s *Service) RequestException(ctx context.Context, a Actor, req ExceptionRe
 		events = append(events, s.event(a, u, "exception.rejected", storage.OutcomeSuccess, exceptionDetails(e)))
 	}
 	// The store refuses a second one in force made meanwhile.
-	switch err := s.commit(ctx, u, func(tx storage.Tx) ([]storage.AuditEvent, error) { return events, tx.CreateException(e) }); {
+	switch err := s.commit(ctx, u, func(tx storage.Tx) ([]storage.AuditEvent, error) {
+		if err := tx.CreateException(e); err != nil {
+			return nil, err
+		}
+		for _, n := range approvals {
+			if err := tx.AddNotification(n); err != nil {
+				return nil, err
+			}
+		}
+		return events, nil
+	}); {
 	case errors.Is(err, storage.ErrConflict):
 		return e, &factors.InputError{Field: "kind", Msg: "Another exception for this user was made just now: reload to see it"}
 	case err != nil:
@@ -291,4 +308,109 @@ func exceptionDetails(e storage.Exception, extra ...string) map[string]string {
 		d["decision_note"] = e.DecisionNote
 	}
 	return d
+}
+
+// approvers are the admins who may approve a long-term exception for u
+// asked for by requester: org admins over u's unit, covering u's roles,
+// and global admins; never the requester or u.
+func (s *Service) approvers(ctx context.Context, u storage.User, requester string) ([]storage.User, error) {
+	admins, err := s.store.ListAdmins(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list admins: %w", err)
+	}
+	var list []storage.User
+	for _, a := range admins {
+		if a.ID == requester || a.ID == u.ID {
+			continue
+		}
+		can, err := s.Can(ctx, a, u.OrgUnitID, storage.RoleOrgAdmin)
+		if err != nil {
+			return nil, err
+		}
+		covers, err := s.covers(ctx, a, u)
+		if err != nil {
+			return nil, err
+		}
+		if can && covers {
+			list = append(list, a)
+		}
+	}
+	return list, nil
+}
+
+// approvals are the notices telling e's approvers that it waits for one
+// of them.
+func (s *Service) approvals(ctx context.Context, e storage.Exception, u, requester storage.User) ([]storage.Notification, error) {
+	if s.notifier == nil {
+		return nil, nil
+	}
+	approvers, err := s.approvers(ctx, u, requester.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.notifier.Approvals(approvers, notify.Waiting{Exception: e, User: u, Requester: requester}, e.RequestedAt)
+}
+
+// digestHour is the hour of the day, in the server's time zone, after
+// which approvers are sent the day's digest of requests still waiting.
+const digestHour = 8
+
+// SendDigests adds, once a day after digestHour, a digest for each
+// approver of the long-term requests waiting for them. It may run on
+// every replica, and any number of times a day: each approver's digest
+// for the day is added once. It says how many it added.
+func (s *Service) SendDigests(ctx context.Context) (int, error) {
+	now := s.now()
+	day := time.Date(now.Year(), now.Month(), now.Day(), digestHour, 0, 0, 0, now.Location())
+	if last := s.digested.Load(); s.notifier == nil || now.Before(day) || last != nil && last.Equal(day) {
+		return 0, nil
+	}
+	requests, err := s.store.ListExceptions(ctx, storage.ExceptionRequested)
+	if err != nil {
+		return 0, fmt.Errorf("list exceptions: %w", err)
+	}
+	waiting := map[string][]notify.Waiting{}
+	var order []storage.User
+	for _, e := range requests {
+		u, err := s.store.GetUser(ctx, e.UserID)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("get user: %w", err)
+		}
+		requester, err := s.store.GetUser(ctx, e.RequestedBy)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return 0, fmt.Errorf("get user: %w", err)
+		}
+		approvers, err := s.approvers(ctx, u, e.RequestedBy)
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range approvers {
+			if waiting[a.ID] == nil {
+				order = append(order, a)
+			}
+			waiting[a.ID] = append(waiting[a.ID], notify.Waiting{Exception: e, User: u, Requester: requester})
+		}
+	}
+	added := 0
+	for _, a := range order {
+		n, ok, err := s.notifier.ApprovalDigest(a, waiting[a.ID], day)
+		if err != nil {
+			return added, err
+		}
+		if !ok {
+			continue
+		}
+		switch err := s.store.Atomically(ctx, func(tx storage.Tx) error { return tx.AddNotification(n) }); {
+		case errors.Is(err, storage.ErrAlreadyExists):
+		case err != nil:
+			return added, fmt.Errorf("add digest: %w", err)
+		default:
+			added++
+		}
+	}
+	s.digested.Store(&day)
+	return added, nil
 }

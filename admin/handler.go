@@ -105,6 +105,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	h.exceptionRoutes(get, post)
 	h.clientRoutes(get, post)
 	h.auditRoutes(get, post)
+	h.notificationRoutes(get, post)
 }
 
 // begin checks the admin session.
@@ -126,6 +127,7 @@ var sections = []struct {
 	{"Exceptions", "/admin/exceptions", []string{storage.RoleOrgAdmin, storage.RoleHelpdesk}},
 	{"Clients", "/admin/clients", nil},
 	{"Audit log", "/admin/audit", []string{storage.RoleOrgAdmin}},
+	{"Notifications", "/admin/notifications", nil},
 }
 
 // page is the shared part of an admin page in section current.

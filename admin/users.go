@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors/accesspass"
 	"github.com/gatehouse-id/gatehouse/factors/otp"
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -1275,11 +1276,23 @@ func (h *Handler) changeRole(rq *request, grant bool) {
 // mail server's error is in the log and the notification.failed audit
 // event, not on the page.
 func delivery(n storage.Notification) string {
+	by := ""
+	if n.Channel == storage.ChannelSMS {
+		by = " by text"
+	}
 	switch {
+	case n.State == storage.NotificationSent && n.SentIn != "":
+		return "Sent" + by + " " + n.SentAt.UTC().Format("2 Jan 2006 15:04 MST") + ", with others in one message"
 	case n.State == storage.NotificationSent:
-		return "Sent " + n.SentAt.UTC().Format("2 Jan 2006 15:04 MST")
+		return "Sent" + by + " " + n.SentAt.UTC().Format("2 Jan 2006 15:04 MST")
 	case n.State == storage.NotificationFailed:
 		return fmt.Sprintf("Not sent: given up after %d attempts", n.Attempts)
+	case n.State == storage.NotificationCancelled:
+		return "Not sent: " + n.LastError
+	case strings.HasPrefix(n.LastError, notify.HeldBack):
+		return "Held back, " + strings.TrimPrefix(n.LastError, notify.HeldBack) + ": due " + n.NextAttemptAt.UTC().Format("2 Jan 2006 15:04 MST")
+	case !n.DueAt.IsZero() && n.Attempts == 0:
+		return "Due " + n.DueAt.UTC().Format("2 Jan 2006 15:04 MST")
 	case n.LastError != "":
 		return fmt.Sprintf("Waiting: %d attempts so far, the last failed", n.Attempts)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-id/gatehouse/factors/password"
+	"github.com/gatehouse-id/gatehouse/login/notify"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/templates"
@@ -454,11 +455,18 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, a, oidc.ErrLoginRequired().WithDescription("The account that signed in is not the one this sign-in was for."))
 		return
 	}
+	// Once a global admin turns it on, the password used from a browser
+	// not signed in from before is told of.
+	notices, err := h.newBrowserNotices(r, u)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	h.rememberDevice(w, r, u.ID)
 
 	// A one-time password proves enough to choose a new one and no more:
 	// the browser gets no session until it has.
-	ev, sess, writes := EvOneTimePassword, storage.Session{}, []func(storage.Tx) error(nil)
+	ev, sess, writes := EvOneTimePassword, storage.Session{}, []func(storage.Tx) error{addNotices(notices)}
 	if !u.MustChangePassword {
 		old, _, err := h.currentSession(r)
 		if err != nil {
@@ -481,6 +489,20 @@ func (h *Handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, journeyURL(a.ID), http.StatusSeeOther)
 }
+
+// newBrowserNotices are the notices telling u that their password was
+// used from this browser, where it is one they had not signed in from
+// and the event is on.
+func (h *Handler) newBrowserNotices(r *http.Request, u storage.User) ([]storage.Notification, error) {
+	n := h.cfg.Notifier
+	if n == nil || !n.On(eventNewBrowser) || h.knownDevice(r, u.ID) {
+		return nil, nil
+	}
+	list, _, err := n.Notices(u, eventNewBrowser, notify.Facts{When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
+	return list, err
+}
+
+const eventNewBrowser = "login.new_browser"
 
 // accountKey is the throttle key for a sign-in name. A known user is keyed
 // by id, so "Alice", a width variant and her email share one budget; a

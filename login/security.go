@@ -759,41 +759,44 @@ func (h *Handler) changeSelf(w http.ResponseWriter, r *http.Request, acct accoun
 // event and the notice it sends them, to make in one transaction: a crash
 // leaves all or none.
 func (h *Handler) accountChange(r *http.Request, acct account, action string, details map[string]string, change func(storage.Tx) error) func(storage.Tx) error {
-	notices, unsent, err := h.notices(r, acct.user, action, details)
+	notices, unsent, err := h.notices(r, acct, action, details)
 	if err != nil {
 		return func(storage.Tx) error { return err }
 	}
 	if unsent != "" {
 		details = with(details, "notice", unsent)
 	}
-	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)), func(tx storage.Tx) error {
+	return all(change, h.recorded(r, userEvent(acct.user, action, storage.OutcomeSuccess, details)), addNotices(notices))
+}
+
+// addNotices adds notices to the outbox.
+func addNotices(notices []storage.Notification) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
 		for _, n := range notices {
 			if err := tx.AddNotification(n); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // reasonFirstMethod marks the recovery codes made with a first method.
 const reasonFirstMethod = "with the first method"
 
-// notices are the notices a change to u sends u (what it was done to: a
-// method, from details; when; from where), or why u is told nothing of a
-// change users are told of (see notify.Notifier.Unsent).
-func (h *Handler) notices(r *http.Request, u storage.User, action string, details map[string]string) (_ []storage.Notification, unsent string, _ error) {
+// notices are the notices a change to acct's user sends them (what it was
+// done to: a method, from details; when; from where), or why they are
+// told nothing of a change people are told of (see
+// notify.Notifier.Notices).
+func (h *Handler) notices(r *http.Request, acct account, action string, details map[string]string) (_ []storage.Notification, unsent string, _ error) {
 	n := h.cfg.Notifier
 	if n == nil || details["reason"] == reasonFirstMethod {
 		// The codes that come with a first method are part of adding it,
 		// whose notice says so.
 		return nil, "", nil
 	}
-	if unsent := n.Unsent(u, action); unsent != "" {
-		return nil, unsent, nil
-	}
-	list, err := n.Notices(u, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r), Browser: deviceName(r.UserAgent())})
-	return list, "", err
+	return n.Notices(acct.user, action, notify.Facts{Details: details, When: h.cfg.Now(), IP: h.clientIP(r),
+		Browser: deviceName(r.UserAgent()), Mobile: storage.MobilePhone(acct.methods)})
 }
 
 // selfUpdate is a change to the account's user.

@@ -91,12 +91,15 @@ func Parse(logger *slog.Logger) (*Templates, error) {
 	return t, nil
 }
 
-// NoticeMessage is a notice about an account: what happened, when, from
-// where, and whom to tell if it was not the account's holder.
+// NoticeMessage is a notice about an account: what happened (Sentence,
+// and Items listed after it), when, from where, and whom to tell if it
+// was not the account's holder; or, where Closing is set, that instead.
 type NoticeMessage struct {
 	Org, Name, Sentence, Helpdesk string
+	Items                         []string
 	When                          time.Time
 	IP, Browser                   string
+	Closing                       string
 }
 
 // Notice renders a notice as a mail's text and HTML.

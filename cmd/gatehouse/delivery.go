@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -91,11 +92,13 @@ func (c Config) validateDelivery(bad func(setting, format string, args ...any)) 
 }
 
 // delivery is how messages reach people: the code factors the
-// configuration allows, the mailer (nil: no email), and the dev outbox and
-// the voice factor when in use (else nil).
+// configuration allows, the mailer (nil: no email), how notices are
+// texted (nil: they are not), and the dev outbox and the voice factor
+// when in use (else nil).
 type delivery struct {
 	factors []factors.Factor
 	mail    otp.Mailer
+	text    func(ctx context.Context, to, text string) error
 	outbox  *otp.Outbox
 	voice   *otp.Voice
 }
@@ -121,9 +124,10 @@ func newDelivery(cfg Config, sealer *factors.Sealer, store storage.Storage, logg
 	var gw otp.Gateway
 	switch cfg.smsGateway() {
 	case gatewayWebhook:
-		gw = &otp.Webhook{URL: cfg.SMS.WebhookURL, Secret: []byte(cfg.SMS.WebhookSecret), Now: now}
+		webhook := &otp.Webhook{URL: cfg.SMS.WebhookURL, Secret: []byte(cfg.SMS.WebhookSecret), Now: now}
+		gw, d.text = webhook, webhook.SendSMS
 	case gatewayOutbox:
-		gw = d.outbox
+		gw, d.text = d.outbox, d.outbox.SendNoticeSMS
 	}
 	if gw != nil {
 		regions := cfg.phoneRegions()

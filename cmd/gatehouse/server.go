@@ -37,7 +37,8 @@ type server struct {
 	hasher   *password.Hasher
 	handler  http.Handler
 	metrics  *metrics
-	// sender delivers the notification outbox; nil without email.
+	// sender delivers the notification outbox; nil where Gatehouse sends
+	// neither email nor texts.
 	sender *notify.Sender
 	logger *slog.Logger
 	now    func() time.Time
@@ -111,8 +112,11 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	deliver := newDelivery(cfg, sealer, store, logger, now)
 	offered = append(offered, deliver.factors...)
 	registry := factors.NewRegistry(offered...)
-	notifier := &notify.Notifier{Org: cfg.Organisation.Name, Helpdesk: cfg.Organisation.Helpdesk, Pages: pages, Email: deliver.mail != nil,
-		Labels: map[string]string{}}
+	notifier := &notify.Notifier{Org: cfg.Organisation.Name, Helpdesk: cfg.Organisation.Helpdesk, Exceptions: cfg.Issuer + "/admin/exceptions",
+		Pages: pages, Email: deliver.mail != nil, Texts: deliver.text != nil, Labels: map[string]string{}}
+	if err := notifier.LoadSettings(ctx, store); err != nil {
+		return nil, err
+	}
 	for t, f := range registry {
 		notifier.Labels[t] = f.Label()
 	}
@@ -167,8 +171,8 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 		w.Write([]byte("ready\n"))
 	})
 	s := &server{cfg: cfg, store: store, provider: p, login: lh, admin: adminSvc, hasher: hasher, metrics: m, logger: logger, now: now}
-	if deliver.mail != nil {
-		s.sender = &notify.Sender{Store: store, Mail: deliver.mail, Logger: logger, Now: now}
+	if deliver.mail != nil || deliver.text != nil {
+		s.sender = &notify.Sender{Store: store, Notifier: notifier, Mail: deliver.mail, Text: deliver.text, Logger: logger, Now: now}
 	}
 	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	if maxAge, on := cfg.hsts(); on {
@@ -226,6 +230,9 @@ func (s *server) maintain(ctx context.Context) {
 				s.logger.ErrorContext(ctx, "delete expired records", "err", err)
 			} else if n > 0 {
 				s.logger.DebugContext(ctx, "deleted expired records", "count", n)
+			}
+			if _, err := s.admin.SendDigests(ctx); err != nil {
+				s.logger.ErrorContext(ctx, "approvers' digests", "err", err)
 			}
 		case <-keys.C:
 			if err := s.provider.RotateKeys(ctx); err != nil {

@@ -34,7 +34,7 @@ type OutboxItem struct {
 	To      string
 	Subject string // email only
 	Text    string // the body, text, or what the call says
-	// Notice marks an email telling of a change to an account, not a code.
+	// Notice marks a message telling of a change to an account, not a code.
 	Notice bool
 	At     time.Time
 	// Token guards pressing # on a call against cross-site requests.
@@ -76,6 +76,13 @@ func (o *Outbox) SendMail(_ context.Context, m Mail) error {
 
 func (o *Outbox) SendSMS(_ context.Context, to, text string) error {
 	o.add(OutboxItem{Kind: "sms", To: to, Text: text})
+	return nil
+}
+
+// SendNoticeSMS is SendSMS for a text telling of a change to an account:
+// the outbox marks it a notice.
+func (o *Outbox) SendNoticeSMS(_ context.Context, to, text string) error {
+	o.add(OutboxItem{Kind: "sms", To: to, Text: text, Notice: true})
 	return nil
 }
 
