@@ -76,7 +76,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("random seed %d", seed)
 	rnd := rand.New(rand.NewPCG(uint64(seed), 0))
-	s := newCrashSite(t, buildGatehouse(t))
+	s := newCrashSite(t, buildGatehouse(t), crashUsers)
 	s.start()
 	admin := s.signIn(s.admin)
 	if admin == nil {
@@ -177,9 +177,9 @@ func (s *crashSite) await(n int64) {
 }
 
 // newCrashSite writes a configuration for a fixed loopback port, and
-// seeds the database as the server would find it: users each with an
+// seeds the database as the server would find it: n users each with an
 // authenticator app, an admin, and a confidential client.
-func newCrashSite(t *testing.T, bin string) *crashSite {
+func newCrashSite(t *testing.T, bin string, n int) *crashSite {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -187,21 +187,11 @@ func newCrashSite(t *testing.T, bin string) *crashSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // every start listens here again: the issuer names the port
 	s := &crashSite{t: t, bin: bin, cfgFile: filepath.Join(dir, "gatehouse.yaml"), mail: newSMTPSink(t)}
-	yaml := fmt.Sprintf(`issuer: http://%s
-listen: %s
-data_dir: %s
-demo: {enabled: false}
-password: {memory_kib: 8192, iterations: 1}
-limits: {auth_requests_per_minute: 1000000}
-log: {level: warn, format: text}
-smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
-`, addr, addr, filepath.Join(dir, "data"), s.mail.addr.Port)
-	if err := os.WriteFile(s.cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.cfg.Listen = ln.Addr().String()
+	ln.Close() // every start listens here again: the issuer names the port
+	s.cfg.DataDir = filepath.Join(dir, "data")
+	s.configure(s.mail.addr.Port)
 	if s.cfg, err = loadConfig(flagSet("serve", io.Discard), []string{"--config", s.cfgFile}, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +250,7 @@ smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
 		return crashUser{User: u, totpKey: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)}
 	}
 	s.admin = add("crash-admin", storage.RoleBinding{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID})
-	for i := range crashUsers {
+	for i := range n {
 		s.users = append(s.users, add(fmt.Sprint("worker", i)))
 	}
 	secret, secretHash := provider.NewSecret()
@@ -273,6 +263,24 @@ smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
 		Endpoint: oauth2.Endpoint{AuthURL: s.cfg.Issuer + "/authorize", TokenURL: s.cfg.Issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
 		Scopes:   []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess}}
 	return s
+}
+
+// configure writes the configuration file, sending mail to the SMTP
+// server on smtpPort; the next start reads it.
+func (s *crashSite) configure(smtpPort int) {
+	s.t.Helper()
+	yaml := fmt.Sprintf(`issuer: http://%s
+listen: %s
+data_dir: %s
+demo: {enabled: false}
+password: {memory_kib: 8192, iterations: 1}
+limits: {auth_requests_per_minute: 1000000}
+log: {level: warn, format: text}
+smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
+`, s.cfg.Listen, s.cfg.Listen, s.cfg.DataDir, smtpPort)
+	if err := os.WriteFile(s.cfgFile, []byte(yaml), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // start runs the server and waits until it is ready: it must come up on
@@ -609,25 +617,32 @@ func (s *crashSite) refresh(ctx context.Context, token string) (string, outcome)
 
 var removeForm = `<input type="hidden" name="method" value="([^"]+)"><button type="submit" class="secondary">Remove<span class="visually-hidden"> Authenticator app %s</span>`
 
-// addAndRemoveApp adds an authenticator app on Security info, then
-// removes it, recording each acknowledged change.
-func (s *crashSite) addAndRemoveApp(b *crashBrowser, u crashUser, l *ledger) bool {
-	name := fmt.Sprint("Crash ", s.names.Add(1))
+// addApp adds an authenticator app named name on Security info and says
+// how it went, with the page it ended on: Security info, once added. Only
+// the last step adds it, so a step before it that fails adds nothing.
+func (s *crashSite) addApp(b *crashBrowser, name string) (page, outcome) {
 	p, err := b.do(http.MethodGet, "/security/add/totp", nil)
-	if s.outcomeOf("add page", err, p, func(p page) bool { return p.form().Get("csrf") != "" }) != done {
-		return false
+	if o := s.outcomeOf("add page", err, p, func(p page) bool { return p.form().Get("csrf") != "" }); o != done {
+		return p, o
 	}
 	f := p.form()
 	f.Set("name", name)
 	p, err = b.do(http.MethodPost, "/security/add/totp", f)
-	if s.outcomeOf("add", err, p, func(p page) bool { return enrolKey(p.body) != "" }) != done {
-		return false
+	if o := s.outcomeOf("add", err, p, func(p page) bool { return enrolKey(p.body) != "" }); o != done {
+		return p, o
 	}
 	code, _ := totp.GenerateCode(enrolKey(p.body), time.Now())
 	f = p.form()
 	f.Set("code", code)
 	p, err = b.do(http.MethodPost, "/security/add/totp/finish", f)
-	o := s.outcomeOf("add finish", err, p, func(p page) bool { return strings.Contains(p.body, "Method added.") })
+	return p, s.outcomeOf("add finish", err, p, func(p page) bool { return strings.Contains(p.body, "Method added.") })
+}
+
+// addAndRemoveApp adds an authenticator app on Security info, then
+// removes it, recording each acknowledged change.
+func (s *crashSite) addAndRemoveApp(b *crashBrowser, u crashUser, l *ledger) bool {
+	name := fmt.Sprint("Crash ", s.names.Add(1))
+	p, o := s.addApp(b, name)
 	l.method(u, name, o, "added")
 	if o != done {
 		return false
@@ -637,7 +652,7 @@ func (s *crashSite) addAndRemoveApp(b *crashBrowser, u crashUser, l *ledger) boo
 		s.t.Errorf("no Remove button for %q on Security info:\n%s", name, p.body)
 		return false
 	}
-	p, err = b.do(http.MethodPost, "/security/remove", url.Values{"csrf": {p.form().Get("csrf")}, "method": {m[1]}})
+	p, err := b.do(http.MethodPost, "/security/remove", url.Values{"csrf": {p.form().Get("csrf")}, "method": {m[1]}})
 	o = s.outcomeOf("remove", err, p, func(p page) bool { return strings.Contains(p.body, "Method removed.") })
 	l.method(u, name, o, "removed")
 	return o == done
