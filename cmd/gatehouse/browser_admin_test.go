@@ -386,6 +386,35 @@ func TestBrowserAdminClients(t *testing.T) {
 	}
 }
 
+// TestBrowserAdminNotifications: a global admin turns the new-browser
+// notice on and the notice of a removed method off; the page says so and
+// the store keeps it.
+func TestBrowserAdminNotifications(t *testing.T) {
+	e, _ := newBrowserEnv(t, nil)
+	_, key := e.addAdmin("boss", storage.RoleGlobalAdmin, "")
+	b := newTab(t)
+	b.signInToAdmin(e, "boss", key)
+
+	b.submit(`nav a[href="/admin/notifications"]`)
+	b.wantPage("Notifications")
+	if !b.has(`input[value="mfa.method_removed"]:checked`) || b.has(`input[value="login.new_browser"]:checked`) {
+		t.Fatal("the events as they start: want every one on but the new-browser notice")
+	}
+	checkA11y(t, b, "notifications")
+	b.click(`label[for="event_login.new_browser"]`)
+	b.click(`label[for="event_mfa.method_removed"]`)
+	b.submit(buttonLabelled("Save"))
+	b.wantText(".notice", "Saved.")
+	checkA11y(t, b, "notifications, saved")
+	if !b.has(`input[value="login.new_browser"]:checked`) || b.has(`input[value="mfa.method_removed"]:checked`) {
+		t.Error("the page after saving does not show the change")
+	}
+	s, err := e.store.GetSettings(t.Context())
+	if err != nil || !s.Notices["login.new_browser"] || s.Notices["mfa.method_removed"] || !s.Notices["mfa.reset"] {
+		t.Errorf("stored settings: %+v, %v", s, err)
+	}
+}
+
 // TestBrowserAdminOutsideScope: an org admin over one subtree sees their
 // own unit and users, and gets the 403 page for another subtree's unit and
 // user opened by URL; each refusal is in the audit log.
