@@ -407,3 +407,22 @@ func TestNoticeSettings(t *testing.T) {
 		t.Errorf("the removal's audit event: %+v, %v", removed, err)
 	}
 }
+
+// TestMalformedAddressRefused: an address a notice could not go to is
+// refused when an admin saves it, with the field's error, and the user
+// keeps the one they had.
+func TestMalformedAddressRefused(t *testing.T) {
+	e := newSeededEnv(t, nil)
+	alice := e.addUser("alice", alicePassword)
+	e.withRole(e.addUser("boss", alicePassword), storage.RoleOrgAdmin)
+	boss, _ := e.adminSignIn(t, "boss")
+	for _, bad := range []string{"alice@@example.org", "alice", "Alice <alice@example.org>", "alice@example.org\r\nBcc: eve@example.org"} {
+		p := boss.adminForm(t, "/admin/users/"+alice.ID, url.Values{"display_name": {"Alice"}, "email": {bad}})
+		if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.body, `<a href="#email">Enter an email address, like name@example.org</a>`) {
+			t.Errorf("saving %q: status %d\n%s", bad, p.status(), p.body)
+		}
+	}
+	if u := mustUser(t, e, "alice"); u.Email != alice.Email {
+		t.Errorf("alice's address is %q after refused saves, want %q", u.Email, alice.Email)
+	}
+}
