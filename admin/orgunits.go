@@ -262,7 +262,9 @@ func (h *Handler) orgUnitPage(rq *request, status int, ou storage.OrgUnit, t tre
 	if ou.RememberMFA != nil {
 		p.Remember = ou.RememberMFA.String()
 	}
+	p.AppPasswords = onOff(ou.AppPasswords)
 	parent := policy.Effective(t.chain(ou.ParentID))
+	p.InheritedAppPasswords = parent.AppPasswords
 	p.InheritedMethods = "every method Gatehouse offers"
 	if parent.AllowedMethods != nil {
 		p.InheritedMethods = h.methodLabels(parent.AllowedMethods)
@@ -283,7 +285,7 @@ func (h *Handler) orgUnitPage(rq *request, status int, ou storage.OrgUnit, t tre
 	if len(errs) > 0 {
 		// Show what was typed, not what is stored, next to its error.
 		f := rq.r.PostForm
-		p.NameValue, p.MFA, p.Regions.Value, p.Remember = f.Get("name"), f.Get("mfa"), f.Get("regions"), f.Get("remember")
+		p.NameValue, p.MFA, p.Regions.Value, p.Remember, p.AppPasswords = f.Get("name"), f.Get("mfa"), f.Get("regions"), f.Get("remember"), f.Get("app_passwords")
 		p.MethodsOwn = f.Get("methods_mode") == "own"
 		for i := range p.Methods {
 			p.Methods[i].Selected = slices.Contains(f["methods"], p.Methods[i].Value)
@@ -337,6 +339,7 @@ func (h *Handler) saveOrgUnit(rq *request) {
 	}
 	saved, err := h.store.UpdateOrgUnit(rq.ctx(), ou.ID, func(cur storage.OrgUnit) (storage.OrgUnit, error) {
 		cur.Name, cur.MFA, cur.AllowedMethods, cur.PhoneRegions, cur.RememberMFA = next.Name, next.MFA, next.AllowedMethods, next.PhoneRegions, next.RememberMFA
+		cur.AppPasswords = next.AppPasswords
 		return cur, nil
 	})
 	if err != nil {
@@ -392,7 +395,28 @@ func readOrgUnit(f url.Values, ou storage.OrgUnit, methods []templates.Choice) (
 		}
 		next.RememberMFA = &d
 	}
+	switch v := f.Get("app_passwords"); v {
+	case "":
+		next.AppPasswords = nil
+	case "on", "off":
+		on := v == "on"
+		next.AppPasswords = &on
+	default:
+		errs = append(errs, &factors.InputError{Field: "app_passwords", Msg: "Choose whether app passwords are allowed"})
+	}
 	return next, errs
+}
+
+// onOff is a setting that may be inherited as the form shows it: "",
+// "on" or "off".
+func onOff(p *bool) string {
+	switch {
+	case p == nil:
+		return ""
+	case *p:
+		return "on"
+	}
+	return "off"
 }
 
 // floor is the policy the actor may not loosen anything below: that of
@@ -456,6 +480,8 @@ func (h *Handler) checkNotLooser(rq *request, before, after tree, id string) []e
 			msg = fmt.Sprintf("%s, above this unit, accepts phone numbers from %s only; only an admin of %[1]s can accept more here", from.Name, strings.Join(h.svc.phoneRegions(after, from.ID), ", "))
 		case policy.SettingRemember:
 			msg = fmt.Sprintf("%s, above this unit, remembers a device for at most %s; only an admin of %[1]s can make it longer here", from.Name, rememberLabel(floor.RememberMFA))
+		case policy.SettingAppPasswords:
+			msg = fmt.Sprintf("%s, above this unit, does not allow app passwords; only an admin of %[1]s can allow them here", from.Name)
 		default:
 			msg = fmt.Sprintf("%s, above this unit, does not allow this %s; only an admin of %[1]s can", from.Name, setting)
 		}
@@ -503,6 +529,7 @@ func unitChanges(before, after storage.OrgUnit) map[string]string {
 		{"allowed_methods", strings.Join(before.AllowedMethods, ","), strings.Join(after.AllowedMethods, ",")},
 		{"phone_regions", strings.Join(before.PhoneRegions, ","), strings.Join(after.PhoneRegions, ",")},
 		{"remember_mfa", remember(before.RememberMFA), remember(after.RememberMFA)},
+		{"app_passwords", cmp.Or(onOff(before.AppPasswords), "inherit"), cmp.Or(onOff(after.AppPasswords), "inherit")},
 	} {
 		if c.a != c.b {
 			d[c.k] = c.a + " -> " + c.b

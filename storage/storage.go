@@ -70,6 +70,7 @@ type Storage interface {
 	Audit
 	Notifications
 	SettingsStore
+	AppPasswords
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
 	// remembered devices, challenges, throttle records, temporary
@@ -116,6 +117,9 @@ type Tx interface {
 	UpdateAttempts(key string, update func(Attempts) (Attempts, error)) (Attempts, error)
 	AppendAudit(e AuditEvent) error
 	AddNotification(n Notification) error
+	CreateAppPassword(p AppPassword) error
+	DeleteAppPassword(id string) error
+	DeleteUserAppPasswords(userID string) error
 }
 
 // NewID returns a random, URL-safe identifier with 128 bits of entropy.
@@ -152,7 +156,10 @@ type OrgUnit struct {
 	AllowedMethods []string       `json:",omitempty"`
 	PhoneRegions   []string       `json:",omitempty"`
 	RememberMFA    *time.Duration `json:",omitempty"`
-	CreatedAt      time.Time
+	// AppPasswords lets the unit's users create app passwords, for legacy
+	// apps behind forward-auth (nil: inherit; off where no unit sets it).
+	AppPasswords *bool `json:",omitempty"`
+	CreatedAt    time.Time
 }
 
 // OrgUnits stores the org-unit tree. It stays a tree with one root
@@ -551,7 +558,27 @@ type Client struct {
 	// (see TokenRevoked): the one way to end JWT access tokens before
 	// they expire. Zero refuses none.
 	TokensNotBefore time.Time `json:",omitzero"`
-	CreatedAt       time.Time
+	// Forward makes the client a protected app: a web app behind a
+	// reverse proxy that asks Gatehouse, by forward-auth, whether to let
+	// each request through, instead of speaking OIDC. Its MinimumACR and
+	// ExceptionsAllowed apply as an OIDC client's do.
+	Forward   *ForwardAuth `json:",omitempty"`
+	CreatedAt time.Time
+}
+
+// ForwardAuth is what a protected app is.
+type ForwardAuth struct {
+	// Host is the app's host as browsers reach it (with the port where it
+	// is not the scheme's), and PathPrefix, if set, the part of it that
+	// is the app.
+	Host       string
+	PathPrefix string `json:",omitempty"`
+	// OrgUnitIDs are the units (with their subunits) whose users may use
+	// the app; empty: everyone's.
+	OrgUnitIDs []string `json:",omitempty"`
+	// AppPasswords lets legacy clients of the app sign in over Basic
+	// authentication with an app password.
+	AppPasswords bool `json:",omitempty"`
 }
 
 // Access token formats (Client.AccessTokenFormat).
@@ -1103,4 +1130,34 @@ type SettingsStore interface {
 	// GetSettings returns the zero Settings until some are stored.
 	GetSettings(ctx context.Context) (Settings, error)
 	UpdateSettings(ctx context.Context, update func(Settings) (Settings, error)) (Settings, error)
+}
+
+// AppPassword is a password a user creates for one legacy app that cannot
+// do MFA: it works only where a protected app accepts app passwords, never
+// at the sign-in pages. It is random, with 128 bits or more of entropy,
+// so Hash is its SHA-256, as a client secret's is.
+type AppPassword struct {
+	ID     string
+	UserID string
+	Name   string
+	Hash   []byte
+	// LastUsedAt and LastUsedIP say when and from where it last worked,
+	// written at most every few minutes.
+	LastUsedAt time.Time `json:",omitzero"`
+	LastUsedIP string    `json:",omitempty"`
+	CreatedAt  time.Time
+}
+
+// MaxAppPasswords is how many app passwords a user may hold.
+const MaxAppPasswords = 20
+
+// AppPasswords stores app passwords. A user's are found by index.
+type AppPasswords interface {
+	// CreateAppPassword fails with ErrConflict when the user holds
+	// MaxAppPasswords already.
+	CreateAppPassword(ctx context.Context, p AppPassword) error
+	ListUserAppPasswords(ctx context.Context, userID string) ([]AppPassword, error)
+	UpdateAppPassword(ctx context.Context, id string, update func(AppPassword) (AppPassword, error)) (AppPassword, error)
+	DeleteAppPassword(ctx context.Context, id string) error
+	DeleteUserAppPasswords(ctx context.Context, userID string) error
 }

@@ -85,7 +85,11 @@ type OrgUnitPage struct {
 	Remember          string // "" inherits, else a duration such as 12h
 	RememberChoices   []Choice
 	InheritedRemember string
-	Affected          int // users the MFA setting applies to
+	// AppPasswords is "" (inherit), "on" or "off"; InheritedAppPasswords
+	// what inheriting gives.
+	AppPasswords          string
+	InheritedAppPasswords bool
+	Affected              int // users the MFA setting applies to
 	Parents           []NavLink
 	Notice            string
 	Errors            []FormError

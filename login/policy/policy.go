@@ -284,6 +284,8 @@ type OrgPolicy struct {
 	// is then a default, not a bound.
 	RememberMFA time.Duration
 	RememberSet bool
+	// AppPasswords lets users create app passwords.
+	AppPasswords bool
 }
 
 // Allows reports whether the policy lets users use methods of type t.
@@ -299,7 +301,7 @@ func Effective(chain []storage.OrgUnit) OrgPolicy {
 	if len(chain) > 0 {
 		p.MFAFrom, p.MFAFromID = chain[len(chain)-1].Name, chain[len(chain)-1].ID
 	}
-	mfaSet := false
+	mfaSet, appPasswordsSet := false, false
 	for _, ou := range chain {
 		if !mfaSet && ou.MFA != "" && ou.MFA != storage.MFAInherit {
 			p.MFA, p.MFAFrom, p.MFAFromID, mfaSet = ou.MFA, ou.Name, ou.ID, true
@@ -313,16 +315,20 @@ func Effective(chain []storage.OrgUnit) OrgPolicy {
 		if !p.RememberSet && ou.RememberMFA != nil {
 			p.RememberMFA, p.RememberSet = *ou.RememberMFA, true
 		}
+		if !appPasswordsSet && ou.AppPasswords != nil {
+			p.AppPasswords, appPasswordsSet = *ou.AppPasswords, true
+		}
 	}
 	return p
 }
 
 // Settings an org unit can loosen, as LooserThan names them.
 const (
-	SettingMFA      = "mfa"
-	SettingMethods  = "methods"
-	SettingRegions  = "regions"
-	SettingRemember = "remember"
+	SettingMFA          = "mfa"
+	SettingMethods      = "methods"
+	SettingRegions      = "regions"
+	SettingRemember     = "remember"
+	SettingAppPasswords = "app_passwords"
 )
 
 // mfaStrength orders MFA settings from loosest to strictest.
@@ -330,7 +336,8 @@ var mfaStrength = []storage.MFASetting{storage.MFAOptional, storage.MFAPrompted,
 
 // LooserThan names the settings on which p lets users in more easily than
 // q: a weaker MFA setting, a method or a phone region q does not allow, a
-// longer remember window than one q sets. defaultRegions stand for a nil
+// longer remember window than one q sets, app passwords q forbids.
+// defaultRegions stand for a nil
 // PhoneRegions.
 // Every per-unit setting belongs here: it is what stops a scoped admin
 // undoing, below them, what a unit above them imposes.
@@ -347,6 +354,9 @@ func (p OrgPolicy) LooserThan(q OrgPolicy, defaultRegions []string) []string {
 	}
 	if q.RememberSet && p.RememberMFA > q.RememberMFA {
 		out = append(out, SettingRemember)
+	}
+	if p.AppPasswords && !q.AppPasswords {
+		out = append(out, SettingAppPasswords)
 	}
 	return out
 }

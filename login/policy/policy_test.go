@@ -263,6 +263,9 @@ func TestLooserThan(t *testing.T) {
 	if got := (OrgPolicy{}).LooserThan(OrgPolicy{PhoneRegions: []string{"GB"}}, []string{"GB"}); got != nil {
 		t.Errorf("the default against itself: LooserThan = %v, want none", got)
 	}
+	if got := (OrgPolicy{AppPasswords: true}).LooserThan(OrgPolicy{}, nil); !reflect.DeepEqual(got, []string{SettingAppPasswords}) {
+		t.Errorf("app passwords where the floor forbids them: LooserThan = %v, want [app_passwords]", got)
+	}
 	// A remember window nobody set bounds nothing.
 	if got := (OrgPolicy{RememberMFA: hours(12)}).LooserThan(OrgPolicy{}, nil); got != nil {
 		t.Errorf("a window below an unset one: LooserThan = %v, want none", got)
@@ -272,7 +275,7 @@ func TestLooserThan(t *testing.T) {
 // TestLooserThanKnowsEverySetting fails when OrgPolicy grows a setting
 // that LooserThan does not compare: a scoped admin could loosen it.
 func TestLooserThanKnowsEverySetting(t *testing.T) {
-	compared := map[string]bool{"MFA": true, "AllowedMethods": true, "PhoneRegions": true, "RememberMFA": true,
+	compared := map[string]bool{"MFA": true, "AllowedMethods": true, "PhoneRegions": true, "RememberMFA": true, "AppPasswords": true,
 		"MFAFrom": false, "MFAFromID": false, "RememberSet": false} // where settings come from
 	for f := range reflect.TypeFor[OrgPolicy]().Fields() {
 		if _, ok := compared[f.Name]; !ok {

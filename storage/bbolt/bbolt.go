@@ -218,7 +218,7 @@ func setupAdminIndex(tx *bolt.Tx, meta *bolt.Bucket) error {
 func allBuckets() [][]byte {
 	names := [][]byte{auditBucket, auditByUserBucket, userTermsBucket, signingKeysBucket, secretsBucket}
 	for _, t := range []interface{ buckets() [][]byte }{
-		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, devices, attempts, notifications,
+		orgUnits, users, methods, exceptions, challenges, clients, authRequests, authCodes, accessTokens, refreshTokens, sessions, devices, attempts, notifications, appPasswords,
 	} {
 		names = append(names, t.buckets()...)
 	}

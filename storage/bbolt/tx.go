@@ -118,3 +118,15 @@ func (t boltTx) AppendAudit(e storage.AuditEvent) error {
 func (t boltTx) AddNotification(n storage.Notification) error {
 	return named("add notification", notifications.insert(t.tx, n))
 }
+
+func (t boltTx) CreateAppPassword(p storage.AppPassword) error {
+	return named("create app password", createAppPassword(t.tx, p))
+}
+
+func (t boltTx) DeleteAppPassword(id string) error {
+	return named("delete app password", appPasswords.delete(t.tx, id))
+}
+
+func (t boltTx) DeleteUserAppPasswords(userID string) error {
+	return named("delete user app passwords", appPasswords.deleteAll(t.tx, appPasswordsByUser, userID))
+}

@@ -13,9 +13,10 @@ func testOrgUnits(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	now := testNow()
 	root := storage.OrgUnit{ID: "root", Name: "Trust", MFA: storage.MFAOptional, CreatedAt: now}
-	remember := 12 * time.Hour
+	remember, appPasswords := 12*time.Hour, true
 	ward := storage.OrgUnit{ID: "ward", Name: "Ward 7", ParentID: "root", MFA: storage.MFAInherit, CreatedAt: now,
-		AllowedMethods: []string{storage.MethodTOTP, storage.MethodWebAuthn}, PhoneRegions: []string{"GB", "IE"}, RememberMFA: &remember}
+		AllowedMethods: []string{storage.MethodTOTP, storage.MethodWebAuthn}, PhoneRegions: []string{"GB", "IE"}, RememberMFA: &remember,
+		AppPasswords: &appPasswords}
 	for _, ou := range []storage.OrgUnit{root, ward} {
 		must(t, "CreateOrgUnit "+ou.ID, s.CreateOrgUnit(ctx, ou))
 	}

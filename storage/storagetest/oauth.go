@@ -28,7 +28,8 @@ func testClients(t *testing.T, s storage.Storage) {
 		TokensNotBefore:        now.Add(-time.Minute),
 		CreatedAt:              now,
 	}
-	spa := storage.Client{ID: "spa", Name: "Portal", RedirectURIs: []string{"https://portal.example.org/cb"}, CreatedAt: now}
+	spa := storage.Client{ID: "spa", Name: "Portal", RedirectURIs: []string{"https://portal.example.org/cb"}, CreatedAt: now,
+		Forward: &storage.ForwardAuth{Host: "wiki.example.org:8443", PathPrefix: "/wiki/", OrgUnitIDs: []string{"ward"}, AppPasswords: true}}
 	must(t, "create web", s.CreateClient(ctx, web))
 	must(t, "create spa", s.CreateClient(ctx, spa))
 

@@ -68,6 +68,8 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"Notifications", testNotifications},
 		{"NotificationClaimsRace", testNotificationClaimsRace},
 		{"Settings", testSettings},
+		{"AppPasswords", testAppPasswords},
+		{"AppPasswordLimitRace", testAppPasswordLimitRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
