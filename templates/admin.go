@@ -90,9 +90,9 @@ type OrgUnitPage struct {
 	AppPasswords          string
 	InheritedAppPasswords bool
 	Affected              int // users the MFA setting applies to
-	Parents           []NavLink
-	Notice            string
-	Errors            []FormError
+	Parents               []NavLink
+	Notice                string
+	Errors                []FormError
 }
 
 // Choice is one option of a radio group, select or checkbox list.
