@@ -347,6 +347,10 @@ func (h *Handler) saveOrgUnit(rq *request) {
 		return
 	}
 	h.svc.audit(rq.ctx(), rq.actor, storage.User{OrgUnitID: ou.ID}, "org_unit.updated", storage.OutcomeSuccess, unitChanges(ou, saved))
+	if err := h.svc.revokeAppPasswordsIn(rq.ctx(), rq.actor, forbidsAppPasswords(t, t.withUnit(saved), ou.ID)); err != nil {
+		rq.serverError(err)
+		return
+	}
 	rq.redirect("/admin/org-units/" + ou.ID + "?done=saved")
 }
 
@@ -619,4 +623,43 @@ func (s *Service) phoneRegions(t tree, ouID string) []string {
 		return r
 	}
 	return s.regions
+}
+
+// forbidsAppPasswords are the units in id's subtree that allowed app
+// passwords in before and do not in after.
+func forbidsAppPasswords(before, after tree, id string) []string {
+	var ids []string
+	after.walk(id, 0, func(ou storage.OrgUnit, _ int) bool {
+		if policy.Effective(before.chain(ou.ID)).AppPasswords && !policy.Effective(after.chain(ou.ID)).AppPasswords {
+			ids = append(ids, ou.ID)
+		}
+		return true
+	})
+	return ids
+}
+
+// revokeAppPasswordsIn revokes the app passwords of the users of units, a
+// page of users a write; the unit change's audit event says why.
+func (s *Service) revokeAppPasswordsIn(ctx context.Context, a Actor, units []string) error {
+	q := storage.UserQuery{OrgUnitIDs: units, Limit: 100}
+	for len(units) > 0 {
+		page, err := s.store.SearchUsers(ctx, q)
+		if err != nil {
+			return fmt.Errorf("search users: %w", err)
+		}
+		if err := s.store.Atomically(ctx, func(tx storage.Tx) error {
+			for _, u := range page.Users {
+				if err := tx.DeleteUserAppPasswords(u.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("revoke app passwords: %w", err)
+		}
+		if q.Cursor = page.Next; q.Cursor == "" {
+			return nil
+		}
+	}
+	return nil
 }

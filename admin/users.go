@@ -325,6 +325,12 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 	if ouID == u.OrgUnitID {
 		return u, nil
 	}
+	// A unit that forbids app passwords takes away those the user had.
+	chain, err := storage.OrgUnitChain(ctx, s.store, ouID)
+	if err != nil {
+		return u, err
+	}
+	keepAppPasswords := policy.Effective(chain).AppPasswords
 	now := s.now()
 	moved := u
 	moved.OrgUnitID = ouID // the event is the new unit's
@@ -334,7 +340,10 @@ func (s *Service) MoveUser(ctx context.Context, a Actor, userID, ouID string) (s
 			cur.OrgUnitID, cur.UpdatedAt = ouID, now
 			return cur, nil
 		})
-		return err
+		if err != nil || keepAppPasswords {
+			return err
+		}
+		return tx.DeleteUserAppPasswords(u.ID)
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return u, errUnitGone
@@ -380,9 +389,13 @@ func (s *Service) SetDisabled(ctx context.Context, a Actor, userID string, disab
 	return nil
 }
 
-// signOut ends a user's sessions and revokes their tokens, in tx.
+// signOut ends a user's sessions and revokes their tokens and app
+// passwords, in tx.
 func signOut(tx storage.Tx, userID string) error {
 	if err := tx.DeleteUserSessions(userID); err != nil {
+		return err
+	}
+	if err := tx.DeleteUserAppPasswords(userID); err != nil {
 		return err
 	}
 	return tx.RevokeUserTokens(userID)
@@ -503,7 +516,11 @@ func (s *Service) changeRole(ctx context.Context, a Actor, userID string, b stor
 			cur.UpdatedAt = now
 			return cur, nil
 		})
-		return err
+		if err != nil || !grant {
+			return err
+		}
+		// A role holder uses their second factor everywhere.
+		return tx.DeleteUserAppPasswords(u.ID)
 	}); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}

@@ -95,7 +95,9 @@ type Store interface {
 	storage.RememberedDevices
 	storage.Secrets
 	storage.Throttle
+	storage.AppPasswords
 	GetClient(ctx context.Context, id string) (storage.Client, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
 	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error
@@ -112,7 +114,9 @@ type Handler struct {
 	pages    *templates.Templates
 	cookies  atomic.Pointer[sessions.CookieStore] // replaced by RotateCookieKeys
 	throttle throttle
-	starts   *rateLimiter
+	// appPasswordUses coalesces the writes app password uses make.
+	appPasswordUses appPasswordUses
+	starts          *rateLimiter
 	// browserMACKey keys the MACs bound to a browser cookie: form tokens
 	// and the known-device cookie. (Stored under the purpose "csrf", its
 	// first use.)
@@ -198,20 +202,25 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+securityPath+"/confirm", h.showConfirm)
 	mux.HandleFunc("GET "+securityPath+"/call-status", h.enrolCallStatus)
 	mux.HandleFunc("GET "+passwordPath, h.showOwnPassword)
+	mux.HandleFunc("GET "+appPasswordsPath+"/new", h.showNewAppPassword)
 	for path, handle := range map[string]http.HandlerFunc{
-		"/add/{type}":         h.postAdd,
-		"/add/{type}/finish":  h.postFinish,
-		"/remove":             h.postRemove,
-		"/preferred":          h.postPreferred,
-		"/recovery":           h.postRecovery,
-		"/mfa":                h.postMFA,
-		"/sign-out-others":    h.postSignOutOthers,
-		"/password":           h.postOwnPassword,
-		"/devices/forget":     h.postForgetDevice,
-		"/devices/forget-all": h.postForgetDevices,
+		"/add/{type}":               h.postAdd,
+		"/add/{type}/finish":        h.postFinish,
+		"/remove":                   h.postRemove,
+		"/preferred":                h.postPreferred,
+		"/recovery":                 h.postRecovery,
+		"/mfa":                      h.postMFA,
+		"/sign-out-others":          h.postSignOutOthers,
+		"/password":                 h.postOwnPassword,
+		"/devices/forget":           h.postForgetDevice,
+		"/devices/forget-all":       h.postForgetDevices,
+		"/app-passwords":            h.postAppPassword,
+		"/app-passwords/revoke":     h.postRevokeAppPassword,
+		"/app-passwords/revoke-all": h.postRevokeAppPasswords,
 	} {
 		mux.Handle("POST "+securityPath+path, cop.Handler(handle))
 	}
+	h.registerForward(mux)
 	mux.HandleFunc("GET /authorize/callback", h.callback)
 	// Every other method too: op's own callback would issue a code for any
 	// done request, in any browser, as often as asked.
@@ -309,12 +318,19 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, a storage.AuthReq
 // parties use, and comes back to returnTo, a local path. page says what the
 // page needs.
 func (h *Handler) startInternal(w http.ResponseWriter, r *http.Request, returnTo string, sess *storage.Session, page policy.Page) {
+	h.startFor(w, r, returnTo, sess, policy.ForPage(page), "")
+}
+
+// startFor is startInternal for a sign-in that needs need, on behalf of
+// client clientID (a protected app, named on the sign-in pages), or of
+// none.
+func (h *Handler) startFor(w http.ResponseWriter, r *http.Request, returnTo string, sess *storage.Session, need storage.Requirement, clientID string) {
 	r = h.ensureBrowser(w, r)
 	now := h.cfg.Now()
 	a := storage.AuthRequest{
-		ID: storage.NewID(), ReturnTo: returnTo, BrowserHash: hashBrowser(h.browserID(r)),
+		ID: storage.NewID(), ClientID: clientID, ReturnTo: returnTo, BrowserHash: hashBrowser(h.browserID(r)),
 		CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute), Step: string(StepPassword),
-		Requirement: policy.ForPage(page),
+		Requirement: need,
 	}
 	if sess != nil {
 		a.HintUserID = sess.UserID

@@ -159,8 +159,11 @@ func afterVerify(r *http.Request) string {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return r.URL.RequestURI() // a Security info page: the routes say so
 	}
-	if r.URL.Path == passwordPath {
+	switch r.URL.Path {
+	case passwordPath:
 		return passwordPath
+	case appPasswordsPath:
+		return appPasswordsPath + "/new"
 	}
 	if t := r.PathValue("type"); t != "" {
 		add := securityPath + "/add/" + url.PathEscape(t)
@@ -249,6 +252,10 @@ func (h *Handler) showSecurity(w http.ResponseWriter, r *http.Request) {
 	p.CanRecovery = p.HasOwn && h.offers(acct.policy.org, storage.MethodRecovery)
 	p.PasswordChanged = acct.user.PasswordChangedAt
 	var err error
+	if p.AppPasswords, err = h.appPasswordRows(r, acct); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	if p.Devices, err = h.deviceRows(r, acct); err != nil {
 		h.serverError(w, r, err)
 		return
@@ -340,15 +347,17 @@ func (h *Handler) deviceRows(r *http.Request, acct account) ([]templates.DeviceR
 
 // notices are the messages shown after an action, by ?done=.
 var notices = map[string]string{
-	"added":         "Method added.",
-	"removed":       "Method removed.",
-	"preferred":     "Preferred method changed.",
-	"mfa-on":        "Multi-factor authentication is on.",
-	"mfa-off":       "Multi-factor authentication is off.",
-	"signedout":     "Your other sessions are signed out.",
-	"password":      "Password changed. Your other sessions are signed out.",
-	"forgotten":     "Device forgotten: it will ask for your second factor at your next sign-in there.",
-	"all-forgotten": "All devices forgotten: each will ask for your second factor at your next sign-in there.",
+	"added":                 "Method added.",
+	"removed":               "Method removed.",
+	"preferred":             "Preferred method changed.",
+	"mfa-on":                "Multi-factor authentication is on.",
+	"mfa-off":               "Multi-factor authentication is off.",
+	"signedout":             "Your other sessions are signed out.",
+	"password":              "Password changed. Your other sessions are signed out.",
+	"forgotten":             "Device forgotten: it will ask for your second factor at your next sign-in there.",
+	"all-forgotten":         "All devices forgotten: each will ask for your second factor at your next sign-in there.",
+	"app-password-revoked":  "App password revoked: the app using it can no longer sign in with it.",
+	"app-passwords-revoked": "All your app passwords are revoked.",
 }
 
 // sentence capitalises a message's first letter and ends it with a full stop.

@@ -118,6 +118,7 @@ type Tx interface {
 	AppendAudit(e AuditEvent) error
 	AddNotification(n Notification) error
 	CreateAppPassword(p AppPassword) error
+	UpdateAppPassword(id string, update func(AppPassword) (AppPassword, error)) (AppPassword, error)
 	DeleteAppPassword(id string) error
 	DeleteUserAppPasswords(userID string) error
 }

@@ -243,6 +243,8 @@ type SecurityPage struct {
 	Excepted bool
 	// Devices are the browsers that skip the user's second factor now.
 	Devices []DeviceRow
+	// AppPasswords is nil where the user may have none and has none.
+	AppPasswords *AppPasswordsSection
 	// PasswordChanged is when the user's password was last set.
 	PasswordChanged time.Time
 }

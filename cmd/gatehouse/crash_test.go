@@ -73,6 +73,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it under load")
 	}
+	t.Parallel() // much of it waits on another process: overlap it with the other slow tests
 	seed := time.Now().UnixNano()
 	t.Logf("random seed %d", seed)
 	rnd := rand.New(rand.NewPCG(uint64(seed), 0))

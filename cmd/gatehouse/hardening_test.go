@@ -53,6 +53,7 @@ func TestThrottleHoldsUnderParallelGuesses(t *testing.T) {
 // meanwhile, still gets no more guesses checked than the account's budget.
 // Only real failures count against an account or an address.
 func TestRushFromOneAddress(t *testing.T) {
+	t.Parallel() // long: overlap it with the other slow tests
 	e := newSeededEnv(t, nil, func(c *Config) {
 		c.Limits.AuthRequestsPerMinute = defaultConfig().Limits.AuthRequestsPerMinute
 	})

@@ -19,6 +19,7 @@ func TestNoticeAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it")
 	}
+	t.Parallel() // much of it waits on another process: overlap it with the other slow tests
 	s := newCrashSite(t, buildGatehouse(t), 1)
 	u := s.users[0]
 	s.configure(closedPort(t))

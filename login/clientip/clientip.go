@@ -71,6 +71,14 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
+// Trusted reports whether r came straight from one of the proxies, so
+// that what it says of the request it forwards (its X-Forwarded-* and
+// X-Original-URL headers) may be believed.
+func (p Proxies) Trusted(r *http.Request) bool {
+	peer, ok := parseAddr(r.RemoteAddr)
+	return ok && p.trusts(peer)
+}
+
 // ClientIP is the address r came from. On a connection from a trusted
 // proxy it is the rightmost address in X-Forwarded-For that is not itself
 // a trusted proxy: each proxy appends the address it was connected from,

@@ -50,6 +50,7 @@ var Events = []Event{
 	{Name: "mfa.reset", Label: "An admin resets a user's multi-factor authentication", Subject: "Your multi-factor authentication was reset", Texted: true},
 	{Name: "user.password_reset", Label: "An admin resets a user's password", Subject: "Your password was reset", Texted: true},
 	{Name: "access_pass.issued", Label: "The helpdesk issues a user a temporary access pass", Subject: "A temporary access pass was made for your account", Texted: true},
+	{Name: "app_password.created", Label: "A user creates an app password", Subject: "An app password was created for your account"},
 	{Name: "exception.approved", Label: "An exception is granted (told to the user)", Subject: "An exception to multi-factor authentication was granted on your account"},
 	{Name: "exception.revoked", Label: "An exception is revoked (told to the user)", Subject: "The exception to multi-factor authentication on your account has ended"},
 	{Name: "exception.ending", Label: "A long-term exception ends the next day (told to the user)", Subject: "The exception to multi-factor authentication on your account ends tomorrow"},
@@ -90,6 +91,8 @@ func sentence(event, what string, byAdmin bool) string {
 		return "An administrator reset your password and made you a one-time password. Everywhere you were signed in has been signed out."
 	case event == "access_pass.issued":
 		return "Your helpdesk made a temporary access pass for your account: for a few hours it lets you sign in without your other ways to sign in."
+	case event == "app_password.created":
+		return "An app password, " + what + ", was created for your account. It lets an app sign in as you without your second factor."
 	case event == "exception.approved":
 		return "Your helpdesk granted an exception on your account, " + what + ": until it ends you can sign in without a second factor."
 	case event == "exception.revoked":
@@ -180,6 +183,9 @@ type Facts struct {
 // Dec 2026 08:00 UTC".
 func (n *Notifier) what(f Facts) string {
 	d := f.Details
+	if d["app_password"] != "" {
+		return "\u201c" + d["name"] + "\u201d"
+	}
 	if kind, ok := policy.KindOf(d["kind"]); ok {
 		what := strings.ToLower(kind.Label)
 		if r, ok := kind.Reason(d["reason"]); ok {

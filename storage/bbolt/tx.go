@@ -130,3 +130,8 @@ func (t boltTx) DeleteAppPassword(id string) error {
 func (t boltTx) DeleteUserAppPasswords(userID string) error {
 	return named("delete user app passwords", appPasswords.deleteAll(t.tx, appPasswordsByUser, userID))
 }
+
+func (t boltTx) UpdateAppPassword(id string, update func(storage.AppPassword) (storage.AppPassword, error)) (storage.AppPassword, error) {
+	p, err := appPasswords.update(t.tx, id, update)
+	return p, named("update app password", err)
+}
