@@ -98,10 +98,18 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, redirect b
 	case app.Forward.AppPasswords && !acceptsHTML(r):
 		basicChallenge(w, app)
 	case redirect:
-		http.Redirect(w, r, h.cfg.Issuer+ForwardStartPath+"?rd="+url.QueryEscape(orig.String()), http.StatusFound)
+		http.Redirect(w, r, h.signInURL(orig), http.StatusFound)
 	default:
+		// nginx answers the browser itself: the configuration sends it to
+		// this Location (see the README).
+		w.Header().Set("Location", h.signInURL(orig))
 		http.Error(w, "sign in first", http.StatusUnauthorized)
 	}
+}
+
+// signInURL is where a browser signs in to go on to orig.
+func (h *Handler) signInURL(orig *url.URL) string {
+	return h.cfg.Issuer + ForwardStartPath + "?rd=" + url.QueryEscape(orig.String())
 }
 
 func (h *Handler) forwardError(w http.ResponseWriter, r *http.Request, err error) {

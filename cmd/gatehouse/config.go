@@ -402,7 +402,9 @@ func (c Config) validateWebAuthn(bad func(setting, format string, args ...any)) 
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	// localhost and every name under it are loopback (RFC 6761), as
+	// browsers treat them.
+	if host = strings.ToLower(strings.TrimSuffix(host, ".")); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/factors/apppassword"
+	"github.com/gatehouse-id/gatehouse/storage"
+)
+
+// nginxConf is the nginx configuration the README gives, as tested: the
+// issuer's host proxied to Gatehouse, and each protected app behind
+// auth_request. {{...}} are filled in by the test.
+const nginxConf = `# Gatehouse itself.
+server {
+    listen {{listen}};
+    server_name id.localhost;
+    location / {
+        proxy_pass http://{{gatehouse}};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+    }
+}
+
+# A protected app: every request is asked of Gatehouse first.
+server {
+    listen {{listen}};
+    server_name {{app_hosts}};
+
+    location / {
+        auth_request /.gatehouse/auth;
+        # Who signed in, for the app.
+        auth_request_set $gatehouse_user $upstream_http_remote_user;
+        auth_request_set $gatehouse_email $upstream_http_remote_email;
+        auth_request_set $gatehouse_name $upstream_http_remote_name;
+        auth_request_set $gatehouse_groups $upstream_http_remote_groups;
+        proxy_set_header Remote-User $gatehouse_user;
+        proxy_set_header Remote-Email $gatehouse_email;
+        proxy_set_header Remote-Name $gatehouse_name;
+        proxy_set_header Remote-Groups $gatehouse_groups;
+        # Not signed in: a browser is sent to sign in, a legacy client
+        # is asked for an app password.
+        auth_request_set $signin_url $upstream_http_location;
+        auth_request_set $challenge $upstream_http_www_authenticate;
+        error_page 401 = @signin;
+        proxy_pass http://{{app}};
+        proxy_set_header Host $http_host;
+    }
+
+    location = /.gatehouse/auth {
+        internal;
+        proxy_pass http://{{gatehouse}}/forward-auth;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+
+    # Where Gatehouse hands a signed-in browser to the app's host.
+    location = /.gatehouse/callback {
+        proxy_pass http://{{gatehouse}};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+
+    location @signin {
+        if ($signin_url = "") {
+            add_header WWW-Authenticate $challenge always;
+            return 401;
+        }
+        return 302 $signin_url;
+    }
+}
+`
+
+// startNginx runs nginx, as an unprivileged process with its own prefix,
+// serving conf on listen; it fails the test when nginx is missing on CI,
+// and skips it elsewhere.
+func startNginx(t *testing.T, conf string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("nginx is not installed (.ci/run installs Debian's nginx-light)")
+		}
+		t.Skip("nginx is not installed")
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-nginx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Readable and writable by the unprivileged user nginx runs as.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	main := fmt.Sprintf(`daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 128; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, conf)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+	if os.Geteuid() == 0 {
+		// CI runs as root: nginx runs as nobody all the same.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		cmd.Wait()
+		if t.Failed() {
+			for _, f := range []string{"stderr", "error.log"} {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				t.Logf("nginx %s:\n%s", f, b)
+			}
+		}
+	})
+}
+
+// forwardSite is Gatehouse at id.localhost and protected apps at other
+// *.localhost names, all behind one nginx on loopback; browsers reach every
+// name through it, each with cookies of its own, as real hosts would.
+type forwardSite struct {
+	*env
+	addr string // nginx's host:port
+	port string
+}
+
+// newForwardSite starts a tiny app that echoes who nginx says signed in,
+// Gatehouse trusting the loopback proxy, and nginx in front of both for
+// appHosts.
+func newForwardSite(t *testing.T, appHosts ...string) *forwardSite {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nginx takes it
+	_, port, _ := net.SplitHostPort(addr)
+	e := newSeededEnv(t, nil, func(c *Config) {
+		c.Issuer = "http://id.localhost:" + port
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+	})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app: %s %s user=%q email=%q name=%q groups=%q\n", r.Host, r.URL.RequestURI(),
+			r.Header.Get("Remote-User"), r.Header.Get("Remote-Email"), r.Header.Get("Remote-Name"), r.Header.Get("Remote-Groups"))
+	}))
+	t.Cleanup(app.Close)
+	conf := strings.NewReplacer("{{listen}}", addr, "{{gatehouse}}", e.srv.Listener.Addr().String(),
+		"{{app}}", strings.TrimPrefix(app.URL, "http://"), "{{app_hosts}}", strings.Join(appHosts, " ")).Replace(nginxConf)
+	startNginx(t, conf)
+	s := &forwardSite{env: e, addr: addr, port: port}
+	// Wait for nginx to listen.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx is not listening on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// url is the address of path on host, through nginx.
+func (s *forwardSite) url(host, path string) string { return "http://" + host + ":" + s.port + path }
+
+// addApp registers a protected app at host.
+func (s *forwardSite) addApp(name, host string, f func(*storage.Client)) storage.Client {
+	s.t.Helper()
+	c := storage.Client{ID: storage.NewID(), Name: name, MinimumACR: "pwd", CreatedAt: s.clock.Now(),
+		Forward: &storage.ForwardAuth{Host: host + ":" + s.port}}
+	if f != nil {
+		f(&c)
+	}
+	if err := s.store.CreateClient(context.Background(), c); err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// acceptHTML marks every request a browser's, as a real browser's Accept
+// header does.
+type acceptHTML struct{ http.RoundTripper }
+
+func (a acceptHTML) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Accept") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Accept", "text/html,application/xhtml+xml")
+	}
+	return a.RoundTripper.RoundTrip(r)
+}
+
+// browser is a browser that reaches every host through nginx.
+func (s *forwardSite) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, s.addr)
+	}
+	return &browser{e: s.env, client: &http.Client{Jar: jar, Transport: acceptHTML{&http.Transport{DialContext: dial}}}}
+}
+
+// legacy is a client with no cookies and no browser: a mail program.
+func (s *forwardSite) legacy(host, path, username, password string) *http.Response {
+	s.t.Helper()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, s.addr)
+	}}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, s.url(host, path), nil)
+	if username != "" {
+		req.SetBasicAuth(username, password)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+var appPasswordShown = regexp.MustCompile(`<code id="app_password">([^<]+)</code>`)
+
+var appEcho = regexp.MustCompile(`app: (\S+) (\S+) user="([^"]*)" email="([^"]*)" name="([^"]*)" groups="([^"]*)"`)
+
+// TestForwardAuthNginx: behind a real nginx with auth_request, on host
+// names of their own, a browser with no session is sent to sign in and
+// comes back to the URL it asked for, with the user in the app's headers;
+// an app whose minimum is mfa asks for the second factor (step-up); an
+// app password works over Basic, a wrong or revoked one does not, a role
+// holder can have none; a user of a unit the app does not admit gets 403;
+// signing out ends the app's cookie too.
+func TestForwardAuthNginx(t *testing.T) {
+	ctx := context.Background()
+	s := newForwardSite(t, "wiki.localhost", "secure.localhost", "payroll.localhost", "elsewhere.localhost")
+	root, _ := findOrgUnit(ctx, s.store, "")
+	on := true
+	if _, err := s.store.UpdateOrgUnit(ctx, root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) { ou.AppPasswords = &on; return ou, nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.addOrgUnits(storage.OrgUnit{ID: "finance", Name: "Finance"}, storage.OrgUnit{ID: "wards", Name: "Wards"})
+	s.addApp("Wiki", "wiki.localhost", func(c *storage.Client) { c.Forward.AppPasswords = true })
+	s.addApp("Records", "secure.localhost", func(c *storage.Client) { c.MinimumACR = "mfa"; c.ExceptionsAllowed = false })
+	s.addApp("Payroll", "payroll.localhost", func(c *storage.Client) { c.Forward.OrgUnitIDs = []string{"finance"} })
+	alice := s.placeUser(s.addUser("alice", alicePassword), "wards")
+	key := s.addAuthenticatorApp(alice)
+
+	// No session: to sign in, and back at the URL asked for.
+	b := s.browser()
+	target := s.url("wiki.localhost", "/page/1?a=1&b=two%20words")
+	p := b.get(target)
+	if !strings.Contains(p.body, `name="password"`) || p.resp.Request.URL.Host != "id.localhost:"+s.port {
+		t.Fatalf("an app page with no session: want the sign-in page at id.localhost, got status %d at %s\n%s", p.status(), p.resp.Request.URL, p.body)
+	}
+	p = b.passChallenge(b.submitPassword(p, "alice", alicePassword), s.totpCode(key))
+	m := appEcho.FindStringSubmatch(p.body)
+	if m == nil || p.resp.Request.URL.String() != target {
+		t.Fatalf("after signing in: want the app at %s, got status %d at %s\n%s", target, p.status(), p.resp.Request.URL, p.body)
+	}
+	if got := m[2:]; got[0] != "/page/1?a=1&b=two%20words" || got[1] != "alice" || got[2] != "alice@example.org" || got[3] != "User alice" || got[4] != "/Organisation/Wards" {
+		t.Errorf("the app saw %q", got)
+	}
+	for _, c := range b.client.Jar.Cookies(&url.URL{Scheme: "http", Host: "wiki.localhost:" + s.port}) {
+		if c.Name == "gatehouse-session" {
+			t.Error("the Gatehouse session cookie reached the app's host")
+		}
+	}
+	if p = b.get(s.url("wiki.localhost", "/other")); !strings.Contains(p.body, `app: wiki.localhost:`+s.port+` /other user="alice"`) {
+		t.Errorf("a second page: status %d\n%s", p.status(), p.body)
+	}
+
+	// Step-up: carol, with MFA off, signs in to the wiki with her password
+	// alone; the records app, whose minimum is mfa, asks for her second
+	// factor before it lets her in.
+	carol := s.placeUser(s.addUser("carol", alicePassword), "wards")
+	carolKey := s.addAuthenticatorApp(carol)
+	if _, err := s.store.UpdateUser(ctx, carol.ID, func(u storage.User) (storage.User, error) { u.MFAEnabled = false; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	bc := s.browser()
+	p = bc.submitPassword(bc.get(s.url("wiki.localhost", "/")), "carol", alicePassword)
+	if !strings.Contains(p.body, `user="carol"`) {
+		t.Fatalf("carol at the wiki with a password: status %d\n%s", p.status(), p.body)
+	}
+	p = bc.get(s.url("secure.localhost", "/chart"))
+	if !strings.Contains(p.body, "Verify it's you") {
+		t.Fatalf("carol at the records app: want the step-up challenge, got status %d at %s\n%s", p.status(), p.resp.Request.URL, p.body)
+	}
+	s.clock.Advance(30 * time.Second) // the next code
+	if p = bc.passChallenge(p, s.totpCode(carolKey)); !strings.Contains(p.body, `/chart user="carol"`) {
+		t.Errorf("after the step-up: status %d at %s\n%s", p.status(), p.resp.Request.URL, p.body)
+	}
+
+	// Alice creates an app password on Security info: it works over Basic
+	// at the app that takes them, and nowhere else; a wrong one does not,
+	// and once revoked, neither does hers.
+	p = b.get(s.issuer + "/security/app-passwords/new")
+	f := p.form()
+	f.Set("name", "Mail on my phone")
+	p = b.post("/security/app-passwords", f)
+	pw := appPasswordShown.FindStringSubmatch(p.body)
+	if pw == nil {
+		t.Fatalf("creating an app password: status %d\n%s", p.status(), p.body)
+	}
+	if r := s.legacy("wiki.localhost", "/dav", "alice", pw[1]); r.StatusCode != http.StatusOK {
+		t.Errorf("alice's app password: status %d, want 200", r.StatusCode)
+	}
+	for name, c := range map[string][2]string{"wrong": {"alice", pw[1][:len(pw[1])-1] + "x"}, "none": {"", ""}, "another user": {"carol", pw[1]}} {
+		r := s.legacy("wiki.localhost", "/dav", c[0], c[1])
+		if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), `Basic realm="Wiki"`) {
+			t.Errorf("%s: status %d, WWW-Authenticate %q; want 401 with a Basic challenge", name, r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if r := s.legacy("secure.localhost", "/dav", "alice", pw[1]); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an app password where the app takes none: status %d, want 401", r.StatusCode)
+	}
+	if p := b.get(s.issuer + "/security"); !strings.Contains(p.body, "Mail on my phone") || strings.Contains(p.body, pw[1]) {
+		t.Errorf("Security info lists the app password without showing it again: %v", strings.Contains(p.body, pw[1]))
+	}
+	list, _ := s.store.ListUserAppPasswords(ctx, alice.ID)
+	if len(list) != 1 || list[0].LastUsedIP != "127.0.0.1" {
+		t.Errorf("alice's app passwords after a use: %+v", list)
+	}
+	b.securityPost("/security/app-passwords/revoke", url.Values{"app_password": {list[0].ID}})
+	if r := s.legacy("wiki.localhost", "/dav", "alice", pw[1]); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a revoked app password: status %d, want 401", r.StatusCode)
+	}
+
+	// A role holder can make none, and one made for them anyway is refused.
+	dave := s.withRole(s.placeUser(s.addUser("dave", alicePassword), "wards"), storage.RoleHelpdesk)
+	daveKey, bd := s.addAuthenticatorApp(dave), s.browser()
+	bd.passChallenge(bd.submitPassword(bd.get(s.url("wiki.localhost", "/")), "dave", alicePassword), s.totpCode(daveKey))
+	if p := bd.get(s.issuer + "/security/app-passwords/new"); p.status() != http.StatusForbidden {
+		t.Errorf("a helpdesk member creating an app password: status %d, want 403", p.status())
+	}
+	davePW, dp, _ := apppassword.New(dave.ID, "Planted for dave", s.clock.Now())
+	if err := s.store.CreateAppPassword(ctx, dp); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.legacy("wiki.localhost", "/dav", "dave", davePW); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a role holder's app password: status %d, want 401", r.StatusCode)
+	}
+
+	// Not this unit's app.
+	if p = b.get(s.url("payroll.localhost", "/")); p.status() != http.StatusForbidden {
+		t.Errorf("payroll for a user in Wards: status %d, want 403\n%s", p.status(), p.body)
+	}
+	// No app registered for the host.
+	if p = b.get(s.url("elsewhere.localhost", "/")); p.status() != http.StatusForbidden {
+		t.Errorf("a host no app is registered for: status %d, want 403", p.status())
+	}
+
+	// Signing out at Gatehouse ends the app's cookie too.
+	b.signOut(t, "signing out", b.get(s.issuer+"/security"))
+	if p = b.get(s.url("wiki.localhost", "/after")); !strings.Contains(p.body, `name="password"`) {
+		t.Errorf("the app after signing out: want the sign-in page, got status %d\n%s", p.status(), p.body)
+	}
+}
