@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -399,5 +400,109 @@ func TestForwardAuthNginx(t *testing.T) {
 	b.signOut(t, "signing out", b.get(s.issuer+"/security"))
 	if p = b.get(s.url("wiki.localhost", "/after")); !strings.Contains(p.body, `name="password"`) {
 		t.Errorf("the app after signing out: want the sign-in page, got status %d\n%s", p.status(), p.body)
+	}
+}
+
+// TestForwardAuthBadInput: forward-auth answers only a trusted proxy, and
+// what it cannot use (no original URL, a malformed or huge one, a host no
+// app is registered for, a malformed Basic header) gets a clear 400, 401
+// or 403, never a 500; the sign-in start and the callback refuse what was
+// not made for them, so neither is an open redirect; and no password sent
+// is logged or audited.
+func TestForwardAuthBadInput(t *testing.T) {
+	ctx := context.Background()
+	untrusted := newEnv(t)
+	if p := untrusted.send(untrusted.request("GET", "/forward-auth", "", "", "X-Original-URL", "http://wiki.localhost/")); p.status() != http.StatusForbidden {
+		t.Errorf("forward-auth from a peer that is not a trusted proxy: status %d, want 403", p.status())
+	}
+
+	e := newSeededEnv(t, nil, func(c *Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	root, _ := findOrgUnit(ctx, e.store, "")
+	on := true
+	if _, err := e.store.UpdateOrgUnit(ctx, root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) { ou.AppPasswords = &on; return ou, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateClient(ctx, storage.Client{ID: "wiki", Name: "Wiki", MinimumACR: "pwd", CreatedAt: e.clock.Now(),
+		Forward: &storage.ForwardAuth{Host: "wiki.localhost", AppPasswords: true}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.addUser("alice", alicePassword)
+	secret, ap, _ := apppassword.New(alice.ID, "Mail on my phone", e.clock.Now())
+	if err := e.store.CreateAppPassword(ctx, ap); err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "wrong-password-that-must-not-be-logged"
+	basic := func(user, pw string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw)) }
+	for _, c := range []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"no original URL", nil, http.StatusBadRequest},
+		{"a relative original URL", []string{"X-Original-URL", "/page"}, http.StatusBadRequest},
+		{"another scheme", []string{"X-Original-URL", "ftp://wiki.localhost/"}, http.StatusBadRequest},
+		{"a huge original URL", []string{"X-Original-URL", "http://wiki.localhost/" + strings.Repeat("a", 20<<10)}, http.StatusBadRequest},
+		{"X-Forwarded-* without a host", []string{"X-Forwarded-Proto", "https", "X-Forwarded-Uri", "/"}, http.StatusBadRequest},
+		{"a host no app is registered for", []string{"X-Original-URL", "http://evil.example/"}, http.StatusForbidden},
+		{"Basic that is not base64", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", "Basic !!!"}, http.StatusBadRequest},
+		{"Basic without a colon", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice"))}, http.StatusBadRequest},
+		{"a huge Basic password", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", basic("alice", strings.Repeat("p", 10<<10))}, http.StatusBadRequest},
+		{"a wrong app password", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", basic("alice", wrong)}, http.StatusUnauthorized},
+		{"an account password in place of an app password", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", basic("alice", alicePassword)}, http.StatusUnauthorized},
+		{"X-Forwarded-*", []string{"X-Forwarded-Proto", "http", "X-Forwarded-Host", "wiki.localhost", "X-Forwarded-Uri", "/x", "Authorization", basic("alice", secret)}, http.StatusOK},
+	} {
+		if p := e.send(e.request("GET", "/forward-auth", "", "", c.header...)); p.status() != c.want {
+			t.Errorf("%s: status %d, want %d\n%s", c.name, p.status(), c.want, p.body)
+		}
+	}
+	events, err := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		for _, v := range ev.Details {
+			if strings.Contains(v, wrong) || strings.Contains(v, alicePassword) || strings.Contains(v, secret) {
+				t.Errorf("audit event %s holds a password: %v", ev.Action, ev.Details)
+			}
+		}
+	}
+
+	for _, rd := range []string{"http://evil.example/", "javascript:alert(1)", "//evil.example/", "http://wiki.localhost@evil.example/", ""} {
+		p := e.send(e.request("GET", "/forward-auth/start?rd="+url.QueryEscape(rd), "", ""))
+		if p.status() != http.StatusBadRequest || p.resp.Header.Get("Location") != "" {
+			t.Errorf("start for %q: status %d, Location %q; want 400 and no redirect", rd, p.status(), p.resp.Header.Get("Location"))
+		}
+	}
+	// A handoff code works once, and only on the host it was made for.
+	b := e.newBrowser()
+	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
+	handoff := func() *url.URL {
+		p := b.stepper().get(e.issuer + "/forward-auth/start?rd=" + url.QueryEscape("http://wiki.localhost/x"))
+		if loc := p.location(); p.status() == http.StatusSeeOther && loc.Host == "wiki.localhost" && loc.Path == "/.gatehouse/callback" {
+			return loc
+		}
+		t.Fatalf("start with a session: status %d, Location %q", p.status(), p.resp.Header.Get("Location"))
+		return nil
+	}
+	callback := func(loc *url.URL, host string) page {
+		req := e.request("GET", loc.RequestURI(), "", "")
+		req.Host = host
+		return e.send(req)
+	}
+	loc := handoff()
+	if p := callback(loc, "wiki.localhost"); p.status() != http.StatusSeeOther || p.resp.Header.Get("Location") != "http://wiki.localhost/x" ||
+		!strings.HasPrefix(p.resp.Header.Get("Set-Cookie"), "gatehouse-app=") {
+		t.Errorf("the callback: status %d, Location %q, Set-Cookie %q", p.status(), p.resp.Header.Get("Location"), p.resp.Header.Get("Set-Cookie"))
+	}
+	if p := callback(loc, "wiki.localhost"); p.status() != http.StatusBadRequest {
+		t.Errorf("the same code again: status %d, want 400", p.status())
+	}
+	if p := callback(handoff(), "evil.localhost"); p.status() != http.StatusBadRequest || p.resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("a code on another host: status %d, Set-Cookie %q; want 400 and none", p.status(), p.resp.Header.Get("Set-Cookie"))
+	}
+	for _, code := range []string{"", "bogus", strings.Repeat("x", 5000)} {
+		if p := e.send(e.request("GET", "/.gatehouse/callback?code="+url.QueryEscape(code), "", "")); p.status() != http.StatusBadRequest {
+			t.Errorf("callback with code %.20q: status %d, want 400", code, p.status())
+		}
 	}
 }
