@@ -403,6 +403,30 @@ func TestForwardAuthNginx(t *testing.T) {
 	}
 }
 
+// newForwardEnv is Gatehouse trusting the loopback proxy, with a wiki at
+// wiki.localhost that takes app passwords, and alice, with an app password
+// for it.
+func newForwardEnv(tb testing.TB) (e *env, alice storage.User, appPassword string) {
+	tb.Helper()
+	ctx := context.Background()
+	e = newSeededEnv(tb, nil, func(c *Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	root, _ := findOrgUnit(ctx, e.store, "")
+	on := true
+	if _, err := e.store.UpdateOrgUnit(ctx, root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) { ou.AppPasswords = &on; return ou, nil }); err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.store.CreateClient(ctx, storage.Client{ID: "wiki", Name: "Wiki", MinimumACR: "pwd", CreatedAt: e.clock.Now(),
+		Forward: &storage.ForwardAuth{Host: "wiki.localhost", AppPasswords: true}}); err != nil {
+		tb.Fatal(err)
+	}
+	alice = e.addUser("alice", alicePassword)
+	appPassword, ap, _ := apppassword.New(alice.ID, "Mail on my phone", e.clock.Now())
+	if err := e.store.CreateAppPassword(ctx, ap); err != nil {
+		tb.Fatal(err)
+	}
+	return e, alice, appPassword
+}
+
 // TestForwardAuthBadInput: forward-auth answers only a trusted proxy, and
 // what it cannot use (no original URL, a malformed or huge one, a host no
 // app is registered for, a malformed Basic header) gets a clear 400, 401
@@ -416,21 +440,7 @@ func TestForwardAuthBadInput(t *testing.T) {
 		t.Errorf("forward-auth from a peer that is not a trusted proxy: status %d, want 403", p.status())
 	}
 
-	e := newSeededEnv(t, nil, func(c *Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
-	root, _ := findOrgUnit(ctx, e.store, "")
-	on := true
-	if _, err := e.store.UpdateOrgUnit(ctx, root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) { ou.AppPasswords = &on; return ou, nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.CreateClient(ctx, storage.Client{ID: "wiki", Name: "Wiki", MinimumACR: "pwd", CreatedAt: e.clock.Now(),
-		Forward: &storage.ForwardAuth{Host: "wiki.localhost", AppPasswords: true}}); err != nil {
-		t.Fatal(err)
-	}
-	alice := e.addUser("alice", alicePassword)
-	secret, ap, _ := apppassword.New(alice.ID, "Mail on my phone", e.clock.Now())
-	if err := e.store.CreateAppPassword(ctx, ap); err != nil {
-		t.Fatal(err)
-	}
+	e, alice, secret := newForwardEnv(t)
 	const wrong = "wrong-password-that-must-not-be-logged"
 	basic := func(user, pw string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw)) }
 	for _, c := range []struct {
@@ -476,28 +486,15 @@ func TestForwardAuthBadInput(t *testing.T) {
 	// A handoff code works once, and only on the host it was made for.
 	b := e.newBrowser()
 	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
-	handoff := func() *url.URL {
-		p := b.stepper().get(e.issuer + "/forward-auth/start?rd=" + url.QueryEscape("http://wiki.localhost/x"))
-		if loc := p.location(); p.status() == http.StatusSeeOther && loc.Host == "wiki.localhost" && loc.Path == "/.gatehouse/callback" {
-			return loc
-		}
-		t.Fatalf("start with a session: status %d, Location %q", p.status(), p.resp.Header.Get("Location"))
-		return nil
-	}
-	callback := func(loc *url.URL, host string) page {
-		req := e.request("GET", loc.RequestURI(), "", "")
-		req.Host = host
-		return e.send(req)
-	}
-	loc := handoff()
-	if p := callback(loc, "wiki.localhost"); p.status() != http.StatusSeeOther || p.resp.Header.Get("Location") != "http://wiki.localhost/x" ||
+	loc := e.handoff(b, "http://wiki.localhost/x")
+	if p := e.callback(loc, "wiki.localhost"); p.status() != http.StatusSeeOther || p.resp.Header.Get("Location") != "http://wiki.localhost/x" ||
 		!strings.HasPrefix(p.resp.Header.Get("Set-Cookie"), "gatehouse-app=") {
 		t.Errorf("the callback: status %d, Location %q, Set-Cookie %q", p.status(), p.resp.Header.Get("Location"), p.resp.Header.Get("Set-Cookie"))
 	}
-	if p := callback(loc, "wiki.localhost"); p.status() != http.StatusBadRequest {
+	if p := e.callback(loc, "wiki.localhost"); p.status() != http.StatusBadRequest {
 		t.Errorf("the same code again: status %d, want 400", p.status())
 	}
-	if p := callback(handoff(), "evil.localhost"); p.status() != http.StatusBadRequest || p.resp.Header.Get("Set-Cookie") != "" {
+	if p := e.callback(e.handoff(b, "http://wiki.localhost/x"), "evil.localhost"); p.status() != http.StatusBadRequest || p.resp.Header.Get("Set-Cookie") != "" {
 		t.Errorf("a code on another host: status %d, Set-Cookie %q; want 400 and none", p.status(), p.resp.Header.Get("Set-Cookie"))
 	}
 	for _, code := range []string{"", "bogus", strings.Repeat("x", 5000)} {
@@ -505,4 +502,65 @@ func TestForwardAuthBadInput(t *testing.T) {
 			t.Errorf("callback with code %.20q: status %d, want 400", code, p.status())
 		}
 	}
+}
+
+// handoff is where the sign-in start sends b, signed in, to go on to rd:
+// the callback on rd's host with a handoff code.
+func (e *env) handoff(b *browser, rd string) *url.URL {
+	e.t.Helper()
+	p := b.stepper().get(e.issuer + "/forward-auth/start?rd=" + url.QueryEscape(rd))
+	loc := p.location()
+	if p.status() != http.StatusSeeOther || loc.Path != "/.gatehouse/callback" {
+		e.t.Fatalf("start with a session: status %d, Location %q", p.status(), p.resp.Header.Get("Location"))
+	}
+	return loc
+}
+
+// callback is the handoff callback at loc, asked for of host, as the
+// proxy in front of host passes it on.
+func (e *env) callback(loc *url.URL, host string) page {
+	e.t.Helper()
+	req := e.request("GET", loc.RequestURI(), "", "")
+	req.Host = host
+	return e.send(req)
+}
+
+// BenchmarkForwardAuthSession is the proxy asking about a browser's
+// request to a protected app: the app cookie unsealed, the session and
+// the user read, and the org unit path for Remote-Groups. Reads only.
+func BenchmarkForwardAuthSession(b *testing.B) {
+	e, _, _ := newForwardEnv(b)
+	br := e.newBrowser()
+	br.submitPassword(br.get(e.issuer+"/security"), "alice", alicePassword)
+	cookie := e.callback(e.handoff(br, "http://wiki.localhost/"), "wiki.localhost").resp.Header.Get("Set-Cookie")
+	cookie, _, _ = strings.Cut(cookie, ";")
+	benchForward(b, e, "Cookie", cookie)
+}
+
+// BenchmarkForwardAuthAppPassword is the proxy asking about a legacy
+// client's request with an app password over Basic: the user and their
+// app passwords read and one SHA-256, no password hash; its last use is
+// written at most every five minutes.
+func BenchmarkForwardAuthAppPassword(b *testing.B) {
+	e, _, secret := newForwardEnv(b)
+	benchForward(b, e, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("alice:"+secret)))
+}
+
+func benchForward(b *testing.B, e *env, header, value string) {
+	client := &http.Client{Transport: &http.Transport{}}
+	b.Cleanup(client.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", e.issuer+"/forward-auth", nil)
+	req.Header.Set("X-Original-URL", "http://wiki.localhost/page")
+	req.Header.Set(header, value)
+	for b.Loop() {
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Remote-User") != "alice" {
+			b.Fatalf("forward-auth: status %d, Remote-User %q", resp.StatusCode, resp.Header.Get("Remote-User"))
+		}
+	}
+	reportRate(b, "req")
 }
