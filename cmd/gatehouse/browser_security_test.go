@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +109,62 @@ func TestBrowserSecurityInfoDevicesAndPassword(t *testing.T) {
 	b.wantPage("You are signed out")
 	b.open(e.issuer + "/security")
 	b.wantPage("Sign in")
+}
+
+// TestBrowserAppPasswords: where her unit allows them, alice creates an
+// app password on Security info (after a name too short), sees it once,
+// finds it listed without it on Security info, and revokes it.
+func TestBrowserAppPasswords(t *testing.T) {
+	e, demo := newBrowserEnv(t, nil)
+	root, _ := findOrgUnit(t.Context(), e.store, "")
+	on := true
+	if _, err := e.store.UpdateOrgUnit(t.Context(), root.ID, func(ou storage.OrgUnit) (storage.OrgUnit, error) { ou.AppPasswords = &on; return ou, nil }); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.addUser("alice", alicePassword)
+	key := e.addAuthenticatorApp(alice)
+	b := newTab(t)
+	b.signInAtDemo(demo, "alice", alicePassword)
+	b.wantPage("Verify it's you")
+	b.fill("#code", e.totpCode(key))
+	b.submit(`#challenge button[type=submit]`)
+	b.wantPage("Demo app")
+
+	b.open(e.issuer + "/security")
+	b.wantText("main", "App passwords")
+	checkA11y(t, b, "security info, app passwords offered")
+	b.submit(`a[href="/security/app-passwords/new"]`)
+	b.wantPage("Create an app password")
+	checkA11y(t, b, "create an app password")
+	b.fill("#name", "Mail")
+	if got := b.submit(`form[action="/security/app-passwords"] button`); got != http.StatusUnprocessableEntity {
+		t.Errorf("a four-character name: status %d, want 422", got)
+	}
+	b.wantText(`.error-summary a[href="#name"]`, "8 to 64 characters")
+	checkA11y(t, b, "create an app password, error")
+	b.fill("#name", "Mail on my work laptop")
+	b.submit(`form[action="/security/app-passwords"] button`)
+	b.wantPage("Your app password")
+	pw := b.text("#app_password")
+	if !regexp.MustCompile(`^([a-z2-7]{4}-){7}[a-z2-7]{4}$`).MatchString(pw) {
+		t.Errorf("the password shown, %q: want eight groups of four", pw)
+	}
+	checkA11y(t, b, "app password shown once")
+	list, err := e.store.ListUserAppPasswords(t.Context(), alice.ID)
+	if err != nil || len(list) != 1 || list[0].Name != "Mail on my work laptop" {
+		t.Fatalf("stored app passwords: %+v, %v", list, err)
+	}
+
+	b.submit(`a.button[href="/security"]`)
+	b.wantPage("Security info")
+	b.wantText("main", "Mail on my work laptop")
+	if strings.Contains(b.text("body"), pw) {
+		t.Error("Security info shows the app password again")
+	}
+	b.submit(`form[action="/security/app-passwords/revoke"] button`)
+	b.wantNotice("App password revoked")
+	checkA11y(t, b, "security info, app password revoked")
+	if list, _ := e.store.ListUserAppPasswords(t.Context(), alice.ID); len(list) != 0 {
+		t.Errorf("%d app passwords left after revoking", len(list))
+	}
 }
