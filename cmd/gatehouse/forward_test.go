@@ -24,11 +24,12 @@ import (
 
 // nginxConf is the nginx configuration the README gives, as tested: the
 // issuer's host proxied to Gatehouse, and each protected app behind
-// auth_request. {{...}} are filled in by the test.
+// auth_request. {{...}} are filled in by the test, and by readmeNginx for
+// the README.
 const nginxConf = `# Gatehouse itself.
 server {
     listen {{listen}};
-    server_name id.localhost;
+    server_name {{id_host}};
     location / {
         proxy_pass http://{{gatehouse}};
         proxy_set_header Host $http_host;
@@ -87,6 +88,22 @@ server {
     }
 }
 `
+
+// readmeNginx fills nginxConf in as the README shows it.
+var readmeNginx = strings.NewReplacer("{{listen}}", "80", "{{id_host}}", "id.example.org", "{{gatehouse}}", "127.0.0.1:8080",
+	"{{app}}", "127.0.0.1:3000", "{{app_hosts}}", "wiki.example.org")
+
+// TestREADMENginxConfig: the README's nginx configuration is the one
+// TestForwardAuthNginx runs.
+func TestREADMENginxConfig(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "```nginx\n" + readmeNginx.Replace(nginxConf) + "```\n"; !strings.Contains(string(readme), want) {
+		t.Errorf("README.md lacks the tested nginx configuration:\n%s", want)
+	}
+}
 
 // startNginx runs nginx, as an unprivileged process with its own prefix,
 // serving conf on listen; it fails the test when nginx is missing on CI,
@@ -189,7 +206,7 @@ func newForwardSite(t *testing.T, appHosts ...string) *forwardSite {
 			r.Header.Get("Remote-User"), r.Header.Get("Remote-Email"), r.Header.Get("Remote-Name"), r.Header.Get("Remote-Groups"))
 	}))
 	t.Cleanup(app.Close)
-	conf := strings.NewReplacer("{{listen}}", addr, "{{gatehouse}}", e.srv.Listener.Addr().String(),
+	conf := strings.NewReplacer("{{listen}}", addr, "{{id_host}}", "id.localhost", "{{gatehouse}}", e.srv.Listener.Addr().String(),
 		"{{app}}", strings.TrimPrefix(app.URL, "http://"), "{{app_hosts}}", strings.Join(appHosts, " ")).Replace(nginxConf)
 	startNginx(t, conf)
 	s := &forwardSite{env: e, addr: addr, port: port}
