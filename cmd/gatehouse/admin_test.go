@@ -248,6 +248,7 @@ func TestScopedAdminCannotLoosenBelowScope(t *testing.T) {
 		{"every method", url.Values{"methods_mode": {"own"}, "methods": {"totp", "webauthn", "sms", "voice", "email", "recovery"}}, "only an admin of Trust can allow more here"},
 		{"French numbers", url.Values{"regions": {"GB, FR"}}, "Trust, above this unit, accepts phone numbers from GB only"},
 		{"a day's remembering", url.Values{"remember": {"24h0m0s"}}, "Trust, above this unit, remembers a device for at most 1 hour"},
+		{"app passwords", url.Values{"app_passwords": {"on"}}, "Trust, above this unit, does not allow app passwords; only an admin of Trust can allow them here"},
 	} {
 		for _, unit := range []string{side, "ward"} {
 			p := save(unit, tc.form)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors/apppassword"
 	"github.com/gatehouse-id/gatehouse/storage"
 )
@@ -580,4 +581,73 @@ func benchForward(b *testing.B, e *env, header, value string) {
 		}
 	}
 	reportRate(b, "req")
+}
+
+// TestAppPasswordsRevoked: an MFA reset, a password reset, disabling the
+// user, a role granted to them, a move to a unit that forbids app
+// passwords, and their unit ceasing to allow them each take the user's
+// app passwords away; a move to a unit that allows them keeps them.
+func TestAppPasswordsRevoked(t *testing.T) {
+	ctx := context.Background()
+	e, alice, _ := newForwardEnv(t)
+	off := false
+	e.addOrgUnits(storage.OrgUnit{ID: "closed", Name: "Closed", AppPasswords: &off}, storage.OrgUnit{ID: "open", Name: "Open"})
+	chief := admin.Actor{User: e.withRole(e.addUser("chief", alicePassword), storage.RoleGlobalAdmin)}
+	give := func() {
+		t.Helper()
+		_, p, _ := apppassword.New(alice.ID, "Mail on my phone", e.clock.Now())
+		if err := e.store.CreateAppPassword(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		t.Helper()
+		list, err := e.store.ListUserAppPasswords(ctx, alice.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	svc := e.adminService()
+	for _, c := range []struct {
+		name string
+		do   func() error
+		keep bool
+	}{
+		{"a move to a unit that allows them", func() error { _, err := svc.MoveUser(ctx, chief, alice.ID, "open"); return err }, true},
+		{"an MFA reset", func() error { return svc.ResetMFA(ctx, chief, alice.ID) }, false},
+		{"a password reset", func() error { _, _, err := svc.ResetPassword(ctx, chief, alice.ID); return err }, false},
+		{"disabling", func() error {
+			if err := svc.SetDisabled(ctx, chief, alice.ID, true); err != nil {
+				return err
+			}
+			return svc.SetDisabled(ctx, chief, alice.ID, false)
+		}, false},
+		{"a move to a unit that forbids them", func() error { _, err := svc.MoveUser(ctx, chief, alice.ID, "closed"); return err }, false},
+		{"their unit forbidding them", func() error {
+			if _, err := svc.MoveUser(ctx, chief, alice.ID, "open"); err != nil {
+				return err
+			}
+			give()
+			b, _ := e.adminSignIn(t, "chief")
+			p := b.post("/admin/org-units/open", url.Values{"csrf": {b.adminCSRF(t)}, "name": {"Open"}, "mfa": {"inherit"}, "app_passwords": {"off"}})
+			if !strings.Contains(p.body, "Settings saved.") {
+				t.Fatalf("forbidding app passwords in Open: status %d\n%s", p.status(), p.body)
+			}
+			return nil
+		}, false},
+		{"a role", func() error {
+			return svc.GrantRole(ctx, chief, alice.ID, storage.RoleBinding{Role: storage.RoleHelpdesk, OrgUnitID: "open"})
+		}, false},
+	} {
+		if left() == 0 {
+			give()
+		}
+		if err := c.do(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if n := left(); (n > 0) != c.keep {
+			t.Errorf("after %s alice has %d app passwords; keep them: %v", c.name, n, c.keep)
+		}
+	}
 }
