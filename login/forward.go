@@ -83,7 +83,7 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, redirect b
 		h.forwardError(w, r, err)
 		return
 	}
-	if strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") || r.Header.Get("Authorization") == "Basic" {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Basic") {
 		h.forwardBasic(w, r, app)
 		return
 	}
