@@ -1,8 +1,9 @@
 // Package admin owns what admins and the helpdesk do: granting and
 // approving MFA exceptions, resetting a user's MFA, and (with the admin
-// pages) managing org units, users and clients. Every operation checks the
-// actor's role over the subject's org-unit subtree and is audited, allowed
-// or not. It works over the storage contract, never raw bbolt.
+// pages) managing org units, users, clients and protected apps. Every
+// operation checks the actor's role over the subject's org-unit subtree
+// and is audited, allowed or not. It works over the storage contract,
+// never raw bbolt.
 package admin
 
 import (

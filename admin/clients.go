@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -74,14 +73,11 @@ func (h *Handler) showClients(rq *request) {
 	if !rq.globalAllowed("", "client.listed") {
 		return
 	}
-	list, err := h.store.ListClients(rq.ctx())
+	list, err := h.svc.ListClients(rq.ctx(), false)
 	if err != nil {
 		rq.serverError(err)
 		return
 	}
-	slices.SortFunc(list, func(a, b storage.Client) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
-	})
 	p := templates.ClientsPage{Page: rq.page("Clients", "Clients"), Notice: clientNotices[rq.r.URL.Query().Get("done")]}
 	for _, c := range list {
 		p.Clients = append(p.Clients, templates.ClientRow{ID: c.ID, Name: c.Name, Public: c.Public(), RedirectURIs: c.RedirectURIs,
@@ -117,6 +113,7 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 		RedirectURIs:   templates.Field{Value: strings.Join(c.RedirectURIs, "\n")},
 		PostLogoutURIs: templates.Field{Value: strings.Join(c.PostLogoutRedirectURIs, "\n")},
 		Exceptions:     c.ExceptionsAllowed, Scopes: c.Scopes, Notice: notice, TokensNotBefore: c.TokensNotBefore,
+		ACRs: chosen(acrChoices, c.MinimumACR), TokenFormats: chosen(tokenFormatChoices, tokenFormat(c)),
 		Lifetimes: []templates.Lifetime{
 			{ID: "access_token_lifetime", Label: "Access token", Field: templates.Field{Value: formatLifetime(c.AccessTokenLifetime)}},
 			{ID: "id_token_lifetime", Label: "ID token", Field: templates.Field{Value: formatLifetime(c.IDTokenLifetime)}},
@@ -125,12 +122,6 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 	}
 	for _, g := range grantChoices {
 		p.Grants = append(p.Grants, templates.Choice{Value: g.Value, Label: g.Label, Selected: slices.Contains(c.GrantTypes, g.Value)})
-	}
-	for _, a := range acrChoices {
-		p.ACRs = append(p.ACRs, templates.Choice{Value: a.Value, Label: a.Label, Selected: a.Value == c.MinimumACR})
-	}
-	for _, f := range tokenFormatChoices {
-		p.TokenFormats = append(p.TokenFormats, templates.Choice{Value: f.Value, Label: f.Label, Selected: f.Value == tokenFormat(c)})
 	}
 	if !isNew {
 		var err error
@@ -154,8 +145,6 @@ func (h *Handler) clientPage(rq *request, status int, c storage.Client, isNew bo
 			note(&p.PostLogoutURIs.Error, e.Msg)
 		case "grants":
 			note(&p.GrantsError, e.Msg)
-		case "min_acr":
-			note(&p.ACRError, e.Msg)
 		case "access_token_format":
 			note(&p.TokenFormatError, e.Msg)
 		}
@@ -200,6 +189,15 @@ func readClient(rq *request, c storage.Client) (storage.Client, []error) {
 		*l.d = d
 	}
 	return c, errs
+}
+
+// chosen is options with the one whose value is v selected.
+func chosen(options []templates.Choice, v string) []templates.Choice {
+	out := slices.Clone(options)
+	for i := range out {
+		out[i].Selected = out[i].Value == v
+	}
+	return out
 }
 
 // checkClient is provider.CheckClient's verdict as refused fields.
@@ -318,13 +316,22 @@ func (h *Handler) showSecret(rq *request, c storage.Client, secret, heading, msg
 	})
 }
 
-// client loads the client named in the path, for a global admin.
+// client loads the OIDC client named in the path, for a global admin.
 func (h *Handler) client(rq *request, action string) (storage.Client, bool) {
+	return h.loadClient(rq, action, false)
+}
+
+// loadClient loads the client named in the path, for a global admin: an
+// OIDC client, or with app a protected app; the other kind is not found.
+func (h *Handler) loadClient(rq *request, action string, app bool) (storage.Client, bool) {
 	id := rq.r.PathValue("id")
 	if !rq.globalAllowed(id, action) {
 		return storage.Client{}, false
 	}
 	c, err := h.store.GetClient(rq.ctx(), id)
+	if err == nil && (c.Forward != nil) != app {
+		err = storage.ErrNotFound
+	}
 	if err != nil {
 		rq.serverError(err)
 		return c, false
@@ -369,35 +376,42 @@ func (h *Handler) saveClient(rq *request) {
 // from an empty client, the settings it was made with. The secret is
 // never among them.
 func clientChanges(before, after storage.Client) map[string]string {
-	d := map[string]string{}
-	kind := func(c storage.Client) string {
-		if c.Public() {
-			return "public"
-		}
-		return "confidential"
-	}
-	for _, f := range []struct{ k, a, b string }{
-		{"name", before.Name, after.Name},
-		{"redirect_uris", strings.Join(before.RedirectURIs, " "), strings.Join(after.RedirectURIs, " ")},
-		{"post_logout_uris", strings.Join(before.PostLogoutRedirectURIs, " "), strings.Join(after.PostLogoutRedirectURIs, " ")},
-		{"grants", strings.Join(before.GrantTypes, ","), strings.Join(after.GrantTypes, ",")},
-		{"min_acr", before.MinimumACR, after.MinimumACR},
-		{"exceptions_allowed", strconv.FormatBool(before.ExceptionsAllowed), strconv.FormatBool(after.ExceptionsAllowed)},
-		{"access_token_lifetime", formatLifetime(before.AccessTokenLifetime), formatLifetime(after.AccessTokenLifetime)},
-		{"id_token_lifetime", formatLifetime(before.IDTokenLifetime), formatLifetime(after.IDTokenLifetime)},
-		{"refresh_token_lifetime", formatLifetime(before.RefreshTokenLifetime), formatLifetime(after.RefreshTokenLifetime)},
-		{"access_token_format", tokenFormat(before), tokenFormat(after)},
-	} {
-		switch {
-		case f.a == f.b:
-		case before.ID == "":
-			d[f.k] = f.b
-		default:
-			d[f.k] = f.a + " -> " + f.b
-		}
-	}
+	d := changes(before.ID == "",
+		change{"name", before.Name, after.Name},
+		change{"redirect_uris", strings.Join(before.RedirectURIs, " "), strings.Join(after.RedirectURIs, " ")},
+		change{"post_logout_uris", strings.Join(before.PostLogoutRedirectURIs, " "), strings.Join(after.PostLogoutRedirectURIs, " ")},
+		change{"grants", strings.Join(before.GrantTypes, ","), strings.Join(after.GrantTypes, ",")},
+		change{"min_acr", before.MinimumACR, after.MinimumACR},
+		change{"exceptions_allowed", strconv.FormatBool(before.ExceptionsAllowed), strconv.FormatBool(after.ExceptionsAllowed)},
+		change{"access_token_lifetime", formatLifetime(before.AccessTokenLifetime), formatLifetime(after.AccessTokenLifetime)},
+		change{"id_token_lifetime", formatLifetime(before.IDTokenLifetime), formatLifetime(after.IDTokenLifetime)},
+		change{"refresh_token_lifetime", formatLifetime(before.RefreshTokenLifetime), formatLifetime(after.RefreshTokenLifetime)},
+		change{"access_token_format", tokenFormat(before), tokenFormat(after)},
+	)
 	if before.ID == "" {
-		d["type"] = kind(after)
+		d["type"] = "confidential"
+		if after.Public() {
+			d["type"] = "public"
+		}
+	}
+	return d
+}
+
+// change is one setting before and after a change, for the audit log.
+type change struct{ key, before, after string }
+
+// changes are the settings that changed: "before -> after", or, for
+// something new, the value it was made with.
+func changes(isNew bool, cs ...change) map[string]string {
+	d := map[string]string{}
+	for _, c := range cs {
+		switch {
+		case c.before == c.after:
+		case isNew:
+			d[c.key] = c.after
+		default:
+			d[c.key] = c.before + " -> " + c.after
+		}
 	}
 	return d
 }

@@ -104,6 +104,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	h.userRoutes(get, post)
 	h.exceptionRoutes(get, post)
 	h.clientRoutes(get, post)
+	h.appRoutes(get, post)
 	h.auditRoutes(get, post)
 	h.notificationRoutes(get, post)
 }
@@ -126,6 +127,7 @@ var sections = []struct {
 	{"Users", "/admin/users", []string{storage.RoleOrgAdmin, storage.RoleHelpdesk}},
 	{"Exceptions", "/admin/exceptions", []string{storage.RoleOrgAdmin, storage.RoleHelpdesk}},
 	{"Clients", "/admin/clients", nil},
+	{"Protected apps", "/admin/apps", nil},
 	{"Audit log", "/admin/audit", []string{storage.RoleOrgAdmin}},
 	{"Notifications", "/admin/notifications", nil},
 }

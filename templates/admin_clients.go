@@ -36,7 +36,6 @@ type ClientPage struct {
 	Grants          []Choice
 	GrantsError     string
 	ACRs            []Choice
-	ACRError        string
 	Exceptions      bool
 	// TokenFormats are the access token formats of client_credentials
 	// tokens, opaque or JWT.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -383,6 +384,79 @@ func TestBrowserAdminClients(t *testing.T) {
 		if b.has("code.secret") || strings.Contains(b.text("body"), secret) {
 			t.Errorf("%s shows the secret again", page)
 		}
+	}
+}
+
+// TestBrowserAdminProtectedApps: a global admin registers a protected app
+// (a refused form first, its errors linked to the fields), finds it in the
+// list, edits it and deletes it after the confirmation step; every page
+// state passes axe.
+func TestBrowserAdminProtectedApps(t *testing.T) {
+	e, _ := newBrowserEnv(t, nil)
+	e.addOrgUnits(storage.OrgUnit{ID: "wales", Name: "Wales"}, storage.OrgUnit{ID: "ward", Name: "Ward 7", ParentID: "wales"})
+	_, key := e.addAdmin("boss", storage.RoleGlobalAdmin, "")
+	b := newTab(t)
+	b.signInToAdmin(e, "boss", key)
+
+	b.submit(`nav a[href="/admin/apps"]`)
+	b.wantPage("Protected apps")
+	b.wantText("main", "No protected apps are registered yet.")
+	checkA11y(t, b, "protected apps, none")
+	b.submit(`a.button[href="/admin/apps/new"]`)
+	b.wantPage("Register a protected app")
+	checkA11y(t, b, "register a protected app")
+
+	register := buttonLabelled("Register app")
+	b.fill("#host", "https://wiki.example.org")
+	if got := b.submit(register); got != http.StatusUnprocessableEntity {
+		t.Errorf("an app without a name and with a scheme in its host: status %d, want 422", got)
+	}
+	b.wantText(`.error-summary a[href="#name"]`, "Enter a name")
+	b.wantText(`.error-summary a[href="#host"]`, "without http:// or https://")
+	checkA11y(t, b, "register a protected app, error")
+
+	b.fill("#name", "Wiki")
+	b.fill("#host", "wiki.example.org")
+	b.fill("#path_prefix", "/wiki/")
+	b.click(`label[for="min_acr_mfa"]`)
+	b.click(`label[for="org_units_ward"]`)
+	b.click(`label[for="exceptions"]`)
+	b.submit(register)
+	b.wantPage("Wiki")
+	b.wantText(".notice", "Protected app registered.")
+	checkA11y(t, b, "protected app")
+	app := appNamed(t, e, "Wiki")
+	if f := app.Forward; f.Host != "wiki.example.org" || f.PathPrefix != "/wiki/" || !slices.Equal(f.OrgUnitIDs, []string{"ward"}) ||
+		f.AppPasswords || app.MinimumACR != "mfa" || !app.ExceptionsAllowed {
+		t.Errorf("stored app: %+v, %+v", app, *f)
+	}
+
+	b.submit(`main a[href="/admin/apps"]`)
+	b.wantPage("Protected apps")
+	b.wantText("table", "wiki.example.org/wiki/")
+	b.wantText("table", "Ward 7")
+	checkA11y(t, b, "protected apps")
+
+	b.submit(`main a[href="/admin/apps/` + app.ID + `"]`)
+	b.fill("#name", "Team wiki")
+	b.click(`label[for="app_passwords"]`)
+	b.submit(buttonLabelled("Save"))
+	b.wantPage("Team wiki")
+	b.wantText(".notice", "Protected app saved.")
+	checkA11y(t, b, "protected app, saved")
+	if got := appNamed(t, e, "Team wiki"); !got.Forward.AppPasswords {
+		t.Error("app passwords are not accepted after ticking them")
+	}
+
+	b.submit(buttonLabelled("Delete Team wiki"))
+	b.wantPage("Delete Team wiki?")
+	checkA11y(t, b, "delete a protected app")
+	b.submit(buttonLabelled("Delete Team wiki"))
+	b.wantPage("Protected apps")
+	b.wantText(".notice", "Protected app deleted.")
+	checkA11y(t, b, "protected apps, deleted")
+	if _, err := e.store.GetClient(t.Context(), app.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after deleting: %v, want not found", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/admin"
 	"github.com/gatehouse-id/gatehouse/factors"
+	"github.com/gatehouse-id/gatehouse/login"
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
@@ -120,11 +121,18 @@ func cli(cfg Config, store storage.Storage, stderr io.Writer, now func() time.Ti
 		ServiceWords: cfg.serviceWords(), Now: now, Logger: slog.New(slog.NewTextHandler(stderr, nil))}), admin.System("cli")
 }
 
-// cliError words an admin.Service refusal for the command line: each
-// refused field as --flag: message.
-func cliError(err error) error {
-	flags := map[string]string{"username": "--username", "display_name": "--name", "email": "--email", "org_unit": "--org-unit",
+// userFieldFlags and appFieldFlags name the flag behind each field the
+// admin.Service checks.
+var (
+	userFieldFlags = map[string]string{"username": "--username", "display_name": "--name", "email": "--email", "org_unit": "--org-unit",
 		"password": "--password-file", "role": "--role", "role_unit": "--org-unit"}
+	appFieldFlags = map[string]string{"name": "--name", "host": "--host", "path_prefix": "--path-prefix", "min_acr": "--minimum-acr",
+		"org_units": "--org-unit"}
+)
+
+// cliError words an admin.Service refusal for the command line: each
+// refused field as --flag: message, flags naming each field's flag.
+func cliError(err error, flags map[string]string) error {
 	var msgs []string
 	for _, e := range inputErrors(err) {
 		msgs = append(msgs, cmp.Or(flags[e.Field], e.Field)+": "+e.Msg)
@@ -188,11 +196,11 @@ func addUser(ctx context.Context, cfg Config, store storage.Storage, stdout, std
 	in.OrgUnitID = ou.ID
 	u, otp, err := svc.CreateUser(ctx, actor, in)
 	if err != nil {
-		return cliError(err)
+		return cliError(err, userFieldFlags)
 	}
 	if role != "" {
 		if err := svc.GrantRole(ctx, actor, u.ID, storage.RoleBinding{Role: role, OrgUnitID: ou.ID}); err != nil {
-			return cliError(fmt.Errorf("user %s created, but the role was not granted: %w", u.Username, err))
+			return cliError(fmt.Errorf("user %s created, but the role was not granted: %w", u.Username, err), userFieldFlags)
 		}
 	}
 	fmt.Fprintf(stdout, "created user %s (id %s) in %s\n", u.Username, u.ID, ou.Name)
@@ -224,7 +232,7 @@ func setPassword(ctx context.Context, cfg Config, store storage.Storage, stdout,
 	svc, actor := cli(cfg, store, stderr, now)
 	otp, expires, err := svc.ResetPassword(ctx, actor, u.ID)
 	if err != nil {
-		return cliError(err)
+		return cliError(err, userFieldFlags)
 	}
 	fmt.Fprintf(stdout, "one-time password for %s: %s\n(shown once; it must be changed at next sign-in, and works until %s; existing sessions ended)\n",
 		norm, otp, formatExpiry(expires))
@@ -328,6 +336,9 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tREDIRECT_URIS")
 			for _, c := range clients {
+				if c.Forward != nil {
+					continue // a protected app: gatehouse app list
+				}
 				kind := "confidential"
 				if c.Public() {
 					kind = "public"
@@ -338,6 +349,57 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		})
 	}
 	return fmt.Errorf("unknown client command %q (want add or list)", args[0])
+}
+
+func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return errors.New("usage: gatehouse app add|list [flags]")
+	}
+	app := storage.Client{Forward: &storage.ForwardAuth{}}
+	var units stringList
+	define := func(fs *flag.FlagSet) {
+		fs.StringVar(&app.Name, "name", "", "the app's name, shown when people sign in to it (required)")
+		fs.StringVar(&app.Forward.Host, "host", "", "the host people reach the app at, such as wiki.example.org, with a port only if it needs one (required)")
+		fs.StringVar(&app.Forward.PathPrefix, "path-prefix", "", "only paths that start with this, such as /wiki/, are the app (default: the whole host)")
+		fs.StringVar(&app.MinimumACR, "minimum-acr", string(policy.ACRPassword), "minimum acr: pwd, mfa or phr")
+		fs.Var(&units, "org-unit", "org unit (id or name) whose people, and those of the units below it, may use the app (repeatable; default: everyone)")
+		fs.BoolVar(&app.ExceptionsAllowed, "exceptions", false, "honour helpdesk MFA exceptions")
+		fs.BoolVar(&app.Forward.AppPasswords, "app-passwords", false, "accept app passwords from legacy clients, over HTTP Basic")
+	}
+	switch args[0] {
+	case "add":
+		return withStore(args[1:], stderr, getenv, "app add", define, func(cfg Config, store storage.Storage) error {
+			for _, ref := range units {
+				ou, err := findOrgUnit(ctx, store, ref)
+				if err != nil {
+					return fmt.Errorf("--org-unit: %w", err)
+				}
+				app.Forward.OrgUnitIDs = append(app.Forward.OrgUnitIDs, ou.ID)
+			}
+			svc, actor := cli(cfg, store, stderr, time.Now)
+			c, err := svc.CreateApp(ctx, actor, app)
+			if err != nil {
+				return cliError(err, appFieldFlags)
+			}
+			fmt.Fprintf(stdout, "app_id: %s\nforward-auth for %s%s: %s%s\n", c.ID, c.Forward.Host, c.Forward.PathPrefix, cfg.Issuer, login.ForwardPath)
+			return nil
+		})
+	case "list":
+		return withStore(args[1:], stderr, getenv, "app list", func(*flag.FlagSet) {}, func(cfg Config, store storage.Storage) error {
+			svc, _ := cli(cfg, store, stderr, time.Now)
+			apps, err := svc.ListClients(ctx, true)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "APP_ID\tNAME\tHOST\tPATH_PREFIX\tMINIMUM_ACR")
+			for _, c := range apps {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Forward.Host, c.Forward.PathPrefix, c.MinimumACR)
+			}
+			return tw.Flush()
+		})
+	}
+	return fmt.Errorf("unknown app command %q (want add or list)", args[0])
 }
 
 // clientFlags names the flag behind each field provider.CheckClient checks.

@@ -88,20 +88,35 @@ func TestCLIPasswordFile(t *testing.T) {
 	}
 }
 
-func TestCLIUsersAndClients(t *testing.T) {
+// startedDataDir is a data directory after the first start, with seed (if
+// any) run on its store, for the commands to use.
+func startedDataDir(t *testing.T, seed func(ctx context.Context, store storage.Storage, root storage.OrgUnit)) string {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	data := "--data-dir=" + dir
-
 	store, err := bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer store.Close()
 	cfg := defaultConfig()
 	if err := bootstrap(ctx, store, cfg, newHasher(cfg), time.Now(), &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	store.Close()
+	if seed != nil {
+		root, err := findOrgUnit(ctx, store, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed(ctx, store, root)
+	}
+	return dir
+}
+
+func TestCLIUsersAndClients(t *testing.T) {
+	ctx := context.Background()
+	dir := startedDataDir(t, nil)
+	data := "--data-dir=" + dir
 
 	out, err := gatehouse(t, ctx, "user", "add", data, "--username", "Carol", "--email", "Carol@Example.org", "--name", "Carol C")
 	if err != nil {
@@ -167,7 +182,7 @@ func TestCLIUsersAndClients(t *testing.T) {
 			t.Errorf("client add %s: %v\n%s", tc.id, err, out)
 		}
 	}
-	store, err = bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
+	store, err := bbolt.Open(filepath.Join(dir, "gatehouse.db"), bbolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +301,7 @@ func TestREADMEFlagsExist(t *testing.T) {
 	}
 	defined := map[string]bool{}
 	for _, cmd := range [][]string{
-		{"serve"}, {"demo"}, {"backup"}, {"user", "add"}, {"user", "list"}, {"user", "set-password"}, {"client", "add"}, {"client", "list"},
+		{"serve"}, {"demo"}, {"backup"}, {"user", "add"}, {"user", "list"}, {"user", "set-password"}, {"client", "add"}, {"client", "list"}, {"app", "add"}, {"app", "list"},
 	} {
 		out, _ := gatehouse(t, context.Background(), append(cmd, "-h")...)
 		for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9.-]*)`).FindAllStringSubmatch(out, -1) {

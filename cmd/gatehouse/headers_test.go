@@ -27,7 +27,7 @@ func (s signedIn) everyPath() []string {
 	return append(slices.Clone(corsPaths),
 		s.app.authorize().url[len(s.issuer):], "/authorize", "/authorize/callback?id=x",
 		"/login?id=x", "/login/password", "/login/methods?id=x", "/security", "/security/add/totp",
-		"/end_session", "/logged-out", "/admin", "/admin/users", "/admin/clients",
+		"/end_session", "/logged-out", "/admin", "/admin/users", "/admin/clients", "/admin/apps",
 		"/oauth/introspect", "/device_authorization", "/dev/outbox", "/static/style.css",
 		"/healthz", "/readyz", "/nope",
 	)

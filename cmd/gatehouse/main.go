@@ -1,6 +1,6 @@
 // Command gatehouse is the Gatehouse OpenID provider: `gatehouse serve` (the
-// default) runs it, and the other subcommands manage users and clients,
-// back up the database and run the demo relying party.
+// default) runs it, and the other subcommands manage users, clients and
+// protected apps, back up the database and run the demo relying party.
 package main
 
 import (
@@ -31,6 +31,7 @@ Usage:
   gatehouse demo [flags]             run only the demo relying party
   gatehouse user add|list|set-password [flags]
   gatehouse client add|list [flags]
+  gatehouse app add|list [flags]     protected apps, behind a proxy's forward-auth
   gatehouse backup [flags] FILE      write a consistent copy of the database
 
 Every command takes the configuration flags; "gatehouse serve -h" lists them.
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return userCommand(ctx, args, stdin, stdout, stderr, getenv)
 	case "client":
 		return clientCommand(ctx, args, stdout, stderr, getenv)
+	case "app":
+		return appCommand(ctx, args, stdout, stderr, getenv)
 	case "backup":
 		return backupCommand(ctx, args, stdout, stderr, getenv)
 	case "help":
