@@ -222,7 +222,8 @@ func (h *Handler) appSession(r *http.Request, app storage.Client, orig *url.URL)
 
 // proves reports whether session s of u, live and not disabled, has what
 // app asks: its minimum acr, or, where the app honours exceptions, an
-// exception in force in place of a second factor.
+// exception in force in place of a second factor (never in place of phr,
+// as in the journey).
 func (h *Handler) proves(ctx context.Context, s storage.Session, u storage.User, app storage.Client) (bool, error) {
 	now := h.cfg.Now()
 	switch {
@@ -230,7 +231,7 @@ func (h *Handler) proves(ctx context.Context, s storage.Session, u storage.User,
 		return false, nil
 	case policy.ACR(s.ACR).Rank() >= policy.ACR(app.MinimumACR).Rank():
 		return true, nil
-	case !app.ExceptionsAllowed:
+	case !app.ExceptionsAllowed || policy.ACR(app.MinimumACR) != policy.ACRMFA:
 		return false, nil
 	}
 	exceptions, err := h.store.ListUserExceptions(ctx, u.ID)

@@ -651,3 +651,31 @@ func TestAppPasswordsRevoked(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAuthExceptions: an exception in force stands in for the
+// second factor of an app that asks for mfa and honours exceptions, and
+// never for one that asks for phr, as in the sign-in journey.
+func TestForwardAuthExceptions(t *testing.T) {
+	ctx := context.Background()
+	e, alice, _ := newForwardEnv(t)
+	for id, acr := range map[string]string{"records": "mfa", "vault": "phr"} {
+		if err := e.store.CreateClient(ctx, storage.Client{ID: id, Name: id, MinimumACR: acr, ExceptionsAllowed: true, CreatedAt: e.clock.Now(),
+			Forward: &storage.ForwardAuth{Host: id + ".localhost"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := e.clock.Now()
+	if err := e.store.CreateException(ctx, storage.Exception{ID: "ex", UserID: alice.ID, Kind: storage.ExceptionShortTerm, Reason: "phone_lost",
+		State: storage.ExceptionApproved, RequestedAt: now, DecidedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.newBrowser()
+	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
+	cookie, _, _ := strings.Cut(e.callback(e.handoff(b, "http://records.localhost/"), "records.localhost").resp.Header.Get("Set-Cookie"), ";")
+	if p := e.send(e.request("GET", "/forward-auth", "", "", "X-Original-URL", "http://records.localhost/", "Cookie", cookie)); p.status() != http.StatusOK {
+		t.Errorf("an mfa app honouring exceptions, with a password and an exception: status %d, want 200", p.status())
+	}
+	if p := b.stepper().get(e.issuer + "/forward-auth/start?rd=" + url.QueryEscape("http://vault.localhost/")); p.location().Path != "/login" {
+		t.Errorf("a phr app: want the sign-in journey, got status %d, Location %q", p.status(), p.resp.Header.Get("Location"))
+	}
+}
