@@ -282,7 +282,7 @@ func TestCLIApps(t *testing.T) {
 	cfg := defaultConfig()
 
 	out, err := gatehouse(t, ctx, "app", "add", data, "--name", "Wiki", "--host", "Wiki.Example.org", "--path-prefix", "/wiki/",
-		"--minimum-acr", "mfa", "--org-unit", "Wales", "--exceptions", "--app-passwords")
+		"--min-acr", "mfa", "--org-unit", "Wales", "--exceptions", "--app-passwords")
 	m := regexp.MustCompile(`app_id: (\S+)`).FindStringSubmatch(out)
 	if err != nil || m == nil || !strings.Contains(out, "forward-auth for wiki.example.org/wiki/: "+cfg.Issuer+"/forward-auth") {
 		t.Fatalf("app add: %v\n%s", err, out)
@@ -292,8 +292,8 @@ func TestCLIApps(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--host", "https://wiki.example.org/wiki", "--path-prefix", "wiki", "--minimum-acr", "high"},
-			[]string{"--name: Enter a name", "--host: Enter the host alone, without http://", "--path-prefix: Start the path prefix with /", "--minimum-acr: Choose pwd, mfa or phr"}},
+		{[]string{"--host", "https://wiki.example.org/wiki", "--path-prefix", "wiki", "--min-acr", "high"},
+			[]string{"--name: Enter a name", "--host: Enter the host alone, without http://", "--path-prefix: Start the path prefix with /", "--min-acr: Choose pwd, mfa or phr"}},
 		{[]string{"--name", "Copy", "--host", "wiki.example.org", "--path-prefix", "/wiki/"}, []string{"--host: Wiki is already registered for wiki.example.org/wiki/"}},
 		{[]string{"--name", "Files", "--host", "files.example.org", "--org-unit", "nowhere"}, []string{`--org-unit: no org unit "nowhere"`}},
 	} {

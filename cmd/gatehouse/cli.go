@@ -126,7 +126,7 @@ func cli(cfg Config, store storage.Storage, stderr io.Writer, now func() time.Ti
 var (
 	userFieldFlags = map[string]string{"username": "--username", "display_name": "--name", "email": "--email", "org_unit": "--org-unit",
 		"password": "--password-file", "role": "--role", "role_unit": "--org-unit"}
-	appFieldFlags = map[string]string{"name": "--name", "host": "--host", "path_prefix": "--path-prefix", "min_acr": "--minimum-acr",
+	appFieldFlags = map[string]string{"name": "--name", "host": "--host", "path_prefix": "--path-prefix", "min_acr": "--min-acr",
 		"org_units": "--org-unit"}
 )
 
@@ -361,7 +361,7 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		fs.StringVar(&app.Name, "name", "", "the app's name, shown when people sign in to it (required)")
 		fs.StringVar(&app.Forward.Host, "host", "", "the host people reach the app at, such as wiki.example.org, with a port only if it needs one (required)")
 		fs.StringVar(&app.Forward.PathPrefix, "path-prefix", "", "only paths that start with this, such as /wiki/, are the app (default: the whole host)")
-		fs.StringVar(&app.MinimumACR, "minimum-acr", string(policy.ACRPassword), "minimum acr: pwd, mfa or phr")
+		fs.StringVar(&app.MinimumACR, "min-acr", string(policy.ACRPassword), "minimum acr: pwd, mfa or phr")
 		fs.Var(&units, "org-unit", "org unit (id or name) whose people, and those of the units below it, may use the app (repeatable; default: everyone)")
 		fs.BoolVar(&app.ExceptionsAllowed, "exceptions", false, "honour helpdesk MFA exceptions")
 		fs.BoolVar(&app.Forward.AppPasswords, "app-passwords", false, "accept app passwords from legacy clients, over HTTP Basic")
