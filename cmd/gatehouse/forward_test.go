@@ -191,7 +191,9 @@ type forwardSite struct {
 // appHosts.
 func newForwardSite(t *testing.T, appHosts ...string) *forwardSite {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// nginx listens on an address of its own, so that no server another
+	// test starts meanwhile can take the port it is given.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +213,15 @@ func newForwardSite(t *testing.T, appHosts ...string) *forwardSite {
 		"{{app}}", strings.TrimPrefix(app.URL, "http://"), "{{app_hosts}}", strings.Join(appHosts, " ")).Replace(nginxConf)
 	startNginx(t, conf)
 	s := &forwardSite{env: e, addr: addr, port: port}
-	// Wait for nginx to listen.
+	// Wait for nginx to answer.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
+		resp, err := s.browser().client.Get(s.url("id.localhost", "/healthz"))
 		if err == nil {
-			c.Close()
+			resp.Body.Close()
+			if resp.Header.Get("Server") == "" || !strings.HasPrefix(resp.Header.Get("Server"), "nginx") {
+				t.Fatalf("%s is answered by %q, not nginx", addr, resp.Header.Get("Server"))
+			}
 			break
 		}
 		if time.Now().After(deadline) {
