@@ -457,13 +457,7 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		return
 	}
 	ipKey := "apppw-" + ipKey(h.clientIP(r))
-	var locked errThrottled
-	if err := h.throttle.check(ctx, ipKey); errors.As(err, &locked) {
-		w.Header().Set("Retry-After", fmt.Sprint(max(int(time.Until(locked.until).Seconds()), 1)))
-		http.Error(w, "too many failed attempts", http.StatusTooManyRequests)
-		return
-	} else if err != nil {
-		h.forwardError(w, r, err)
+	if h.basicThrottled(w, r, ipKey) {
 		return
 	}
 	u, err := h.findUser(ctx, login)
@@ -472,15 +466,8 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		return
 	}
 	userKey := "apppw-user:" + u.ID
-	if u.ID != "" {
-		if err := h.throttle.check(ctx, userKey); errors.As(err, &locked) {
-			w.Header().Set("Retry-After", fmt.Sprint(max(int(time.Until(locked.until).Seconds()), 1)))
-			http.Error(w, "too many failed attempts", http.StatusTooManyRequests)
-			return
-		} else if err != nil {
-			h.forwardError(w, r, err)
-			return
-		}
+	if u.ID != "" && h.basicThrottled(w, r, userKey) {
+		return
 	}
 	p, reason, err := h.matchAppPassword(ctx, u, pw)
 	if err != nil {
@@ -512,6 +499,22 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		return
 	}
 	h.passThrough(w, ctx, u)
+}
+
+// basicThrottled answers 429 while key is locked by failed app passwords,
+// or 500 where that cannot be read; false lets the request on.
+func (h *Handler) basicThrottled(w http.ResponseWriter, r *http.Request, key string) bool {
+	var locked errThrottled
+	switch err := h.throttle.check(r.Context(), key); {
+	case errors.As(err, &locked):
+		w.Header().Set("Retry-After", fmt.Sprint(max(int(locked.until.Sub(h.cfg.Now()).Seconds()), 1)))
+		http.Error(w, "too many failed attempts", http.StatusTooManyRequests)
+		return true
+	case err != nil:
+		h.forwardError(w, r, err)
+		return true
+	}
+	return false
 }
 
 // matchAppPassword is the app password of u's that pw is, or why it is

@@ -488,6 +488,23 @@ func TestForwardAuthBadInput(t *testing.T) {
 			t.Errorf("%s: status %d, want %d\n%s", c.name, p.status(), c.want, p.body)
 		}
 	}
+	// Guessing at alice's app passwords soon stops being answered, with
+	// when to try again; then not even the right one is checked.
+	guess := func(pw string) page {
+		return e.send(e.request("GET", "/forward-auth", "", "", "X-Original-URL", "http://wiki.localhost/", "Authorization", basic("alice", pw)))
+	}
+	refused := 0
+	for range 10 {
+		if p := guess(wrong); p.status() == http.StatusTooManyRequests && p.resp.Header.Get("Retry-After") != "" {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Error("ten wrong app passwords in a row: none refused with 429")
+	}
+	if p := guess(secret); p.status() != http.StatusTooManyRequests {
+		t.Errorf("the right app password while locked: status %d, want 429", p.status())
+	}
 	events, err := e.store.ListAudit(ctx, storage.AuditQuery{Subject: alice.ID})
 	if err != nil {
 		t.Fatal(err)
