@@ -1,6 +1,7 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -136,20 +137,13 @@ func originalURL(r *http.Request) (*url.URL, error) {
 		if proto == "" || host == "" {
 			return nil, errors.New("the proxy must send X-Original-URL, or X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri")
 		}
-		raw = proto + "://" + host + cmpOr(r.Header.Get("X-Forwarded-Uri"), "/")
+		raw = proto + "://" + host + cmp.Or(r.Header.Get("X-Forwarded-Uri"), "/")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || len(raw) > maxOriginal || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
 		return nil, errors.New("the original URL is not an absolute http or https URL")
 	}
 	return u, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // protectedApp is the app registered for u's host whose path prefix is the
@@ -275,7 +269,7 @@ func (h *Handler) passThrough(w http.ResponseWriter, ctx context.Context, u stor
 	hd := w.Header()
 	hd.Set("Remote-User", headerSafe(u.Username))
 	hd.Set("Remote-Email", headerSafe(u.Email))
-	hd.Set("Remote-Name", headerSafe(cmpOr(u.DisplayName, u.Username)))
+	hd.Set("Remote-Name", headerSafe(cmp.Or(u.DisplayName, u.Username)))
 	hd.Set("Remote-Groups", headerSafe(strings.Join(groups, ",")))
 	w.WriteHeader(http.StatusOK)
 }
