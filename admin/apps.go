@@ -72,7 +72,9 @@ func (s *Service) CreateApp(ctx context.Context, a Actor, c storage.Client) (sto
 	app := storage.Client{ID: storage.RandomString(12), Name: c.Name, MinimumACR: c.MinimumACR, ExceptionsAllowed: c.ExceptionsAllowed,
 		Forward: c.Forward, CreatedAt: s.now()}
 	_, app.SecretHash = provider.NewSecret()
-	if err := s.store.CreateClient(ctx, app); err != nil {
+	if err := s.store.CreateClient(ctx, app); errors.Is(err, storage.ErrAlreadyExists) {
+		return c, errAppTaken
+	} else if err != nil {
 		return c, fmt.Errorf("create protected app: %w", err)
 	}
 	s.audit(ctx, a, storage.User{ID: app.ID}, "protected_app.created", storage.OutcomeSuccess, appChanges(storage.Client{}, app))
@@ -102,12 +104,19 @@ func (s *Service) UpdateApp(ctx context.Context, a Actor, id string, next storag
 		cur.Name, cur.MinimumACR, cur.ExceptionsAllowed, cur.Forward = next.Name, next.MinimumACR, next.ExceptionsAllowed, next.Forward
 		return cur, nil
 	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return next, errAppTaken
+	}
 	if err != nil {
 		return next, fmt.Errorf("update protected app: %w", err)
 	}
 	s.audit(ctx, a, storage.User{ID: id}, "protected_app.updated", storage.OutcomeSuccess, appChanges(before, saved))
 	return saved, nil
 }
+
+// errAppTaken refuses a host and path prefix another app took meanwhile
+// (checkApp says which app holds one already).
+var errAppTaken = &factors.InputError{Field: "host", Msg: "Another app was registered for this host and path prefix just now: reload to see it"}
 
 // globalOnly refuses, and audits, an actor who is not a global admin.
 func (s *Service) globalOnly(ctx context.Context, a Actor, subject, action string) error {

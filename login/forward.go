@@ -149,22 +149,11 @@ func originalURL(r *http.Request) (*url.URL, error) {
 // protectedApp is the app registered for u's host whose path prefix is the
 // longest that u's path starts with.
 func (h *Handler) protectedApp(ctx context.Context, u *url.URL) (storage.Client, error) {
-	clients, err := h.store.ListClients(ctx)
-	if err != nil {
-		return storage.Client{}, fmt.Errorf("list clients: %w", err)
+	app, err := h.store.FindProtectedApp(ctx, u.Host, u.Path)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return app, fmt.Errorf("find protected app: %w", err)
 	}
-	var best storage.Client
-	for _, c := range clients {
-		f := c.Forward
-		if f != nil && strings.EqualFold(f.Host, u.Host) && strings.HasPrefix(u.Path, f.PathPrefix) &&
-			(best.Forward == nil || len(f.PathPrefix) > len(best.Forward.PathPrefix)) {
-			best = c
-		}
-	}
-	if best.Forward == nil {
-		return best, storage.ErrNotFound
-	}
-	return best, nil
+	return app, err
 }
 
 // appCookieValue is what the app cookie seals.

@@ -97,7 +97,7 @@ type Store interface {
 	storage.Throttle
 	storage.AppPasswords
 	GetClient(ctx context.Context, id string) (storage.Client, error)
-	ListClients(ctx context.Context) ([]storage.Client, error)
+	FindProtectedApp(ctx context.Context, host, path string) (storage.Client, error)
 	ListUserExceptions(ctx context.Context, userID string) ([]storage.Exception, error)
 	RevokeUserTokens(ctx context.Context, userID string) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) error

@@ -614,11 +614,18 @@ func (c Client) TokenRevoked(issuedAt time.Time) bool {
 
 // Clients stores relying parties.
 type Clients interface {
+	// CreateClient and UpdateClient fail with ErrAlreadyExists when the id
+	// is taken or, for a protected app, another has its host (in any case)
+	// and path prefix.
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
 	DeleteClient(ctx context.Context, id string) error
 	ListClients(ctx context.Context) ([]Client, error)
+	// FindProtectedApp returns the protected app at host (in any case)
+	// whose path prefix is the longest that path starts with, found by
+	// index, or ErrNotFound.
+	FindProtectedApp(ctx context.Context, host, path string) (Client, error)
 }
 
 // Requirement is what one sign-in must prove. It is built once, when its

@@ -32,12 +32,13 @@ import (
 // version 2 file has none to index. Version 4 added remembered devices:
 // an older Gatehouse would never expire them, and would go on honouring
 // its own cookie for a device the user had forgotten. A version 3 file
-// has none. Version 5 added the admin index (ListAdmins), built at Open
-// from the users of an older file.
-const schemaVersion = 5
+// has none. Version 5 added the admin index (ListAdmins), and version 6
+// the protected-app index (FindProtectedApp), built at Open from the
+// users and clients of an older file.
+const schemaVersion = 6
 
 // migratesFrom are the older versions Open brings up to date.
-var migratesFrom = []string{"1", "2", "3", "4"}
+var migratesFrom = []string{"1", "2", "3", "4", "5"}
 
 var (
 	metaBucket = []byte("meta")
@@ -188,28 +189,40 @@ func (db *DB) setup(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
-	if err := setupAdminIndex(tx, meta); err != nil {
-		return err
+	if v, err := strconv.Atoi(string(meta.Get(versionKey))); err == nil {
+		if err := buildIndex(tx, v < 5, users, usersByAdmin); err != nil {
+			return err
+		}
+		if err := buildIndex(tx, v < 6, clients, clientsByApp); err != nil {
+			return err
+		}
 	}
 	return setupUserSearch(tx)
 }
 
-// setupAdminIndex, in a file older than the admin index, fills it from
-// the users stored.
-func setupAdminIndex(tx *bolt.Tx, meta *bolt.Bucket) error {
-	if v, err := strconv.Atoi(string(meta.Get(versionKey))); err != nil || v >= 5 {
+// buildIndex, when due (the file is older than the index), fills index ix
+// from table t's records. Of two records with one unique key, the first
+// keeps it.
+func buildIndex[T any](tx *bolt.Tx, due bool, t *table[T], ix index[T]) error {
+	if !due {
 		return nil
 	}
-	list, err := users.all(tx)
+	list, err := t.all(tx)
 	if err != nil {
 		return err
 	}
-	b := tx.Bucket(usersByAdmin.bucket)
-	for _, u := range list {
-		if key := usersByAdmin.key(u); key != "" {
-			if err := b.Put(usersByAdmin.entry(key, u.ID), []byte{}); err != nil {
-				return err
-			}
+	b := tx.Bucket(ix.bucket)
+	for _, v := range list {
+		key := ix.key(v)
+		if key == "" || ix.unique && b.Get([]byte(key)) != nil {
+			continue
+		}
+		value := []byte{}
+		if ix.unique {
+			value = []byte(t.id(v))
+		}
+		if err := b.Put(ix.entry(key, t.id(v)), value); err != nil {
+			return err
 		}
 	}
 	return nil

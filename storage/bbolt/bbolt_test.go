@@ -73,7 +73,7 @@ func TestOpenChecksSchema(t *testing.T) {
 		{"same version", func(*bolt.Tx) error { return nil }, "", nil},
 		{"other version", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("99"))
-		}, `schema version "99", this Gatehouse needs version 5`, nil},
+		}, `schema version "99", this Gatehouse needs version 6`, nil},
 		{"version 1, migrated", func(tx *bolt.Tx) error {
 			return tx.Bucket(metaBucket).Put(versionKey, []byte("1"))
 		}, "", nil},
@@ -107,6 +107,23 @@ func TestOpenChecksSchema(t *testing.T) {
 				t.Errorf("ListAdmins after migrating = %v, %v; want a1 alone", list, err)
 			}
 		}},
+		{"version 5, protected apps indexed", func(tx *bolt.Tx) error {
+			if err := clients.insert(tx, storage.Client{ID: "wiki", Forward: &storage.ForwardAuth{Host: "Wiki.example.org", PathPrefix: "/w/"}}); err != nil {
+				return err
+			}
+			if err := clients.insert(tx, storage.Client{ID: "rp"}); err != nil {
+				return err
+			}
+			if err := tx.DeleteBucket(clientsByApp.bucket); err != nil {
+				return err
+			}
+			return tx.Bucket(metaBucket).Put(versionKey, []byte("5"))
+		}, "", func(t *testing.T, db *DB) {
+			app, err := db.FindProtectedApp(t.Context(), "wiki.example.org", "/w/page")
+			if err != nil || app.ID != "wiki" {
+				t.Errorf("FindProtectedApp after migrating = %v, %v; want wiki", app.ID, err)
+			}
+		}},
 		{"not a Gatehouse file", func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(metaBucket)
 		}, "not a Gatehouse database", nil},
@@ -132,8 +149,8 @@ func TestOpenChecksSchema(t *testing.T) {
 				t.Errorf("Open: got error %v, want none", err)
 			case tt.want == "":
 				err = db.bolt.View(func(tx *bolt.Tx) error {
-					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "5" {
-						t.Errorf("schema version after Open = %q, want 5", got)
+					if got := string(tx.Bucket(metaBucket).Get(versionKey)); got != "6" {
+						t.Errorf("schema version after Open = %q, want 6", got)
 					}
 					return nil
 				})

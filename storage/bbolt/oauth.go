@@ -1,9 +1,11 @@
 package bbolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -12,7 +14,15 @@ import (
 )
 
 var (
-	clients = newTable("clients", func(c storage.Client) string { return c.ID })
+	// clientsByApp finds a protected app by host and path prefix, and
+	// keeps two from having both.
+	clientsByApp = unique("clients_by_app", func(c storage.Client) string {
+		if c.Forward == nil {
+			return ""
+		}
+		return appKey(c.Forward.Host, c.Forward.PathPrefix)
+	})
+	clients = newTable("clients", func(c storage.Client) string { return c.ID }, clientsByApp)
 
 	authRequests = newTable("auth_requests", func(a storage.AuthRequest) string { return a.ID },
 		expiry("auth_requests_by_expiry", func(a storage.AuthRequest) time.Time { return a.ExpiresAt }))
@@ -53,6 +63,31 @@ func (db *DB) GetClient(ctx context.Context, id string) (storage.Client, error) 
 // UpdateClient implements storage.Clients.
 func (db *DB) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	return updateRecord(ctx, db, clients, "update client", id, update)
+}
+
+// appKey is a protected app's key in clientsByApp: the host, in lower
+// case, then the path prefix.
+func appKey(host, prefix string) string { return strings.ToLower(host) + "\x00" + prefix }
+
+// FindProtectedApp implements storage.Clients: of the host's apps, few,
+// the one with the longest prefix of path.
+func (db *DB) FindProtectedApp(ctx context.Context, host, path string) (app storage.Client, err error) {
+	err = db.view(ctx, "find protected app", func(tx *bolt.Tx) error {
+		start := []byte(appKey(host, ""))
+		var best []byte
+		c := tx.Bucket(clientsByApp.bucket).Cursor()
+		for k, id := c.Seek(start); bytes.HasPrefix(k, start); k, id = c.Next() {
+			if strings.HasPrefix(path, string(k[len(start):])) {
+				best = id
+			}
+		}
+		if best == nil {
+			return storage.ErrNotFound
+		}
+		app, err = clients.get(tx, string(best))
+		return err
+	})
+	return app, err
 }
 
 // DeleteClient implements storage.Clients.

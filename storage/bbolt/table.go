@@ -183,7 +183,13 @@ func (t *table[T]) update(tx *bolt.Tx, id string, fn func(T) (T, error)) (T, err
 	if err != nil {
 		return zero, err
 	}
-	v, err := fn(old)
+	// fn gets a copy of its own: what it changes through a pointer field
+	// must not change old, whose index keys write moves.
+	cur, err := t.get(tx, id)
+	if err != nil {
+		return zero, err
+	}
+	v, err := fn(cur)
 	if err != nil {
 		return zero, err
 	}

@@ -381,3 +381,43 @@ func testSessions(t *testing.T, s storage.Storage) {
 	_, err = s.GetSession(ctx, "s2")
 	checkErr(t, "get a deleted user's session", err, storage.ErrNotFound)
 }
+
+// testProtectedApps: a protected app is found by host, in any case, and
+// the longest path prefix; two cannot share a host and prefix, by create
+// or update; a deleted one is not found.
+func testProtectedApps(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	now := testNow()
+	app := func(id, host, prefix string) storage.Client {
+		return storage.Client{ID: id, Name: id, CreatedAt: now, Forward: &storage.ForwardAuth{Host: host, PathPrefix: prefix}}
+	}
+	for _, c := range []storage.Client{app("site", "wiki.example.org", ""), app("wiki", "wiki.example.org", "/wiki/"),
+		app("deep", "wiki.example.org", "/wiki/admin/"), app("port", "wiki.example.org:8443", ""), {ID: "rp", Name: "rp", CreatedAt: now}} {
+		must(t, "CreateClient "+c.ID, s.CreateClient(ctx, c))
+	}
+	for _, c := range []struct{ host, path, want string }{
+		{"wiki.example.org", "/", "site"},
+		{"WIKI.example.org", "/wiki/page", "wiki"},
+		{"wiki.example.org", "/wiki/admin/users", "deep"},
+		{"wiki.example.org", "/wikis", "site"},
+		{"wiki.example.org:8443", "/wiki/", "port"},
+		{"other.example.org", "/", ""},
+		{"wiki.example.org:9", "/", ""},
+	} {
+		got, err := s.FindProtectedApp(ctx, c.host, c.path)
+		if c.want == "" {
+			checkErr(t, "FindProtectedApp "+c.host+c.path, err, storage.ErrNotFound)
+			continue
+		}
+		must(t, "FindProtectedApp "+c.host+c.path, err)
+		check(t, "the app at "+c.host+c.path, got.ID, c.want)
+	}
+	checkErr(t, "a second app at a host and prefix", s.CreateClient(ctx, app("again", "Wiki.Example.org", "/wiki/")), storage.ErrAlreadyExists)
+	_, err := s.UpdateClient(ctx, "port", func(c storage.Client) (storage.Client, error) { c.Forward.Host = "wiki.example.org"; return c, nil })
+	checkErr(t, "moving an app onto another's host and prefix", err, storage.ErrAlreadyExists)
+	must(t, "DeleteClient", s.DeleteClient(ctx, "wiki"))
+	got, err := s.FindProtectedApp(ctx, "wiki.example.org", "/wiki/page")
+	must(t, "FindProtectedApp after a delete", err)
+	check(t, "the app at /wiki/page once wiki is gone", got.ID, "site")
+	must(t, "an app where a deleted one was", s.CreateClient(ctx, app("again", "wiki.example.org", "/wiki/")))
+}

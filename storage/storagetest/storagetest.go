@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"Exceptions", testExceptions},
 		{"Challenges", testChallenges},
 		{"Clients", testClients},
+		{"ProtectedApps", testProtectedApps},
 		{"AuthRequests", testAuthRequests},
 		{"AuthCodes", testAuthCodes},
 		{"AccessTokens", testAccessTokens},
