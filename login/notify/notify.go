@@ -215,11 +215,8 @@ func (n *Notifier) what(f Facts) string {
 // send none.
 func (n *Notifier) Notices(u storage.User, event string, f Facts) (_ []storage.Notification, unsent string, _ error) {
 	e, ok := eventOf(event)
-	switch {
-	case !ok:
+	if !ok {
 		return nil, "", nil
-	case !n.On(event):
-		return nil, "off", nil
 	}
 	var to, channel string
 	switch {
@@ -232,15 +229,35 @@ func (n *Notifier) Notices(u storage.User, event string, f Facts) (_ []storage.N
 	default:
 		return nil, "no address", nil
 	}
-	first, err := n.notice(u, to, channel, e, f)
-	if err != nil || event != "exception.approved" {
-		return []storage.Notification{first}, "", err
+	var list []storage.Notification
+	if n.On(event) {
+		m, err := n.notice(u, to, channel, e, f)
+		if err != nil {
+			return nil, "", err
+		}
+		list = append(list, m)
 	}
-	list := []storage.Notification{first}
+	if event == "exception.approved" {
+		later, err := n.endings(u, to, channel, f)
+		if err != nil {
+			return nil, "", err
+		}
+		list = append(list, later...)
+	}
+	if len(list) == 0 {
+		return nil, "off", nil
+	}
+	return list, "", nil
+}
+
+// endings are the notices that the exception granted as f tells ends,
+// scheduled: the day before for a long-term one, and when it has.
+func (n *Notifier) endings(u storage.User, to, channel string, f Facts) ([]storage.Notification, error) {
 	until, err := time.Parse(time.RFC3339, f.Details["expires"])
 	if err != nil {
-		return list, "", nil
+		return nil, nil
 	}
+	var list []storage.Notification
 	for _, s := range []struct {
 		event string
 		at    time.Time
@@ -255,13 +272,12 @@ func (n *Notifier) Notices(u storage.User, event string, f Facts) (_ []storage.N
 		e, _ := eventOf(s.event)
 		later, err := n.notice(u, to, channel, e, Facts{Details: f.Details, When: s.at})
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		later.DueAt, later.About = s.at, f.Details["exception"]
-		later.CreatedAt = f.When
+		later.DueAt, later.About, later.CreatedAt = s.at, f.Details["exception"], f.When
 		list = append(list, later)
 	}
-	return list, "", nil
+	return list, nil
 }
 
 // notice is the notice of e about u, due at f.When, to to on channel.

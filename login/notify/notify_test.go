@@ -133,6 +133,13 @@ func TestExceptionNotices(t *testing.T) {
 			t.Errorf("%s: notices %q, want %q", kind, events, want)
 		}
 	}
+	// The grant's own notice turned off leaves the others scheduled.
+	n.SetSettings(storage.Settings{Notices: map[string]bool{"exception.approved": false}})
+	got, unsent, err := n.Notices(u, "exception.approved", Facts{When: now, Details: map[string]string{
+		"exception": "e1", "kind": storage.ExceptionShortTerm, "reason": "other", "expires": now.Add(24 * time.Hour).Format(time.RFC3339)}})
+	if err != nil || unsent != "" || len(got) != 1 || got[0].Event != "exception.expired" {
+		t.Errorf("with the grant's notice off: %v, %q, %v; want the expiry's alone", got, unsent, err)
+	}
 }
 
 // TestApprovals: each approver with an address is told of a request
