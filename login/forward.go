@@ -95,7 +95,7 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, redirect b
 	case ok && !h.unitMayUse(r.Context(), app, u):
 		http.Error(w, "your account may not use this app", http.StatusForbidden)
 	case ok:
-		h.passThrough(w, r.Context(), u)
+		h.passThrough(r.Context(), w, u)
 	case app.Forward.AppPasswords && !acceptsHTML(r):
 		basicChallenge(w, app)
 	case redirect:
@@ -238,7 +238,7 @@ func (h *Handler) unitMayUse(ctx context.Context, app storage.Client, u storage.
 // passThrough answers 200 with who u is: Remote-User, Remote-Email,
 // Remote-Name and Remote-Groups (their org unit path, such as
 // /Trust/Wales/Ward 7, and their roles as role:org_admin).
-func (h *Handler) passThrough(w http.ResponseWriter, ctx context.Context, u storage.User) {
+func (h *Handler) passThrough(ctx context.Context, w http.ResponseWriter, u storage.User) {
 	groups := []string{}
 	if chain, err := storage.OrgUnitChain(ctx, h.store, u.OrgUnitID); err == nil && len(chain) > 0 {
 		var path []string
@@ -481,7 +481,7 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		h.forwardError(w, r, err)
 		return
 	}
-	h.passThrough(w, ctx, u)
+	h.passThrough(ctx, w, u)
 }
 
 // basicThrottled answers 429 while key is locked by failed app passwords,
