@@ -34,6 +34,7 @@ type keyring struct {
 	store  storage.SigningKeys
 	rotate time.Duration // how long a key signs
 	retain time.Duration // how long a retired key stays published
+	lead   time.Duration // how long a successor is published before it signs
 	alg    jose.SignatureAlgorithm
 	bits   int // for RSA keys
 	logger *slog.Logger
@@ -69,37 +70,39 @@ func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return k.key }
 
 // Rotate makes sure a key of the configured algorithm younger than the
-// rotation period signs, retiring the previous one (so a change of
-// algorithm takes effect at once, the old key still published) and
-// dropping keys whose retention has passed, all in one storage
-// transaction.
+// rotation period signs or waits to. A successor is published lead before
+// it signs, so that replicas (which Refresh every minute or so) and
+// relying parties hold it first; a change of algorithm, or a first key,
+// signs at once. Keys the signing key has superseded are retired, and keys
+// whose retention has passed dropped, all in one storage transaction. Of
+// replicas rotating at once, the first makes the successor and the others
+// find it made.
 func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 	var created string
 	keys, err := kr.store.UpdateSigningKeys(ctx, func(keys []storage.SigningKey) ([]storage.SigningKey, error) {
 		created = ""
-		var kept []storage.SigningKey
-		needNew := true
-		for _, k := range keys {
-			if !k.DeleteAfter.IsZero() && now.After(k.DeleteAfter) {
-				continue
-			}
-			if k.RetiredAt.IsZero() {
-				if now.Sub(k.CreatedAt) < kr.rotate && keyAlgorithm(k) == kr.alg {
-					needNew = false
-				} else {
-					k.RetiredAt = now
-					k.DeleteAfter = now.Add(kr.retain)
-				}
-			}
-			kept = append(kept, k)
-		}
-		if needNew {
+		kept := slices.DeleteFunc(slices.Clone(keys), func(k storage.SigningKey) bool {
+			return !k.DeleteAfter.IsZero() && now.After(k.DeleteAfter)
+		})
+		fresh := slices.ContainsFunc(kept, func(k storage.SigningKey) bool {
+			return k.RetiredAt.IsZero() && keyAlgorithm(k) == kr.alg && now.Sub(k.CreatedAt) < kr.rotate
+		})
+		if !fresh {
 			k, err := newSigningKey(now, kr.alg, kr.bits)
 			if err != nil {
 				return nil, err
 			}
+			if signer, ok := signingAt(kept, now); ok && keyAlgorithm(signer) == kr.alg {
+				k.ActivatesAt = now.Add(kr.lead)
+			}
 			created = k.ID
 			kept = append(kept, k)
+		}
+		signer, _ := signingAt(kept, now)
+		for i, k := range kept {
+			if k.RetiredAt.IsZero() && k.ID != signer.ID && !k.ActivatesAt.After(now) {
+				kept[i].RetiredAt, kept[i].DeleteAfter = now, now.Add(kr.retain)
+			}
 		}
 		return kept, nil
 	})
@@ -109,12 +112,38 @@ func (kr *keyring) Rotate(ctx context.Context, now time.Time) error {
 	if created != "" {
 		kr.logger.InfoContext(ctx, "new signing key", "kid", created)
 	}
-	return kr.load(keys)
+	return kr.load(keys, now)
 }
 
-func (kr *keyring) load(keys []storage.SigningKey) error {
+// Refresh reads the keys again, as another replica may have rotated
+// them, and signs with the one due at now.
+func (kr *keyring) Refresh(ctx context.Context, now time.Time) error {
+	keys, err := kr.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list signing keys: %w", err)
+	}
+	return kr.load(keys, now)
+}
+
+// signingAt is the key that signs at now: the newest not retired whose
+// time to sign has come.
+func signingAt(keys []storage.SigningKey, now time.Time) (storage.SigningKey, bool) {
+	var signer storage.SigningKey
+	found := false
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() && !k.ActivatesAt.After(now) && (!found || k.CreatedAt.After(signer.CreatedAt)) {
+			signer, found = k, true
+		}
+	}
+	return signer, found
+}
+
+func (kr *keyring) load(keys []storage.SigningKey, now time.Time) error {
+	signer, ok := signingAt(keys, now)
+	if !ok {
+		return errors.New("no active signing key")
+	}
 	var active *signingKey
-	var activeAt time.Time
 	verifies := make([]op.Key, 0, len(keys))
 	var algs []jose.SignatureAlgorithm
 	for _, k := range keys {
@@ -123,20 +152,17 @@ func (kr *keyring) load(keys []storage.SigningKey) error {
 		if err != nil {
 			return fmt.Errorf("parse signing key %s: %w", k.ID, err)
 		}
-		signer, ok := parsed.(crypto.Signer)
+		key, ok := parsed.(crypto.Signer)
 		if !ok {
 			return fmt.Errorf("signing key %s: not a signer", k.ID)
 		}
-		verifies = append(verifies, &publicKey{id: k.ID, alg: alg, key: signer.Public()})
+		verifies = append(verifies, &publicKey{id: k.ID, alg: alg, key: key.Public()})
 		if !slices.Contains(algs, alg) {
 			algs = append(algs, alg)
 		}
-		if k.RetiredAt.IsZero() && k.CreatedAt.After(activeAt) {
-			active, activeAt = &signingKey{id: k.ID, alg: alg, key: signer}, k.CreatedAt
+		if k.ID == signer.ID {
+			active = &signingKey{id: k.ID, alg: alg, key: key}
 		}
-	}
-	if active == nil {
-		return errors.New("no active signing key")
 	}
 	var err error
 	if active.accessTokens, err = newAccessTokenSigner(active); err != nil {

@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config, store Store) (*Provider, error) {
 		store:  store,
 		rotate: cfg.SigningKeyRotation,
 		retain: cfg.SigningKeyRetention,
+		lead:   KeyLead,
 		alg:    cfg.SigningAlgorithm,
 		bits:   cfg.SigningKeyBits,
 		logger: cfg.Logger,
@@ -587,9 +588,21 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 // Authorizer (op.AuthResponse, op.AuthRequestError, op.ValidateEndSessionRequest).
 func (p *Provider) OP() *op.Provider { return p.op }
 
+// KeyLead is how long a new signing key is published before it signs;
+// replicas RefreshKeys well within it (every minute), and relying parties
+// that cache the JWKS for less than it see the key before any token it
+// signed.
+const KeyLead = 10 * time.Minute
+
 // RotateKeys rotates the signing keys if the active one is due.
 func (p *Provider) RotateKeys(ctx context.Context) error {
 	return p.keys.Rotate(ctx, p.store.cfg.Now())
+}
+
+// RefreshKeys reads the signing keys again: another replica may have
+// rotated them, and a successor's time to sign may have come.
+func (p *Provider) RefreshKeys(ctx context.Context) error {
+	return p.keys.Refresh(ctx, p.store.cfg.Now())
 }
 
 // Finish answers a finished auth request: it redirects (or form-posts) the

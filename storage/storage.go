@@ -875,7 +875,12 @@ type SigningKey struct {
 	Algorithm  string // JOSE name, e.g. RS256
 	PrivateDER []byte // PKCS #8
 	CreatedAt  time.Time
-	// RetiredAt is when the key stopped signing; zero while it signs.
+	// ActivatesAt, when set, is when the key starts signing: until then
+	// it is only published, so that every replica and relying party
+	// holds it before a token it signed reaches them.
+	ActivatesAt time.Time `json:",omitzero"`
+	// RetiredAt is when the key stopped signing; zero while it signs, or
+	// waits to.
 	RetiredAt time.Time
 	// DeleteAfter is when the key may leave the JWKS.
 	DeleteAfter time.Time

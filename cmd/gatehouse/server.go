@@ -234,6 +234,9 @@ func (s *server) maintain(ctx context.Context) {
 			if _, err := s.admin.SendDigests(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "approvers' digests", "err", err)
 			}
+			if err := s.provider.RefreshKeys(ctx); err != nil {
+				s.logger.ErrorContext(ctx, "refresh signing keys", "err", err)
+			}
 		case <-keys.C:
 			if err := s.provider.RotateKeys(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "rotate signing keys", "err", err)
