@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/login/policy"
@@ -19,9 +20,11 @@ import (
 
 const sessionCookie = "session"
 
-// cookieKeys returns the cookie key pairs, newest first, generating a new
-// pair when the newest is older than rotate and dropping pairs no live
-// cookie can still carry.
+// cookieKeys returns the cookie key pairs, the one that seals first,
+// generating a new pair when the newest is older than rotate and dropping
+// pairs no live cookie can still carry. A new pair seals only once it is
+// keyLead old: replicas, reading the keys every minute, hold it by then,
+// so any of them opens what it seals. The very first pair seals at once.
 func cookieKeys(ctx context.Context, store storage.Secrets, now time.Time, rotate, keep time.Duration) ([][]byte, error) {
 	secrets, err := store.UpdateSecrets(ctx, "cookie-keys", func(s []storage.Secret) ([]storage.Secret, error) {
 		if len(s) == 0 || now.Sub(s[0].CreatedAt) >= rotate {
@@ -31,9 +34,9 @@ func cookieKeys(ctx context.Context, store storage.Secrets, now time.Time, rotat
 		}
 		kept := s[:1]
 		for _, old := range s[1:] {
-			// A key signed cookies until its successor was made; those
-			// cookies live at most keep longer.
-			if now.Sub(old.CreatedAt) < rotate+keep {
+			// A key sealed cookies until its successor was made, and a
+			// lead after; those cookies live at most keep longer.
+			if now.Sub(old.CreatedAt) < rotate+keyLead+keep {
 				kept = append(kept, old)
 			}
 		}
@@ -42,12 +45,20 @@ func cookieKeys(ctx context.Context, store storage.Secrets, now time.Time, rotat
 	if err != nil {
 		return nil, fmt.Errorf("load cookie keys: %w", err)
 	}
+	sealer := slices.IndexFunc(secrets, func(s storage.Secret) bool { return now.Sub(s.CreatedAt) >= keyLead })
+	if sealer < 0 {
+		sealer = 0
+	}
+	secrets = append([]storage.Secret{secrets[sealer]}, slices.Delete(slices.Clone(secrets), sealer, sealer+1)...)
 	var pairs [][]byte
 	for _, s := range secrets {
 		pairs = append(pairs, s.Value[:32], s.Value[32:])
 	}
 	return pairs, nil
 }
+
+// keyLead is how long a new cookie key opens cookies before it seals any.
+const keyLead = 10 * time.Minute
 
 // cookieName adds the __Host- prefix over https, which pins the cookie to
 // this host and path / and requires Secure.

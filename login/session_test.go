@@ -9,8 +9,10 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
-// TestCookieKeyRotation: a new key seals cookies after each rotation period;
-// the previous one still opens cookies until none it sealed can be alive.
+// TestCookieKeyRotation: a new key is made after each rotation period,
+// opens cookies at once and seals them a lead later, so that every
+// replica holds it first; the previous one still opens cookies until none
+// it sealed can be alive.
 func TestCookieKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "k.db"), bbolt.Options{})
@@ -21,14 +23,17 @@ func TestCookieKeyRotation(t *testing.T) {
 	const rotate, keep = 30 * 24 * time.Hour, 12 * time.Hour
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
-		at        time.Duration
-		wantPairs int
+		at         time.Duration
+		wantPairs  int
+		newSealing bool // the key made at rotate seals
 	}{
-		{0, 1},
-		{rotate - time.Second, 1},
-		{rotate, 2},                      // new key; the old one still opens cookies
-		{rotate + keep - time.Second, 2}, // old cookies may still be alive
-		{rotate + keep, 1},               // none sealed by the old key can be
+		{0, 1, false},
+		{rotate - time.Second, 1, false},
+		{rotate, 2, false},                               // new key, still only opening
+		{rotate + keyLead - time.Second, 2, false},       // replicas may not hold it yet
+		{rotate + keyLead, 2, true},                      // it seals; the old one still opens
+		{rotate + keyLead + keep - time.Second, 2, true}, // old cookies may still be alive
+		{rotate + keyLead + keep, 1, true},               // none sealed by the old key can be
 	}
 	var first []byte
 	for _, st := range steps {
@@ -41,8 +46,8 @@ func TestCookieKeyRotation(t *testing.T) {
 		}
 		if first == nil {
 			first = pairs[0]
-		} else if st.at >= rotate && string(pairs[0]) == string(first) {
-			t.Errorf("at +%v: newest key is still the first one", st.at)
+		} else if sealing := string(pairs[0]) != string(first); sealing != st.newSealing {
+			t.Errorf("at +%v: the new key seals: %v, want %v", st.at, sealing, st.newSealing)
 		}
 	}
 }

@@ -213,8 +213,11 @@ func strictTransport(maxAge time.Duration, direct bool, next http.Handler) http.
 	})
 }
 
-// maintain deletes expired records every minute and rotates signing and
-// cookie keys every hour, until ctx ends.
+// maintain, every minute, deletes expired records, makes the approvers'
+// digests when due, reads the signing keys again and rotates the cookie
+// keys when due (another replica's new keys are held here within a
+// minute, well before they sign or seal); and every hour rotates the
+// signing keys when due; until ctx ends.
 func (s *server) maintain(ctx context.Context) {
 	gc := time.NewTicker(time.Minute)
 	defer gc.Stop()
@@ -237,12 +240,12 @@ func (s *server) maintain(ctx context.Context) {
 			if err := s.provider.RefreshKeys(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "refresh signing keys", "err", err)
 			}
+			if err := s.login.RotateCookieKeys(ctx); err != nil {
+				s.logger.ErrorContext(ctx, "rotate cookie keys", "err", err)
+			}
 		case <-keys.C:
 			if err := s.provider.RotateKeys(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "rotate signing keys", "err", err)
-			}
-			if err := s.login.RotateCookieKeys(ctx); err != nil {
-				s.logger.ErrorContext(ctx, "rotate cookie keys", "err", err)
 			}
 		}
 	}
