@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/storagetest"
+)
+
+// The tests run against GATEHOUSE_TEST_POSTGRES_DSN, a role that may
+// create databases, or else against a throwaway cluster TestMain starts
+// from PostgreSQL 15's binaries. Each test gets a database of its own.
+// Without either they skip, unless CI=true, where they fail.
+var (
+	serverDSN string // set by TestMain
+	noServer  string // why there is none, when serverDSN is empty
+	databases atomic.Int64
+)
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+func TestMain(m *testing.M) {
+	serverDSN = os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
+	stop := func() {}
+	if serverDSN == "" {
+		var err error
+		serverDSN, stop, err = startCluster()
+		if err != nil {
+			noServer = err.Error()
+		}
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// startCluster initialises a cluster in a temporary directory and starts
+// it, listening only on a unix socket there, as an unprivileged user when
+// run as root (PostgreSQL refuses to run as root).
+func startCluster() (dsn string, stop func(), err error) {
+	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
+		return "", nil, fmt.Errorf("no PostgreSQL 15 in %s and GATEHOUSE_TEST_POSTGRES_DSN unset", pgBin)
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-pg-")
+	if err != nil {
+		return "", nil, err
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		nobody, err := user.Lookup("nobody")
+		if err != nil {
+			return "", nil, err
+		}
+		uid, _ := strconv.Atoi(nobody.Uid)
+		gid, _ := strconv.Atoi(nobody.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return "", nil, err
+		}
+	}
+	run := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(pgBin, name), args...)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", name, err, out)
+		}
+		return nil
+	}
+	data := filepath.Join(dir, "data")
+	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	// Durability is not wanted of a throwaway cluster; connections are:
+	// the suite's tests each open pools on databases of their own.
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", dir)
+	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop = func() {
+		run("pg_ctl", "-D", data, "-m", "immediate", "stop")
+		os.RemoveAll(dir)
+	}
+	return fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir), stop, nil
+}
+
+// newDatabase creates an empty database for t, dropped when t ends, and
+// returns its DSN.
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	if serverDSN == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no PostgreSQL to test against: %s", noServer)
+		}
+		t.Skipf("no PostgreSQL to test against: %s", noServer)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, serverDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("gatehouse_test_%d_%d", os.Getpid(), databases.Add(1))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, serverDSN)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	return withDatabase(t, serverDSN, name)
+}
+
+// withDatabase is dsn naming database name instead of its own.
+func withDatabase(t *testing.T, dsn, name string) string {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("GATEHOUSE_TEST_POSTGRES_DSN: %v", err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	return dsn + " dbname=" + name
+}
+
+func open(t *testing.T, dsn string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestStorage(t *testing.T) {
+	var mu sync.Mutex
+	dsns := map[storage.Storage]string{}
+	storagetest.RunTests(t, func(t *testing.T) storage.Storage {
+		dsn := newDatabase(t)
+		db := open(t, dsn)
+		mu.Lock()
+		defer mu.Unlock()
+		dsns[db] = dsn
+		return db
+	}, func(t *testing.T, s storage.Storage) storage.Storage {
+		// A second pool on the same database, as a second replica has.
+		mu.Lock()
+		dsn := dsns[s]
+		mu.Unlock()
+		return open(t, dsn)
+	})
+}
+
+func TestMigrations(t *testing.T) {
+	list, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 || schemaVersion() != len(list) {
+		t.Errorf("got %d migrations and schema version %d, want some and equal", len(list), schemaVersion())
+	}
+}
+
+// Replicas starting together migrate once: the others wait for the lock,
+// then find nothing to do.
+func TestOpenTogether(t *testing.T) {
+	dsn := newDatabase(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			db, err := Open(t.Context(), dsn, Options{})
+			if err == nil {
+				err = db.Health(t.Context())
+				db.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, dsn)
+	var n int
+	if err := db.pool.QueryRow(t.Context(), "SELECT count(*) FROM schema_version").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != schemaVersion() {
+		t.Errorf("got %d schema_version rows, want %d", n, schemaVersion())
+	}
+}
+
+// An older Gatehouse refuses a database a newer one has migrated.
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dsn := newDatabase(t)
+	db := open(t, dsn)
+	if _, err := db.pool.Exec(t.Context(), "INSERT INTO schema_version (version) VALUES ($1)", schemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Health(t.Context()); err == nil {
+		t.Error("Health on a newer schema: got no error")
+	}
+	_, err := Open(t.Context(), dsn, Options{})
+	want := fmt.Sprintf("database has schema version %d, this Gatehouse knows versions up to %d", schemaVersion()+1, schemaVersion())
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Open: got error %v, want one saying %q", err, want)
+	}
+}
