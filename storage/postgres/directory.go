@@ -120,7 +120,14 @@ func checkAncestors(ctx context.Context, tx pgx.Tx, ou storage.OrgUnit) error {
 // finds the unit gone.
 func (db *DB) DeleteOrgUnit(ctx context.Context, id string) error {
 	return db.write(ctx, "delete org unit", func(tx pgx.Tx) error {
-		if _, err := orgUnits.get(ctx, tx, id, true); err != nil {
+		// FOR UPDATE, not NO KEY: it is the lock that conflicts with
+		// KEY SHARE.
+		var found string
+		err := tx.QueryRow(ctx, "SELECT id FROM org_units WHERE id = $1 FOR UPDATE", storable(id)).Scan(&found)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return storage.ErrNotFound
+		}
+		if err != nil {
 			return err
 		}
 		var children, members bool
