@@ -179,7 +179,10 @@ func createUser(ctx context.Context, tx pgx.Tx, u storage.User) error {
 			return err
 		}
 	}
-	return users.insert(ctx, tx, u)
+	if err := users.insert(ctx, tx, u); err != nil {
+		return err
+	}
+	return indexTerms(ctx, tx, nil, u)
 }
 
 // GetUser implements storage.Users.
@@ -223,7 +226,9 @@ func (db *DB) UpdateUser(ctx context.Context, id string, update func(storage.Use
 }
 
 func updateUser(ctx context.Context, tx pgx.Tx, id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
-	return users.update(ctx, tx, id, func(old storage.User) (storage.User, error) {
+	var before storage.User
+	u, err := users.update(ctx, tx, id, func(old storage.User) (storage.User, error) {
+		before = old
 		next, err := update(old)
 		if err != nil {
 			return next, err
@@ -235,6 +240,10 @@ func updateUser(ctx context.Context, tx pgx.Tx, id string, update func(storage.U
 		}
 		return normalizeUser(next)
 	})
+	if err != nil {
+		return u, err
+	}
+	return u, indexTerms(ctx, tx, &before, u)
 }
 
 // DeleteUser implements storage.Users.
@@ -275,7 +284,3 @@ func (db *DB) CountUsers(ctx context.Context, orgUnitID string) (n int, err erro
 	return n, err
 }
 
-// SearchUsers implements storage.Users: not yet (it needs a term index).
-func (db *DB) SearchUsers(context.Context, storage.UserQuery) (storage.UserPage, error) {
-	return storage.UserPage{}, errors.New("search users: not implemented in the postgres backend yet")
-}

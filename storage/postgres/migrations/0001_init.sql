@@ -24,8 +24,20 @@ CREATE TABLE users (
 	org_unit_id text REFERENCES org_units (id),
 	admin       boolean NOT NULL
 );
-CREATE INDEX users_by_org_unit ON users (org_unit_id);
+-- Each unit's users in username order, for CountUsers, DeleteOrgUnit and
+-- SearchUsers in units.
+CREATE INDEX users_by_org_unit ON users (org_unit_id, username);
 CREATE INDEX users_admins ON users (username) WHERE admin;
+
+-- The terms SearchUsers finds a user by (storage.SearchTerms). Terms are
+-- bytea so that the terms starting with a prefix are exactly one range of
+-- the primary key, in byte order.
+CREATE TABLE user_terms (
+	term    bytea NOT NULL,
+	user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	PRIMARY KEY (term, user_id)
+);
+CREATE INDEX user_terms_by_user ON user_terms (user_id, term);
 
 CREATE TABLE methods (
 	id         text PRIMARY KEY,
