@@ -283,4 +283,3 @@ func (db *DB) CountUsers(ctx context.Context, orgUnitID string) (n int, err erro
 	})
 	return n, err
 }
-

@@ -3,7 +3,7 @@
 // same contract, and passes the same conformance suite, as storage/bbolt.
 //
 // Each kind of record is a table: the record's id, the whole record as
-// jsonb, and the columns its look-ups, uniqueness rules and expiry need
+// JSON, and the columns its look-ups, uniqueness rules and expiry need
 // (see migrations/). Transactions run at READ COMMITTED. An operation that
 // reads a record and writes it back locks the row first (SELECT ... FOR NO
 // KEY UPDATE), so writers of one record queue and each sees the last one's
@@ -153,6 +153,9 @@ func (db *DB) migrate(ctx context.Context) error {
 			conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := checkDatabase(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version integer PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
@@ -181,6 +184,28 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// checkDatabase refuses a database Gatehouse cannot use: one that is not
+// UTF-8 (text columns and JSON must hold any Unicode), or one that holds
+// tables but no schema_version, some other program's, which Gatehouse
+// must not mix its tables into.
+func checkDatabase(ctx context.Context, conn *pgx.Conn) error {
+	var encoding string
+	var ours bool
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT pg_encoding_to_char(encoding), to_regclass('schema_version') IS NOT NULL,
+		(SELECT count(*) FROM pg_tables WHERE schemaname = current_schema())
+		FROM pg_database WHERE datname = current_database()`).Scan(&encoding, &ours, &tables); err != nil {
+		return fmt.Errorf("inspect database: %w", err)
+	}
+	if encoding != "UTF8" {
+		return fmt.Errorf("database encoding is %s, Gatehouse needs UTF8", encoding)
+	}
+	if !ours && tables > 0 {
+		return errors.New("not a Gatehouse database: it has tables but no schema_version")
+	}
+	return nil
+}
+
 // maxTries bounds how often a transaction is run when PostgreSQL aborts it
 // for a deadlock or a serialization failure.
 const maxTries = 10
@@ -205,7 +230,10 @@ func (db *DB) write(ctx context.Context, op string, fn func(pgx.Tx) error) error
 		}
 		// Back off a little, at random, so the transactions that collided
 		// do not collide again.
-		time.Sleep(time.Duration(rand.Int64N(int64(try) * int64(5*time.Millisecond))))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(rand.Int64N(int64(try) * int64(5*time.Millisecond)))):
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)

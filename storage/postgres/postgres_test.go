@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -230,6 +231,51 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	_, err := Open(t.Context(), dsn, Options{})
 	want := fmt.Sprintf("database has schema version %d, this Gatehouse knows versions up to %d", schemaVersion()+1, schemaVersion())
 	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Open: got error %v, want one saying %q", err, want)
+	}
+}
+
+// A record holds any string a Go string can, NUL and bytes that are not
+// UTF-8 included, as bbolt's do: a request's state or a user agent comes
+// from outside.
+func TestRecordsHoldAnyString(t *testing.T) {
+	db := open(t, newDatabase(t))
+	odd := "a\x00b\xffc"
+	a := storage.AuthRequest{ID: "ar1", State: odd, Nonce: odd, LoginHint: odd}
+	if err := db.CreateAuthRequest(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetAuthRequest(t.Context(), "ar1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bytes that are not UTF-8 come back as U+FFFD, as JSON has them.
+	if want := "a\x00b\uFFFDc"; got.State != want {
+		t.Errorf("State: got %q, want %q", got.State, want)
+	}
+	e := storage.AuditEvent{Time: time.Now(), Actor: odd, Subject: odd, UserAgent: odd, Action: "login", Outcome: storage.OutcomeSuccess}
+	if err := db.AppendAudit(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.ListAudit(t.Context(), storage.AuditQuery{User: odd})
+	if err != nil || len(list) != 1 {
+		t.Errorf("ListAudit by an odd user: got %d events, %v; want 1", len(list), err)
+	}
+}
+
+// Open refuses some other program's database rather than add its tables.
+func TestOpenRefusesForeignDatabase(t *testing.T) {
+	dsn := newDatabase(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE invoices (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), dsn, Options{})
+	if want := "not a Gatehouse database"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Open: got error %v, want one saying %q", err, want)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// table stores the records of one kind: id, the record as jsonb in data,
+// table stores the records of one kind: id, the record as JSON in data,
 // and the columns cols computes from it, written together by every write
 // so that no caller can leave a column behind its record.
 type table[T any] struct {

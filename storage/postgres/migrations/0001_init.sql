@@ -1,15 +1,18 @@
 -- Gatehouse schema, version 1.
 --
--- Each record is a row: its id, the whole record as jsonb (data, which is
+-- Each record is a row: its id, the whole record as JSON (data, which is
 -- what the code reads), and the columns its look-ups, uniqueness rules and
--- expiry need, kept in step with data by every write. Times that are
+-- expiry need, kept in step with data by every write. data is json, not
+-- jsonb: jsonb refuses the escape \u0000, and a record holds any string
+-- Go does (a request's state comes from outside); json keeps the text as
+-- written, and ->> still reads fields for a filter. Times that are
 -- compared are unix nanoseconds (bigint), exactly as the records hold them;
 -- a record with no expiry where one is optional has NULL. Empty strings in
 -- look-up columns are NULL, so they are in no index, as in bbolt.
 
 CREATE TABLE org_units (
 	id        text PRIMARY KEY,
-	data      jsonb NOT NULL,
+	data json NOT NULL,
 	parent_id text REFERENCES org_units (id)
 );
 -- One root.
@@ -18,7 +21,7 @@ CREATE INDEX org_units_by_parent ON org_units (parent_id);
 
 CREATE TABLE users (
 	id          text PRIMARY KEY,
-	data        jsonb NOT NULL,
+	data json NOT NULL,
 	username    text COLLATE "C" NOT NULL UNIQUE,
 	email       text UNIQUE,
 	org_unit_id text REFERENCES org_units (id),
@@ -41,7 +44,7 @@ CREATE INDEX user_terms_by_user ON user_terms (user_id, term);
 
 CREATE TABLE methods (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	user_id    text,
 	expires_ns bigint
 );
@@ -50,7 +53,7 @@ CREATE INDEX methods_by_expiry ON methods (expires_ns) WHERE expires_ns IS NOT N
 
 CREATE TABLE exceptions (
 	id      text PRIMARY KEY,
-	data    jsonb NOT NULL,
+	data json NOT NULL,
 	user_id text,
 	state   text
 );
@@ -59,7 +62,7 @@ CREATE INDEX exceptions_by_state ON exceptions (state);
 
 CREATE TABLE challenges (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	expires_ns bigint NOT NULL
 );
 CREATE INDEX challenges_by_expiry ON challenges (expires_ns);
@@ -68,7 +71,7 @@ CREATE INDEX challenges_by_expiry ON challenges (expires_ns);
 -- both. Other clients have neither.
 CREATE TABLE clients (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	app_host   text,
 	app_prefix text,
 	UNIQUE (app_host, app_prefix)
@@ -76,21 +79,21 @@ CREATE TABLE clients (
 
 CREATE TABLE auth_requests (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	expires_ns bigint NOT NULL
 );
 CREATE INDEX auth_requests_by_expiry ON auth_requests (expires_ns);
 
 CREATE TABLE auth_codes (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	expires_ns bigint NOT NULL
 );
 CREATE INDEX auth_codes_by_expiry ON auth_codes (expires_ns);
 
 CREATE TABLE access_tokens (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	family_id  text,
 	subject    text,
 	expires_ns bigint NOT NULL
@@ -101,7 +104,7 @@ CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_ns);
 
 CREATE TABLE refresh_tokens (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	family_id  text,
 	user_id    text,
 	expires_ns bigint NOT NULL
@@ -112,7 +115,7 @@ CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_ns);
 
 CREATE TABLE sessions (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	user_id    text,
 	expires_ns bigint NOT NULL
 );
@@ -122,7 +125,7 @@ CREATE INDEX sessions_by_expiry ON sessions (expires_ns);
 -- A user has one device per browser.
 CREATE TABLE remembered_devices (
 	id           text PRIMARY KEY,
-	data         jsonb NOT NULL,
+	data json NOT NULL,
 	user_id      text NOT NULL,
 	browser_hash bytea NOT NULL,
 	expires_ns   bigint NOT NULL,
@@ -132,7 +135,7 @@ CREATE INDEX remembered_devices_by_expiry ON remembered_devices (expires_ns);
 
 CREATE TABLE attempts (
 	id         text PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	expires_ns bigint NOT NULL
 );
 CREATE INDEX attempts_by_expiry ON attempts (expires_ns);
@@ -140,7 +143,7 @@ CREATE INDEX attempts_by_expiry ON attempts (expires_ns);
 -- due_ns is NextAttemptAt while the notification is pending, else NULL.
 CREATE TABLE notifications (
 	id         text COLLATE "C" PRIMARY KEY,
-	data       jsonb NOT NULL,
+	data json NOT NULL,
 	user_id    text,
 	due_ns     bigint,
 	expires_ns bigint NOT NULL
@@ -151,7 +154,7 @@ CREATE INDEX notifications_by_expiry ON notifications (expires_ns);
 
 CREATE TABLE app_passwords (
 	id      text PRIMARY KEY,
-	data    jsonb NOT NULL,
+	data json NOT NULL,
 	user_id text
 );
 CREATE INDEX app_passwords_by_user ON app_passwords (user_id);
@@ -162,7 +165,7 @@ CREATE INDEX app_passwords_by_user ON app_passwords (user_id);
 CREATE SEQUENCE audit_seq;
 CREATE TABLE audit (
 	id          text COLLATE "C" PRIMARY KEY,
-	data        jsonb NOT NULL,
+	data json NOT NULL,
 	at_ns       bigint NOT NULL,
 	actor       text,
 	subject     text,
@@ -177,5 +180,5 @@ CREATE INDEX audit_by_subject ON audit (subject, id);
 -- purpose's secrets ("signing_keys", "settings", "secrets/<purpose>").
 CREATE TABLE documents (
 	key  text PRIMARY KEY,
-	data jsonb NOT NULL
+	data json NOT NULL
 );
