@@ -104,63 +104,62 @@ func appendAudit(ctx context.Context, tx pgx.Tx, e storage.AuditEvent) error {
 }
 
 var auditEvents = newTable("audit", func(e storage.AuditEvent) string { return e.ID }, false,
-	col("at_ns", func(e storage.AuditEvent) any { return nanos(e.Time) }),
 	col("actor", func(e storage.AuditEvent) any { return text(e.Actor) }),
 	col("subject", func(e storage.AuditEvent) any { return text(e.Subject) }),
 	col("org_unit_id", func(e storage.AuditEvent) any { return text(e.OrgUnitID) }),
 	col("action", func(e storage.AuditEvent) any { return storable(e.Action) }),
 	col("outcome", func(e storage.AuditEvent) any { return storable(e.Outcome) }))
 
-// ListAudit implements storage.Audit: newest first by id, which the
-// primary key and the (actor, id) and (subject, id) indexes serve.
+// ListAudit implements storage.Audit, newest first. Ids begin with the
+// event's time, so Since and Until are bounds on the id, like Before, and
+// each query is one backward walk of an index on id: the primary key, or,
+// for a user's or a subject's events, (actor, id) and (subject, id), so it
+// walks only theirs.
 func (db *DB) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEvent, error) {
 	var conds []string
-	var args []any
-	where := func(cond string, arg any) {
-		args = append(args, arg)
-		conds = append(conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
-	}
+	var values []any
+	arg := func(v any) string { values = append(values, v); return fmt.Sprintf("$%d", len(values)) }
 	if q.Subject != "" {
-		where("subject = $?", storable(q.Subject))
-	}
-	if q.User != "" {
-		where("(actor = $? OR subject = $?)", storable(q.User))
+		conds = append(conds, "subject = "+arg(storable(q.Subject)))
 	}
 	if len(q.OrgUnitIDs) > 0 {
 		ids := make([]string, len(q.OrgUnitIDs))
 		for i, id := range q.OrgUnitIDs {
 			ids[i] = storable(id)
 		}
-		where("org_unit_id = ANY($?)", ids)
+		conds = append(conds, "org_unit_id = ANY("+arg(ids)+")")
 	}
 	if q.Action != "" {
-		where("action = $?", storable(q.Action))
+		conds = append(conds, "action = "+arg(storable(q.Action)))
 	}
 	if q.ActionPrefix != "" {
-		where("starts_with(action, $?)", storable(q.ActionPrefix))
+		conds = append(conds, "starts_with(action, "+arg(storable(q.ActionPrefix))+")")
 	}
 	if q.Outcome != "" {
-		where("outcome = $?", storable(q.Outcome))
+		conds = append(conds, "outcome = "+arg(storable(q.Outcome)))
 	}
 	if !q.Since.IsZero() {
-		where("at_ns >= $?", nanos(q.Since))
+		conds = append(conds, "id >= "+arg(fmt.Sprintf("%016x", nanos(q.Since))))
 	}
 	if !q.Until.IsZero() {
-		where("at_ns < $?", nanos(q.Until))
+		conds = append(conds, "id < "+arg(fmt.Sprintf("%016x", nanos(q.Until))))
 	}
 	if q.Before != "" {
-		where("id < $?", storable(q.Before))
+		conds = append(conds, "id < "+arg(storable(q.Before)))
 	}
-	cond := "true"
-	if len(conds) > 0 {
-		cond = strings.Join(conds, " AND ")
-	}
-	cond += " ORDER BY id DESC"
+	order := " ORDER BY id DESC"
 	if q.Limit > 0 {
-		args = append(args, q.Limit)
-		cond += fmt.Sprintf(" LIMIT $%d", len(args))
+		order += " LIMIT " + arg(q.Limit)
 	}
-	return listWhere(ctx, db, auditEvents, "list audit", cond, args...)
+	cond := strings.Join(append(conds, "true"), " AND ")
+	if q.User != "" {
+		// The user's events as actor and as subject, each an index walk,
+		// merged; one they did to themselves is in both, and once in IN.
+		user := arg(storable(q.User))
+		cond = fmt.Sprintf("id IN ((SELECT id FROM audit WHERE actor = %s AND %s%s) UNION ALL (SELECT id FROM audit WHERE subject = %s AND %s%s))",
+			user, cond, order, user, cond, order)
+	}
+	return listWhere(ctx, db, auditEvents, "list audit", cond+order, values...)
 }
 
 // ClaimNotifications implements storage.Notifications. It locks the due

@@ -279,3 +279,44 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 		t.Errorf("Open: got error %v, want one saying %q", err, want)
 	}
 }
+
+// One SearchUsers call walks a bounded part of the index: a filter few
+// users pass gives short pages with a Next, and following them finds
+// those users.
+func TestSearchUsersWalksABoundedPart(t *testing.T) {
+	db := open(t, newDatabase(t))
+	ctx := t.Context()
+	if err := db.CreateOrgUnit(ctx, storage.OrgUnit{ID: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = maxWalked + 100
+	err := db.Atomically(ctx, func(tx storage.Tx) error {
+		for i := range n {
+			u := storage.User{ID: fmt.Sprint("u", i), Username: fmt.Sprintf("ann%04d", i), OrgUnitID: "root", MFAEnabled: i == n-1}
+			if err := tx.CreateUser(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []storage.UserQuery{{Text: "ann", MFA: "on"}, {MFA: "on"}, {OrgUnitIDs: []string{"root"}, MFA: "on"}} {
+		page, err := db.SearchUsers(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Users) != 0 || page.Next == "" {
+			t.Errorf("first page of %+v: got %d users and Next %q, want none and a Next", q, len(page.Users), page.Next)
+		}
+		q.Cursor = page.Next
+		page, err = db.SearchUsers(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Users) != 1 || page.Users[0].Username != fmt.Sprintf("ann%04d", n-1) || page.Next != "" {
+			t.Errorf("second page of %+v: got %v, Next %q; want the last user alone and no Next", q, page.Users, page.Next)
+		}
+	}
+}

@@ -166,7 +166,6 @@ CREATE SEQUENCE audit_seq;
 CREATE TABLE audit (
 	id          text COLLATE "C" PRIMARY KEY,
 	data json NOT NULL,
-	at_ns       bigint NOT NULL,
 	actor       text,
 	subject     text,
 	org_unit_id text,
