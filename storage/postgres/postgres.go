@@ -70,8 +70,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// The DSN may hold a password: say what is wrong, not what it is.
-		return nil, errors.New("open postgres: cannot parse the DSN")
+		// pgx masks the password in the DSN it quotes.
+		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
