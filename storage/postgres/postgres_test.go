@@ -52,7 +52,9 @@ func TestMain(m *testing.M) {
 
 // startCluster initialises a cluster in a temporary directory and starts
 // it, listening only on a unix socket there, as an unprivileged user when
-// run as root (PostgreSQL refuses to run as root).
+// run as root (PostgreSQL refuses to run as root). The server is the test
+// binary's child, with a parent-death signal, so a test binary that
+// crashes leaves no server behind.
 func startCluster() (dsn string, stop func(), err error) {
 	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
 		return "", nil, fmt.Errorf("no PostgreSQL 15 in %s and GATEHOUSE_TEST_POSTGRES_DSN unset", pgBin)
@@ -61,7 +63,12 @@ func startCluster() (dsn string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	var cred *syscall.Credential
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT}
 	if os.Geteuid() == 0 {
 		nobody, err := user.Lookup("nobody")
 		if err != nil {
@@ -69,37 +76,49 @@ func startCluster() (dsn string, stop func(), err error) {
 		}
 		uid, _ := strconv.Atoi(nobody.Uid)
 		gid, _ := strconv.Atoi(nobody.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return "", nil, err
 		}
 	}
-	run := func(name string, args ...string) error {
-		cmd := exec.Command(filepath.Join(pgBin, name), args...)
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v\n%s", name, err, out)
-		}
-		return nil
-	}
 	data := filepath.Join(dir, "data")
-	if err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"); err != nil {
-		os.RemoveAll(dir)
+	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+	initdb.SysProcAttr = attr
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
 		return "", nil, err
 	}
+	defer logFile.Close()
 	// Durability is not wanted of a throwaway cluster; connections are:
 	// the suite's tests each open pools on databases of their own.
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", dir)
-	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
-		os.RemoveAll(dir)
+	server := exec.Command(filepath.Join(pgBin, "postgres"), "-D", data, "-k", dir, "-c", "listen_addresses=",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+	server.SysProcAttr = attr
+	server.Stdout, server.Stderr = logFile, logFile
+	if err := server.Start(); err != nil {
 		return "", nil, err
 	}
 	stop = func() {
-		run("pg_ctl", "-D", data, "-m", "immediate", "stop")
+		server.Process.Signal(syscall.SIGINT) // fast shutdown
+		server.Wait()
 		os.RemoveAll(dir)
 	}
-	return fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir), stop, nil
+	dsn = fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir)
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err == nil {
+			conn.Close(context.Background())
+			return dsn, stop, nil
+		}
+		if time.Since(start) > 30*time.Second {
+			log, _ := os.ReadFile(logFile.Name())
+			stop()
+			return "", nil, fmt.Errorf("postgres did not start: %v\n%s", err, log)
+		}
+	}
 }
 
 // newDatabase creates an empty database for t, dropped when t ends, and
