@@ -120,10 +120,13 @@ func checkAncestors(ctx context.Context, tx pgx.Tx, ou storage.OrgUnit) error {
 // finds the unit gone.
 func (db *DB) DeleteOrgUnit(ctx context.Context, id string) error {
 	return db.write(ctx, "delete org unit", func(tx pgx.Tx) error {
+		if !validID(id) {
+			return storage.ErrNotFound
+		}
 		// FOR UPDATE, not NO KEY: it is the lock that conflicts with
 		// KEY SHARE.
 		var found string
-		err := tx.QueryRow(ctx, "SELECT id FROM org_units WHERE id = $1 FOR UPDATE", storable(id)).Scan(&found)
+		err := tx.QueryRow(ctx, "SELECT id FROM org_units WHERE id = $1 FOR UPDATE", id).Scan(&found)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return storage.ErrNotFound
 		}

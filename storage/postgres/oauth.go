@@ -54,14 +54,6 @@ var (
 		col("expires_ns", func(d storage.RememberedDevice) any { return nanos(d.ExpiresAt) }))
 )
 
-// nonNil is b, or empty rather than NULL.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 // expired reports whether something valid until at is no longer valid at now.
 func expired(at, now time.Time) bool { return !now.Before(at) }
 

@@ -79,6 +79,14 @@ func storable(s string) string {
 	return b.String()
 }
 
+// nonNil is b for a bytea column that is never NULL: empty for nil.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 // nanos is t as unix nanoseconds, as bbolt's time keys are: times before
 // 1970 (the zero time among them) are 0, so a record that does not say
 // when it expires counts as expired.
