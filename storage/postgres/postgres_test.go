@@ -339,3 +339,54 @@ func TestSearchUsersWalksABoundedPart(t *testing.T) {
 		}
 	}
 }
+
+// Two transactions that lock two records in opposite orders deadlock;
+// PostgreSQL aborts one, and Atomically runs its function again, so both
+// succeed and neither change is lost.
+func TestAtomicallyRetriesADeadlock(t *testing.T) {
+	dsn := newDatabase(t)
+	pools := [2]*DB{open(t, dsn), open(t, dsn)}
+	ctx := t.Context()
+	for _, id := range []string{"m1", "m2"} {
+		if err := pools[0].CreateMethod(ctx, storage.Method{ID: id, UserID: "u1", Type: storage.MethodTOTP}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(m storage.Method) (storage.Method, error) { m.LastStep++; return m, nil }
+	var runs [2]atomic.Int32
+	var holding sync.WaitGroup // each holds its first record
+	holding.Add(2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, order := range [2][2]string{{"m1", "m2"}, {"m2", "m1"}} {
+		wg.Go(func() {
+			errs[i] = pools[i].Atomically(ctx, func(tx storage.Tx) error {
+				if _, err := tx.UpdateMethod(order[0], step); err != nil {
+					return err
+				}
+				if runs[i].Add(1) == 1 {
+					holding.Done()
+					holding.Wait()
+				}
+				_, err := tx.UpdateMethod(order[1], step)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := runs[0].Load() + runs[1].Load(); got != 3 {
+		t.Errorf("got %d runs of the two functions, want 3: one deadlocked and ran again", got)
+	}
+	for _, id := range []string{"m1", "m2"} {
+		m, err := pools[1].GetMethod(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.LastStep != 2 {
+			t.Errorf("%s: got LastStep %d, want 2", id, m.LastStep)
+		}
+	}
+}
