@@ -78,7 +78,9 @@ type Storage interface {
 	// cost is proportional to what it deletes, not to what is stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// Backup writes a consistent copy of the whole store to w while the
-	// store stays online.
+	// store stays online. A backend whose database has backup tools of its
+	// own may lack it (PostgreSQL: pg_dump) and return an error wrapping
+	// errors.ErrUnsupported.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 	// Health reports whether the store can serve reads.
 	Health(ctx context.Context) error

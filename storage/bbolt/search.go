@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -20,7 +19,7 @@ import (
 //     step) holds unit\x00username\x00id: each unit's users in username
 //     order, merged across the units of a subtree without a sort.
 //   - users_by_term holds term\x00id for every term a user is found by
-//     (see searchTerms): a search for a prefix is one Seek and a walk of the
+//     (see storage.SearchTerms): a search for a prefix is one Seek and a walk of the
 //     keys that start with it. Each entry's value is the user's MFA switch
 //     and unit (termValue), so those filters skip a user without loading
 //     it. A user has several terms, which the one-key table indexes cannot
@@ -46,32 +45,6 @@ const (
 	maxExamined        = 1000
 )
 
-// searchKey is the form names are compared in: lower case, single spaces.
-func searchKey(s string) string {
-	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
-}
-
-// searchTerms are the keys a user is found by: their username, email and
-// display name, each later word of the name and each later part of a word
-// split at punctuation ("mary-jane" gives "jane"). A prefix of the name or
-// of a word needs no term of its own.
-func searchTerms(u storage.User) []string {
-	name := searchKey(u.DisplayName)
-	terms := []string{searchKey(u.Username), searchKey(u.Email), name}
-	for i, w := range strings.Fields(name) {
-		if i > 0 {
-			terms = append(terms, w)
-		}
-		for j, part := range strings.FieldsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }) {
-			if j > 0 || !strings.HasPrefix(w, part) {
-				terms = append(terms, part)
-			}
-		}
-	}
-	slices.Sort(terms)
-	return slices.DeleteFunc(slices.Compact(terms), func(t string) bool { return t == "" || strings.Contains(t, "\x00") })
-}
-
 // termValue is what a user's term entries hold: their MFA switch, then
 // their unit.
 func termValue(u storage.User) []byte {
@@ -89,10 +62,10 @@ func indexTerms(tx *bolt.Tx, old, u *storage.User) error {
 	var id string
 	var oldValue, value []byte
 	if old != nil {
-		before, id, oldValue = searchTerms(*old), old.ID, termValue(*old)
+		before, id, oldValue = storage.SearchTerms(*old), old.ID, termValue(*old)
 	}
 	if u != nil {
-		after, id, value = searchTerms(*u), u.ID, termValue(*u)
+		after, id, value = storage.SearchTerms(*u), u.ID, termValue(*u)
 	}
 	b := tx.Bucket(userTermsBucket)
 	for _, t := range before {
@@ -140,7 +113,7 @@ func setupUserSearch(tx *bolt.Tx) error {
 // ranges, or the username index. A page's Next is the index position it
 // stopped at, so paging stays exact when users come and go.
 func (db *DB) SearchUsers(ctx context.Context, q storage.UserQuery) (page storage.UserPage, err error) {
-	s := userSearch{q: q, limit: q.Limit, text: searchKey(q.Text)}
+	s := userSearch{q: q, limit: q.Limit, text: storage.SearchKey(q.Text)}
 	if s.limit <= 0 {
 		s.limit = defaultSearchLimit
 	}
@@ -284,7 +257,7 @@ func (s *userSearch) passes(v []byte) bool {
 
 // firstMatch is the lowest of u's terms that starts with text.
 func firstMatch(u storage.User, text string) string {
-	for _, t := range searchTerms(u) { // sorted
+	for _, t := range storage.SearchTerms(u) { // sorted
 		if strings.HasPrefix(t, text) {
 			return t
 		}

@@ -218,12 +218,12 @@ func cmp0(v, zero int) int {
 // it, or a word of the display name, or a part of a word split at
 // punctuation, does.
 func findsText(u storage.User, text string) bool {
-	text = searchKey(text)
+	text = storage.SearchKey(text)
 	if text == "" {
 		return true
 	}
-	name := searchKey(u.DisplayName)
-	found := []string{searchKey(u.Username), searchKey(u.Email), name}
+	name := storage.SearchKey(u.DisplayName)
+	found := []string{storage.SearchKey(u.Username), storage.SearchKey(u.Email), name}
 	for _, w := range strings.Fields(name) {
 		found = append(found, w)
 		found = append(found, strings.FieldsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })...)

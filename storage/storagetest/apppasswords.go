@@ -65,15 +65,16 @@ func testAppPasswords(t *testing.T, s storage.Storage) {
 	must(t, "DeleteUserAppPasswords", s.DeleteUserAppPasswords(ctx, "u2"))
 }
 
-// testAppPasswordLimitRace: many creating at once for one user never pass
-// the limit.
-func testAppPasswordLimitRace(t *testing.T, s storage.Storage) {
+// testAppPasswordLimitRace: many creating at once for one user, through
+// both handles, never pass the limit.
+func testAppPasswordLimitRace(t *testing.T, pair [2]storage.Storage) {
+	s := pair[0]
 	ctx := t.Context()
 	now := testNow()
 	var wg sync.WaitGroup
 	for i := range 2 * storage.MaxAppPasswords {
 		wg.Go(func() {
-			err := s.Atomically(ctx, func(tx storage.Tx) error {
+			err := pair[i%2].Atomically(ctx, func(tx storage.Tx) error {
 				return tx.CreateAppPassword(newAppPassword(fmt.Sprintf("p%02d", i), "u1", now))
 			})
 			if err != nil {

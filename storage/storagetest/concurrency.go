@@ -11,11 +11,12 @@ import (
 	"github.com/gatehouse-id/gatehouse/storage"
 )
 
-// testConcurrency runs the hot paths from many goroutines at once. Under
-// -race it checks the backend's own synchronisation; its assertions check
-// that concurrent read-modify-writes neither lose updates nor let a code or
-// a refresh token be used twice.
-func testConcurrency(t *testing.T, s storage.Storage) {
+// testConcurrency runs the hot paths from many goroutines at once, through
+// both handles in turn. Under -race it checks the backend's own
+// synchronisation; its assertions check that concurrent read-modify-writes
+// neither lose updates nor let a code or a refresh token be used twice.
+func testConcurrency(t *testing.T, pair [2]storage.Storage) {
+	s := pair[0]
 	ctx := t.Context()
 	now := testNow()
 	later := now.Add(time.Minute)
@@ -26,7 +27,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 	for i := range n {
 		wg.Go(func() {
 			rt, at := newRefreshToken(fmt.Sprint("rt", i), "u1", fmt.Sprint("f", i), now), newAccessToken(fmt.Sprint("at", i), "u1", fmt.Sprint("f", i), now)
-			if err := s.CreateRefreshToken(ctx, rt, at); err != nil {
+			if err := pair[i%2].CreateRefreshToken(ctx, rt, at); err != nil {
 				t.Errorf("CreateRefreshToken %d: %v", i, err)
 			}
 		})
@@ -51,25 +52,25 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 	var redeemed, rotatedHot, replayedHot atomic.Int32
 	for i := range n {
 		wg.Go(func() {
-			if err := s.CreateUser(ctx, newUser(fmt.Sprint("u", i), fmt.Sprintf("user%03d", i), "", now)); err != nil {
+			if err := pair[i%2].CreateUser(ctx, newUser(fmt.Sprint("u", i), fmt.Sprintf("user%03d", i), "", now)); err != nil {
 				t.Errorf("CreateUser %d: %v", i, err)
 			}
 		})
 		wg.Go(func() {
 			// One shared time: the IDs alone must keep the events apart.
 			e := storage.AuditEvent{Time: now, Subject: fmt.Sprint("u", i), Action: "login", Outcome: storage.OutcomeSuccess}
-			if err := s.AppendAudit(ctx, e); err != nil {
+			if err := pair[i%2].AppendAudit(ctx, e); err != nil {
 				t.Errorf("AppendAudit %d: %v", i, err)
 			}
 		})
 		wg.Go(func() {
 			next, at := newRefreshToken(fmt.Sprint("rt", i, "-next"), "u1", fmt.Sprint("f", i), later), newAccessToken(fmt.Sprint("at", i, "-next"), "u1", fmt.Sprint("f", i), later)
-			if err := s.RotateRefreshToken(ctx, fmt.Sprint("rt", i), later, next, at); err != nil {
+			if err := pair[i%2].RotateRefreshToken(ctx, fmt.Sprint("rt", i), later, next, at); err != nil {
 				t.Errorf("RotateRefreshToken %d: %v", i, err)
 			}
 		})
 		wg.Go(func() {
-			_, err := s.UpdateAttempts(ctx, "shared", func(a storage.Attempts) (storage.Attempts, error) {
+			_, err := pair[i%2].UpdateAttempts(ctx, "shared", func(a storage.Attempts) (storage.Attempts, error) {
 				a.Failures++
 				a.ExpiresAt = later
 				return a, nil
@@ -79,7 +80,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 			}
 		})
 		wg.Go(func() {
-			_, err := s.RedeemAuthCode(ctx, "code", now, newAccessToken(fmt.Sprint("code-at", i), "u1", "code-ar", now), nil)
+			_, err := pair[i%2].RedeemAuthCode(ctx, "code", now, newAccessToken(fmt.Sprint("code-at", i), "u1", "code-ar", now), nil)
 			switch {
 			case err == nil:
 				redeemed.Add(1)
@@ -89,7 +90,7 @@ func testConcurrency(t *testing.T, s storage.Storage) {
 		})
 		wg.Go(func() {
 			next, at := newRefreshToken(fmt.Sprint("hot", i), "u2", "hot", later), newAccessToken(fmt.Sprint("at-hot", i), "u2", "hot", later)
-			err := s.RotateRefreshToken(ctx, "hot", later, next, at)
+			err := pair[i%2].RotateRefreshToken(ctx, "hot", later, next, at)
 			switch {
 			case err == nil:
 				rotatedHot.Add(1)

@@ -110,9 +110,10 @@ func testNotifications(t *testing.T, s storage.Storage) {
 	checkErr(t, "the notification of a failed Atomically", err, storage.ErrNotFound)
 }
 
-// testNotificationClaimsRace: senders claiming at once each get
-// different notifications, and between them all.
-func testNotificationClaimsRace(t *testing.T, s storage.Storage) {
+// testNotificationClaimsRace: senders claiming at once, through both
+// handles, each get different notifications, and between them all.
+func testNotificationClaimsRace(t *testing.T, pair [2]storage.Storage) {
+	s := pair[0]
 	now := testNow()
 	var want []string
 	var list []storage.Notification
@@ -125,10 +126,10 @@ func testNotificationClaimsRace(t *testing.T, s storage.Storage) {
 	var mu sync.Mutex
 	var got []string
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range 4 {
 		wg.Go(func() {
 			for {
-				claimed, err := s.ClaimNotifications(t.Context(), now, time.Minute, 3)
+				claimed, err := pair[i%2].ClaimNotifications(t.Context(), now, time.Minute, 3)
 				if err != nil {
 					t.Error(err)
 					return
