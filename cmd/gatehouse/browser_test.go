@@ -39,10 +39,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 )
 
 func TestMain(m *testing.M) {
 	defer chrome.stop()
+	defer pgtest.Stop()
 	m.Run()
 }
 

@@ -34,7 +34,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // withStore loads the configuration (with extra flags registered by
 // define), opens the store and runs fn.
-func withStore(args []string, stderr io.Writer, getenv func(string) string, name string,
+func withStore(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string, name string,
 	define func(fs *flag.FlagSet), fn func(cfg Config, store storage.Storage) error) error {
 	fs := flagSet(name, stderr)
 	define(fs)
@@ -42,7 +42,7 @@ func withStore(args []string, stderr io.Writer, getenv func(string) string, name
 	if err != nil {
 		return invalidConfig(err)
 	}
-	store, err := openStore(cfg, slog.New(slog.DiscardHandler), nil)
+	store, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "user add", addFlags, func(cfg Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "user add", addFlags, func(cfg Config, store storage.Storage) error {
 			if passwordFile != "" {
 				pw, err := readPassword(passwordFile, stdin)
 				if err != nil {
@@ -80,11 +80,11 @@ func userCommand(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return addUser(ctx, cfg, store, stdout, stderr, in, ou, role, time.Now)
 		})
 	case "list":
-		return withStore(args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "user list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
 			return listUsers(ctx, store, stdout)
 		})
 	case "set-password":
-		return withStore(args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "user set-password", userFlags, func(cfg Config, store storage.Storage) error {
 			return setPassword(ctx, cfg, store, stdout, stderr, in.Username, time.Now)
 		})
 	}
@@ -292,7 +292,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "client add", define, func(cfg Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "client add", define, func(cfg Config, store storage.Storage) error {
 			if id == "" {
 				id = storage.RandomString(12)
 			}
@@ -328,7 +328,7 @@ func clientCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return nil
 		})
 	case "list":
-		return withStore(args[1:], stderr, getenv, "client list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "client list", func(*flag.FlagSet) {}, func(_ Config, store storage.Storage) error {
 			clients, err := store.ListClients(ctx)
 			if err != nil {
 				return err
@@ -368,7 +368,7 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	switch args[0] {
 	case "add":
-		return withStore(args[1:], stderr, getenv, "app add", define, func(cfg Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "app add", define, func(cfg Config, store storage.Storage) error {
 			for _, ref := range units {
 				ou, err := findOrgUnit(ctx, store, ref)
 				if err != nil {
@@ -385,7 +385,7 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 			return nil
 		})
 	case "list":
-		return withStore(args[1:], stderr, getenv, "app list", func(*flag.FlagSet) {}, func(cfg Config, store storage.Storage) error {
+		return withStore(ctx, args[1:], stderr, getenv, "app list", func(*flag.FlagSet) {}, func(cfg Config, store storage.Storage) error {
 			svc, _ := cli(cfg, store, stderr, time.Now)
 			apps, err := svc.ListClients(ctx, true)
 			if err != nil {
@@ -447,6 +447,9 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return errors.New("usage: gatehouse backup [flags] FILE")
 	}
 	dest := fs.Arg(0)
+	if cfg.Storage.Driver == driverPostgres {
+		return errors.New("backup copies the bbolt file; with storage.driver postgres, back the database up with PostgreSQL's own tools (pg_dump, or base backups with WAL archiving), and keep mfa.key with it")
+	}
 	// Opening a missing file would create an empty store and back that up.
 	if _, err := os.Stat(dbPath(cfg)); err != nil {
 		return fmt.Errorf("no database at %s: check --data-dir", dbPath(cfg))
@@ -459,7 +462,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	defer tmp.Close()
 
 	var n int64
-	store, err := openStore(cfg, slog.New(slog.DiscardHandler), nil)
+	store, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	switch {
 	case err == nil:
 		n, err = store.Backup(ctx, tmp)

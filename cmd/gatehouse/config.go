@@ -35,8 +35,13 @@ import (
 type Config struct {
 	Issuer  string `yaml:"issuer" help:"public URL of this provider; https unless the host is loopback"`
 	Listen  string `yaml:"listen" help:"address to listen on (host:port)"`
-	DataDir string `yaml:"data_dir" help:"directory for the database file"`
-	TLS     struct {
+	DataDir string `yaml:"data_dir" help:"directory for the database file (and mfa.key, the control socket)"`
+	Storage struct {
+		Driver   string `yaml:"driver" help:"bbolt (one file in data_dir, nothing to run) or postgres (for several replicas on one database)"`
+		DSN      string `yaml:"dsn" help:"PostgreSQL connection string, such as postgres://gatehouse@db/gatehouse (use GATEHOUSE_STORAGE_DSN_FILE when it holds a password)"`
+		MaxConns int    `yaml:"max_conns" help:"PostgreSQL connection pool size (0: the larger of 4 and the number of CPUs)"`
+	} `yaml:"storage"`
+	TLS struct {
 		CertFile string `yaml:"cert_file" help:"PEM certificate to serve https directly (else run behind a TLS proxy)"`
 		KeyFile  string `yaml:"key_file" help:"PEM private key for cert_file"`
 	} `yaml:"tls"`
@@ -124,6 +129,7 @@ func defaultConfig() Config {
 	var c Config
 	c.Issuer = "http://localhost:8080"
 	c.DataDir = "./gatehouse-data"
+	c.Storage.Driver = driverBbolt
 	c.Organisation.Name = "Gatehouse"
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
@@ -277,6 +283,18 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must be set")
+	}
+	switch c.Storage.Driver {
+	case driverBbolt:
+	case driverPostgres:
+		if c.Storage.DSN == "" {
+			bad("storage.dsn", "must be set when storage.driver is postgres")
+		}
+	default:
+		bad("storage.driver", "%q is not bbolt or postgres", c.Storage.Driver)
+	}
+	if c.Storage.MaxConns < 0 || c.Storage.MaxConns > 1000 {
+		bad("storage.max_conns", "%d is not from 0 to 1000", c.Storage.MaxConns)
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := clientip.ParsePrefix(p); err != nil {

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/factors/password"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+	"github.com/gatehouse-id/gatehouse/storage/postgres"
 )
 
 const usage = `Gatehouse: an OpenID Connect provider with org-unit MFA policy.
@@ -103,14 +106,43 @@ func dbPath(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db
 
 func controlSocket(cfg Config) string { return filepath.Join(cfg.DataDir, "control.sock") }
 
-// openStore opens the database, saying clearly when a running server
-// holds it; obs, if not nil, is told of its transactions and commits.
-func openStore(cfg Config, logger *slog.Logger, obs bbolt.Observer) (*bbolt.DB, error) {
+// Storage drivers (storage.driver).
+const (
+	driverBbolt    = "bbolt"
+	driverPostgres = "postgres"
+)
+
+// openStore opens the database the configuration names: the bbolt file,
+// saying clearly when a running server holds it (obs, if not nil, is told
+// of its transactions and commits); or the PostgreSQL database, saying in
+// one line when it cannot be reached.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger, obs bbolt.Observer) (storage.Storage, error) {
+	if cfg.Storage.Driver == driverPostgres {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.Storage.DSN, postgres.Options{MaxConns: int32(cfg.Storage.MaxConns), Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("storage.dsn: cannot use the PostgreSQL database: %s", oneLine(err))
+		}
+		return db, nil
+	}
 	db, err := bbolt.Open(dbPath(cfg), bbolt.Options{Timeout: time.Second, Logger: logger, Observer: obs})
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use by a running Gatehouse server; stop it first, or use the admin pages: %w", dbPath(cfg), storage.ErrLocked)
 	}
 	return db, err
+}
+
+// oneLine is err's text on one line, each distinct line once: pgx lists
+// every address it tried on a line of its own.
+func oneLine(err error) string {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, " ")
 }
 
 func newHasher(cfg Config) *password.Hasher {

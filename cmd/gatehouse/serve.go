@@ -33,7 +33,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if cfg.Metrics.Listen != "" {
 		watch = m
 	}
-	store, err := openStore(cfg, logger, watch)
+	store, err := openStore(ctx, cfg, logger, watch)
 	if err != nil {
 		return err
 	}

@@ -1,171 +1,24 @@
 package postgres
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/storage"
+	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 	"github.com/gatehouse-id/gatehouse/storage/storagetest"
 )
 
-// The tests run against GATEHOUSE_TEST_POSTGRES_DSN, a role that may
-// create databases, or else against a throwaway cluster TestMain starts
-// from PostgreSQL 15's binaries. Each test gets a database of its own.
-// Without either they skip, unless CI=true, where they fail.
-var (
-	serverDSN string // set by TestMain
-	noServer  string // why there is none, when serverDSN is empty
-	databases atomic.Int64
-)
-
-const pgBin = "/usr/lib/postgresql/15/bin"
-
 func TestMain(m *testing.M) {
-	serverDSN = os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN")
-	stop := func() {}
-	if serverDSN == "" {
-		var err error
-		serverDSN, stop, err = startCluster()
-		if err != nil {
-			noServer = err.Error()
-		}
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
-
-// startCluster initialises a cluster in a temporary directory and starts
-// it, listening only on a unix socket there, as an unprivileged user when
-// run as root (PostgreSQL refuses to run as root). The server is the test
-// binary's child, with a parent-death signal, so a test binary that
-// crashes leaves no server behind.
-func startCluster() (dsn string, stop func(), err error) {
-	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
-		return "", nil, fmt.Errorf("no PostgreSQL 15 in %s and GATEHOUSE_TEST_POSTGRES_DSN unset", pgBin)
-	}
-	dir, err := os.MkdirTemp("", "gatehouse-pg-")
-	if err != nil {
-		return "", nil, err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT}
-	if os.Geteuid() == 0 {
-		nobody, err := user.Lookup("nobody")
-		if err != nil {
-			return "", nil, err
-		}
-		uid, _ := strconv.Atoi(nobody.Uid)
-		gid, _ := strconv.Atoi(nobody.Gid)
-		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-	initdb.SysProcAttr = attr
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		return "", nil, err
-	}
-	defer logFile.Close()
-	// Durability is not wanted of a throwaway cluster; connections are:
-	// the suite's tests each open pools on databases of their own.
-	server := exec.Command(filepath.Join(pgBin, "postgres"), "-D", data, "-k", dir, "-c", "listen_addresses=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
-	server.SysProcAttr = attr
-	server.Stdout, server.Stderr = logFile, logFile
-	if err := server.Start(); err != nil {
-		return "", nil, err
-	}
-	stop = func() {
-		server.Process.Signal(syscall.SIGINT) // fast shutdown
-		server.Wait()
-		os.RemoveAll(dir)
-	}
-	dsn = fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir)
-	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			conn.Close(context.Background())
-			return dsn, stop, nil
-		}
-		if time.Since(start) > 30*time.Second {
-			log, _ := os.ReadFile(logFile.Name())
-			stop()
-			return "", nil, fmt.Errorf("postgres did not start: %v\n%s", err, log)
-		}
-	}
-}
-
-// newDatabase creates an empty database for t, dropped when t ends, and
-// returns its DSN.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	if serverDSN == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no PostgreSQL to test against: %s", noServer)
-		}
-		t.Skipf("no PostgreSQL to test against: %s", noServer)
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, serverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("gatehouse_test_%d_%d", os.Getpid(), databases.Add(1))
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(ctx, serverDSN)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	return withDatabase(t, serverDSN, name)
-}
-
-// withDatabase is dsn naming database name instead of its own.
-func withDatabase(t *testing.T, dsn, name string) string {
-	if strings.Contains(dsn, "://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("GATEHOUSE_TEST_POSTGRES_DSN: %v", err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	return dsn + " dbname=" + name
+	defer pgtest.Stop()
+	m.Run()
 }
 
 func open(t *testing.T, dsn string) *DB {
@@ -182,7 +35,7 @@ func TestStorage(t *testing.T) {
 	var mu sync.Mutex
 	dsns := map[storage.Storage]string{}
 	storagetest.RunTests(t, func(t *testing.T) storage.Storage {
-		dsn := newDatabase(t)
+		dsn := pgtest.NewDatabase(t)
 		db := open(t, dsn)
 		mu.Lock()
 		defer mu.Unlock()
@@ -210,7 +63,7 @@ func TestMigrations(t *testing.T) {
 // Replicas starting together migrate once: the others wait for the lock,
 // then find nothing to do.
 func TestOpenTogether(t *testing.T) {
-	dsn := newDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -239,7 +92,7 @@ func TestOpenTogether(t *testing.T) {
 
 // An older Gatehouse refuses a database a newer one has migrated.
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	dsn := newDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	db := open(t, dsn)
 	if _, err := db.pool.Exec(t.Context(), "INSERT INTO schema_version (version) VALUES ($1)", schemaVersion()+1); err != nil {
 		t.Fatal(err)
@@ -258,7 +111,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 // UTF-8 included, as bbolt's do: a request's state or a user agent comes
 // from outside.
 func TestRecordsHoldAnyString(t *testing.T) {
-	db := open(t, newDatabase(t))
+	db := open(t, pgtest.NewDatabase(t))
 	odd := "a\x00b\xffc"
 	a := storage.AuthRequest{ID: "ar1", State: odd, Nonce: odd, LoginHint: odd}
 	if err := db.CreateAuthRequest(t.Context(), a); err != nil {
@@ -284,7 +137,7 @@ func TestRecordsHoldAnyString(t *testing.T) {
 
 // Open refuses some other program's database rather than add its tables.
 func TestOpenRefusesForeignDatabase(t *testing.T) {
-	dsn := newDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +156,7 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 // users pass gives short pages with a Next, and following them finds
 // those users.
 func TestSearchUsersWalksABoundedPart(t *testing.T) {
-	db := open(t, newDatabase(t))
+	db := open(t, pgtest.NewDatabase(t))
 	ctx := t.Context()
 	if err := db.CreateOrgUnit(ctx, storage.OrgUnit{ID: "root"}); err != nil {
 		t.Fatal(err)
@@ -344,7 +197,7 @@ func TestSearchUsersWalksABoundedPart(t *testing.T) {
 // PostgreSQL aborts one, and Atomically runs its function again, so both
 // succeed and neither change is lost.
 func TestAtomicallyRetriesADeadlock(t *testing.T) {
-	dsn := newDatabase(t)
+	dsn := pgtest.NewDatabase(t)
 	pools := [2]*DB{open(t, dsn), open(t, dsn)}
 	ctx := t.Context()
 	for _, id := range []string{"m1", "m2"} {
