@@ -174,4 +174,3 @@ func WithDatabase(t testing.TB, dsn, name string) string {
 	}
 	return dsn + " dbname=" + name
 }
-
