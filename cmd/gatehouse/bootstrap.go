@@ -28,7 +28,10 @@ func ensureRoot(ctx context.Context, store storage.OrgUnits, now time.Time) (roo
 		return ous[i], false, nil
 	}
 	root = storage.OrgUnit{ID: storage.NewID(), Name: "Organisation", MFA: storage.MFAOptional, CreatedAt: now}
-	if err := store.CreateOrgUnit(ctx, root); err != nil {
+	if err := store.CreateOrgUnit(ctx, root); errors.Is(err, storage.ErrConflict) {
+		// Another replica, starting at the same moment, made it first.
+		return ensureRoot(ctx, store, now)
+	} else if err != nil {
 		return root, false, fmt.Errorf("create root org unit: %w", err)
 	}
 	return root, true, nil
@@ -65,12 +68,21 @@ func bootstrap(ctx context.Context, store storage.Storage, cfg Config, hasher *p
 		OrgUnitID: root.ID, Roles: []storage.RoleBinding{{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID}},
 		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
 	}
-	if err := store.CreateUser(ctx, admin); err != nil {
-		return fmt.Errorf("create admin: %w", err)
+	// The admin and its audit event are one write. Of replicas starting
+	// at the same moment on one database, one makes the admin and tells
+	// of it; the others find the username taken, and say nothing.
+	err = store.Atomically(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateUser(admin); err != nil {
+			return err
+		}
+		return tx.AppendAudit(storage.AuditEvent{Time: now, Actor: "gatehouse", Subject: admin.ID, OrgUnitID: root.ID,
+			Action: "bootstrap", Outcome: storage.OutcomeSuccess})
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return nil
 	}
-	if err := store.AppendAudit(ctx, storage.AuditEvent{Time: now, Actor: "gatehouse", Subject: admin.ID, OrgUnitID: root.ID,
-		Action: "bootstrap", Outcome: storage.OutcomeSuccess}); err != nil {
-		return fmt.Errorf("audit bootstrap: %w", err)
+	if err != nil {
+		return fmt.Errorf("create admin: %w", err)
 	}
 	fmt.Fprintf(out, `
   Gatehouse is set up. Sign in as the global admin:

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/storage/postgres"
 	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 )
 
@@ -87,4 +89,45 @@ func freePort(t *testing.T) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// TestBootstrapTogether: replicas making their first start on one
+// database at the same moment make one root unit and one admin between
+// them, and one of them tells of it.
+func TestBootstrapTogether(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	cfg := defaultConfig()
+	cfg.Password.MemoryKiB, cfg.Password.Iterations = 8*1024, 1
+	const replicas = 4
+	var wg sync.WaitGroup
+	outs := make([]bytes.Buffer, replicas)
+	errs := make([]error, replicas)
+	for i := range replicas {
+		store, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		wg.Go(func() { errs[i] = bootstrap(t.Context(), store, cfg, newHasher(cfg), time.Now(), &outs[i]) })
+	}
+	wg.Wait()
+	told := 0
+	for i := range replicas {
+		if errs[i] != nil {
+			t.Errorf("replica %d: %v", i, errs[i])
+		}
+		if strings.Contains(outs[i].String(), "one-time password:") {
+			told++
+		}
+	}
+	store, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	units, _ := store.ListOrgUnits(t.Context())
+	users, _ := store.ListUsers(t.Context(), "", 0)
+	if told != 1 || len(units) != 1 || len(users.Users) != 1 {
+		t.Errorf("%d replicas told of an admin; %d org units, %d users; want one each", told, len(units), len(users.Users))
+	}
 }
