@@ -79,7 +79,7 @@ func updateException(tx *bolt.Tx, id string, update func(storage.Exception) (sto
 		replaced := o
 		replaced.State, replaced.RevokedAt, replaced.RevokedBy = storage.ExceptionRevoked, e.DecidedAt, e.DecidedBy
 		replaced.DecisionNote = "Replaced by long-term exception " + e.ID
-		if err := exceptions.write(tx, &o, replaced); err != nil {
+		if err := exceptions.write(tx, exceptions.keys(o), replaced); err != nil {
 			return e, err
 		}
 	}

@@ -164,7 +164,7 @@ func (db *DB) RedeemAuthCode(ctx context.Context, hash string, now time.Time, at
 		}
 		prev := c
 		code.RedeemedAt = now
-		if err := authCodes.write(tx, &prev, code); err != nil {
+		if err := authCodes.write(tx, authCodes.keys(prev), code); err != nil {
 			return err
 		}
 		if rt != nil {
@@ -238,7 +238,7 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		}
 		prev := old
 		old.RotatedAt = now
-		if err := refreshTokens.write(tx, &prev, old); err != nil {
+		if err := refreshTokens.write(tx, refreshTokens.keys(prev), old); err != nil {
 			return err
 		}
 		if err := refreshTokens.insert(tx, next); err != nil {

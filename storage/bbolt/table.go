@@ -111,16 +111,28 @@ func (t *table[T]) insert(tx *bolt.Tx, v T) error {
 	return t.write(tx, nil, v)
 }
 
-// write stores v over old (nil for a new record), moving the index entries
-// whose key changed. A unique key held by another record is ErrAlreadyExists;
-// the caller's transaction then rolls back whatever write already did.
-func (t *table[T]) write(tx *bolt.Tx, old *T, v T) error {
+// keys are v's index keys, one per index, for write to compare: taken
+// before v is changed, since a change through a pointer field changes
+// every copy of v.
+func (t *table[T]) keys(v T) []string {
+	keys := make([]string, len(t.indexes))
+	for i, ix := range t.indexes {
+		keys[i] = ix.key(v)
+	}
+	return keys
+}
+
+// write stores v over the record whose index keys were oldKeys (nil for a
+// new record), moving the index entries whose key changed. A unique key
+// held by another record is ErrAlreadyExists; the caller's transaction
+// then rolls back whatever write already did.
+func (t *table[T]) write(tx *bolt.Tx, oldKeys []string, v T) error {
 	id := t.id(v)
-	for _, ix := range t.indexes {
+	for i, ix := range t.indexes {
 		b := tx.Bucket(ix.bucket)
 		key := ix.key(v)
-		if old != nil {
-			oldKey := ix.key(*old)
+		if oldKeys != nil {
+			oldKey := oldKeys[i]
 			if oldKey == key {
 				continue
 			}
@@ -183,20 +195,15 @@ func (t *table[T]) update(tx *bolt.Tx, id string, fn func(T) (T, error)) (T, err
 	if err != nil {
 		return zero, err
 	}
-	// fn gets a copy of its own: what it changes through a pointer field
-	// must not change old, whose index keys write moves.
-	cur, err := t.get(tx, id)
-	if err != nil {
-		return zero, err
-	}
-	v, err := fn(cur)
+	oldKeys := t.keys(old)
+	v, err := fn(old)
 	if err != nil {
 		return zero, err
 	}
 	if t.id(v) != id {
 		return zero, errors.New("update must not change the id")
 	}
-	if err := t.write(tx, &old, v); err != nil {
+	if err := t.write(tx, oldKeys, v); err != nil {
 		return zero, err
 	}
 	return v, nil

@@ -52,7 +52,7 @@ func updateAttempts(tx *bolt.Tx, key string, update func(storage.Attempts) (stor
 	case a.Empty():
 		return a, nil
 	case stored:
-		return a, attempts.write(tx, &old, a)
+		return a, attempts.write(tx, attempts.keys(old), a)
 	default:
 		return a, attempts.insert(tx, a)
 	}
