@@ -92,10 +92,8 @@ func (h *Handler) forwardAuth(w http.ResponseWriter, r *http.Request, redirect b
 	switch {
 	case err != nil:
 		h.forwardError(w, r, err)
-	case ok && !h.unitMayUse(r.Context(), app, u):
-		http.Error(w, "your account may not use this app", http.StatusForbidden)
 	case ok:
-		h.passThrough(r.Context(), w, u)
+		h.admit(w, r, app, u)
 	case app.Forward.AppPasswords && !acceptsHTML(r):
 		basicChallenge(w, app)
 	case redirect:
@@ -225,22 +223,33 @@ func (h *Handler) proves(ctx context.Context, s storage.Session, u storage.User,
 	return excepted, nil
 }
 
-// unitMayUse reports whether u's org unit is, or is under, one the app
-// admits.
-func (h *Handler) unitMayUse(ctx context.Context, app storage.Client, u storage.User) bool {
-	if len(app.Forward.OrgUnitIDs) == 0 {
-		return true
+// unitMayUse reports whether the org unit whose chain up to the root is
+// chain is, or is under, one the app admits.
+func unitMayUse(app storage.Client, chain []storage.OrgUnit) bool {
+	return len(app.Forward.OrgUnitIDs) == 0 ||
+		slices.ContainsFunc(chain, func(ou storage.OrgUnit) bool { return slices.Contains(app.Forward.OrgUnitIDs, ou.ID) })
+}
+
+// admit lets u, signed in, through to app, or answers 403 where app does
+// not admit u's org unit.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, app storage.Client, u storage.User) {
+	chain, err := storage.OrgUnitChain(r.Context(), h.store, u.OrgUnitID)
+	switch {
+	case err != nil:
+		h.forwardError(w, r, err)
+	case !unitMayUse(app, chain):
+		http.Error(w, "your account may not use this app", http.StatusForbidden)
+	default:
+		passThrough(w, u, chain)
 	}
-	chain, err := storage.OrgUnitChain(ctx, h.store, u.OrgUnitID)
-	return err == nil && slices.ContainsFunc(chain, func(ou storage.OrgUnit) bool { return slices.Contains(app.Forward.OrgUnitIDs, ou.ID) })
 }
 
 // passThrough answers 200 with who u is: Remote-User, Remote-Email,
-// Remote-Name and Remote-Groups (their org unit path, such as
+// Remote-Name and Remote-Groups (their org unit path, from chain, such as
 // /Trust/Wales/Ward 7, and their roles as role:org_admin).
-func (h *Handler) passThrough(ctx context.Context, w http.ResponseWriter, u storage.User) {
+func passThrough(w http.ResponseWriter, u storage.User, chain []storage.OrgUnit) {
 	groups := []string{}
-	if chain, err := storage.OrgUnitChain(ctx, h.store, u.OrgUnitID); err == nil && len(chain) > 0 {
+	if len(chain) > 0 {
 		var path []string
 		for _, ou := range slices.Backward(chain) {
 			path = append(path, ou.Name)
@@ -302,11 +311,15 @@ func (h *Handler) forwardStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess != nil {
 		ok, err := h.proves(r.Context(), *sess, u, app)
+		var chain []storage.OrgUnit
+		if err == nil && ok {
+			chain, err = storage.OrgUnitChain(r.Context(), h.store, u.OrgUnitID)
+		}
 		switch {
 		case err != nil:
 			h.serverError(w, r, err)
 			return
-		case ok && !h.unitMayUse(r.Context(), app, u):
+		case ok && !unitMayUse(app, chain):
 			h.auditUser(r, u, "forward.denied", storage.OutcomeDenied, map[string]string{"client_id": app.ID, "reason": "org unit not admitted"})
 			h.errorPage(w, r, http.StatusForbidden, "You don't have access to "+app.Name,
 				"Your part of the organisation does not use this app. Contact your helpdesk if you need it.", "forbidden")
@@ -452,7 +465,14 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 	if u.ID != "" && h.basicThrottled(w, r, userKey) {
 		return
 	}
-	p, reason, err := h.matchAppPassword(ctx, u, pw)
+	var chain []storage.OrgUnit
+	if u.ID != "" {
+		if chain, err = storage.OrgUnitChain(ctx, h.store, u.OrgUnitID); err != nil {
+			h.forwardError(w, r, err)
+			return
+		}
+	}
+	p, reason, err := h.matchAppPassword(ctx, u, chain, pw)
 	if err != nil {
 		h.forwardError(w, r, err)
 		return
@@ -473,7 +493,7 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		basicChallenge(w, app)
 		return
 	}
-	if !h.unitMayUse(ctx, app, u) {
+	if !unitMayUse(app, chain) {
 		http.Error(w, "your account may not use this app", http.StatusForbidden)
 		return
 	}
@@ -481,7 +501,7 @@ func (h *Handler) forwardBasic(w http.ResponseWriter, r *http.Request, app stora
 		h.forwardError(w, r, err)
 		return
 	}
-	h.passThrough(ctx, w, u)
+	passThrough(w, u, chain)
 }
 
 // basicThrottled answers 429 while key is locked by failed app passwords,
@@ -502,8 +522,9 @@ func (h *Handler) basicThrottled(w http.ResponseWriter, r *http.Request, key str
 
 // matchAppPassword is the app password of u's that pw is, or why it is
 // not one that works: no such user, a disabled one, one holding a role,
-// one whose unit forbids app passwords, or a wrong password.
-func (h *Handler) matchAppPassword(ctx context.Context, u storage.User, pw string) (storage.AppPassword, string, error) {
+// one whose unit (with chain, its units up to the root) forbids app
+// passwords, or a wrong password.
+func (h *Handler) matchAppPassword(ctx context.Context, u storage.User, chain []storage.OrgUnit, pw string) (storage.AppPassword, string, error) {
 	var none storage.AppPassword
 	switch {
 	case u.ID == "":
@@ -512,10 +533,6 @@ func (h *Handler) matchAppPassword(ctx context.Context, u storage.User, pw strin
 		return none, "disabled", nil
 	case len(u.Roles) > 0:
 		return none, "holds a role", nil
-	}
-	chain, err := storage.OrgUnitChain(ctx, h.store, u.OrgUnitID)
-	if err != nil {
-		return none, "", err
 	}
 	if !policy.Effective(chain).AppPasswords {
 		return none, "org unit forbids app passwords", nil
