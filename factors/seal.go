@@ -24,30 +24,16 @@ type Sealer struct {
 const KeySize = 32
 
 // LoadOrCreateKey reads the key file, creating it (mode 0600) with a random
-// key on first start.
+// key on first start. Replicas sharing the key's directory may start
+// together: the key is written whole to a file of its own and then linked
+// into place, so the first link wins and no process reads half a key.
 func LoadOrCreateKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, KeySize)
-		rand.Read(key)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("create key directory: %w", err)
+		if err := createKey(path); err != nil {
+			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return LoadOrCreateKey(path) // another process made it first
-		}
-		if err != nil {
-			return nil, fmt.Errorf("create key file: %w", err)
-		}
-		if _, err := f.Write(key); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write key file: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("write key file: %w", err)
-		}
-		return key, nil
+		key, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read key file: %w", err)
@@ -56,6 +42,36 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("key file %s: %d bytes, want %d", path, len(key), KeySize)
 	}
 	return key, nil
+}
+
+// createKey links a new random key into place at path, unless another
+// process got there first.
+func createKey(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create key directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".mfa-key-*")
+	if err != nil {
+		return fmt.Errorf("create key file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write key file: %w", err)
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create key file: %w", err)
+	}
+	return nil
 }
 
 // NewSealer returns a Sealer for a KeySize-byte key.
