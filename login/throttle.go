@@ -144,7 +144,7 @@ func (t throttle) settle(ctx context.Context, l lease, rule ThrottleRule, how se
 	now := t.now()
 	a, err := t.store.UpdateAttempts(ctx, l.key, func(a storage.Attempts) (storage.Attempts, error) {
 		a = live(a, now)
-		if i := slices.Index(a.InFlight, l.until); i >= 0 {
+		if i := slices.IndexFunc(a.InFlight, l.until.Equal); i >= 0 {
 			a.InFlight = slices.Delete(a.InFlight, i, i+1)
 		}
 		switch how {

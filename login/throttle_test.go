@@ -186,6 +186,31 @@ func TestThrottleInFlight(t *testing.T) {
 	}
 }
 
+// TestThrottleSettlesOnTheRealClock: a lease is found again when settled
+// whatever the clock's time carries that its stored copy does not (a
+// monotonic reading, a zone), so sign-ins one after another are never
+// refused as in flight. Compared with ==, each settled lease stayed for
+// its 30 seconds, and the third sign-in in that time was refused.
+func TestThrottleSettlesOnTheRealClock(t *testing.T) {
+	ctx := context.Background()
+	var now time.Time
+	db, th := newTestThrottle(t, &now)
+	th.now = time.Now
+	rule := ThrottleRule{Free: 5, MaxDelay: time.Minute, Memory: time.Hour}
+	for i := range 4 {
+		l, err := th.admit(ctx, "account:a", rule)
+		if err != nil {
+			t.Fatalf("sign-in %d: %v", i, err)
+		}
+		if _, err := th.settle(ctx, l, rule, settledFailed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, err := db.GetAttempts(ctx, "account:a"); err != nil || len(a.InFlight) != 0 || a.Failures != 4 {
+		t.Errorf("after four settled attempts: %+v, %v; want four failures and none in flight", a, err)
+	}
+}
+
 // newTestThrottle is a throttle over a new store, at the time *now.
 func newTestThrottle(t *testing.T, now *time.Time) (*bbolt.DB, throttle) {
 	t.Helper()
