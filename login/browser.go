@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -50,6 +51,12 @@ func (h *Handler) BindBrowser(next http.Handler) http.Handler {
 		cw := &plainErrorCatcher{ResponseWriter: w}
 		next.ServeHTTP(cw, r.WithContext(ctx))
 		if cw.caught {
+			// op refuses a request whose client it could not read as one
+			// naming no client: with the database out of reach, say that.
+			if _, err := h.store.GetClient(r.Context(), r.FormValue("client_id")); errors.Is(err, storage.ErrUnavailable) {
+				h.serverError(w, r, err)
+				return
+			}
 			h.errorPage(w, r, http.StatusBadRequest, "This sign-in link is not valid",
 				"The app that sent you here is not registered with Gatehouse, or sent you with an address or request Gatehouse does not accept. Contact the app's support.",
 				"invalid_request")

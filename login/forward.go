@@ -113,6 +113,10 @@ func (h *Handler) signInURL(orig *url.URL) string {
 
 func (h *Handler) forwardError(w http.ResponseWriter, r *http.Request, err error) {
 	h.cfg.Logger.ErrorContext(r.Context(), "forward-auth", "err", err)
+	if errors.Is(err, storage.ErrUnavailable) {
+		http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 

@@ -269,9 +269,15 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 	h.cfg.Logger.ErrorContext(r.Context(), "login request failed", "ref", ref, "path", r.URL.Path, "err", err)
 	status := http.StatusInternalServerError
 	msg := "Something went wrong on our side. Try again in a moment."
-	if errors.Is(err, password.ErrBusy) {
+	switch {
+	case errors.Is(err, password.ErrBusy):
 		status = http.StatusServiceUnavailable
 		msg = "Gatehouse is busy right now. Try again in a moment."
+	case errors.Is(err, storage.ErrUnavailable):
+		// Nothing was written: the page can simply be sent again.
+		status = http.StatusServiceUnavailable
+		msg = "Sign-in is unavailable for a moment. Try again shortly; nothing you entered was saved."
+		w.Header().Set("Retry-After", "5")
 	}
 	h.errorPage(w, r, status, "Sorry, something went wrong", msg, ref)
 }

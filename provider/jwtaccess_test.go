@@ -26,7 +26,7 @@ import (
 type writes struct{ n atomic.Int32 }
 
 func (w *writes) Transaction(kind, _ string, _ time.Duration) {
-	if kind == bbolt.KindWrite {
+	if kind == storage.KindWrite {
 		w.n.Add(1)
 	}
 }

@@ -46,7 +46,36 @@ var (
 	ErrLocked = errors.New("database is locked by another process")
 	// ErrInvalidUsername refuses a username that PRECIS rejects.
 	ErrInvalidUsername = errors.New("invalid username")
+	// ErrUnavailable means the store could not be reached (a database
+	// server down, restarting or refusing connections). Nothing was
+	// written; the same request may succeed in a moment.
+	ErrUnavailable = errors.New("storage unavailable")
 )
+
+// Transaction kinds, as an Observer is told them.
+const (
+	KindRead = "read"
+	// KindWrite is a write: with bbolt it may share its commit with
+	// others.
+	KindWrite = "write"
+)
+
+// Observer is told what a store does, for metrics. Its methods are
+// called concurrently, on every storage call, so they must be quick.
+type Observer interface {
+	// Transaction: one storage call ran in a transaction of kind (KindRead
+	// or KindWrite), named op in errors ("create access token"), and its
+	// caller waited took for it: queueing for the writer or a pooled
+	// connection, retries and the commit included.
+	Transaction(kind, op string, took time.Duration)
+	// Committed: a write transaction was made durable. took runs from its
+	// first statement to the end of its commit; fsyncs is how many times
+	// the commit flushed a file Gatehouse holds: with bbolt the data pages
+	// and the meta page, and once more when the file grew (a group's
+	// storage calls share one commit); with PostgreSQL none, the server
+	// flushes its own log.
+	Committed(took time.Duration, fsyncs int)
+}
 
 // Storage is the whole contract a backend implements.
 //

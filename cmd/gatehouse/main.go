@@ -116,11 +116,11 @@ const (
 // saying clearly when a running server holds it (obs, if not nil, is told
 // of its transactions and commits); or the PostgreSQL database, saying in
 // one line when it cannot be reached.
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger, obs bbolt.Observer) (storage.Storage, error) {
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger, obs storage.Observer) (storage.Storage, error) {
 	if cfg.Storage.Driver == driverPostgres {
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		db, err := postgres.Open(ctx, cfg.Storage.DSN, postgres.Options{MaxConns: int32(cfg.Storage.MaxConns), Logger: logger})
+		db, err := postgres.Open(ctx, cfg.Storage.DSN, postgres.Options{MaxConns: int32(cfg.Storage.MaxConns), Logger: logger, Observer: obs})
 		if err != nil {
 			return nil, fmt.Errorf("storage.dsn: cannot use the PostgreSQL database: %s", oneLine(err))
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/login/policy"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
-	"github.com/gatehouse-id/gatehouse/storage/bbolt"
 )
 
 // metrics are Gatehouse's Prometheus metrics, on the registry they are
@@ -47,7 +46,7 @@ type metrics struct {
 }
 
 var (
-	_ bbolt.Observer    = (*metrics)(nil)
+	_ storage.Observer  = (*metrics)(nil)
 	_ login.Observer    = (*metrics)(nil)
 	_ provider.Observer = (*metrics)(nil)
 )
@@ -141,15 +140,15 @@ func (m *metrics) handler(logger *slog.Logger) http.Handler {
 	return mux
 }
 
-// Transaction implements bbolt.Observer.
+// Transaction implements storage.Observer.
 func (m *metrics) Transaction(kind, op string, took time.Duration) {
 	m.transactions.WithLabelValues(kind).Observe(took.Seconds())
-	if kind != bbolt.KindRead {
+	if kind != storage.KindRead {
 		m.writes.WithLabelValues(op).Inc()
 	}
 }
 
-// Committed implements bbolt.Observer.
+// Committed implements storage.Observer.
 func (m *metrics) Committed(took time.Duration, fsyncs int) {
 	m.commits.Inc()
 	m.commitDurations.Observe(took.Seconds())

@@ -3,14 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-id/gatehouse/provider"
+	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres"
 	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
 )
@@ -129,5 +136,141 @@ func TestBootstrapTogether(t *testing.T) {
 	users, _ := store.ListUsers(t.Context(), "", 0)
 	if told != 1 || len(units) != 1 || len(users.Users) != 1 {
 		t.Errorf("%d replicas told of an admin; %d org units, %d users; want one each", told, len(units), len(users.Users))
+	}
+}
+
+// TestDatabaseLost: with the database down, the sign-in pages answer 503
+// with a page saying to try again (and /readyz says not ready); nothing
+// is half-made, so the browser holds no session; when the database is
+// back, the same sign-in goes on from where it stopped.
+func TestDatabaseLost(t *testing.T) {
+	cluster := pgtest.NewCluster(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	port := freePort(t)
+	cfg := defaultConfig()
+	cfg.Issuer, cfg.Storage.Driver, cfg.Storage.DSN = "http://localhost:"+port, driverPostgres, cluster.DSN
+	cfg.Password.MemoryKiB, cfg.Password.Iterations = 8*1024, 1
+	store, err := openStore(ctx, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bootstrap(ctx, store, cfg, newHasher(cfg), time.Now(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	root, err := findOrgUnit(ctx, store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := newHasher(cfg).Hash(ctx, alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := store.CreateUser(ctx, storage.User{ID: storage.NewID(), Username: "alice", PasswordHash: hash, OrgUnitID: root.ID,
+		CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	_, secretHash := provider.NewSecret()
+	if err := store.CreateClient(ctx, storage.Client{ID: "app", Name: "App", SecretHash: secretHash, RedirectURIs: []string{"https://rp.example/cb"},
+		GrantTypes: []string{provider.GrantAuthorizationCode}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--storage.driver", "postgres", "--storage.dsn", cluster.DSN, "--data-dir", t.TempDir(),
+			"--listen", "127.0.0.1:" + port, "--issuer", cfg.Issuer, "--demo.enabled=false", "--log.level", "error",
+			"--password.memory-kib", "8192", "--password.iterations", "1"},
+			strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	status := func(path string) int {
+		resp, err := http.Get(cfg.Issuer + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for start := time.Now(); status("/readyz") != http.StatusOK; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the server is not ready")
+		}
+	}
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host == "rp.example" {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	get := func(target string) page {
+		resp, err := browser.Get(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return page{resp: resp, body: string(body)}
+	}
+	authorize := func(prompt string) page {
+		q := url.Values{"client_id": {"app"}, "redirect_uri": {"https://rp.example/cb"}, "response_type": {"code"}, "scope": {"openid"},
+			"state": {"s"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		if prompt != "" {
+			q.Set("prompt", prompt)
+		}
+		return get(cfg.Issuer + "/authorize?" + q.Encode())
+	}
+	login := authorize("")
+	form := login.form()
+	form.Set("username", "alice")
+	form.Set("password", alicePassword)
+	submit := func() page {
+		resp, err := browser.PostForm(cfg.Issuer+"/login/password", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return page{resp: resp, body: string(body)}
+	}
+
+	cluster.Stop()
+	p := submit()
+	if p.status() != http.StatusServiceUnavailable || p.resp.Header.Get("Retry-After") == "" || !strings.Contains(p.body, "Try again shortly") {
+		t.Errorf("password with the database down: status %d, Retry-After %q, want 503 with a page saying to try again:\n%.1500s",
+			p.status(), p.resp.Header.Get("Retry-After"), p.body)
+	}
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the database down: %d, want 503", got)
+	}
+	if p := authorize(""); p.status() != http.StatusServiceUnavailable || !strings.Contains(p.body, "Try again shortly") {
+		t.Errorf("a new sign-in with the database down: status %d, want 503 with a page saying to try again:\n%.1500s", p.status(), p.body)
+	}
+	for _, path := range []string{"/security", "/admin"} {
+		if got := get(cfg.Issuer + path).status(); got != http.StatusServiceUnavailable && got != http.StatusOK {
+			t.Errorf("%s with the database down: %d, want 503 or a sign-in page", path, got)
+		}
+	}
+
+	cluster.Start(t)
+	for start := time.Now(); status("/readyz") != http.StatusOK; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the server did not become ready again")
+		}
+	}
+	if q := authorize("none").location().Query(); q.Get("error") != "login_required" {
+		t.Errorf("after the outage, prompt=none: %v, want login_required (no session was made)", q)
+	}
+	if p := submit(); p.location().Query().Get("code") == "" {
+		t.Errorf("the same sign-in after the database returned: status %d, want a code for the app:\n%.1500s", p.status(), p.body)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gatehouse-id/gatehouse/storage/bbolt"
+	"github.com/gatehouse-id/gatehouse/storage"
 )
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -29,7 +29,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	m := newMetrics(prometheus.NewRegistry())
 	// Watching the store costs a stat of its file per commit: only for
 	// metrics someone reads.
-	var watch bbolt.Observer
+	var watch storage.Observer
 	if cfg.Metrics.Listen != "" {
 		watch = m
 	}
@@ -75,9 +75,11 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		logger.Info("metrics are serving", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 
-	// The control socket lets `gatehouse backup` copy the database while
+	// The control socket lets `gatehouse backup` copy the bbolt file while
 	// this server holds its lock. Only this user can reach it.
-	if ctl, err := listenControl(controlSocket(cfg)); err != nil {
+	if cfg.Storage.Driver == driverPostgres {
+		// PostgreSQL is backed up with its own tools.
+	} else if ctl, err := listenControl(controlSocket(cfg)); err != nil {
 		logger.Warn("no control socket; online backup unavailable", "err", err)
 	} else {
 		defer os.Remove(controlSocket(cfg))

@@ -61,29 +61,7 @@ type Options struct {
 	NoSync bool
 	// Observer, if set, is told of every transaction and commit (for
 	// metrics); nil observes nothing and costs nothing.
-	Observer Observer
-}
-
-// Transaction kinds, as an Observer is told them.
-const (
-	KindRead = "read"
-	// KindWrite is a write: it may share its commit with others (see DB).
-	KindWrite = "write"
-)
-
-// Observer is told what the store does, for metrics. Its methods are
-// called concurrently, on every storage call, so they must be quick.
-type Observer interface {
-	// Transaction: one storage call ran in a transaction of kind (KindRead
-	// or KindWrite), named op in errors ("create access token"),
-	// and its caller waited took for it: queueing for the writer, a
-	// batch's wait for company and the commit included.
-	Transaction(kind, op string, took time.Duration)
-	// Committed: a write transaction reached the disk. took runs from its
-	// first function to the end of its commit; fsyncs is how many times
-	// the commit flushed the file (the data pages and the meta page, and
-	// once more when the file grew). A group's storage calls share one.
-	Committed(took time.Duration, fsyncs int)
+	Observer storage.Observer
 }
 
 // DB is a Gatehouse store in one bbolt file.
@@ -96,7 +74,7 @@ type Observer interface {
 type DB struct {
 	bolt  *bolt.DB
 	log   *slog.Logger
-	obs   Observer
+	obs   storage.Observer
 	group group
 	// lastTx is the write transaction whose commit is being watched, so
 	// a group's functions register one commit handler, not one each.
@@ -242,11 +220,11 @@ func allBuckets() [][]byte {
 // other writes: see DB for what fn must not do) and wrap any error with
 // op, so callers see "get user: not found".
 func (db *DB) view(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, KindRead, db.bolt.View, fn)
+	return db.run(ctx, op, storage.KindRead, db.bolt.View, fn)
 }
 
 func (db *DB) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
-	return db.run(ctx, op, KindWrite, db.write, fn)
+	return db.run(ctx, op, storage.KindWrite, db.write, fn)
 }
 
 func (db *DB) run(ctx context.Context, op, kind string, txn func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
@@ -257,7 +235,7 @@ func (db *DB) run(ctx context.Context, op, kind string, txn func(func(*bolt.Tx) 
 	if db.obs == nil {
 		err = txn(fn)
 	} else {
-		if kind != KindRead {
+		if kind != storage.KindRead {
 			fn = db.watchCommit(fn)
 		}
 		start := time.Now()

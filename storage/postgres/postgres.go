@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"path"
 	"slices"
 	"strconv"
@@ -53,12 +54,16 @@ type Options struct {
 	MaxConns int32
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// Observer, if set, is told of every transaction and commit (for
+	// metrics); nil observes nothing.
+	Observer storage.Observer
 }
 
 // DB is a Gatehouse store in a PostgreSQL database.
 type DB struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	obs  storage.Observer
 }
 
 // Open connects to the database at dsn and brings its schema up to date.
@@ -80,7 +85,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	db := &DB{pool: pool, log: log}
+	db := &DB{pool: pool, log: log, obs: opts.Observer}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -211,18 +216,21 @@ func checkDatabase(ctx context.Context, conn *pgx.Conn) error {
 const maxTries = 10
 
 // retryable reports whether err is PostgreSQL aborting a transaction that
-// may succeed if run again.
+// may succeed if run again, or a pooled connection found broken before
+// anything was sent on it (after the server restarted, say).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") || pgconn.SafeToRetry(err)
 }
 
 // write runs fn in one transaction, and again (up to maxTries) when
-// PostgreSQL aborts it for a deadlock or a serialization failure, so fn
+// it may succeed if run again (see retryable), so fn
 // must only read and write through tx and assign its results. Errors are
 // wrapped with op: "get user: not found".
 func (db *DB) write(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	var err error
+	start := time.Now()
+	defer func() { db.observe(storage.KindWrite, op, start, err) }()
 	for try := 1; ; try++ {
 		err = pgx.BeginFunc(ctx, db.pool, fn)
 		if !retryable(err) || try == maxTries || ctx.Err() != nil {
@@ -235,19 +243,61 @@ func (db *DB) write(ctx context.Context, op string, fn func(pgx.Tx) error) error
 		case <-time.After(time.Duration(rand.Int64N(int64(try) * int64(5*time.Millisecond)))):
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return nil
+	return wrap(op, err)
 }
 
 // read runs fn on the pool: reads that need one statement need no
 // transaction.
 func (db *DB) read(ctx context.Context, op string, fn func(querier) error) error {
-	if err := fn(db.pool); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	start := time.Now()
+	err := fn(db.pool)
+	db.observe(storage.KindRead, op, start, err)
+	return wrap(op, err)
+}
+
+// observe tells the Observer of a storage call that began at start, and
+// of its commit when it was a write that committed.
+func (db *DB) observe(kind, op string, start time.Time, err error) {
+	if db.obs == nil {
+		return
 	}
-	return nil
+	took := time.Since(start)
+	db.obs.Transaction(kind, op, took)
+	if kind == storage.KindWrite && err == nil {
+		db.obs.Committed(took, 0)
+	}
+}
+
+// wrap names op in err, and marks an error reaching the database as
+// storage.ErrUnavailable: "get user: storage unavailable: dial ...".
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case unreachable(err):
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unreachable reports whether err is the database out of reach rather
+// than refusing what was asked: no connection could be made, one broke,
+// or the server is shutting down, starting up or out of connections.
+// A transaction that ends so is not retried (unless nothing was sent):
+// its commit may have been lost on the way back, and the caller's user
+// can try again.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || // connection exception
+			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || // shutdown, crash, starting
+			pgErr.Code == "53300" // too many connections
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		pgconn.SafeToRetry(err)
 }
 
 // querier is what reads need: a pool or a transaction.

@@ -2,7 +2,8 @@
 // server GATEHOUSE_TEST_POSTGRES_DSN names (a role that may create
 // databases), or else on a throwaway cluster started, once per test
 // binary, from PostgreSQL 15's binaries. Without either, a test asking for
-// one skips, unless CI=true, where it fails.
+// one skips, unless CI=true, where it fails. A test that stops and starts
+// its database starts a cluster of its own (NewCluster).
 package pgtest
 
 import (
@@ -42,10 +43,15 @@ func start() {
 		if server.dsn = os.Getenv("GATEHOUSE_TEST_POSTGRES_DSN"); server.dsn != "" {
 			return
 		}
-		var err error
-		if server.dsn, server.stop, err = startCluster(); err != nil {
-			server.noServer = err.Error()
+		c, err := initCluster()
+		if err == nil {
+			err = c.start()
 		}
+		if err != nil {
+			server.noServer = err.Error()
+			return
+		}
+		server.dsn, server.stop = c.DSN, c.remove
 	})
 }
 
@@ -56,18 +62,66 @@ func Stop() {
 	}
 }
 
-// startCluster initialises a cluster in a temporary directory and starts
-// it, listening only on a unix socket there, as an unprivileged user when
-// run as root (PostgreSQL refuses to run as root). The server is the test
-// binary's child, with a parent-death signal, so a test binary that
-// crashes leaves no server behind.
-func startCluster() (dsn string, stop func(), err error) {
+// Cluster is a throwaway PostgreSQL server, in a temporary directory,
+// listening only on a unix socket there, run as an unprivileged user when
+// the test runs as root (PostgreSQL refuses to run as root). The server is
+// the test binary's child, with a parent-death signal, so a test binary
+// that crashes leaves no server behind.
+type Cluster struct {
+	DSN  string // the postgres database, as the superuser postgres
+	dir  string
+	attr *syscall.SysProcAttr
+	cmd  *exec.Cmd
+}
+
+// NewCluster starts a cluster of t's own, which t may stop and start
+// again (to see what a lost database does), removed when t ends. Without
+// PostgreSQL 15 it skips t, unless CI=true, where it fails.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := initCluster()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no PostgreSQL to test against: %v", err)
+		}
+		t.Skipf("no PostgreSQL to test against: %v", err)
+	}
+	t.Cleanup(c.remove)
+	c.Start(t)
+	return c
+}
+
+// Start starts the server, on the same data and socket as before.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if err := c.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stop shuts the server down at once (PostgreSQL's fast shutdown: open
+// connections are broken), keeping its data.
+func (c *Cluster) Stop() {
+	if c.cmd != nil {
+		c.cmd.Process.Signal(syscall.SIGINT)
+		c.cmd.Wait()
+		c.cmd = nil
+	}
+}
+
+func (c *Cluster) remove() {
+	c.Stop()
+	os.RemoveAll(c.dir)
+}
+
+// initCluster makes a cluster's directory and data, not yet started.
+func initCluster() (c *Cluster, err error) {
 	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
-		return "", nil, fmt.Errorf("no PostgreSQL 15 in %s and GATEHOUSE_TEST_POSTGRES_DSN unset", pgBin)
+		return nil, fmt.Errorf("no PostgreSQL 15 in %s and GATEHOUSE_TEST_POSTGRES_DSN unset", pgBin)
 	}
 	dir, err := os.MkdirTemp("", "gatehouse-pg-")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -78,51 +132,50 @@ func startCluster() (dsn string, stop func(), err error) {
 	if os.Geteuid() == 0 {
 		nobody, err := user.Lookup("nobody")
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		uid, _ := strconv.Atoi(nobody.Uid)
 		gid, _ := strconv.Atoi(nobody.Gid)
 		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", nil, err
+			return nil, err
 		}
 	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+	initdb := exec.Command(filepath.Join(pgBin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
 	initdb.SysProcAttr = attr
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "log"))
+	return &Cluster{DSN: fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir), dir: dir, attr: attr}, nil
+}
+
+// start starts the server and waits until it takes connections.
+func (c *Cluster) start() error {
+	logFile, err := os.OpenFile(filepath.Join(c.dir, "log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
 	if err != nil {
-		return "", nil, err
+		return err
 	}
 	defer logFile.Close()
 	// Durability is not wanted of a throwaway cluster; connections are:
 	// the suite's tests each open pools on databases of their own.
-	server := exec.Command(filepath.Join(pgBin, "postgres"), "-D", data, "-k", dir, "-c", "listen_addresses=",
+	cmd := exec.Command(filepath.Join(pgBin, "postgres"), "-D", filepath.Join(c.dir, "data"), "-k", c.dir, "-c", "listen_addresses=",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
-	server.SysProcAttr = attr
-	server.Stdout, server.Stderr = logFile, logFile
-	if err := server.Start(); err != nil {
-		return "", nil, err
+	cmd.SysProcAttr = c.attr
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return err
 	}
-	stop = func() {
-		server.Process.Signal(syscall.SIGINT) // fast shutdown
-		server.Wait()
-		os.RemoveAll(dir)
-	}
-	dsn = fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", dir)
+	c.cmd = cmd
 	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
-		conn, err := pgx.Connect(context.Background(), dsn)
+		conn, err := pgx.Connect(context.Background(), c.DSN)
 		if err == nil {
 			conn.Close(context.Background())
-			return dsn, stop, nil
+			return nil
 		}
 		if time.Since(start) > 30*time.Second {
 			log, _ := os.ReadFile(logFile.Name())
-			stop()
-			return "", nil, fmt.Errorf("postgres did not start: %v\n%s", err, log)
+			c.Stop()
+			return fmt.Errorf("postgres did not start: %v\n%s", err, log)
 		}
 	}
 }
