@@ -313,7 +313,7 @@ func TestREADMEFlagsExist(t *testing.T) {
 	}
 	// Flags of the other tools the README runs: docker compose, npm and
 	// the load tool's compare.sh (whose flags are read from the script).
-	others := map[string]bool{"build": true, "no-save": true, "prefix": true}
+	others := map[string]bool{"build": true, "profile": true, "no-save": true, "prefix": true}
 	script, err := os.ReadFile("../gatehouse-load/compare.sh")
 	if err != nil {
 		t.Fatal(err)
