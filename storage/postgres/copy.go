@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,10 +189,10 @@ func (db *DB) Restore(ctx context.Context, r storage.Records) error {
 		}
 		var p pipeline
 		for _, u := range r.Users {
-			if err := queueInsert(&p, users, "user", u); err != nil {
+			if err := queueInsert(&p, users, "user", u, "org unit "+u.OrgUnitID+" is missing"); err != nil {
 				return err
 			}
-			p.queue("user "+u.ID, false, insertTerms, rawTerms(storage.SearchTerms(u)), u.ID)
+			p.queue("user "+u.ID, false, "", insertTerms, rawTerms(storage.SearchTerms(u)), u.ID)
 		}
 		for _, queue := range []func() error{
 			func() error { return queueInserts(&p, methods, "method", r.Methods) },
@@ -236,14 +237,15 @@ type pipeline struct {
 	batch pgx.Batch
 	// what names each statement's record, for its error; insert marks an
 	// insert that must store a row (ON CONFLICT DO NOTHING stores none
-	// when the id or a unique column is taken).
-	what   []string
-	insert []bool
+	// when the id or a unique column is taken); refers says what a
+	// foreign key violated by it means.
+	what, refers []string
+	insert       []bool
 }
 
-func (p *pipeline) queue(what string, insert bool, sql string, args ...any) {
+func (p *pipeline) queue(what string, insert bool, refers, sql string, args ...any) {
 	p.batch.Queue(sql, args...)
-	p.what, p.insert = append(p.what, what), append(p.insert, insert)
+	p.what, p.insert, p.refers = append(p.what, what), append(p.insert, insert), append(p.refers, refers)
 }
 
 // send runs the queued statements in tx, in order, and returns the first
@@ -259,7 +261,7 @@ func (p *pipeline) send(ctx context.Context, tx pgx.Tx) error {
 		var pgErr *pgconn.PgError
 		switch {
 		case errors.As(err, &pgErr) && pgErr.Code == "23503": // foreign_key_violation
-			return fmt.Errorf("%s: %s: %w", what, pgErr.Detail, storage.ErrConflict)
+			return fmt.Errorf("%s: %s: %w", what, cmp.Or(p.refers[i], pgErr.Detail), storage.ErrConflict)
 		case err != nil:
 			return fmt.Errorf("%s: %w", what, err)
 		case p.insert[i] && tag.RowsAffected() == 0:
@@ -269,8 +271,9 @@ func (p *pipeline) send(ctx context.Context, tx pgx.Tx) error {
 	return results.Close()
 }
 
-// queueInsert queues t's insert of v, as t.insert runs it.
-func queueInsert[T any](p *pipeline, t *table[T], what string, v T) error {
+// queueInsert queues t's insert of v, as t.insert runs it; refers says
+// what a foreign key it violates means.
+func queueInsert[T any](p *pipeline, t *table[T], what string, v T, refers string) error {
 	id := t.id(v)
 	if !validID(id) {
 		return fmt.Errorf("%s: invalid id %q", what, id)
@@ -279,13 +282,13 @@ func queueInsert[T any](p *pipeline, t *table[T], what string, v T) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, id, err)
 	}
-	p.queue(what+" "+id, true, t.insertSQL, args...)
+	p.queue(what+" "+id, true, refers, t.insertSQL, args...)
 	return nil
 }
 
 func queueInserts[T any](p *pipeline, t *table[T], what string, list []T) error {
 	for _, v := range list {
-		if err := queueInsert(p, t, what, v); err != nil {
+		if err := queueInsert(p, t, what, v, ""); err != nil {
 			return err
 		}
 	}
@@ -299,7 +302,7 @@ func queueDocument(p *pipeline, what, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	p.queue(what, true, "INSERT INTO documents (key, data) VALUES ($1, $2) ON CONFLICT DO NOTHING", key, data)
+	p.queue(what, true, "", "INSERT INTO documents (key, data) VALUES ($1, $2) ON CONFLICT DO NOTHING", key, data)
 	return nil
 }
 
