@@ -131,7 +131,8 @@ type Copier interface {
 	// Export calls fn with every lasting record, at most batch records of
 	// one kind a call (the signing key set, and the secrets, come whole),
 	// kind after kind in CopyKinds order, all read from one snapshot of
-	// the store. An error from fn stops it and is returned.
+	// the store. An error from fn stops it and is returned. fn writes to
+	// another store, never this one: the snapshot is held while it runs.
 	Export(ctx context.Context, batch int, fn func(Records) error) error
 	// Restore writes every record in r in one transaction, exactly as
 	// given, with the index entries the backend's own writes keep: all
