@@ -100,6 +100,7 @@ type Storage interface {
 	Notifications
 	SettingsStore
 	AppPasswords
+	Copier
 
 	// DeleteExpired removes auth requests, codes, tokens, sessions,
 	// remembered devices, challenges, throttle records, temporary

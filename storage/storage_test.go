@@ -20,6 +20,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		Secret{Value: []byte(secret)},
 		Client{ID: "c1", SecretHash: []byte(secret)},
 		Challenge{ID: "ch1", CodeHash: []byte(secret), Data: []byte(secret)},
+		Records{Users: []User{{ID: "u1", PasswordHash: secret}}, Secrets: map[string][]Secret{"cookie-keys": {{Value: []byte(secret)}}}},
 	} {
 		var buf bytes.Buffer
 		log := slog.New(slog.NewJSONHandler(&buf, nil))

@@ -301,7 +301,7 @@ func TestREADMEFlagsExist(t *testing.T) {
 	}
 	defined := map[string]bool{}
 	for _, cmd := range [][]string{
-		{"serve"}, {"demo"}, {"backup"}, {"user", "add"}, {"user", "list"}, {"user", "set-password"}, {"client", "add"}, {"client", "list"}, {"app", "add"}, {"app", "list"},
+		{"serve"}, {"demo"}, {"backup"}, {"user", "add"}, {"user", "list"}, {"user", "set-password"}, {"client", "add"}, {"client", "list"}, {"app", "add"}, {"app", "list"}, {"migrate"},
 	} {
 		out, _ := gatehouse(t, context.Background(), append(cmd, "-h")...)
 		for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9.-]*)`).FindAllStringSubmatch(out, -1) {

@@ -221,6 +221,14 @@ func (e *env) addRP(id string, public bool, grants ...string) *relyingParty {
 	if err := e.store.CreateClient(context.Background(), c); err != nil {
 		e.t.Fatal(err)
 	}
+	return e.relyingParty(c, secret)
+}
+
+// relyingParty builds the RP of client c, stored already, with its secret
+// ("" for a public client).
+func (e *env) relyingParty(c storage.Client, secret string) *relyingParty {
+	e.t.Helper()
+	id := c.ID
 	ctx := oidc.ClientContext(context.Background(), e.srv.Client())
 	p, err := oidc.NewProvider(ctx, e.issuer)
 	if err != nil {

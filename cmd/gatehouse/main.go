@@ -36,6 +36,8 @@ Usage:
   gatehouse client add|list [flags]
   gatehouse app add|list [flags]     protected apps, behind a proxy's forward-auth
   gatehouse backup [flags] FILE      write a consistent copy of the database
+  gatehouse migrate --to postgres|bbolt [flags]
+                                     copy the database into an empty one of the other backend
 
 Every command takes the configuration flags; "gatehouse serve -h" lists them.
 `
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return appCommand(ctx, args, stdout, stderr, getenv)
 	case "backup":
 		return backupCommand(ctx, args, stdout, stderr, getenv)
+	case "migrate":
+		return migrateCommand(ctx, args, stdout, stderr, getenv)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -58,17 +58,22 @@ func putAudit(tx *bolt.Tx, e storage.AuditEvent) error {
 		// The key orders events by time; an event without one is a bug.
 		return errors.New("event has no time")
 	}
+	// The sequence is part of this transaction, so a batch retry rolls it
+	// back and draws again.
+	seq, err := tx.Bucket(auditBucket).NextSequence()
+	if err != nil {
+		return err
+	}
+	return storeAudit(tx, binary.BigEndian.AppendUint64(timeKey(e.Time), seq), e)
+}
+
+// storeAudit stores e under key, its ID the key's hex, with its user
+// index entries.
+func storeAudit(tx *bolt.Tx, key []byte, e storage.AuditEvent) error {
 	b := tx.Bucket(auditBucket)
 	// Keys grow with time, so pages fill from the left and are never
 	// written into again: pack them (bolt's default half-fills them).
 	b.FillPercent = 0.9
-	// The sequence is part of this transaction, so a batch retry rolls it
-	// back and draws again.
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	key := binary.BigEndian.AppendUint64(timeKey(e.Time), seq)
 	e.ID = hex.EncodeToString(key)
 	data, err := json.Marshal(e)
 	if err != nil {

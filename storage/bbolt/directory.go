@@ -155,6 +155,12 @@ func createUser(tx *bolt.Tx, u storage.User) error {
 	if err != nil {
 		return err
 	}
+	return insertUser(tx, u)
+}
+
+// insertUser stores u as it is, in its org unit, with its index and
+// search entries.
+func insertUser(tx *bolt.Tx, u storage.User) error {
 	if err := checkOrgUnit(tx, u); err != nil {
 		return err
 	}

@@ -34,21 +34,23 @@ const maxDepth = 64
 // SHARE while it is checked, so it cannot be deleted before the child
 // commits (the foreign key on parent_id backs this up).
 func (db *DB) CreateOrgUnit(ctx context.Context, ou storage.OrgUnit) error {
-	return db.write(ctx, "create org unit", func(tx pgx.Tx) error {
-		if ou.ParentID != "" {
-			if err := checkUnit(ctx, tx, ou.ParentID, "parent org unit"); err != nil {
-				return err
-			}
+	return db.write(ctx, "create org unit", func(tx pgx.Tx) error { return createOrgUnit(ctx, tx, ou) })
+}
+
+func createOrgUnit(ctx context.Context, tx pgx.Tx, ou storage.OrgUnit) error {
+	if ou.ParentID != "" {
+		if err := checkUnit(ctx, tx, ou.ParentID, "parent org unit"); err != nil {
+			return err
 		}
-		err := orgUnits.insert(ctx, tx, ou)
-		if errors.Is(err, storage.ErrAlreadyExists) && ou.ParentID == "" {
-			// The id is taken, or there is a root: say which.
-			if _, err := orgUnits.get(ctx, tx, ou.ID, false); errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("there is a root org unit already: %w", storage.ErrConflict)
-			}
+	}
+	err := orgUnits.insert(ctx, tx, ou)
+	if errors.Is(err, storage.ErrAlreadyExists) && ou.ParentID == "" {
+		// The id is taken, or there is a root: say which.
+		if _, err := orgUnits.get(ctx, tx, ou.ID, false); errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("there is a root org unit already: %w", storage.ErrConflict)
 		}
-		return err
-	})
+	}
+	return err
 }
 
 // checkUnit refuses a reference to a missing org unit with ErrConflict,

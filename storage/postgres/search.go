@@ -33,12 +33,19 @@ func indexTerms(ctx context.Context, tx pgx.Tx, old *storage.User, u storage.Use
 			return err
 		}
 	}
+	_, err := tx.Exec(ctx, insertTerms, rawTerms(terms), u.ID)
+	return err
+}
+
+// insertTerms stores a user's terms ($1, from rawTerms) under their id ($2).
+const insertTerms = "INSERT INTO user_terms (term, user_id) SELECT unnest($1::bytea[]), $2"
+
+func rawTerms(terms []string) [][]byte {
 	raw := make([][]byte, len(terms))
 	for i, t := range terms {
 		raw[i] = []byte(t)
 	}
-	_, err := tx.Exec(ctx, "INSERT INTO user_terms (term, user_id) SELECT unnest($1::bytea[]), $2", raw, u.ID)
-	return err
+	return raw
 }
 
 // SearchUsers implements storage.Users. With Text it walks user_terms

@@ -68,6 +68,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 		{"Notifications", testNotifications},
 		{"Settings", testSettings},
 		{"AppPasswords", testAppPasswords},
+		{"Restore", testRestore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +76,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage, secon
 			tt.run(t, newStorage(t))
 		})
 	}
+	RunCopyTests(t, newStorage, newStorage)
 	// Races, run through both handles.
 	races := []struct {
 		name string
