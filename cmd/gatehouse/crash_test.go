@@ -140,6 +140,40 @@ type crashUser struct {
 	totpKey string // base32
 }
 
+// totpUserMaker returns a func that stores a user in unit with
+// alicePassword (hashed once) and an authenticator app, sealed with cfg's
+// MFA key, for seeding a store before a server starts.
+func totpUserMaker(t *testing.T, store storage.Storage, cfg Config, unit string, now time.Time) func(username string, roles ...storage.RoleBinding) crashUser {
+	t.Helper()
+	ctx := t.Context()
+	key, err := factors.LoadOrCreateKey(cfg.mfaKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := factors.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &gtotp.Factor{Sealer: sealer}
+	hash, err := newHasher(cfg).Hash(ctx, alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(username string, roles ...storage.RoleBinding) crashUser {
+		u := storage.User{ID: storage.NewID(), Username: username, Email: username + "@example.org", DisplayName: "User " + username, PasswordHash: hash,
+			OrgUnitID: unit, MFAEnabled: true, Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
+		secret := make([]byte, 20)
+		crand.Read(secret)
+		if err := store.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CreateMethod(ctx, app.Method(u, secret, now)); err != nil {
+			t.Fatal(err)
+		}
+		return crashUser{User: u, totpKey: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)}
+	}
+}
+
 // crashSite is a data directory, its configuration, and the server
 // process running on it.
 type crashSite struct {
@@ -224,32 +258,7 @@ func newCrashSite(t *testing.T, bin string, n int) *crashSite {
 		t.Fatal(err)
 	}
 	s.rootID = root.ID
-	key, err := factors.LoadOrCreateKey(s.cfg.mfaKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := factors.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &gtotp.Factor{Sealer: sealer}
-	hash, err := newHasher(s.cfg).Hash(ctx, alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := func(username string, roles ...storage.RoleBinding) crashUser {
-		u := storage.User{ID: storage.NewID(), Username: username, Email: username + "@example.org", DisplayName: "User " + username, PasswordHash: hash,
-			OrgUnitID: root.ID, MFAEnabled: true, Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
-		secret := make([]byte, 20)
-		crand.Read(secret)
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.CreateMethod(ctx, app.Method(u, secret, now)); err != nil {
-			t.Fatal(err)
-		}
-		return crashUser{User: u, totpKey: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)}
-	}
+	add := totpUserMaker(t, store, s.cfg, root.ID, now)
 	s.admin = add("crash-admin", storage.RoleBinding{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID})
 	for i := range n {
 		s.users = append(s.users, add(fmt.Sprint("worker", i)))

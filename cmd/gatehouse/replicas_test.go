@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +27,6 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
-	"github.com/gatehouse-id/gatehouse/factors"
-	gtotp "github.com/gatehouse-id/gatehouse/factors/totp"
 	"github.com/gatehouse-id/gatehouse/provider"
 	"github.com/gatehouse-id/gatehouse/storage"
 	"github.com/gatehouse-id/gatehouse/storage/postgres/pgtest"
@@ -305,32 +301,7 @@ func (s *replicaSite) seed(ctx context.Context, cfg Config, users int) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := factors.LoadOrCreateKey(cfg.mfaKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := factors.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &gtotp.Factor{Sealer: sealer}
-	hash, err := newHasher(cfg).Hash(ctx, alicePassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := func(username string, roles ...storage.RoleBinding) crashUser {
-		u := storage.User{ID: storage.NewID(), Username: username, Email: username + "@example.org", DisplayName: "User " + username, PasswordHash: hash,
-			OrgUnitID: root.ID, MFAEnabled: true, Roles: roles, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now}
-		if err := store.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		secret := make([]byte, 20)
-		crand.Read(secret)
-		if err := store.CreateMethod(ctx, app.Method(u, secret, now)); err != nil {
-			t.Fatal(err)
-		}
-		return crashUser{User: u, totpKey: base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)}
-	}
+	add := totpUserMaker(t, store, cfg, root.ID, now)
 	s.admin = add("replica-admin", storage.RoleBinding{Role: storage.RoleGlobalAdmin, OrgUnitID: root.ID})
 	for i := range users {
 		s.users = append(s.users, add(fmt.Sprint("user", i)))
