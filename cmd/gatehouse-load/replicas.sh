@@ -37,7 +37,8 @@
 # more at USERS users, then the seed is topped up to N users (the time it
 # takes is printed), the database analysed (vacuumdb --analyze, as after
 # any bulk load), and the two run again on users from the middle of the N.
-# Seeding 1,000,000 users takes minutes and about 2 GB of disk in TMPDIR.
+# Seeding 1,000,000 users takes 8 to 17 minutes on a 2-core VM, and about
+# 2 GB of disk in TMPDIR.
 #
 # Everything is removed on exit, Ctrl-C included. Nothing listens beyond
 # loopback; PostgreSQL listens on no TCP port at all.
@@ -257,8 +258,9 @@ cpu_ticks() {
 # so far: "gatehouse postgres proxy", in clock ticks. PostgreSQL's is the
 # postmaster's, its live children's, and that of the children it has
 # reaped: a connection that closes during a run (pgx closes one whose
-# query's request was cancelled) takes its CPU time into the
-# postmaster's.
+# query's request was cancelled, as the end of a run cancels some) takes
+# its CPU time into the postmaster's. One closing as the snapshot is
+# taken is missed: measure waits a second after a run.
 cpu_snapshot() {
 	echo "$(cpu_ticks "${pids[@]}")" \
 		"$(($(cpu_ticks --children "$postmaster") + $(cpu_ticks $(pgrep -P "$postmaster"))))" \
@@ -289,6 +291,7 @@ measure() {
 	out=$("$work/bin/gatehouse-load" -issuer "$issuer" -client-id "$client_id" -client-secret "$client_secret" \
 		-redirect-uri "$REDIRECT_URI" -password "$PASSWORD" -totp-seed "$TOTP_SEED" \
 		-scenario "$scenario" -duration "$DURATION" -concurrency "$WORKERS" -summary "$@" 2>&1) || true
+	sleep 1 # for the connections the end of the run closed to be reaped
 	cpu[$key]=$(cpu_cores "$before" "$(cpu_snapshot)")
 	line=$(sed -n 's/^summary //p' <<<"$out")
 	if [[ -z $line ]]; then
@@ -298,6 +301,9 @@ measure() {
 	if [[ $(field errors "$line") != 0 ]]; then
 		echo "$out" >&2
 		say "$key: some requests failed (above)"
+	fi
+	if [[ $(field ok "$line") == 0 ]]; then
+		say "$key: nothing succeeded in $DURATION (refresh's sign-ins come first: a longer --duration?)"
 	fi
 	results[$key]=$line
 }
@@ -383,7 +389,7 @@ echo
 echo "argon2id ceiling: $(field ceiling "$line") hashes/s on this machine (OWASP parameters, measured by the load tool before the sign-in run)."
 if ((BIG_USERS > 0)); then
 	echo
-	echo "Latency by users, one replica: $seed_line"
+	echo "Latency by users, one replica (seeding up to $BIG_USERS: $seed_line)"
 	echo
 	echo "| users | scenario | req/s | p50 | p99 | errors |"
 	echo "|--:|---|--:|--:|--:|--:|"

@@ -153,12 +153,12 @@ func seed(ctx context.Context, args []string, out io.Writer, getenv func(string)
 		if time.Since(reported) >= 10*time.Second && last < users {
 			reported = time.Now()
 			elapsed := time.Since(start)
-			fmt.Fprintf(out, "%d of %d users written in %s, %.0f a second\n", last, users, elapsed.Round(time.Second), float64(last)/elapsed.Seconds())
+			fmt.Fprintf(out, "%d of %d users done in %s, %d added\n", last, users, elapsed.Round(time.Second), added)
 		}
 	}
 	elapsed := time.Since(start)
-	fmt.Fprintf(out, "%d users added (user0 … user%d), %d there already, in %s (%.0f a second)\n",
-		added, users-1, users-added, elapsed.Round(time.Millisecond), float64(users)/elapsed.Seconds())
+	fmt.Fprintf(out, "%d users added (user0 … user%d), %d there already, in %s (%.0f added a second)\n",
+		added, users-1, users-added, elapsed.Round(time.Millisecond), float64(added)/elapsed.Seconds())
 	return nil
 }
 
