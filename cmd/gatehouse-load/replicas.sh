@@ -242,7 +242,7 @@ seed "$USERS"
 # --children, that of their children they have waited for too.
 cpu_ticks() {
 	local children=0 total=0 pid stat f
-	if [[ $1 == --children ]]; then
+	if [[ ${1:-} == --children ]]; then
 		children=1
 		shift
 	fi
