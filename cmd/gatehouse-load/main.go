@@ -28,6 +28,15 @@
 // compare.sh): -login zitadel-example signs in on that server's login form,
 // and -introspect-token signin introspects a signed-in user's token, the
 // only kind that server lets a client introspect.
+//
+// Replicas on one PostgreSQL database (see replicas.sh): seed -driver
+// postgres -dsn DSN writes the users into the database beside running
+// replicas, and proxy -listen ADDR -to URL,URL,… is a round-robin load
+// balancer in front of them, the address their issuer names:
+//
+//	go run ./cmd/gatehouse-load seed -driver postgres -dsn "$DSN" -mfa-key-file /tmp/gh/mfa.key -users 10000 \
+//	    -password 'load test password' -totp-seed s
+//	go run ./cmd/gatehouse-load proxy -listen 127.0.0.1:8080 -to http://127.0.0.1:8081,http://127.0.0.1:8082
 package main
 
 import (
@@ -193,6 +202,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	if len(args) > 0 && args[0] == "seed" {
 		return seed(ctx, args[1:], out, getenv)
 	}
+	if len(args) > 0 && args[0] == "proxy" {
+		return proxy(ctx, args[1:], out)
+	}
 	cfg, err := parseFlags(args, getenv)
 	if err != nil {
 		return err
@@ -266,22 +278,10 @@ func loopbackHost(host string) bool {
 }
 
 // newHTTPClient keeps a connection per worker and follows no redirects.
-// Unless allowRemote, it refuses to connect anywhere but a loopback address,
-// checked on the address about to be dialled, after name resolution, so
-// "localhost" mapped elsewhere is refused too.
+// Unless allowRemote, it connects only to loopback addresses.
 func newHTTPClient(cfg config) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	if !cfg.allowRemote {
-		dialer.Control = func(_, addr string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(addr)
-			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-				return fmt.Errorf("%s is not a loopback address; add -allow-remote only for a server you run", addr)
-			}
-			return nil
-		}
-	}
 	t := &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         loopbackDialer(cfg.allowRemote).DialContext,
 		MaxIdleConns:        cfg.concurrency,
 		MaxIdleConnsPerHost: cfg.concurrency,
 		IdleConnTimeout:     30 * time.Second,
@@ -291,6 +291,23 @@ func newHTTPClient(cfg config) *http.Client {
 		Timeout:       cfg.timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// loopbackDialer refuses, unless allowRemote, to connect anywhere but a
+// loopback address, checked on the address about to be dialled, after
+// name resolution, so "localhost" mapped elsewhere is refused too.
+func loopbackDialer(allowRemote bool) *net.Dialer {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowRemote {
+		dialer.Control = func(_, addr string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(addr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				return fmt.Errorf("%s is not a loopback address; add -allow-remote only for a server you run", addr)
+			}
+			return nil
+		}
+	}
+	return dialer
 }
 
 type endpoints struct {
