@@ -23,7 +23,10 @@ var DefaultStartRule = RateRule{Limit: 300, Window: time.Minute}
 // office behind one address signs in all day. It is not stored: a restart
 // forgiving everyone costs an attacker nothing they could not get by
 // waiting a minute, and a write per /authorize would cost every sign-in.
-// One process holds the database, so one limiter sees every request.
+// Each replica keeps its own, so N replicas allow an address N times the
+// budget. A sign-in may finish on another replica than the one it started
+// on, and gives its start back there; a balancer that spreads requests
+// evenly keeps the replicas' counts even.
 type rateLimiter struct {
 	rule RateRule
 	now  func() time.Time
