@@ -224,7 +224,7 @@ func (rq *request) serverError(err error) {
 	rq.h.logger.ErrorContext(rq.ctx(), "admin request", "path", rq.r.URL.Path, "err", err)
 	if errors.Is(err, storage.ErrUnavailable) {
 		rq.w.Header().Set("Retry-After", "5")
-		rq.fail(http.StatusServiceUnavailable, "Unavailable for a moment", "Nothing was changed. Try again shortly.", "storage_unavailable")
+		rq.fail(http.StatusServiceUnavailable, "Unavailable for a moment", "The admin pages cannot reach the database. Try again shortly.", "storage_unavailable")
 		return
 	}
 	rq.fail(http.StatusInternalServerError, "Something went wrong", "Try again in a moment. If it keeps happening, tell your administrator.", "server_error")

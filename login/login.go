@@ -274,9 +274,9 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 		status = http.StatusServiceUnavailable
 		msg = "Gatehouse is busy right now. Try again in a moment."
 	case errors.Is(err, storage.ErrUnavailable):
-		// Nothing was written: the page can simply be sent again.
+		// Each step is one transaction: the page can be sent again.
 		status = http.StatusServiceUnavailable
-		msg = "Sign-in is unavailable for a moment. Try again shortly; nothing you entered was saved."
+		msg = "Sign-in is unavailable for a moment. Try again shortly."
 		w.Header().Set("Retry-After", "5")
 	}
 	h.errorPage(w, r, status, "Sorry, something went wrong", msg, ref)

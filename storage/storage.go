@@ -47,8 +47,9 @@ var (
 	// ErrInvalidUsername refuses a username that PRECIS rejects.
 	ErrInvalidUsername = errors.New("invalid username")
 	// ErrUnavailable means the store could not be reached (a database
-	// server down, restarting or refusing connections). Nothing was
-	// written; the same request may succeed in a moment.
+	// server down, restarting or refusing connections): what was asked
+	// was not done (or, if the connection broke during its commit, may
+	// have been), and the same request may succeed in a moment.
 	ErrUnavailable = errors.New("storage unavailable")
 )
 
