@@ -311,15 +311,18 @@ func TestREADMEFlagsExist(t *testing.T) {
 	if !defined["data-dir"] || !defined["redirect-uri"] {
 		t.Fatalf("the -h output was not read: %v", defined)
 	}
-	// Flags of the other tools the README runs: docker compose, npm and
-	// the load tool's compare.sh (whose flags are read from the script).
-	others := map[string]bool{"build": true, "profile": true, "no-save": true, "prefix": true}
-	script, err := os.ReadFile("../gatehouse-load/compare.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z]+)\)`).FindAllStringSubmatch(string(script), -1) {
-		others[m[1]] = true
+	// Flags of the other tools the README runs: docker compose, npm,
+	// vacuumdb and the load tool's compare.sh and replicas.sh (whose flags
+	// are read from the scripts).
+	others := map[string]bool{"build": true, "profile": true, "no-save": true, "prefix": true, "analyze": true}
+	for _, name := range []string{"compare.sh", "replicas.sh"} {
+		script, err := os.ReadFile("../gatehouse-load/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z-]+)\)`).FindAllStringSubmatch(string(script), -1) {
+			others[m[1]] = true
+		}
 	}
 	for _, m := range regexp.MustCompile(`--([a-z][a-z0-9.-]*[a-z0-9])`).FindAllStringSubmatch(string(readme), -1) {
 		if !defined[m[1]] && !others[m[1]] {
