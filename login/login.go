@@ -259,7 +259,7 @@ func (h *Handler) formExpired(w http.ResponseWriter, r *http.Request) {
 // serverError logs err once, here at the edge, and shows a generic page
 // with a reference the helpdesk can search for.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The browser went away (or the server is stopping) while the
 		// request waited: nobody reads a page, and nothing failed here.
 		h.cfg.Logger.InfoContext(r.Context(), "login request abandoned", "path", r.URL.Path, "err", err)

@@ -142,14 +142,19 @@ func TestBootstrapTogether(t *testing.T) {
 // TestDatabaseLost: with the database down, the sign-in pages answer 503
 // with a page saying to try again (and /readyz says not ready); nothing
 // is half-made, so the browser holds no session; when the database is
-// back, the same sign-in goes on from where it stopped.
+// back, the same sign-in goes on from where it stopped. A database that
+// stops answering, rather than refusing, gets the same page once the
+// request's deadline passes, before the server's write timeout would cut
+// the connection.
 func TestDatabaseLost(t *testing.T) {
+	t.Parallel() // it waits out a request's deadline
 	cluster := pgtest.NewCluster(t)
+	link := pgtest.NewLink(t, cluster)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	port := freePort(t)
 	cfg := defaultConfig()
-	cfg.Issuer, cfg.Storage.Driver, cfg.Storage.DSN = "http://localhost:"+port, driverPostgres, cluster.DSN
+	cfg.Issuer, cfg.Storage.Driver, cfg.Storage.DSN = "http://localhost:"+port, driverPostgres, link.DSN
 	cfg.Password.MemoryKiB, cfg.Password.Iterations = 8*1024, 1
 	store, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
@@ -180,7 +185,7 @@ func TestDatabaseLost(t *testing.T) {
 
 	served := make(chan error, 1)
 	go func() {
-		served <- run(ctx, []string{"serve", "--storage.driver", "postgres", "--storage.dsn", cluster.DSN, "--data-dir", t.TempDir(),
+		served <- run(ctx, []string{"serve", "--storage.driver", "postgres", "--storage.dsn", link.DSN, "--data-dir", t.TempDir(),
 			"--listen", "127.0.0.1:" + port, "--issuer", cfg.Issuer, "--demo.enabled=false", "--log.level", "error",
 			"--password.memory-kib", "8192", "--password.iterations", "1"},
 			strings.NewReader(""), io.Discard, io.Discard, func(string) string { return "" })
@@ -270,6 +275,18 @@ func TestDatabaseLost(t *testing.T) {
 	if q := authorize("none").location().Query(); q.Get("error") != "login_required" {
 		t.Errorf("after the outage, prompt=none: %v, want login_required (no session was made)", q)
 	}
+
+	link.Stall(true)
+	start := time.Now()
+	p = submit()
+	if p.status() != http.StatusServiceUnavailable || !strings.Contains(p.body, "Try again shortly") {
+		t.Errorf("password with the database stalled: status %d, want 503 with a page saying to try again:\n%.1500s", p.status(), p.body)
+	}
+	if took := time.Since(start); took > requestDeadline+5*time.Second {
+		t.Errorf("the stalled request was answered after %v, want about %v", took, requestDeadline)
+	}
+	link.Stall(false)
+
 	if p := submit(); p.location().Query().Get("code") == "" {
 		t.Errorf("the same sign-in after the database returned: status %d, want a code for the app:\n%.1500s", p.status(), p.body)
 	}

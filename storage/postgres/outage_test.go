@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,5 +102,46 @@ func TestDatabaseLost(t *testing.T) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []string{"after", "before"}) {
 		t.Errorf("clients after the outage: %q, want after and before", ids)
+	}
+}
+
+// TestDatabaseStalls: a database that stops answering, rather than
+// refusing (a host dropping packets, a failover under way), holds a call
+// no longer than its context allows, and a new connection no longer than
+// the default connect timeout; both fail with ErrUnavailable, and the
+// store works again when the database answers.
+func TestDatabaseStalls(t *testing.T) {
+	cluster := pgtest.NewCluster(t)
+	link := pgtest.NewLink(t, cluster)
+	dsn := link.DSN
+	db := open(t, dsn)
+	ctx := t.Context()
+	if err := db.CreateClient(ctx, storage.Client{ID: "before", Name: "Before", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	link.Stall(true)
+	call, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := db.GetClient(call, "before"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("read from a stalled database: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a read with a one-second deadline took %v", took)
+	}
+	start = time.Now()
+	opening, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := Open(opening, dsn, Options{}); err == nil || !errors.Is(err, storage.ErrUnavailable) && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("opening a stalled database: %v, want a timeout", err)
+	}
+	if took := time.Since(start); took > defaultConnectTimeout+3*time.Second {
+		t.Errorf("opening a stalled database took %v, want about %v", took, defaultConnectTimeout)
+	}
+
+	link.Stall(false)
+	if _, err := db.GetClient(ctx, "before"); err != nil {
+		t.Errorf("read after the database answers again: %v", err)
 	}
 }

@@ -66,6 +66,10 @@ type DB struct {
 	obs  storage.Observer
 }
 
+// defaultConnectTimeout bounds a connection attempt when the DSN sets no
+// connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
+
 // Open connects to the database at dsn and brings its schema up to date.
 // It refuses a database whose schema is newer than this Gatehouse knows.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
@@ -80,6 +84,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout a database host that drops packets
+		// holds each new connection for the kernel's minutes of retries.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -226,4 +227,88 @@ func WithDatabase(t testing.TB, dsn, name string) string {
 		return u.String()
 	}
 	return dsn + " dbname=" + name
+}
+
+// Link is a TCP address in front of a cluster's socket that a test may
+// stall: then it passes no more bytes either way, on the connections it
+// has and on new ones, as a database host that drops packets would (or
+// one in the middle of a failover). With the cluster stopped, it takes
+// connections and closes them.
+type Link struct {
+	DSN string // the cluster's postgres database, through the link
+
+	ln      net.Listener
+	mu      sync.Mutex
+	stalled bool
+	resume  chan struct{}
+}
+
+// NewLink starts a link to c, closed when t ends.
+func NewLink(t testing.TB, c *Cluster) *Link {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Link{ln: ln, resume: make(chan struct{}),
+		DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", ln.Addr().(*net.TCPAddr).Port)}
+	t.Cleanup(func() { ln.Close(); l.Stall(false) })
+	socket := filepath.Join(c.dir, ".s.PGSQL.5432")
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				out, err := net.Dial("unix", socket)
+				if err != nil {
+					in.Close()
+					return
+				}
+				go l.pipe(out, in)
+				l.pipe(in, out)
+			}()
+		}
+	}()
+	return l
+}
+
+// Stall stops (on) or resumes the traffic.
+func (l *Link) Stall(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if on == l.stalled {
+		return
+	}
+	l.stalled = on
+	if on {
+		l.resume = make(chan struct{})
+	} else {
+		close(l.resume)
+	}
+}
+
+// pipe copies from src to dst, holding each read while the link stalls.
+func (l *Link) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		l.mu.Lock()
+		stalled, resume := l.stalled, l.resume
+		l.mu.Unlock()
+		if stalled {
+			<-resume
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
