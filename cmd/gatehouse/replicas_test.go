@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -211,7 +212,7 @@ func newReplicaSite(t *testing.T, n, users int) *replicaSite {
 	s := &replicaSite{t: t, bin: buildGatehouse(t), lb: &loadBalancer{}}
 	front := httptest.NewServer(&httputil.ReverseProxy{Transport: s.lb, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "replica" // chosen per request by the balancer
-	}})
+	}, ErrorLog: log.New(io.Discard, "", 0)}) // a request lost with a killed replica is a 502, expected
 	t.Cleanup(front.Close)
 	s.issuer = strings.Replace(front.URL, "127.0.0.1", "localhost", 1)
 	dir := t.TempDir()
