@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/mail"
 	"net/url"
 	"os"
 	"os/exec"
@@ -46,7 +47,8 @@ const (
 //     next replica works, and go-oidc verifies its ID token.
 //   - What one replica did, every replica sees: the browser's session
 //     (SSO), its end (logout), an exception granted on the admin pages,
-//     and a user disabled there.
+//     and a user disabled there. The exception's notice is sent once,
+//     though every replica runs a sender.
 //   - The same code sent to two replicas at once is redeemed once, and the
 //     tokens it gave are then revoked.
 //   - A replica killed under load fails no sign-in but those with a
@@ -132,6 +134,33 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("each notice sent once", func(t *testing.T) {
+		// Every replica runs a sender; the exception granted above owes
+		// its user a notice. Wait for it, then for longer than every
+		// sender's poll, in which a second copy would have come.
+		for deadline := time.Now().Add(30 * time.Second); len(s.mail.mails()) == 0; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no notice was sent")
+			}
+		}
+		time.Sleep(3 * notifyInterval)
+		sent := map[string]int{}
+		for _, m := range s.mail.mails() {
+			_, raw, _ := strings.Cut(m, "\n")
+			msg, err := mail.ReadMessage(strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent[msg.Header.Get("Message-ID")]++
+		}
+		for id, n := range sent {
+			if n > 1 {
+				t.Errorf("notice %s was sent %d times", id, n)
+			}
+		}
+		t.Logf("%d notices, each sent once", len(sent))
+	})
+
 	t.Run("one code on two replicas at once", func(t *testing.T) {
 		b := s.newBrowser(ctx, "twice")
 		a, ok := b.signIn(s.users[3], s.oauth)
@@ -190,6 +219,7 @@ type replicaSite struct {
 	next     atomic.Int64 // users handed out to the load
 	oauth    *oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	mail     *smtpSink // where the replicas' notices go
 }
 
 // replica is one Gatehouse process.
@@ -209,7 +239,7 @@ func (r *replica) kill() {
 func newReplicaSite(t *testing.T, n, users int) *replicaSite {
 	t.Helper()
 	ctx := t.Context()
-	s := &replicaSite{t: t, bin: buildGatehouse(t), lb: &loadBalancer{}}
+	s := &replicaSite{t: t, bin: buildGatehouse(t), lb: &loadBalancer{}, mail: newSMTPSink(t)}
 	front := httptest.NewServer(&httputil.ReverseProxy{Transport: s.lb, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "replica" // chosen per request by the balancer
 	}, ErrorLog: log.New(io.Discard, "", 0)}) // a request lost with a killed replica is a 502, expected
@@ -234,7 +264,8 @@ demo: {enabled: false}
 password: {memory_kib: 8192, iterations: 1}
 limits: {auth_requests_per_minute: 1000000}
 log: {level: warn, format: text}
-`, s.issuer, r.addr, filepath.Join(dir, fmt.Sprint("replica", i)), cfg.Storage.DSN, cfg.MFA.KeyFile)
+smtp: {host: 127.0.0.1, port: %d, tls: none, from: gatehouse@example.org}
+`, s.issuer, r.addr, filepath.Join(dir, fmt.Sprint("replica", i)), cfg.Storage.DSN, cfg.MFA.KeyFile, s.mail.addr.Port)
 		file := filepath.Join(dir, fmt.Sprint("replica", i, ".yaml"))
 		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
