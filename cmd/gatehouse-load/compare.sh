@@ -33,6 +33,9 @@
 #                       argon2id ceiling instead
 set -euo pipefail
 
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
 DURATION=${DURATION:-15s}
 WORKERS=${WORKERS:-8}
 USERS=${USERS:-20000}
@@ -81,26 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { echo "compare.sh: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# free_port is a loopback port nothing listens on.
-free_port() {
-	local port
-	for _ in $(seq 50); do
-		port=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
 # start_server LOG URL COMMAND… starts a server in the background and waits
 # until URL (its discovery document) answers.
 start_server() {
@@ -126,9 +109,6 @@ start_server() {
 peak_rss() {
 	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status"
 }
-
-# field KEY LINE is KEY's value in a summary line.
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 # measure NAME WORKLOAD SCENARIO ARGS… runs one workload, the load tool's
 # SCENARIO, and keeps its summary line as results[NAME.WORKLOAD]; a run

@@ -44,6 +44,9 @@
 # loopback; PostgreSQL listens on no TCP port at all.
 set -euo pipefail
 
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
 DURATION=${DURATION:-30s}
 WORKERS=${WORKERS:-8}
 USERS=${USERS:-1000}
@@ -65,12 +68,6 @@ while (($#)); do
 	*) echo "replicas.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
-
-say() { echo "replicas.sh: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
 
 # seconds is a Go duration such as 30s, 2m or 1m30s in seconds.
 seconds() {
@@ -148,21 +145,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# free_port is a loopback port nothing listens on.
-free_port() {
-	local port
-	for _ in $(seq 50); do
-		port=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
 # wait_for URL PID LOG waits until URL answers 200, or PID exits.
 wait_for() {
@@ -275,9 +257,6 @@ cpu_cores() {
 		printf "%.2f %.2f %.2f", (a[1] - b[1]) / hz / secs, (a[2] - b[2]) / hz / secs, (a[3] - b[3]) / hz / secs
 	}'
 }
-
-# field KEY LINE is KEY's value in a summary line.
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 # measure KEY SCENARIO ARGS… runs the load tool and keeps its summary line
 # as results[KEY] and the CPU the servers used as cpu[KEY]; a run with
