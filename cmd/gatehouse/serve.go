@@ -60,7 +60,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	g.serve(newHTTPServer(srv.handler, logger), ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	g.serve(newHTTPServer(withDeadline(srv.handler), logger), ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
 	logger.Info("gatehouse is serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(),
 		"discovery", cfg.Issuer+"/.well-known/openid-configuration")
 
@@ -158,6 +158,21 @@ func (g *group) stop() {
 		}
 	}
 	g.wg.Wait()
+}
+
+// requestDeadline bounds what a request of the provider's may wait for,
+// under newHTTPServer's 30-second write timeout: a request held up (by a
+// database that stopped answering rather than refused, or a queue for
+// password hashing) gives up in time to send its page (503) instead of
+// having its connection cut.
+const requestDeadline = 20 * time.Second
+
+func withDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestDeadline)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {

@@ -174,7 +174,7 @@ func newServer(ctx context.Context, cfg Config, store storage.Storage, m *metric
 	if deliver.mail != nil || deliver.text != nil {
 		s.sender = &notify.Sender{Store: store, Notifier: notifier, Mail: deliver.mail, Text: deliver.text, Logger: logger, Now: now}
 	}
-	s.handler = s.recoverPanics(accessLog(logger, limitBody(withDeadline(mux))))
+	s.handler = s.recoverPanics(accessLog(logger, limitBody(mux)))
 	if maxAge, on := cfg.hsts(); on {
 		s.handler = strictTransport(maxAge, cfg.TLS.CertFile != "", s.handler)
 	}
@@ -258,20 +258,6 @@ const notifyInterval = 2 * time.Second
 // maxBody bounds every request body. The largest legitimate one is a token
 // request with a long refresh token; forms are far smaller.
 const maxBody = 64 << 10
-
-// requestDeadline bounds the work one request may wait for, under the
-// servers' 30-second write timeout: a request held up by a database that
-// stopped answering (rather than refused it) gives up in time to send its
-// page (503) instead of having its connection cut.
-const requestDeadline = 20 * time.Second
-
-func withDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), requestDeadline)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
