@@ -141,6 +141,33 @@ func TestUserinfoTakesTokensOnlyWhereRFC6750Allows(t *testing.T) {
 	}
 }
 
+// TestUserinfoChallenges: a request with no access token, or a bad one,
+// is answered 401 with the challenge RFC 6750 section 3 asks for: bare
+// without a token, invalid_token with one, so that an app can tell
+// "sign in" from "your token is no good".
+func TestUserinfoChallenges(t *testing.T) {
+	p, db, secret := newTestProvider(t)
+	at, _ := issue(t, p, db, secret)
+	for _, tc := range []struct {
+		name, method, body, auth, want string
+	}{
+		{"no token", http.MethodGet, "", "", "Bearer"},
+		{"a bad token in the header", http.MethodGet, "", "Bearer " + at + "x", `Bearer error="invalid_token"`},
+		{"a bad token in the body", http.MethodPost, url.Values{"access_token": {"nonsense"}}.Encode(), "", `Bearer error="invalid_token"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(p, tc.method, "/userinfo", formType, tc.body, "Authorization", tc.auth)
+			got := w.Header().Get("WWW-Authenticate")
+			if w.Code != http.StatusUnauthorized || !strings.HasPrefix(got, tc.want) || tc.want == "Bearer" && got != "Bearer" {
+				t.Errorf("status %d, WWW-Authenticate %q; want 401 with %q", w.Code, got, tc.want)
+			}
+		})
+	}
+	if w := serve(p, http.MethodGet, "/userinfo", formType, "", "Authorization", "Bearer "+at); w.Code != http.StatusOK || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("a good token: status %d, WWW-Authenticate %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
 // TestDiscoveryClientAuthentication: discovery advertises for each
 // endpoint the client authentication methods that endpoint accepts, each
 // of which is tried here, and no signing algorithms for client assertions,

@@ -547,8 +547,28 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.Header.Get("Authorization") != "" && (r.ParseForm() != nil || r.PostForm.Has("access_token")):
 		bearerInvalidRequest(w, r, "Send the access token in the Authorization header or the body, not both.")
 	default:
-		p.op.ServeHTTP(w, r)
+		// op answers a missing or bad token 401 with no challenge; RFC 6750
+		// section 3 asks for one: bare when no token came, invalid_token
+		// when one did.
+		challenge := "Bearer"
+		if r.Header.Get("Authorization") != "" || r.Method == http.MethodPost && r.PostFormValue("access_token") != "" {
+			challenge = `Bearer error="invalid_token", error_description="The access token is invalid or has expired."`
+		}
+		p.op.ServeHTTP(bearerChallenge{w, challenge}, r)
 	}
+}
+
+// bearerChallenge sends its challenge in WWW-Authenticate with a 401.
+type bearerChallenge struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (c bearerChallenge) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		c.Header().Set("WWW-Authenticate", c.challenge)
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // bearerInvalidRequest answers invalid_request as RFC 6750 section 3
