@@ -91,18 +91,7 @@ start_server() {
 	shift 2
 	"$@" >"$log" 2>&1 &
 	server_pid=$!
-	for _ in $(seq 300); do
-		if curl -sf -o /dev/null "$url"; then
-			return
-		fi
-		kill -0 "$server_pid" 2>/dev/null || {
-			cat "$log" >&2
-			die "$1 exited at start-up"
-		}
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "$1 did not answer $url within 30 s"
+	wait_for "$url" "$server_pid" "$log"
 }
 
 # peak_rss is the running server's peak resident set (VmHWM) in MB.

@@ -25,3 +25,20 @@ free_port() {
 
 # field KEY LINE is KEY's value in a summary line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# wait_for URL PID LOG waits until URL answers 200, or PID exits.
+wait_for() {
+	local url=$1 pid=$2 log=$3
+	for _ in $(seq 300); do
+		if curl -sf -o /dev/null "$url"; then
+			return
+		fi
+		kill -0 "$pid" 2>/dev/null || {
+			cat "$log" >&2
+			die "the process logging to $log exited at start-up"
+		}
+		sleep 0.1
+	done
+	cat "$log" >&2
+	die "$url did not answer within 30 s"
+}

@@ -146,23 +146,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for URL PID LOG waits until URL answers 200, or PID exits.
-wait_for() {
-	local url=$1 pid=$2 log=$3
-	for _ in $(seq 300); do
-		if curl -sf -o /dev/null "$url"; then
-			return
-		fi
-		kill -0 "$pid" 2>/dev/null || {
-			cat "$log" >&2
-			die "the process logging to $log exited at start-up"
-		}
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "$url did not answer within 30 s"
-}
-
 say "building gatehouse and gatehouse-load"
 (cd "$repo" && go build -o "$work/bin/gatehouse" ./cmd/gatehouse && go build -o "$work/bin/gatehouse-load" ./cmd/gatehouse-load)
 
