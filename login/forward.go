@@ -161,7 +161,10 @@ func (h *Handler) protectedApp(ctx context.Context, u *url.URL) (storage.Client,
 // appCookieValue is what the app cookie seals.
 type appCookieValue struct {
 	Session, App string
-	Expires      time.Time
+	// Device is the remembered device the browser presented when it was
+	// handed off, if any: on the app's host, only this says so.
+	Device  string `json:",omitempty"`
+	Expires time.Time
 }
 
 func (h *Handler) appCookieName(secure bool) string {
@@ -201,30 +204,54 @@ func (h *Handler) appSession(r *http.Request, app storage.Client, orig *url.URL)
 	if err != nil {
 		return none, false, fmt.Errorf("get user: %w", err)
 	}
-	ok, err := h.proves(r.Context(), s, u, app)
+	ok, err := h.proves(r.Context(), s, u, app, v.Device)
 	return u, ok, err
 }
 
-// proves reports whether session s of u, live and not disabled, has what
-// app asks: its minimum acr, or, where the app honours exceptions, an
-// exception in force in place of a second factor (never in place of phr,
-// as in the journey).
-func (h *Handler) proves(ctx context.Context, s storage.Session, u storage.User, app storage.Client) (bool, error) {
+// proves reports whether session s of u proves what app asks, decided as
+// the journey decides a sign-in and a refresh decides a token: the app's
+// minimum and what the user's own policy asks (their unit, a role, their
+// switch), with an exception (where the app honours them, and never for
+// phr) or a remembered device (where their unit remembers devices)
+// standing in for a second factor. A session made by a password whose
+// second factor is still to come proves only what a password does.
+// device is the remembered device the browser presents, if any.
+func (h *Handler) proves(ctx context.Context, s storage.Session, u storage.User, app storage.Client, device string) (bool, error) {
 	now := h.cfg.Now()
-	switch {
-	case u.Disabled || !now.Before(s.ExpiresAt):
-		return false, nil
-	case policy.ACR(s.ACR).Rank() >= policy.ACR(app.MinimumACR).Rank():
-		return true, nil
-	case !app.ExceptionsAllowed || policy.ACR(app.MinimumACR) != policy.ACRMFA:
+	if u.Disabled || !now.Before(s.ExpiresAt) {
 		return false, nil
 	}
-	exceptions, err := h.store.ListUserExceptions(ctx, u.ID)
+	up, err := h.loadPolicy(ctx, u)
 	if err != nil {
-		return false, fmt.Errorf("list exceptions: %w", err)
+		return false, fmt.Errorf("load policy: %w", err)
 	}
-	_, excepted := policy.ActiveException(exceptions, now)
-	return excepted, nil
+	remembered := false
+	if device != "" {
+		d, err := h.store.GetRememberedDevice(ctx, device)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return false, fmt.Errorf("get remembered device: %w", err)
+		}
+		remembered = err == nil && d.UserID == u.ID && standsIn(d, up, u, now)
+	}
+	proof := policy.Proof{UserID: s.UserID, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR, MFAAt: s.MFAAt}
+	return policy.Refresh(up.user, proof, remembered, app, now).Outcome == policy.Done, nil
+}
+
+// browserDevice is the remembered device of u this browser presents, or
+// "".
+func (h *Handler) browserDevice(r *http.Request, u storage.User) (string, error) {
+	browser := h.browserID(r)
+	if browser == "" {
+		return "", nil
+	}
+	d, err := h.store.FindRememberedDevice(r.Context(), u.ID, hashBrowser(browser))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find remembered device: %w", err)
+	}
+	return d.ID, nil
 }
 
 // unitMayUse reports whether the org unit whose chain up to the root is
@@ -314,7 +341,11 @@ func (h *Handler) forwardStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess != nil {
-		ok, err := h.proves(r.Context(), *sess, u, app)
+		device, err := h.browserDevice(r, u)
+		var ok bool
+		if err == nil {
+			ok, err = h.proves(r.Context(), *sess, u, app, device)
+		}
 		var chain []storage.OrgUnit
 		if err == nil && ok {
 			chain, err = storage.OrgUnitChain(r.Context(), h.store, u.OrgUnitID)
@@ -329,7 +360,7 @@ func (h *Handler) forwardStart(w http.ResponseWriter, r *http.Request) {
 				"Your part of the organisation does not use this app. Contact your helpdesk if you need it.", "forbidden")
 			return
 		case ok:
-			h.handOff(w, r, *sess, app, rd)
+			h.handOff(w, r, *sess, app, rd, device)
 			return
 		case r.URL.Query().Get("signed_in") != "":
 			// The sign-in just made did not prove what the app asks: say
@@ -347,13 +378,14 @@ func (h *Handler) forwardStart(w http.ResponseWriter, r *http.Request) {
 // for.
 type handoff struct {
 	App, Redirect string
+	Device        string `json:",omitempty"` // the remembered device, if any
 }
 
 // handOff sends the browser, signed in, to the app's host with a
 // single-use code for the app cookie.
-func (h *Handler) handOff(w http.ResponseWriter, r *http.Request, s storage.Session, app storage.Client, rd *url.URL) {
+func (h *Handler) handOff(w http.ResponseWriter, r *http.Request, s storage.Session, app storage.Client, rd *url.URL, device string) {
 	now := h.cfg.Now()
-	data, _ := json.Marshal(handoff{App: app.ID, Redirect: rd.String()})
+	data, _ := json.Marshal(handoff{App: app.ID, Redirect: rd.String(), Device: device})
 	c := storage.Challenge{ID: storage.NewID(), UserID: s.UserID, SessionID: s.ID, Type: challengeHandoff, Data: data, CreatedAt: now, ExpiresAt: now.Add(handoffLife)}
 	if err := h.store.CreateChallenge(r.Context(), c); err != nil {
 		h.serverError(w, r, err)
@@ -393,7 +425,7 @@ func (h *Handler) forwardCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure := rd.Scheme == "https"
-	v, err := securecookie.EncodeMulti(h.appCookieName(secure), appCookieValue{Session: c.SessionID, App: ho.App, Expires: h.cfg.Now().Add(appCookieLife)}, h.cookies.Load().Codecs...)
+	v, err := securecookie.EncodeMulti(h.appCookieName(secure), appCookieValue{Session: c.SessionID, App: ho.App, Device: ho.Device, Expires: h.cfg.Now().Add(appCookieLife)}, h.cookies.Load().Codecs...)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

@@ -704,3 +704,38 @@ func TestForwardAuthExceptions(t *testing.T) {
 		t.Errorf("a phr app: want the sign-in journey, got status %d, Location %q", p.status(), p.resp.Header.Get("Location"))
 	}
 }
+
+// TestForwardAuthHoldsTheUsersPolicy: forward-auth asks of a session what
+// the journey asks of a sign-in, not just the app's minimum. A session made
+// by a correct password whose second factor (required by the user's unit)
+// is still to come is not handed to an app whose minimum is pwd; the
+// sign-in goes on instead. And an app cookie won while the unit asked for
+// no second factor stops working when the unit comes to require one.
+func TestForwardAuthHoldsTheUsersPolicy(t *testing.T) {
+	e, _, _ := newForwardEnv(t)
+	start := func(b *browser) page {
+		return b.stepper().get(e.issuer + "/forward-auth/start?rd=" + url.QueryEscape("http://wiki.localhost/"))
+	}
+
+	b := e.newBrowser()
+	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
+	cookie, _, _ := strings.Cut(e.callback(e.handoff(b, "http://wiki.localhost/"), "wiki.localhost").resp.Header.Get("Set-Cookie"), ";")
+	ask := func() int {
+		return e.send(e.request("GET", "/forward-auth", "", "", "X-Original-URL", "http://wiki.localhost/", "Cookie", cookie)).status()
+	}
+	if got := ask(); got != http.StatusOK {
+		t.Fatalf("a password, in a unit asking nothing more: status %d, want 200", got)
+	}
+
+	e.setRootMFA(storage.MFARequired)
+	if got := ask(); got == http.StatusOK {
+		t.Error("the app cookie still passes after the unit came to require a second factor")
+	}
+	late := e.newBrowser()
+	if p := late.submitPassword(late.get(e.issuer+"/security"), "alice", alicePassword); p.status() >= 400 {
+		t.Fatalf("password: status %d", p.status())
+	}
+	if p := start(late); p.location().Path == "/.gatehouse/callback" {
+		t.Errorf("a password whose required second factor is still to come was handed to the app: %s", p.resp.Header.Get("Location"))
+	}
+}
