@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -137,13 +138,13 @@ func migrations() ([]migration, error) {
 }
 
 // schemaVersion is the newest schema this code knows.
-func schemaVersion() int {
+var schemaVersion = sync.OnceValue(func() int {
 	list, err := migrations()
 	if err != nil {
 		panic(err) // the embedded files are fixed at build time; a test checks them
 	}
 	return len(list)
-}
+})
 
 // migrate applies the migrations the database lacks, each in its own
 // transaction with its schema_version row, under a session advisory lock.
@@ -283,6 +284,9 @@ func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, context.Canceled):
+		// The caller went away: the database may be fine.
+		return fmt.Errorf("%s: %w", op, err)
 	case unreachable(err):
 		return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 	}
