@@ -55,8 +55,8 @@ func (h *Handler) saveNotifications(rq *request) {
 // SetNotices turns on the events named in on, and every other event
 // people are told of off, auditing what changed. Only global admins may.
 func (s *Service) SetNotices(ctx context.Context, a Actor, on []string) error {
-	if !slices.ContainsFunc(a.User.Roles, func(r storage.RoleBinding) bool { return r.Role == storage.RoleGlobalAdmin }) {
-		return ErrForbidden
+	if err := s.globalOnly(ctx, a, "", "settings.notices_changed"); err != nil {
+		return err
 	}
 	changed := map[string]string{}
 	settings, err := s.store.UpdateSettings(ctx, func(st storage.Settings) (storage.Settings, error) {
