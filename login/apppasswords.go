@@ -2,6 +2,7 @@ package login
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -94,7 +95,7 @@ func (h *Handler) postAppPassword(w http.ResponseWriter, r *http.Request) {
 	err = h.store.Atomically(r.Context(), h.accountChange(r, acct, "app_password.created", map[string]string{"app_password": p.ID, "name": p.Name},
 		func(tx storage.Tx) error { return tx.CreateAppPassword(p) }))
 	if errors.Is(err, storage.ErrConflict) {
-		h.newAppPasswordPage(w, r, http.StatusUnprocessableEntity, name, "You have 20 app passwords, the most you can have: revoke one you no longer use first")
+		h.newAppPasswordPage(w, r, http.StatusUnprocessableEntity, name, fmt.Sprintf("You have %d app passwords, the most you can have: revoke one you no longer use first", storage.MaxAppPasswords))
 		return
 	}
 	if err != nil {
