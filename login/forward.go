@@ -320,7 +320,11 @@ func headerSafe(s string) string {
 // sign-in, held to the app's minimum.
 func (h *Handler) forwardStart(w http.ResponseWriter, r *http.Request) {
 	rd, err := url.Parse(r.URL.Query().Get("rd"))
-	if err != nil || rd.Host == "" || (rd.Scheme != "http" && rd.Scheme != "https") || rd.User != nil || len(rd.String()) > maxOriginal {
+	// With an https issuer, never hand a sign-in to plain http: the code
+	// and the app cookie would cross the network in the clear, for anyone
+	// who can answer for the app's host on port 80.
+	plain := rd != nil && rd.Scheme == "http" && strings.HasPrefix(h.cfg.Issuer, "https://")
+	if err != nil || rd.Host == "" || (rd.Scheme != "http" && rd.Scheme != "https") || plain || rd.User != nil || len(rd.String()) > maxOriginal {
 		h.errorPage(w, r, http.StatusBadRequest, "This link is not valid", "Go back to the app you were using and try again.", "invalid_request")
 		return
 	}

@@ -739,3 +739,25 @@ func TestForwardAuthHoldsTheUsersPolicy(t *testing.T) {
 		t.Errorf("a password whose required second factor is still to come was handed to the app: %s", p.resp.Header.Get("Location"))
 	}
 }
+
+// TestForwardAuthHTTPSIssuer: with an https issuer, a sign-in is never
+// handed to an app over plain http, where the handoff code and the app
+// cookie would cross the network in the clear: a start link naming
+// http:// is refused, one naming https:// goes on to sign in.
+func TestForwardAuthHTTPSIssuer(t *testing.T) {
+	ctx := context.Background()
+	e := newSeededEnv(t, nil, func(c *Config) {
+		c.Issuer = strings.Replace(c.Issuer, "http://", "https://", 1) // behind a TLS proxy
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+	})
+	if err := e.store.CreateClient(ctx, storage.Client{ID: "wiki", Name: "Wiki", MinimumACR: "pwd", CreatedAt: e.clock.Now(),
+		Forward: &storage.ForwardAuth{Host: "wiki.localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	for rd, want := range map[string]int{"http://wiki.localhost/": http.StatusBadRequest, "https://wiki.localhost/": http.StatusSeeOther} {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/forward-auth/start?rd="+url.QueryEscape(rd), nil)
+		if p := e.send(req); p.status() != want {
+			t.Errorf("start for %s: status %d, want %d", rd, p.status(), want)
+		}
+	}
+}
