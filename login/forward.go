@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -145,7 +146,21 @@ func originalURL(r *http.Request) (*url.URL, error) {
 	if err != nil || len(raw) > maxOriginal || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
 		return nil, errors.New("the original URL is not an absolute http or https URL")
 	}
+	if !plainPath(u.Path) {
+		return nil, errors.New("the original URL's path has dot or empty segments")
+	}
 	return u, nil
+}
+
+// plainPath reports whether p, decoded, has no dot or empty segments: a
+// path that has them could name one app (by its path prefix) to
+// Gatehouse and another to the proxy or the app, once they resolve it.
+func plainPath(p string) bool {
+	clean := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return p == "" || clean == p
 }
 
 // protectedApp is the app registered for u's host whose path prefix is the

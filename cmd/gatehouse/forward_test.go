@@ -480,6 +480,11 @@ func TestForwardAuthBadInput(t *testing.T) {
 		{"a huge original URL", []string{"X-Original-URL", "http://wiki.localhost/" + strings.Repeat("a", 20<<10)}, http.StatusBadRequest},
 		{"X-Forwarded-* without a host", []string{"X-Forwarded-Proto", "https", "X-Forwarded-Uri", "/"}, http.StatusBadRequest},
 		{"a host no app is registered for", []string{"X-Original-URL", "http://evil.example/"}, http.StatusForbidden},
+		// A path that could name one app to Gatehouse and another to the
+		// proxy or the app behind it, once resolved.
+		{"dot segments", []string{"X-Original-URL", "http://wiki.localhost/open/../admin/"}, http.StatusBadRequest},
+		{"encoded dot segments", []string{"X-Original-URL", "http://wiki.localhost/open/%2e%2e/admin/"}, http.StatusBadRequest},
+		{"an empty segment", []string{"X-Original-URL", "http://wiki.localhost/open//admin/"}, http.StatusBadRequest},
 		{"Basic that is not base64", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", "Basic !!!"}, http.StatusBadRequest},
 		{"Basic without a colon", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice"))}, http.StatusBadRequest},
 		{"a huge Basic password", []string{"X-Original-URL", "http://wiki.localhost/", "Authorization", basic("alice", strings.Repeat("p", 10<<10))}, http.StatusBadRequest},
