@@ -182,11 +182,15 @@ type appCookieValue struct {
 	Expires time.Time
 }
 
-func (h *Handler) appCookieName(secure bool) string {
+// appCookieName is the app cookie's name for app: one of its own, as apps
+// that share a host (by path prefix) would otherwise overwrite each
+// other's, and a browser moving between them sign in again each time.
+func (h *Handler) appCookieName(secure bool, app string) string {
+	name := "gatehouse-" + appCookie + "-" + app
 	if secure {
-		return "__Host-gatehouse-" + appCookie
+		return "__Host-" + name
 	}
-	return "gatehouse-" + appCookie
+	return name
 }
 
 // appSession is the user whose app cookie, sent with the original
@@ -194,12 +198,13 @@ func (h *Handler) appCookieName(secure bool) string {
 // without one.
 func (h *Handler) appSession(r *http.Request, app storage.Client, orig *url.URL) (storage.User, bool, error) {
 	var none storage.User
-	c, err := r.Cookie(h.appCookieName(orig.Scheme == "https"))
+	name := h.appCookieName(orig.Scheme == "https", app.ID)
+	c, err := r.Cookie(name)
 	if err != nil {
 		return none, false, nil
 	}
 	var v appCookieValue
-	if err := securecookie.DecodeMulti(h.appCookieName(orig.Scheme == "https"), c.Value, &v, h.cookies.Load().Codecs...); err != nil {
+	if err := securecookie.DecodeMulti(name, c.Value, &v, h.cookies.Load().Codecs...); err != nil {
 		return none, false, nil // forged, or sealed with a retired key
 	}
 	if v.App != app.ID || !h.cfg.Now().Before(v.Expires) {
@@ -444,12 +449,13 @@ func (h *Handler) forwardCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure := rd.Scheme == "https"
-	v, err := securecookie.EncodeMulti(h.appCookieName(secure), appCookieValue{Session: c.SessionID, App: ho.App, Device: ho.Device, Expires: h.cfg.Now().Add(appCookieLife)}, h.cookies.Load().Codecs...)
+	name := h.appCookieName(secure, ho.App)
+	v, err := securecookie.EncodeMulti(name, appCookieValue{Session: c.SessionID, App: ho.App, Device: ho.Device, Expires: h.cfg.Now().Add(appCookieLife)}, h.cookies.Load().Codecs...)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: h.appCookieName(secure), Value: v, Path: "/", MaxAge: int(appCookieLife.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", MaxAge: int(appCookieLife.Seconds()),
 		Secure: secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, rd.String(), http.StatusSeeOther)
 }

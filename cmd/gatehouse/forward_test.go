@@ -536,7 +536,7 @@ func TestForwardAuthBadInput(t *testing.T) {
 	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
 	loc := e.handoff(b, "http://wiki.localhost/x")
 	if p := e.callback(loc, "wiki.localhost"); p.status() != http.StatusSeeOther || p.resp.Header.Get("Location") != "http://wiki.localhost/x" ||
-		!strings.HasPrefix(p.resp.Header.Get("Set-Cookie"), "gatehouse-app=") {
+		!strings.HasPrefix(p.resp.Header.Get("Set-Cookie"), "gatehouse-app-wiki=") {
 		t.Errorf("the callback: status %d, Location %q, Set-Cookie %q", p.status(), p.resp.Header.Get("Location"), p.resp.Header.Get("Set-Cookie"))
 	}
 	if p := e.callback(loc, "wiki.localhost"); p.status() != http.StatusBadRequest {
@@ -763,6 +763,29 @@ func TestForwardAuthHTTPSIssuer(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/forward-auth/start?rd="+url.QueryEscape(rd), nil)
 		if p := e.send(req); p.status() != want {
 			t.Errorf("start for %s: status %d, want %d", rd, p.status(), want)
+		}
+	}
+}
+
+// TestForwardAuthAppsSharingAHost: two apps on one host, told apart by
+// path prefix, each keep their own app cookie, so a browser signed in to
+// both goes between them without signing in again.
+func TestForwardAuthAppsSharingAHost(t *testing.T) {
+	e, _, _ := newForwardEnv(t)
+	if err := e.store.CreateClient(context.Background(), storage.Client{ID: "wiki-admin", Name: "Wiki admin", MinimumACR: "pwd", CreatedAt: e.clock.Now(),
+		Forward: &storage.ForwardAuth{Host: "wiki.localhost", PathPrefix: "/admin/"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.newBrowser()
+	b.submitPassword(b.get(e.issuer+"/security"), "alice", alicePassword)
+	var cookies []string
+	for _, rd := range []string{"http://wiki.localhost/page", "http://wiki.localhost/admin/page"} {
+		c, _, _ := strings.Cut(e.callback(e.handoff(b, rd), "wiki.localhost").resp.Header.Get("Set-Cookie"), ";")
+		cookies = append(cookies, c)
+	}
+	for _, orig := range []string{"http://wiki.localhost/page", "http://wiki.localhost/admin/page"} {
+		if p := e.send(e.request("GET", "/forward-auth", "", "", "X-Original-URL", orig, "Cookie", strings.Join(cookies, "; "))); p.status() != http.StatusOK {
+			t.Errorf("%s with both apps' cookies: status %d, want 200", orig, p.status())
 		}
 	}
 }
